@@ -1,0 +1,73 @@
+import { parseDay } from './dates.ts';
+import { InvalidInputError } from './errors.ts';
+
+/**
+ * Every key in the lake is built here, so the layout documented in README "Storage layout" is the code.
+ * Partitions are Hive-style (`dt=YYYY-MM-DD/hour=HH`) so DuckDB and Athena can prune them.
+ */
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const HOUR_PATTERN = /^(?:[01]\d|2[0-3])$/;
+
+/** Object names built from ids (batch ids, run ids, versions) must be safe path segments. */
+export function safeId(id: string, what = 'id'): string {
+  if (!ID_PATTERN.test(id)) throw new InvalidInputError(`${what} is not a safe name: "${id}"`, what);
+  return id;
+}
+
+function hour(value: string): string {
+  if (!HOUR_PATTERN.test(value)) throw new InvalidInputError(`hour must be 00..23, got "${value}"`, 'hour');
+  return value;
+}
+
+export type BatchView = 'sales_minute' | 'daily_sales';
+
+export const lake = {
+  landingPrefix: (day: string) => `landing/orders/dt=${parseDay(day)}/`,
+  landingRoot: 'landing/orders/',
+
+  streamArchive: (day: string, hh: string, batchId: string) =>
+    `stream/orders/dt=${parseDay(day)}/hour=${hour(hh)}/${safeId(batchId, 'batch id')}.parquet`,
+  streamArchivePrefix: (day: string, hh?: string) =>
+    `stream/orders/dt=${parseDay(day)}/` + (hh === undefined ? '' : `hour=${hour(hh)}/`),
+  streamRoot: 'stream/orders/',
+
+  batchView: (view: BatchView, day: string, version: string) =>
+    `views/batch/${view}/dt=${parseDay(day)}/${safeId(version, 'version')}.parquet`,
+  batchViewPrefix: (view: BatchView, day: string) => `views/batch/${view}/dt=${parseDay(day)}/`,
+  batchPublished: 'views/batch/_published.json',
+
+  realtimePrefix: (day: string, hh?: string) =>
+    `views/realtime/sales_minute/dt=${parseDay(day)}/` + (hh === undefined ? '' : `hour=${hour(hh)}/`),
+  realtimePartial: (day: string, hh: string, batchId: string) =>
+    `views/realtime/sales_minute/dt=${parseDay(day)}/hour=${hour(hh)}/part-${safeId(batchId, 'batch id')}.parquet`,
+  realtimeCompacted: (day: string, hh: string, compactionId: string) =>
+    `views/realtime/sales_minute/dt=${parseDay(day)}/hour=${hour(hh)}/compacted-${safeId(compactionId, 'compaction id')}.parquet`,
+  realtimeManifest: (day: string, hh: string) =>
+    `views/realtime/sales_minute/dt=${parseDay(day)}/hour=${hour(hh)}/_manifest.json`,
+  realtimeRoot: 'views/realtime/sales_minute/',
+
+  quarantine: (day: string, sourceId: string) =>
+    `quarantine/orders/dt=${parseDay(day)}/${safeId(sourceId, 'source id')}.jsonl`,
+  quarantinePrefix: (day?: string) =>
+    'quarantine/orders/' + (day === undefined ? '' : `dt=${parseDay(day)}/`),
+
+  batchDayState: (day: string) => `state/batch/days/dt=${parseDay(day)}.json`,
+  batchRunReport: (day: string, runId: string) =>
+    `state/batch/runs/dt=${parseDay(day)}/${safeId(runId, 'run id')}.json`,
+  batchRunReportPrefix: (day: string) => `state/batch/runs/dt=${parseDay(day)}/`,
+  streamState: 'state/stream/watermark.json',
+
+  reconciliationRun: (day: string, runId: string) =>
+    `reconciliation/runs/dt=${parseDay(day)}/${safeId(runId, 'run id')}.json`,
+  reconciliationRoot: 'reconciliation/runs/',
+  alert: (day: string, alertId: string) => `alerts/dt=${parseDay(day)}/${safeId(alertId, 'alert id')}.json`,
+  alertsRoot: 'alerts/',
+} as const;
+
+/** Reads `dt=YYYY-MM-DD` (and `hour=HH` if present) back out of a key. */
+export function partitionOf(key: string): { day?: string; hour?: string } {
+  const day = /(?:^|\/)dt=(\d{4}-\d{2}-\d{2})\//.exec(key)?.[1];
+  const hh = /(?:^|\/)hour=(\d{2})\//.exec(key)?.[1];
+  return { ...(day ? { day } : {}), ...(hh ? { hour: hh } : {}) };
+}

@@ -1,0 +1,118 @@
+-- grain: one row per received record (raw_orders), with typed columns and the list of reasons it is
+-- invalid. THE definition of a valid order event, shared by the batch and speed layers.
+with
+
+raw_orders as (
+    select * from raw_orders
+),
+
+trimmed as (
+    select
+        *,
+        nullif(trim(event_id), '') as event_id_text,
+        nullif(trim(order_id), '') as order_id_text,
+        nullif(trim(user_id), '') as user_id_text,
+        nullif(trim(product_id), '') as product_id_text,
+        nullif(trim(quantity), '') as quantity_text,
+        nullif(trim(unit_price), '') as unit_price_text,
+        coalesce(nullif(trim(currency), ''), 'USD') as currency_text,
+        nullif(trim(event_time), '') as event_time_text,
+    from raw_orders
+),
+
+typed as (
+    select
+        *,
+        if(regexp_full_match(quantity_text, '[0-9]{1,9}'), quantity_text::bigint, null) as quantity_value,
+        if(
+            regexp_full_match(unit_price_text, '[0-9]{1,13}(\.[0-9]{1,2})?'),
+            unit_price_text::decimal(18, 2),
+            null
+        ) as unit_price_value,
+        if(
+            regexp_full_match(
+                event_time_text,
+                '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)'
+            ),
+            try_cast(event_time_text as timestamptz)::timestamp,
+            null
+        ) as event_time_value,
+    from trimmed
+),
+
+checked as (
+    select
+        *,
+        list_filter([
+            parse_error,
+            case
+                when parse_error is null and event_id_text is null and is_event_id_required
+                    then 'event_id: required'
+                when length(event_id_text) > 128 then 'event_id: longer than 128 characters'
+            end,
+            case
+                when parse_error is not null then null
+                when order_id_text is null then 'order_id: required'
+                when length(order_id_text) > 128 then 'order_id: longer than 128 characters'
+            end,
+            case
+                when parse_error is not null then null
+                when user_id_text is null then 'user_id: required'
+                when length(user_id_text) > 128 then 'user_id: longer than 128 characters'
+            end,
+            case
+                when parse_error is not null then null
+                when product_id_text is null then 'product_id: required'
+                when length(product_id_text) > 128 then 'product_id: longer than 128 characters'
+            end,
+            case
+                when parse_error is not null then null
+                when quantity_text is null then 'quantity: required'
+                when regexp_full_match(quantity_text, '-[0-9]+') then 'quantity: must be greater than 0'
+                when quantity_value is null then 'quantity: not a whole number (or more than 9 digits)'
+                when quantity_value <= 0 then 'quantity: must be greater than 0'
+                when quantity_value > 100000 then 'quantity: larger than 100000'
+            end,
+            case
+                when parse_error is not null then null
+                when unit_price_text is null then 'unit_price: required'
+                when regexp_full_match(unit_price_text, '-[0-9]+(\.[0-9]*)?') then 'unit_price: must be 0 or more'
+                when regexp_full_match(unit_price_text, '[0-9]+\.[0-9]{3,}')
+                    then 'unit_price: more than 2 decimal places'
+                when unit_price_value is null then 'unit_price: not a decimal number'
+                when unit_price_value > 1000000 then 'unit_price: larger than 1000000.00'
+            end,
+            case
+                when parse_error is not null then null
+                when not regexp_full_match(currency_text, '[A-Z]{3}') then 'currency: not an ISO 4217 code'
+            end,
+            case
+                when parse_error is not null then null
+                when event_time_text is null then 'event_time: required'
+                when event_time_value is null then 'event_time: not an ISO-8601 timestamp with a time zone'
+                when event_time_value < timestamp '2000-01-01' or event_time_value >= timestamp '2100-01-01'
+                    then 'event_time: outside 2000..2099'
+            end
+        ], lambda reason: reason is not null) as reasons,
+    from typed
+),
+
+final as (
+    select
+        record_ref,
+        source,
+        raw,
+        reasons,
+        len(reasons) = 0 as is_valid,
+        event_id_text as event_id,
+        order_id_text as order_id,
+        user_id_text as user_id,
+        product_id_text as product_id,
+        quantity_value::integer as quantity,
+        unit_price_value as unit_price,
+        currency_text as currency,
+        event_time_value as event_time,
+    from checked
+)
+
+select * from final
