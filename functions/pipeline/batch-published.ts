@@ -1,0 +1,83 @@
+import { PreconditionFailedError } from './errors.ts';
+import { lake } from './lake-layout.ts';
+import { getJson, type ObjectStore, putJson } from './object-store.ts';
+
+/** One day the batch layer has published. Readers use exactly these files; older versions are garbage. */
+export interface PublishedDay {
+  day: string;
+  /** Deterministic: a hash of the landing inputs, so re-running unchanged inputs republishes the same version. */
+  version: string;
+  runId: string;
+  publishedAt: string;
+  orders: number;
+  revenue: string;
+  files: { sales_minute: string; daily_sales: string };
+}
+
+/** `views/batch/_published.json`: the single source of truth for what batch has published. */
+export interface PublishedIndex {
+  days: Record<string, PublishedDay>;
+  updatedAt: string;
+}
+
+const EMPTY: PublishedIndex = { days: {}, updatedAt: new Date(0).toISOString() };
+
+/** Reads the publish index; `etag` identifies its version (the serving layer's batch cache key). */
+export async function readPublished(store: ObjectStore): Promise<{ index: PublishedIndex; etag: string }> {
+  const found = await getJson<PublishedIndex>(store, lake.batchPublished);
+  return found ? { index: found.value, etag: found.etag } : { index: EMPTY, etag: 'none' };
+}
+
+/**
+ * Applies `change` to the publish index with optimistic concurrency (conditional put, retried on a lost race),
+ * so parallel backfill days and overlapping runs never drop each other's entries.
+ */
+export async function updatePublished(
+  store: ObjectStore,
+  change: (index: PublishedIndex) => PublishedIndex,
+  attempts = 20,
+): Promise<PublishedIndex> {
+  for (let attempt = 1; ; attempt++) {
+    const current = await getJson<PublishedIndex>(store, lake.batchPublished);
+    const next = change(structuredClone(current?.value ?? EMPTY));
+    try {
+      await putJson(
+        store,
+        lake.batchPublished,
+        next,
+        current ? { ifMatch: current.etag } : { ifNoneMatch: true },
+      );
+      return next;
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError) || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5 * attempt + Math.random() * 20));
+    }
+  }
+}
+
+/** Publishes (or republishes) one day. */
+export function publishDay(store: ObjectStore, entry: PublishedDay, now: Date): Promise<PublishedIndex> {
+  return updatePublished(store, (index) => ({
+    days: { ...index.days, [entry.day]: entry },
+    updatedAt: now.toISOString(),
+  }));
+}
+
+/** Days published, sorted. */
+export function publishedDays(index: PublishedIndex): string[] {
+  return Object.keys(index.days).sort();
+}
+
+/** End of the latest contiguous published range starting from the first published day (exclusive, ISO), or null. */
+export function batchBoundary(index: PublishedIndex): string | null {
+  const days = publishedDays(index);
+  const first = days[0];
+  if (first === undefined) return null;
+  let end = Date.parse(`${first}T00:00:00Z`);
+  for (const day of days) {
+    const start = Date.parse(`${day}T00:00:00Z`);
+    if (start !== end && start !== end - 86_400_000) break;
+    end = start + 86_400_000;
+  }
+  return new Date(end).toISOString();
+}
