@@ -18,6 +18,11 @@ export const ORDER_FIELDS = [
 
 export type ExportFormat = 'parquet' | 'csv' | 'jsonl';
 
+/** Columns an export must have (event_id and currency are optional in exports). */
+export const REQUIRED_EXPORT_COLUMNS = ORDER_FIELDS.filter(
+  (field) => field !== 'event_id' && field !== 'currency',
+);
+
 /** One received JSON record: an SQS message body or a `.jsonl` line, with a reference back to where it came from. */
 export interface JsonRecord {
   ref: string;
@@ -88,21 +93,22 @@ async function columnsOf(connection: DuckDBConnection, relation: string): Promis
 }
 
 /**
- * Appends one landing export file to `raw_orders`. CSV lines that cannot be parsed at all are kept
- * (as `record: malformed CSV line`) rather than dropped, so every input line is accounted for.
+ * Appends one landing export file to `raw_orders` and reports the required columns it lacks.
+ * CSV lines that cannot be parsed at all are kept (as `record: malformed CSV line`) rather than dropped,
+ * so every input line is accounted for.
  */
 export async function appendExportFile(
   connection: DuckDBConnection,
   localPath: string,
   format: ExportFormat,
   sourceKey: string,
-): Promise<void> {
+): Promise<{ missingColumns: string[] }> {
   if (format === 'jsonl') {
     await appendJsonRecords(connection, jsonLinesOf(localPath, sourceKey), {
       source: sourceKey,
       isEventIdRequired: false,
     });
-    return;
+    return { missingColumns: [] };
   }
   const relation =
     format === 'parquet'
@@ -121,12 +127,16 @@ export async function appendExportFile(
   );
   if (format === 'csv') {
     await connection.run(
+      // DuckDB logs one reject row per missing/bad column; a line is one record.
       `insert into raw_orders by name
        select $source || ':line-' || line as record_ref, $source as source, false as is_event_id_required,
-              csv_line as raw, 'record: malformed CSV line (' || error_type || ')' as parse_error
-       from reject_errors_t`,
+              any_value(csv_line) as raw,
+              'record: malformed CSV line (' || string_agg(distinct lower(error_type), ', ') || ')' as parse_error
+       from reject_errors_t
+       group by line`,
       { source: sourceKey },
     );
     await connection.run('drop table if exists reject_errors_t; drop table if exists reject_scans_t');
   }
+  return { missingColumns: REQUIRED_EXPORT_COLUMNS.filter((field) => !present.has(field)) };
 }

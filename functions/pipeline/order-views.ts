@@ -15,13 +15,23 @@ export interface RecordCounts {
 
 /**
  * Runs the shared models over `raw_orders`: validation, dedup by order_id, and `sales_minute`.
- * The batch layer also materialises `daily_sales`; the speed layer stops at minutes.
+ * The batch layer also materialises `daily_sales` and rejects orders outside its export day
+ * (`expectedDay`); the speed layer stops at minutes.
  */
 export async function buildOrderViews(
   connection: DuckDBConnection,
-  options: { daily: boolean } = { daily: false },
+  options: { daily?: boolean; expectedDay?: string } = {},
 ): Promise<RecordCounts> {
   await materialize(connection, 'validated_orders');
+  if (options.expectedDay !== undefined) {
+    // A day's export may only hold that day's orders; others would be served under the wrong day.
+    await connection.run(
+      `update validated_orders
+       set is_valid = false, reasons = list_append(reasons, 'event_time: not in the export day ' || $day)
+       where is_valid and event_time::date <> $day::date`,
+      { day: options.expectedDay },
+    );
+  }
   await materialize(connection, 'order_facts');
   await materialize(connection, 'sales_minute');
   if (options.daily) await materialize(connection, 'daily_sales');

@@ -1,0 +1,118 @@
+import type { RecordCounts } from '../pipeline/order-views.ts';
+
+/** A data-quality gate's verdict, kept in the run report whether it passed or not. */
+export interface GateResult {
+  gate: 'schema' | 'malformed_share' | 'duplicate_keys' | 'zero_rows' | 'row_count_spike' | 'freshness';
+  passed: boolean;
+  /** A failed fatal gate stops the publish. */
+  fatal: boolean;
+  detail: string;
+}
+
+export interface GateThresholds {
+  /** Fatal when orders > spikeFactor × median of the trailing published days (default 3). */
+  spikeFactor: number;
+  /** Fatal when quarantined / received exceeds this share (default 0.05). */
+  maxMalformedShare: number;
+  /** Skips the spike gate (an operator confirmed the volume is real). */
+  force: boolean;
+}
+
+export const DEFAULT_THRESHOLDS: GateThresholds = { spikeFactor: 3, maxMalformedShare: 0.05, force: false };
+
+export interface GateInput {
+  day: string;
+  counts: RecordCounts;
+  /** Export files lacking required columns: `file → missing columns`. */
+  missingColumns: Record<string, string[]>;
+  /** Orders published for the trailing days (up to 7), for the spike gate. */
+  trailingOrders: number[];
+  /** When the newest landing file was written; an export written before its day ended is incomplete. */
+  newestLandingAt: Date | undefined;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+const percent = (share: number) => `${(share * 100).toFixed(2)} %`;
+
+/** Evaluates every gate. Pure: the numbers in, verdicts with their numbers out. */
+export function evaluateGates(input: GateInput, thresholds: GateThresholds): GateResult[] {
+  const { counts } = input;
+  const missing = Object.entries(input.missingColumns).filter(([, columns]) => columns.length > 0);
+  const malformedShare = counts.received === 0 ? 0 : counts.quarantined / counts.received;
+  const results: GateResult[] = [
+    {
+      gate: 'schema',
+      fatal: true,
+      passed: missing.length === 0,
+      detail:
+        missing.length === 0
+          ? 'every export has the required columns'
+          : missing.map(([file, columns]) => `${file} lacks ${columns.join(', ')}`).join('; '),
+    },
+    {
+      gate: 'zero_rows',
+      fatal: true,
+      passed: counts.orders > 0,
+      detail: `${counts.orders} valid orders from ${counts.received} records for ${input.day}`,
+    },
+    {
+      gate: 'malformed_share',
+      fatal: true,
+      passed: malformedShare <= thresholds.maxMalformedShare,
+      detail: `${counts.quarantined} of ${counts.received} records invalid (${percent(malformedShare)}, limit ${percent(thresholds.maxMalformedShare)})`,
+    },
+    {
+      gate: 'duplicate_keys',
+      fatal: false,
+      passed: true,
+      detail: `${counts.duplicates} duplicate order_id records removed`,
+    },
+  ];
+  if (input.trailingOrders.length > 0) {
+    const baseline = median(input.trailingOrders);
+    const limit = baseline * thresholds.spikeFactor;
+    const isSpike = counts.orders > limit;
+    results.push({
+      gate: 'row_count_spike',
+      fatal: !thresholds.force,
+      passed: !isSpike,
+      detail:
+        `${counts.orders} orders vs ${thresholds.spikeFactor}x the trailing ${input.trailingOrders.length}-day median ` +
+        `${baseline} (limit ${limit})${isSpike && thresholds.force ? '; forced' : ''}`,
+    });
+  }
+  const dayEnd = Date.parse(`${input.day}T00:00:00Z`) + 86_400_000;
+  const isFresh = input.newestLandingAt === undefined || input.newestLandingAt.getTime() >= dayEnd;
+  results.push({
+    gate: 'freshness',
+    fatal: false,
+    passed: isFresh,
+    detail: isFresh
+      ? 'export written after its day ended'
+      : `newest export file written ${input.newestLandingAt?.toISOString()}, before ${input.day} ended: it may be incomplete`,
+  });
+  return results;
+}
+
+/** The fatal gates that failed. */
+export function failedFatalGates(results: GateResult[]): GateResult[] {
+  return results.filter((result) => result.fatal && !result.passed);
+}
+
+/** Thrown when a fatal gate fails: nothing was published; the message names the gate and its numbers. */
+export class QualityGateError extends Error {
+  constructor(
+    readonly day: string,
+    readonly failed: GateResult[],
+  ) {
+    super(
+      `${day}: quality gate failed, nothing published: ${failed.map((g) => `${g.gate}: ${g.detail}`).join('; ')}`,
+    );
+    this.name = 'QualityGateError';
+  }
+}

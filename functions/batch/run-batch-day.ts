@@ -1,0 +1,213 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type PublishedDay, publishDay, readPublished } from '../pipeline/batch-published.ts';
+import { addDays, parseDay } from '../pipeline/dates.ts';
+import { withConnection } from '../pipeline/duckdb-session.ts';
+import { runId as newRunId } from '../pipeline/ids.ts';
+import { lake } from '../pipeline/lake-layout.ts';
+import { getJson, putJson } from '../pipeline/object-store.ts';
+import { appendExportFile, createRawOrders } from '../pipeline/order-sources.ts';
+import {
+  buildOrderViews,
+  copyQuarantine,
+  copyToParquet,
+  type RecordCounts,
+} from '../pipeline/order-views.ts';
+import type { CoreDeps } from '../pipeline/ports.ts';
+import { landingFiles, viewVersion } from './landing-files.ts';
+import {
+  DEFAULT_THRESHOLDS,
+  evaluateGates,
+  failedFatalGates,
+  type GateResult,
+  type GateThresholds,
+  QualityGateError,
+} from './quality-gates.ts';
+
+/** What a run of one day did; stored under `state/batch/runs/` and returned to the caller. */
+export interface BatchRunReport {
+  day: string;
+  runId: string;
+  status: 'published' | 'failed';
+  version: string;
+  startedAt: string;
+  finishedAt: string;
+  inputs: { key: string; etag: string; size: number; format: string }[];
+  counts: RecordCounts;
+  revenue: string;
+  gates: GateResult[];
+  durationsMs: { load: number; transform: number; write: number; publish: number; total: number };
+  quarantineKey: string | null;
+  error?: string;
+}
+
+/** Marks the landing fingerprint of a day's last successful run (incremental mode compares against it). */
+export interface BatchDayState {
+  day: string;
+  version: string;
+  runId: string;
+  completedAt: string;
+}
+
+/** Old view versions are kept this long after being replaced, so a reader holding the old index can finish. */
+const SUPERSEDED_GRACE_MS = 15 * 60_000;
+
+const EMPTY_COUNTS: RecordCounts = { received: 0, valid: 0, quarantined: 0, duplicates: 0, orders: 0 };
+
+/**
+ * Runs the batch layer for one day: read its exports, validate, gate, aggregate with the shared SQL, write the
+ * views under a deterministic version, and only then publish the day. A failed fatal gate publishes nothing
+ * and throws `QualityGateError` (after storing the failed run's report).
+ */
+export async function runBatchDay(
+  input: { day: string; thresholds?: Partial<GateThresholds> },
+  deps: CoreDeps,
+): Promise<BatchRunReport> {
+  const day = parseDay(input.day);
+  const thresholds = { ...DEFAULT_THRESHOLDS, ...input.thresholds };
+  const { store, clock, log } = deps;
+  const started = clock();
+  const t0 = performance.now();
+  const runId = newRunId(started);
+  const files = await landingFiles(store, day);
+  const version = viewVersion(files);
+  const { index } = await readPublished(store);
+  const trailingOrders = Array.from(
+    { length: 7 },
+    (_, i) => index.days[addDays(day, -(i + 1))]?.orders,
+  ).filter((orders): orders is number => orders !== undefined);
+  const workDir = await mkdtemp(path.join(os.tmpdir(), `twinflow-batch-${day}-`));
+  const durations = { load: 0, transform: 0, write: 0, publish: 0, total: 0 };
+  const report: BatchRunReport = {
+    day,
+    runId,
+    status: 'failed',
+    version,
+    startedAt: started.toISOString(),
+    finishedAt: '',
+    inputs: files.map(({ key, etag, size, format }) => ({ key, etag, size, format })),
+    counts: EMPTY_COUNTS,
+    revenue: '0.00',
+    gates: [],
+    durationsMs: durations,
+    quarantineKey: null,
+  };
+  log.info('batch day started', { day, runId, version, files: files.length });
+  try {
+    await withConnection(async (connection) => {
+      await createRawOrders(connection);
+      const missingColumns: Record<string, string[]> = {};
+      for (const file of files) {
+        const local = await store.localPath(file);
+        missingColumns[file.key] = (
+          await appendExportFile(connection, local, file.format, file.key)
+        ).missingColumns;
+      }
+      durations.load = performance.now() - t0;
+      const counts = await buildOrderViews(connection, { daily: true, expectedDay: day });
+      const revenueRow = (
+        await connection.runAndReadAll(
+          'select coalesce(sum(revenue), 0)::decimal(18,2)::varchar as r from daily_sales',
+        )
+      ).getRowObjectsJson()[0];
+      report.counts = counts;
+      report.revenue = String(revenueRow?.['r'] ?? '0.00');
+      durations.transform = performance.now() - t0 - durations.load;
+      report.gates = evaluateGates(
+        {
+          day,
+          counts,
+          missingColumns,
+          trailingOrders,
+          newestLandingAt: files.length
+            ? new Date(Math.max(...files.map((f) => f.lastModified.getTime())))
+            : undefined,
+        },
+        thresholds,
+      );
+      const failed = failedFatalGates(report.gates);
+      if (failed.length > 0) throw new QualityGateError(day, failed);
+
+      const tWrite = performance.now();
+      const minutePath = path.join(workDir, 'sales_minute.parquet');
+      const dailyPath = path.join(workDir, 'daily_sales.parquet');
+      await copyToParquet(
+        connection,
+        'select * from sales_minute order by window_start, product_id',
+        minutePath,
+      );
+      await copyToParquet(connection, 'select * from daily_sales order by product_id', dailyPath);
+      const viewKeys = {
+        sales_minute: lake.batchView('sales_minute', day, version),
+        daily_sales: lake.batchView('daily_sales', day, version),
+      };
+      await store.putFile(viewKeys.sales_minute, minutePath);
+      await store.putFile(viewKeys.daily_sales, dailyPath);
+      const quarantinePath = path.join(workDir, 'quarantine.jsonl');
+      if ((await copyQuarantine(connection, quarantinePath, started)) > 0) {
+        report.quarantineKey = lake.quarantine(day, `batch-${version}`);
+        await store.putFile(report.quarantineKey, quarantinePath);
+      }
+      durations.write = performance.now() - tWrite;
+
+      const tPublish = performance.now();
+      const entry: PublishedDay = {
+        day,
+        version,
+        runId,
+        publishedAt: clock().toISOString(),
+        orders: counts.orders,
+        revenue: report.revenue,
+        files: viewKeys,
+      };
+      await publishDay(store, entry, clock());
+      report.status = 'published';
+      await putJson(store, lake.batchDayState(day), {
+        day,
+        version,
+        runId,
+        completedAt: clock().toISOString(),
+      } satisfies BatchDayState);
+      durations.publish = performance.now() - tPublish;
+    });
+    await removeSupersededViews(deps, day, version);
+    return report;
+  } catch (error) {
+    report.error = (error as Error).message;
+    log.error('batch day failed', { day, runId, error: report.error });
+    throw error;
+  } finally {
+    durations.total = performance.now() - t0;
+    report.finishedAt = clock().toISOString();
+    await putJson(store, lake.batchRunReport(day, runId), report).catch((error: Error) =>
+      log.error('could not store run report', { day, runId, error: error.message }),
+    );
+    await rm(workDir, { recursive: true, force: true });
+    if (report.status === 'published') {
+      log.info('batch day published', { day, runId, version, counts: report.counts, durationsMs: durations });
+    }
+  }
+}
+
+/** Deletes a day's view files from other versions once they are older than the grace period. */
+async function removeSupersededViews(
+  { store, clock }: CoreDeps,
+  day: string,
+  current: string,
+): Promise<void> {
+  const cutoff = clock().getTime() - SUPERSEDED_GRACE_MS;
+  const stale = [
+    ...(await store.list(lake.batchViewPrefix('sales_minute', day))),
+    ...(await store.list(lake.batchViewPrefix('daily_sales', day))),
+  ].filter((info) => !info.key.endsWith(`/${current}.parquet`) && info.lastModified.getTime() < cutoff);
+  if (stale.length > 0) await store.delete(stale.map((info) => info.key));
+}
+
+/** The state of a day's last successful run, if any. */
+export async function batchDayState(
+  deps: Pick<CoreDeps, 'store'>,
+  day: string,
+): Promise<BatchDayState | undefined> {
+  return (await getJson<BatchDayState>(deps.store, lake.batchDayState(day)))?.value;
+}
