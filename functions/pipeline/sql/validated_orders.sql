@@ -41,69 +41,103 @@ typed as (
 ),
 
 checked as (
+    -- One reason column per field: cheap per row; the list is only built for rejected rows.
     select
         *,
-        list_filter([
-            parse_error,
-            case
-                when parse_error is null and event_id_text is null and is_event_id_required
-                    then 'event_id: required'
-                when length(event_id_text) > 128 then 'event_id: longer than 128 characters'
-            end,
-            case
-                when parse_error is not null then null
-                when order_id_text is null then 'order_id: required'
-                when length(order_id_text) > 128 then 'order_id: longer than 128 characters'
-            end,
-            case
-                when parse_error is not null then null
-                when user_id_text is null then 'user_id: required'
-                when length(user_id_text) > 128 then 'user_id: longer than 128 characters'
-            end,
-            case
-                when parse_error is not null then null
-                when product_id_text is null then 'product_id: required'
-                when length(product_id_text) > 128 then 'product_id: longer than 128 characters'
-            end,
-            case
-                when parse_error is not null then null
-                when quantity_text is null then 'quantity: required'
-                when regexp_full_match(quantity_text, '-[0-9]+') then 'quantity: must be greater than 0'
-                when quantity_value is null then 'quantity: not a whole number (or more than 9 digits)'
-                when quantity_value <= 0 then 'quantity: must be greater than 0'
-                when quantity_value > 100000 then 'quantity: larger than 100000'
-            end,
-            case
-                when parse_error is not null then null
-                when unit_price_text is null then 'unit_price: required'
-                when regexp_full_match(unit_price_text, '-[0-9]+(\.[0-9]*)?') then 'unit_price: must be 0 or more'
-                when regexp_full_match(unit_price_text, '[0-9]+\.[0-9]{3,}')
-                    then 'unit_price: more than 2 decimal places'
-                when unit_price_value is null then 'unit_price: not a decimal number'
-                when unit_price_value > 1000000 then 'unit_price: larger than 1000000.00'
-            end,
-            case
-                when parse_error is not null then null
-                when not regexp_full_match(currency_text, '[A-Z]{3}') then 'currency: not an ISO 4217 code'
-            end,
-            case
-                when parse_error is not null then null
-                when event_time_text is null then 'event_time: required'
-                when event_time_value is null then 'event_time: not an ISO-8601 timestamp with a time zone'
-                when event_time_value < timestamp '2000-01-01' or event_time_value >= timestamp '2100-01-01'
-                    then 'event_time: outside 2000..2099'
-            end
-        ], lambda reason: reason is not null) as reasons,
+        case
+            when parse_error is null and event_id_text is null and is_event_id_required
+                then 'event_id: required'
+            when length(event_id_text) > 128 then 'event_id: longer than 128 characters'
+        end as event_id_reason,
+        case
+            when parse_error is not null then null
+            when order_id_text is null then 'order_id: required'
+            when length(order_id_text) > 128 then 'order_id: longer than 128 characters'
+        end as order_id_reason,
+        case
+            when parse_error is not null then null
+            when user_id_text is null then 'user_id: required'
+            when length(user_id_text) > 128 then 'user_id: longer than 128 characters'
+        end as user_id_reason,
+        case
+            when parse_error is not null then null
+            when product_id_text is null then 'product_id: required'
+            when length(product_id_text) > 128 then 'product_id: longer than 128 characters'
+        end as product_id_reason,
+        case
+            when parse_error is not null then null
+            when quantity_text is null then 'quantity: required'
+            when regexp_full_match(quantity_text, '-[0-9]+') then 'quantity: must be greater than 0'
+            when quantity_value is null then 'quantity: not a whole number (or more than 9 digits)'
+            when quantity_value <= 0 then 'quantity: must be greater than 0'
+            when quantity_value > 100000 then 'quantity: larger than 100000'
+        end as quantity_reason,
+        case
+            when parse_error is not null then null
+            when unit_price_text is null then 'unit_price: required'
+            when regexp_full_match(unit_price_text, '-[0-9]+(\.[0-9]*)?') then 'unit_price: must be 0 or more'
+            when regexp_full_match(unit_price_text, '[0-9]+\.[0-9]{3,}')
+                then 'unit_price: more than 2 decimal places'
+            when unit_price_value is null then 'unit_price: not a decimal number'
+            when unit_price_value > 1000000 then 'unit_price: larger than 1000000.00'
+        end as unit_price_reason,
+        case
+            when parse_error is not null then null
+            when not regexp_full_match(currency_text, '[A-Z]{3}') then 'currency: not an ISO 4217 code'
+        end as currency_reason,
+        case
+            when parse_error is not null then null
+            when event_time_text is null then 'event_time: required'
+            when event_time_value is null then 'event_time: not an ISO-8601 timestamp with a time zone'
+            when event_time_value < timestamp '2000-01-01' or event_time_value >= timestamp '2100-01-01'
+                then 'event_time: outside 2000..2099'
+        end as event_time_reason,
     from typed
+),
+
+verdicts as (
+    select
+        *,
+        (
+            parse_error is null
+            and event_id_reason is null
+            and order_id_reason is null
+            and user_id_reason is null
+            and product_id_reason is null
+            and quantity_reason is null
+            and unit_price_reason is null
+            and currency_reason is null
+            and event_time_reason is null
+        ) as is_valid,
+        case
+            when is_valid then []::varchar[]
+            else list_filter(
+                [
+                    parse_error, event_id_reason, order_id_reason, user_id_reason, product_id_reason,
+                    quantity_reason, unit_price_reason, currency_reason, event_time_reason
+                ],
+                lambda reason: reason is not null
+            )
+        end as reasons,
+    from checked
 ),
 
 final as (
     select
-        record_ref,
+        -- Where a rejected record came from and what it said; only built for rejected rows.
+        case
+            when not is_valid then coalesce(record_ref, source || ':row-' || record_no)
+            else record_ref
+        end as record_ref,
         source,
-        raw,
+        case
+            when not is_valid then coalesce(raw, json_object(
+                'event_id', event_id, 'order_id', order_id, 'user_id', user_id, 'product_id', product_id,
+                'quantity', quantity, 'unit_price', unit_price, 'currency', currency, 'event_time', event_time
+            )::varchar)
+        end as raw,
         reasons,
-        len(reasons) = 0 as is_valid,
+        is_valid,
         event_id_text as event_id,
         order_id_text as order_id,
         user_id_text as user_id,
@@ -112,7 +146,7 @@ final as (
         unit_price_value as unit_price,
         currency_text as currency,
         event_time_value as event_time,
-    from checked
+    from verdicts
 )
 
 select * from final
