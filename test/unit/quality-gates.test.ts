@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_THRESHOLDS, evaluateGates, failedFatalGates } from '../../functions/batch/quality-gates.ts';
+
+const counts = { received: 1000, valid: 990, quarantined: 10, duplicates: 3, orders: 987 };
+const base = {
+  day: '2026-11-20',
+  counts,
+  missingColumns: {},
+  trailingOrders: [900, 1000, 1100],
+  newestLandingAt: new Date('2026-11-21T01:00:00Z'),
+};
+
+describe('quality gates', () => {
+  it('passes a normal day and reports duplicates without failing', () => {
+    const results = evaluateGates(base, DEFAULT_THRESHOLDS);
+    expect(failedFatalGates(results)).toEqual([]);
+    expect(results.find((g) => g.gate === 'duplicate_keys')?.detail).toBe(
+      '3 duplicate order_id records removed',
+    );
+  });
+
+  it('fails the spike gate above 3x the trailing median unless forced', () => {
+    const spike = { ...base, counts: { ...counts, orders: 3001 } };
+    expect(failedFatalGates(evaluateGates(spike, DEFAULT_THRESHOLDS)).map((g) => g.gate)).toEqual([
+      'row_count_spike',
+    ]);
+    expect(failedFatalGates(evaluateGates(spike, { ...DEFAULT_THRESHOLDS, force: true }))).toEqual([]);
+  });
+
+  it('treats exactly the malformed limit as passing and above it as fatal', () => {
+    const atLimit = { ...base, counts: { ...counts, received: 100, quarantined: 5 } };
+    const above = { ...base, counts: { ...counts, received: 100, quarantined: 6 } };
+    expect(failedFatalGates(evaluateGates(atLimit, DEFAULT_THRESHOLDS))).toEqual([]);
+    expect(failedFatalGates(evaluateGates(above, DEFAULT_THRESHOLDS))[0]?.detail).toBe(
+      '6 of 100 records invalid (6.00 %, limit 5.00 %)',
+    );
+  });
+
+  it('warns (not fails) when the export was written before its day ended', () => {
+    const early = { ...base, newestLandingAt: new Date('2026-11-20T12:00:00Z') };
+    const freshness = evaluateGates(early, DEFAULT_THRESHOLDS).find((g) => g.gate === 'freshness');
+    expect(freshness).toMatchObject({ passed: false, fatal: false });
+  });
+});
