@@ -5,7 +5,7 @@ import { type PublishedDay, publishDay, readPublished } from '../pipeline/batch-
 import { addDays, parseDay } from '../pipeline/dates.ts';
 import { withConnection } from '../pipeline/duckdb-session.ts';
 import { runId as newRunId } from '../pipeline/ids.ts';
-import { lake } from '../pipeline/lake-layout.ts';
+import { type BatchView, lake } from '../pipeline/lake-layout.ts';
 import { getJson, putJson } from '../pipeline/object-store.ts';
 import { appendExportFile, createRawOrders } from '../pipeline/order-sources.ts';
 import {
@@ -130,20 +130,19 @@ export async function runBatchDay(
       if (failed.length > 0) throw new QualityGateError(day, failed);
 
       const tWrite = performance.now();
-      const minutePath = path.join(workDir, 'sales_minute.parquet');
-      const dailyPath = path.join(workDir, 'daily_sales.parquet');
-      await copyToParquet(
-        connection,
-        'select * from sales_minute order by window_start, product_id',
-        minutePath,
-      );
-      await copyToParquet(connection, 'select * from daily_sales order by product_id', dailyPath);
-      const viewKeys = {
-        sales_minute: lake.batchView('sales_minute', day, version),
-        daily_sales: lake.batchView('daily_sales', day, version),
+      const views: Record<BatchView, string> = {
+        sales_minute: 'select * from sales_minute order by window_start, product_id',
+        daily_sales: 'select * from daily_sales order by product_id',
+        order_facts:
+          'select order_id, product_id, quantity, unit_price, event_time from order_facts order by event_time',
       };
-      await store.putFile(viewKeys.sales_minute, minutePath);
-      await store.putFile(viewKeys.daily_sales, dailyPath);
+      const viewKeys = {} as Record<BatchView, string>;
+      for (const [view, select] of Object.entries(views) as [BatchView, string][]) {
+        const localFile = path.join(workDir, `${view}.parquet`);
+        await copyToParquet(connection, select, localFile);
+        viewKeys[view] = lake.batchView(view, day, version);
+        await store.putFile(viewKeys[view], localFile);
+      }
       const quarantinePath = path.join(workDir, 'quarantine.jsonl');
       if ((await copyQuarantine(connection, quarantinePath, started)) > 0) {
         report.quarantineKey = lake.quarantine(day, `batch-${version}`);
@@ -197,10 +196,11 @@ async function removeSupersededViews(
   current: string,
 ): Promise<void> {
   const cutoff = clock().getTime() - SUPERSEDED_GRACE_MS;
-  const stale = [
-    ...(await store.list(lake.batchViewPrefix('sales_minute', day))),
-    ...(await store.list(lake.batchViewPrefix('daily_sales', day))),
-  ].filter((info) => !info.key.endsWith(`/${current}.parquet`) && info.lastModified.getTime() < cutoff);
+  const views: BatchView[] = ['sales_minute', 'daily_sales', 'order_facts'];
+  const listed = await Promise.all(views.map((view) => store.list(lake.batchViewPrefix(view, day))));
+  const stale = listed
+    .flat()
+    .filter((info) => !info.key.endsWith(`/${current}.parquet`) && info.lastModified.getTime() < cutoff);
   if (stale.length > 0) await store.delete(stale.map((info) => info.key));
 }
 

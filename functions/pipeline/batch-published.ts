@@ -1,5 +1,5 @@
 import { PreconditionFailedError } from './errors.ts';
-import { lake } from './lake-layout.ts';
+import { type BatchView, lake } from './lake-layout.ts';
 import { getJson, type ObjectStore, putJson } from './object-store.ts';
 
 /** One day the batch layer has published. Readers use exactly these files; older versions are garbage. */
@@ -11,7 +11,7 @@ export interface PublishedDay {
   publishedAt: string;
   orders: number;
   revenue: string;
-  files: { sales_minute: string; daily_sales: string };
+  files: Record<BatchView, string>;
 }
 
 /** `views/batch/_published.json`: the single source of truth for what batch has published. */

@@ -20,7 +20,8 @@ function hour(value: string): string {
   return value;
 }
 
-export type BatchView = 'sales_minute' | 'daily_sales';
+/** Batch views per day: minute and day facts, plus the deduplicated orders (reconciliation names missing ones). */
+export type BatchView = 'sales_minute' | 'daily_sales' | 'order_facts';
 
 export const lake = {
   landingPrefix: (day: string) => `landing/orders/dt=${parseDay(day)}/`,

@@ -14,7 +14,7 @@ function entry(day: string): PublishedDay {
     publishedAt: '2026-11-21T00:00:00.000Z',
     orders: 1,
     revenue: '1.00',
-    files: { sales_minute: 'a', daily_sales: 'b' },
+    files: { sales_minute: 'a', daily_sales: 'b', order_facts: 'c' },
   };
 }
 

@@ -48,7 +48,7 @@ describe('batch boundary', () => {
           publishedAt: '',
           orders: 1,
           revenue: '1.00',
-          files: { sales_minute: '', daily_sales: '' },
+          files: { sales_minute: '', daily_sales: '', order_facts: '' },
         },
       ]),
     ),
