@@ -1,0 +1,59 @@
+import type { BucketRow } from './read-buckets.ts';
+
+/**
+ * In-process cache of batch buckets, one entry per published day version and query shape.
+ * Published batch files are immutable per version, so an entry never goes stale; a republish changes the
+ * key (version, file, publish time) and the old entry simply ages out. Realtime is never put here.
+ * Least-recently-used entries are evicted beyond `maxEntries` entries or `maxRows` rows in total.
+ */
+export class BatchCache {
+  private readonly entries = new Map<string, BucketRow[]>();
+  private rows = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    private readonly maxEntries = 10_000,
+    private readonly maxRows = 2_000_000,
+  ) {}
+
+  get(key: string): BucketRow[] | undefined {
+    const value = this.entries.get(key);
+    if (value === undefined) {
+      this.misses += 1;
+      return undefined;
+    }
+    this.hits += 1;
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    return value;
+  }
+
+  set(key: string, value: BucketRow[]): void {
+    const previous = this.entries.get(key);
+    if (previous) {
+      this.rows -= previous.length;
+      this.entries.delete(key);
+    }
+    this.entries.set(key, value);
+    this.rows += value.length;
+    for (const [oldest, rows] of this.entries) {
+      if (this.entries.size <= this.maxEntries && this.rows <= this.maxRows) break;
+      if (oldest === key) break;
+      this.entries.delete(oldest);
+      this.rows -= rows.length;
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.rows = 0;
+  }
+}
+
+/** The cache of this process (one per warm Lambda container). */
+export const processBatchCache = new BatchCache();

@@ -1,0 +1,158 @@
+import { type ZodType, z } from 'zod';
+import { InvalidInputError } from '../pipeline/errors.ts';
+import { checkSalesQuery, GRANULARITIES, type SalesQuery } from './sales-query.ts';
+import { MAX_WINDOWS, type WindowsInput } from './sales-windows.ts';
+
+/**
+ * Query-string parameters of the serving API (HTTP and CLI share them): parsed with zod into the core's
+ * typed inputs. Every failure is an `InvalidInputError` naming the parameter.
+ */
+
+const INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2}))?$/;
+const MS_PER_MINUTE = 60_000;
+
+/**
+ * An ISO-8601 instant with a zone (`2026-11-20T10:00:00Z`, `…+02:00`) or a day (`2026-11-20` = 00:00 UTC).
+ * A space before the offset is read as `+`: an unencoded `+` in a query string arrives as a space.
+ */
+export function parseInstant(raw: string, parameter: string): Date {
+  const value = raw.replace(/ (\d{2}:?\d{2})$/, '+$1');
+  const match = INSTANT.exec(value);
+  if (!match) {
+    throw new InvalidInputError(
+      `${parameter} must be an ISO-8601 instant with a zone (2026-11-20T10:00:00Z) or a day (2026-11-20)`,
+      parameter,
+    );
+  }
+  const [, y, mo, d, h = '00', mi = '00', s = '00', fraction = '', zone = 'Z'] = match;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const ms = Date.UTC(
+    year,
+    month - 1,
+    day,
+    Number(h),
+    Number(mi),
+    Number(s),
+    Number(fraction.padEnd(3, '0').slice(0, 3)),
+  );
+  const check = new Date(Date.UTC(year, month - 1, day));
+  const isCalendarDay =
+    check.getUTCFullYear() === year && check.getUTCMonth() === month - 1 && check.getUTCDate() === day;
+  if (year < 1970 || !isCalendarDay || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) {
+    throw new InvalidInputError(`${parameter} is not a real date and time: "${raw.slice(0, 64)}"`, parameter);
+  }
+  let offsetMinutes = 0;
+  if (zone !== 'Z') {
+    const digits = zone.replace(':', '');
+    const hours = Number(digits.slice(1, 3));
+    const minutes = Number(digits.slice(3, 5));
+    if (hours > 18 || minutes > 59) {
+      throw new InvalidInputError(`${parameter} has an impossible UTC offset "${zone}"`, parameter);
+    }
+    offsetMinutes = (zone.startsWith('-') ? -1 : 1) * (hours * 60 + minutes);
+  }
+  return new Date(ms - offsetMinutes * MS_PER_MINUTE);
+}
+
+function instant(parameter: string) {
+  return z
+    .string({
+      error: (issue) =>
+        issue.input === undefined ? `${parameter} is required` : `${parameter} must be a string`,
+    })
+    .transform((value, ctx) => {
+      try {
+        return parseInstant(value, parameter);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    });
+}
+
+const productId = z.string();
+
+export const salesParamsSchema = z.strictObject({
+  start: instant('start'),
+  end: instant('end'),
+  granularity: z
+    .enum(GRANULARITIES, { error: () => `granularity must be one of ${GRANULARITIES.join(', ')}` })
+    .default('hour'),
+  product_id: productId.optional(),
+  group_by: z.enum(['product'], { error: () => 'group_by must be "product"' }).optional(),
+});
+
+export const windowsParamsSchema = z.strictObject({
+  sizes: z
+    .string()
+    .regex(/^\d{1,4}(?:,\d{1,4})*$/, { error: 'sizes must be comma-separated whole minutes, e.g. 1,5,15' })
+    .transform((value) => value.split(',').map(Number))
+    .optional(),
+  at: instant('at').optional(),
+  product_id: productId.optional(),
+});
+
+export const noParamsSchema = z.strictObject({});
+
+function describeName(name: string): string {
+  return JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+}
+
+/** Parses `params` with `schema`; the first problem becomes an `InvalidInputError` naming its parameter. */
+export function parseParams<T>(schema: ZodType<T>, params: Record<string, string>): T {
+  const parsed = schema.safeParse(params);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  if (issue?.code === 'unrecognized_keys') {
+    const name = issue.keys[0] ?? '';
+    throw new InvalidInputError(`unknown parameter ${describeName(name)}`, name);
+  }
+  const parameter = String(issue?.path[0] ?? 'query');
+  throw new InvalidInputError(issue?.message ?? 'invalid query', parameter);
+}
+
+/** `GET /sales` parameters → a checked `SalesQuery` (range limits included). */
+export function parseSalesParams(params: Record<string, string>): SalesQuery {
+  const p = parseParams(salesParamsSchema, params);
+  return checkSalesQuery({
+    start: p.start,
+    end: p.end,
+    granularity: p.granularity,
+    ...(p.product_id !== undefined ? { productId: p.product_id } : {}),
+    ...(p.group_by !== undefined ? { groupBy: p.group_by } : {}),
+  });
+}
+
+/** `GET /sales/windows` parameters → `WindowsInput`. */
+export function parseWindowsParams(params: Record<string, string>): WindowsInput {
+  const p = parseParams(windowsParamsSchema, params);
+  if (p.sizes && p.sizes.length > MAX_WINDOWS) {
+    throw new InvalidInputError(`sizes lists at most ${MAX_WINDOWS} windows`, 'sizes');
+  }
+  if (p.product_id !== undefined) {
+    checkSalesQuery({ start: new Date(0), end: new Date(1), granularity: 'minute', productId: p.product_id });
+  }
+  return {
+    ...(p.sizes ? { sizes: p.sizes } : {}),
+    ...(p.at ? { at: p.at } : {}),
+    ...(p.product_id !== undefined ? { productId: p.product_id } : {}),
+  };
+}
+
+/**
+ * A raw query string → one value per name. A repeated name is refused (which value would win is ambiguous,
+ * and API Gateway would silently join them with commas).
+ */
+export function paramsFromQueryString(raw: string): Record<string, string> {
+  const params: Record<string, string> = Object.create(null);
+  for (const [name, value] of new URLSearchParams(raw)) {
+    if (Object.hasOwn(params, name)) {
+      throw new InvalidInputError(`parameter ${describeName(name)} is given more than once`, name);
+    }
+    params[name] = value;
+  }
+  return params;
+}
