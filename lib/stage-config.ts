@@ -1,0 +1,212 @@
+/**
+ * Everything that differs between deployments of Twinflow, as one typed value per stage.
+ * `bin/twinflow.ts` picks the stage from CDK context and passes the config down as props; constructs never
+ * look anything up themselves. The same values reach the functions as environment variables.
+ */
+
+/** The deployable stages. */
+export const STAGE_NAMES = ['dev', 'prod'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+/** `iam`: callers sign requests with SigV4 (HttpIamAuthorizer). `none`: open API, for throwaway stages only. */
+export type ApiAuthMode = 'iam' | 'none';
+
+/** An EventBridge schedule expression, `cron(…)` or `rate(…)`, in UTC. */
+export type ScheduleExpression = `cron(${string})` | `rate(${string})`;
+
+export interface StageConfig {
+  readonly stage: StageName;
+  /** `POWERTOOLS_SERVICE_NAME`, and so the `service` dimension of every custom metric the alarms watch. */
+  readonly serviceName: string;
+  readonly logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** Retention of function and access log groups, in days (must be a CloudWatch Logs retention value). */
+  readonly logRetentionDays: number;
+  /** `true`: stateful resources and logs survive stack deletion (RETAIN). `false`: DESTROY, and buckets auto-empty. */
+  readonly retainData: boolean;
+  readonly lake: {
+    /** `LAKE_PREFIX`: every key the functions touch sits under it ('' = bucket root). */
+    readonly prefix: string;
+    readonly streamArchiveInfrequentAccessAfterDays: number;
+    readonly streamArchiveGlacierAfterDays: number;
+    readonly streamArchiveExpireAfterDays: number;
+    readonly quarantineExpireAfterDays: number;
+    /** Views are overwritten per run; old object versions are kept this long for recovery. */
+    readonly noncurrentVersionExpireAfterDays: number;
+  };
+  readonly stream: {
+    readonly batchSize: number;
+    readonly maxBatchingWindowSeconds: number;
+    readonly maxConcurrency: number;
+    /** Receives before a message moves to the DLQ. */
+    readonly maxReceiveCount: number;
+    readonly allowedLatenessSeconds: number;
+    readonly functionTimeoutSeconds: number;
+    /** Must be at least 6x the function timeout (AWS guidance for SQS event sources). */
+    readonly queueVisibilityTimeoutSeconds: number;
+    readonly queueRetentionDays: number;
+    readonly deadLetterRetentionDays: number;
+    /** Alarm when the oldest queued order is older than this. */
+    readonly oldestMessageAlarmSeconds: number;
+  };
+  readonly batch: {
+    readonly schedule: ScheduleExpression;
+    readonly spikeFactor: number;
+    readonly maxMalformedShare: number;
+    /**
+     * Hours after the daily schedule by which a batch day must be published. The alarm fires when no
+     * `batchDayPublished` datapoint arrived for 24 h + this slack.
+     */
+    readonly publishDeadlineHours: number;
+  };
+  readonly compaction: {
+    readonly schedule: ScheduleExpression;
+  };
+  readonly reconcile: {
+    readonly schedule: ScheduleExpression;
+    /** Fraction: 0.1 alerts above a 10 % batch/realtime deviation. */
+    readonly deviationThreshold: number;
+    readonly lookbackDays: number;
+  };
+  readonly api: {
+    readonly authMode: ApiAuthMode;
+    readonly corsOrigins: readonly string[];
+    readonly throttling: { readonly rateLimit: number; readonly burstLimit: number };
+  };
+  readonly alarms: {
+    /** Alarm when realtime data is older than this (`realtimeFreshnessSeconds`). */
+    readonly realtimeFreshnessSeconds: number;
+  };
+}
+
+const dev: StageConfig = {
+  stage: 'dev',
+  serviceName: 'twinflow',
+  logLevel: 'DEBUG',
+  logRetentionDays: 14,
+  retainData: false,
+  lake: {
+    prefix: '',
+    streamArchiveInfrequentAccessAfterDays: 30,
+    streamArchiveGlacierAfterDays: 90,
+    streamArchiveExpireAfterDays: 180,
+    quarantineExpireAfterDays: 90,
+    noncurrentVersionExpireAfterDays: 7,
+  },
+  stream: {
+    batchSize: 100,
+    maxBatchingWindowSeconds: 10,
+    maxConcurrency: 5,
+    maxReceiveCount: 3,
+    allowedLatenessSeconds: 3600,
+    functionTimeoutSeconds: 60,
+    queueVisibilityTimeoutSeconds: 6 * 60,
+    queueRetentionDays: 4,
+    deadLetterRetentionDays: 14,
+    oldestMessageAlarmSeconds: 300,
+  },
+  batch: {
+    schedule: 'cron(0 2 * * ? *)',
+    spikeFactor: 3,
+    maxMalformedShare: 0.05,
+    publishDeadlineHours: 2,
+  },
+  compaction: { schedule: 'rate(5 minutes)' },
+  reconcile: { schedule: 'rate(1 hour)', deviationThreshold: 0.1, lookbackDays: 3 },
+  api: {
+    authMode: 'iam',
+    corsOrigins: ['http://localhost:3000', 'http://127.0.0.1:3000'],
+    throttling: { rateLimit: 20, burstLimit: 40 },
+  },
+  alarms: { realtimeFreshnessSeconds: 120 },
+};
+
+const prod: StageConfig = {
+  ...dev,
+  stage: 'prod',
+  logLevel: 'INFO',
+  logRetentionDays: 90,
+  retainData: true,
+  lake: {
+    ...dev.lake,
+    streamArchiveExpireAfterDays: 400,
+    quarantineExpireAfterDays: 365,
+    noncurrentVersionExpireAfterDays: 30,
+  },
+  api: {
+    authMode: 'iam',
+    corsOrigins: [],
+    throttling: { rateLimit: 100, burstLimit: 200 },
+  },
+};
+
+const configs: Record<StageName, StageConfig> = { dev, prod };
+
+/** Recursively optional, for config overrides in tests and the local runtime. */
+export type StageConfigOverrides = {
+  readonly [K in keyof StageConfig]?: StageConfig[K] extends readonly unknown[]
+    ? StageConfig[K]
+    : StageConfig[K] extends object
+      ? { readonly [P in keyof StageConfig[K]]?: StageConfig[K][P] }
+      : StageConfig[K];
+};
+
+export function isStageName(name: string): name is StageName {
+  return (STAGE_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * The config of `stage`, with optional overrides merged one level deep, validated.
+ * @throws Error naming the valid stages when `stage` is unknown, or the field when a value is invalid.
+ */
+export function stageConfig(stage: string, overrides: StageConfigOverrides = {}): StageConfig {
+  if (!isStageName(stage)) {
+    throw new Error(
+      `Unknown stage "${stage}": expected one of ${STAGE_NAMES.join(', ')} (cdk -c stage=<name>)`,
+    );
+  }
+  const base = configs[stage];
+  const merged = { ...base } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(overrides)) {
+    const current = (base as unknown as Record<string, unknown>)[key];
+    merged[key] =
+      value !== null && typeof value === 'object' && !Array.isArray(value) && typeof current === 'object'
+        ? { ...(current as object), ...(value as object) }
+        : value;
+  }
+  const config = merged as unknown as StageConfig;
+  validate(config);
+  return config;
+}
+
+function validate(config: StageConfig): void {
+  const fail = (field: string, why: string): never => {
+    throw new Error(`Invalid stage config "${config.stage}": ${field} ${why}`);
+  };
+  const { stream, reconcile, api } = config;
+  if (!Number.isInteger(stream.batchSize) || stream.batchSize < 1 || stream.batchSize > 10_000) {
+    fail('stream.batchSize', 'must be an integer in 1..10000');
+  }
+  if (stream.maxBatchingWindowSeconds < 0 || stream.maxBatchingWindowSeconds > 300) {
+    fail('stream.maxBatchingWindowSeconds', 'must be in 0..300');
+  }
+  if (stream.maxConcurrency < 2 || stream.maxConcurrency > 1000) {
+    fail('stream.maxConcurrency', 'must be in 2..1000 (SQS event source scaling limits)');
+  }
+  if (stream.maxReceiveCount < 1) fail('stream.maxReceiveCount', 'must be at least 1');
+  if (stream.queueVisibilityTimeoutSeconds < 6 * stream.functionTimeoutSeconds) {
+    fail('stream.queueVisibilityTimeoutSeconds', 'must be at least 6x stream.functionTimeoutSeconds');
+  }
+  if (reconcile.deviationThreshold <= 0 || reconcile.deviationThreshold >= 1) {
+    fail('reconcile.deviationThreshold', 'is a fraction in (0, 1), e.g. 0.1 for 10 %');
+  }
+  if (api.throttling.burstLimit < api.throttling.rateLimit) {
+    fail('api.throttling.burstLimit', 'must be at least the rate limit');
+  }
+  for (const [field, expression] of [
+    ['batch.schedule', config.batch.schedule],
+    ['compaction.schedule', config.compaction.schedule],
+    ['reconcile.schedule', config.reconcile.schedule],
+  ] as const) {
+    if (!/^(cron|rate)\(.+\)$/.test(expression)) fail(field, `"${expression}" is not cron(…) or rate(…)`);
+  }
+}
