@@ -1,0 +1,167 @@
+import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { LakeAccess } from './constructs/lake-access.ts';
+import { MicroBatchConsumer } from './constructs/micro-batch-consumer.ts';
+import { PipelineMonitoring } from './constructs/pipeline-monitoring.ts';
+import { QueryApi } from './constructs/query-api.ts';
+import { ScheduledJob } from './constructs/scheduled-job.ts';
+import { type FunctionDefaults, TwinflowFunction } from './constructs/twinflow-function.ts';
+import type { StageConfig } from './stage-config.ts';
+
+export const METRICS_NAMESPACE = 'Twinflow';
+
+export interface ComputeStackProps extends StackProps {
+  readonly config: StageConfig;
+  readonly lakeBucket: s3.IBucket;
+  readonly ordersQueue: sqs.IQueue;
+  readonly ordersQueueVisibilityTimeout: Duration;
+  readonly ordersDeadLetterQueue: sqs.IQueue;
+  readonly alertTopic: sns.ITopic;
+}
+
+/**
+ * The stateless half: the five functions and their triggers (queue, schedules, HTTP API), alarms and the
+ * dashboard. Safe to destroy and redeploy; every piece of data lives in the storage stack.
+ */
+export class ComputeStack extends Stack {
+  readonly queryApi: QueryApi;
+
+  constructor(scope: Construct, id: string, props: ComputeStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const lake = new LakeAccess(props.lakeBucket, config.lake.prefix);
+    const defaults: FunctionDefaults = {
+      serviceName: config.serviceName,
+      metricsNamespace: METRICS_NAMESPACE,
+      logLevel: config.logLevel,
+      logRetentionDays: config.logRetentionDays,
+      retainData: config.retainData,
+    };
+
+    const runBatch = new TwinflowFunction(this, 'RunBatch', {
+      entry: 'functions/run-batch/handler.ts',
+      description: 'Batch layer: validates and aggregates a landing day into the batch views',
+      memorySize: 3008,
+      timeout: Duration.minutes(15),
+      defaults,
+      environment: {
+        SPIKE_FACTOR: String(config.batch.spikeFactor),
+        MAX_MALFORMED_SHARE: String(config.batch.maxMalformedShare),
+      },
+    }).function;
+    lake.connect(runBatch, {
+      read: ['landing/'],
+      readWrite: ['views/batch/', 'quarantine/', 'state/'],
+    });
+    new ScheduledJob(this, 'RunBatchDaily', {
+      function: runBatch,
+      schedule: config.batch.schedule,
+      description: 'Daily batch run for yesterday (UTC)',
+    });
+
+    const ingestOrders = new TwinflowFunction(this, 'IngestOrders', {
+      entry: 'functions/ingest-orders/handler.ts',
+      description: 'Speed layer: micro-batches of order events into realtime partials',
+      memorySize: 2048,
+      timeout: Duration.seconds(config.stream.functionTimeoutSeconds),
+      defaults,
+      environment: { ALLOWED_LATENESS_SECONDS: String(config.stream.allowedLatenessSeconds) },
+    }).function;
+    lake.connect(ingestOrders, {
+      write: ['stream/', 'views/realtime/', 'quarantine/'],
+      readWrite: ['state/stream/'],
+    });
+    new MicroBatchConsumer(this, 'OrdersConsumer', {
+      function: ingestOrders,
+      queue: props.ordersQueue,
+      queueVisibilityTimeout: props.ordersQueueVisibilityTimeout,
+      batchSize: config.stream.batchSize,
+      maxBatchingWindow: Duration.seconds(config.stream.maxBatchingWindowSeconds),
+      maxConcurrency: config.stream.maxConcurrency,
+    });
+
+    const compactRealtime = new TwinflowFunction(this, 'CompactRealtime', {
+      entry: 'functions/compact-realtime/handler.ts',
+      description: 'Compacts realtime partials into deduplicated hour files',
+      memorySize: 2048,
+      // Shorter than the 5-minute schedule, so one compaction finishes before the next starts.
+      timeout: Duration.minutes(4),
+      defaults,
+    }).function;
+    lake.connect(compactRealtime, { read: ['stream/'], readWrite: ['views/realtime/'] });
+    new ScheduledJob(this, 'CompactRealtimeSchedule', {
+      function: compactRealtime,
+      schedule: config.compaction.schedule,
+      description: 'Realtime partial compaction',
+      maxEventAge: Duration.minutes(5),
+    });
+
+    const querySales = new TwinflowFunction(this, 'QuerySales', {
+      entry: 'functions/query-sales/handler.ts',
+      description: 'Serving layer: merges batch and realtime views per hour',
+      memorySize: 2048,
+      // API Gateway's integration limit is 29 s; a longer timeout could never be used.
+      timeout: Duration.seconds(29),
+      defaults,
+    }).function;
+    lake.connect(querySales, { read: ['views/', 'reconciliation/', 'alerts/', 'quarantine/', 'state/'] });
+    this.queryApi = new QueryApi(this, 'QueryApi', {
+      function: querySales,
+      authMode: config.api.authMode,
+      corsOrigins: config.api.corsOrigins,
+      throttling: config.api.throttling,
+      logRetentionDays: config.logRetentionDays,
+      retainData: config.retainData,
+    });
+
+    const reconcileViews = new TwinflowFunction(this, 'ReconcileViews', {
+      entry: 'functions/reconcile-views/handler.ts',
+      description: 'Compares batch and realtime views, repairs gaps, alerts on deviation',
+      memorySize: 2048,
+      timeout: Duration.minutes(15),
+      defaults,
+      environment: {
+        ALERT_TOPIC_ARN: props.alertTopic.topicArn,
+        DEVIATION_THRESHOLD: String(config.reconcile.deviationThreshold),
+        ORDERS_DLQ_URL: props.ordersDeadLetterQueue.queueUrl,
+        LOOKBACK_DAYS: String(config.reconcile.lookbackDays),
+        SPIKE_FACTOR: String(config.batch.spikeFactor),
+        MAX_MALFORMED_SHARE: String(config.batch.maxMalformedShare),
+      },
+    }).function;
+    // Reconciliation re-runs batch days and recomputes realtime hours in-process: batch's and compaction's
+    // write prefixes on top of reading everything the query function reads.
+    lake.connect(reconcileViews, {
+      read: ['landing/', 'stream/', 'views/'],
+      readWrite: ['views/batch/', 'views/realtime/', 'quarantine/', 'state/', 'reconciliation/', 'alerts/'],
+    });
+    props.ordersDeadLetterQueue.grant(reconcileViews, 'sqs:GetQueueAttributes');
+    props.alertTopic.grantPublish(reconcileViews);
+    Validations.of(reconcileViews).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason:
+        'Publishing to the KMS-encrypted alert topic needs GenerateDataKey* on that one key (SNS grantPublish).',
+    });
+    new ScheduledJob(this, 'ReconcileViewsHourly', {
+      function: reconcileViews,
+      schedule: config.reconcile.schedule,
+      description: 'Hourly batch vs realtime reconciliation',
+    });
+
+    new PipelineMonitoring(this, 'Monitoring', {
+      functions: { runBatch, ingestOrders, compactRealtime, querySales, reconcileViews },
+      ordersQueue: props.ordersQueue,
+      deadLetterQueue: props.ordersDeadLetterQueue,
+      alertTopic: props.alertTopic,
+      metricsNamespace: METRICS_NAMESPACE,
+      serviceName: config.serviceName,
+      oldestMessageAlarmSeconds: config.stream.oldestMessageAlarmSeconds,
+      deviationThreshold: config.reconcile.deviationThreshold,
+      realtimeFreshnessSeconds: config.alarms.realtimeFreshnessSeconds,
+      batchPublishDeadlineHours: config.batch.publishDeadlineHours,
+    });
+  }
+}

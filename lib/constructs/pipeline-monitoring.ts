@@ -1,0 +1,193 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/** Custom metrics the functions emit through Powertools (namespace `Twinflow`, dimension `service`). */
+export const PIPELINE_METRICS = {
+  batchDayPublished: 'batchDayPublished',
+  deviationRatio: 'deviationRatio',
+  realtimeFreshnessSeconds: 'realtimeFreshnessSeconds',
+} as const;
+
+export interface PipelineMonitoringProps {
+  /** Functions by short name (`ingestOrders`…): an errors and a throttles alarm each. */
+  readonly functions: Readonly<Record<string, lambda.IFunction>>;
+  readonly ordersQueue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+  readonly alertTopic: sns.ITopic;
+  readonly metricsNamespace: string;
+  /** Powertools adds `service=<POWERTOOLS_SERVICE_NAME>` to every custom metric; alarms must match it. */
+  readonly serviceName: string;
+  readonly oldestMessageAlarmSeconds: number;
+  /** Fraction, e.g. 0.1. */
+  readonly deviationThreshold: number;
+  readonly realtimeFreshnessSeconds: number;
+  /** Slack after the daily batch schedule before a missing publish alarms. */
+  readonly batchPublishDeadlineHours: number;
+}
+
+/**
+ * Alarms (all notify the alert topic) and one dashboard for the whole pipeline: the stream's health (queue age,
+ * DLQ), every function's errors and throttles, and the business signals — batch published on time, batch vs
+ * realtime deviation, realtime freshness.
+ */
+export class PipelineMonitoring extends Construct {
+  readonly alarms: cw.Alarm[] = [];
+  readonly dashboard: cw.Dashboard;
+
+  constructor(scope: Construct, id: string, props: PipelineMonitoringProps) {
+    super(scope, id);
+    const notify = new actions.SnsAction(props.alertTopic);
+    const alarm = (alarmId: string, alarmProps: cw.AlarmProps): cw.Alarm => {
+      const created = new cw.Alarm(this, alarmId, alarmProps);
+      created.addAlarmAction(notify);
+      created.addOkAction(notify);
+      this.alarms.push(created);
+      return created;
+    };
+    const custom = (metricName: string, statistic: string, period: Duration) =>
+      new cw.Metric({
+        namespace: props.metricsNamespace,
+        metricName,
+        dimensionsMap: { service: props.serviceName },
+        statistic,
+        period,
+      });
+
+    const deadLetters = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      statistic: cw.Stats.MAXIMUM,
+      period: Duration.minutes(1),
+    });
+    alarm('DeadLetterQueueNotEmpty', {
+      alarmDescription: 'Order events were dead-lettered: find the cause, then redrive the DLQ (see README).',
+      metric: deadLetters,
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+
+    const oldestMessage = props.ordersQueue.metricApproximateAgeOfOldestMessage({
+      statistic: cw.Stats.MAXIMUM,
+      period: Duration.minutes(1),
+    });
+    alarm('OrdersQueueBacklog', {
+      alarmDescription: `The oldest queued order is older than ${props.oldestMessageAlarmSeconds} s: the stream is falling behind.`,
+      metric: oldestMessage,
+      threshold: props.oldestMessageAlarmSeconds,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+
+    for (const [name, fn] of Object.entries(props.functions)) {
+      const title = name.charAt(0).toUpperCase() + name.slice(1);
+      alarm(`${title}Errors`, {
+        alarmDescription: `${name} failed invocations.`,
+        metric: fn.metricErrors({ statistic: cw.Stats.SUM, period: Duration.minutes(5) }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      });
+      alarm(`${title}Throttles`, {
+        alarmDescription: `${name} invocations were throttled.`,
+        metric: fn.metricThrottles({ statistic: cw.Stats.SUM, period: Duration.minutes(5) }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      });
+    }
+
+    // No publish for a full day plus the deadline slack. Missing data is the failure itself, so it breaches.
+    const publishWindowHours = 24 + props.batchPublishDeadlineHours;
+    const batchPublished = custom(PIPELINE_METRICS.batchDayPublished, cw.Stats.SUM, Duration.hours(1));
+    alarm('BatchDayNotPublished', {
+      alarmDescription: `No batch day published for ${publishWindowHours} h (daily run + ${props.batchPublishDeadlineHours} h deadline).`,
+      metric: batchPublished,
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: publishWindowHours,
+      datapointsToAlarm: publishWindowHours,
+      treatMissingData: cw.TreatMissingData.BREACHING,
+    });
+
+    const deviation = custom(PIPELINE_METRICS.deviationRatio, cw.Stats.MAXIMUM, Duration.hours(1));
+    alarm('BatchRealtimeDeviation', {
+      alarmDescription: `Batch and realtime views deviate by more than ${props.deviationThreshold * 100} % (reconciliation).`,
+      metric: deviation,
+      threshold: props.deviationThreshold,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+
+    const freshness = custom(
+      PIPELINE_METRICS.realtimeFreshnessSeconds,
+      cw.Stats.MAXIMUM,
+      Duration.minutes(5),
+    );
+    alarm('RealtimeStale', {
+      alarmDescription: `Realtime view older than ${props.realtimeFreshnessSeconds} s.`,
+      metric: freshness,
+      threshold: props.realtimeFreshnessSeconds,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+
+    const functions = Object.entries(props.functions);
+    const perFunction = (label: string, metric: (fn: lambda.IFunction) => cw.Metric) =>
+      new cw.GraphWidget({
+        title: label,
+        width: 8,
+        left: functions.map(([name, fn]) => metric(fn).with({ label: name })),
+      });
+
+    this.dashboard = new cw.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(24),
+      widgets: [
+        [new cw.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 })],
+        [
+          new cw.GraphWidget({
+            title: 'Orders queue',
+            width: 8,
+            left: [props.ordersQueue.metricApproximateNumberOfMessagesVisible({ label: 'visible' })],
+            right: [oldestMessage.with({ label: 'oldest message age (s)' })],
+          }),
+          new cw.GraphWidget({
+            title: 'Dead-letter queue',
+            width: 8,
+            left: [deadLetters.with({ label: 'visible' })],
+          }),
+          new cw.GraphWidget({
+            title: 'Realtime freshness (s)',
+            width: 8,
+            left: [freshness],
+            leftAnnotations: [{ value: props.realtimeFreshnessSeconds, label: 'alarm' }],
+          }),
+        ],
+        [
+          new cw.GraphWidget({
+            title: 'Batch vs realtime deviation (ratio)',
+            width: 12,
+            left: [deviation],
+            leftAnnotations: [{ value: props.deviationThreshold, label: 'alarm' }],
+          }),
+          new cw.GraphWidget({ title: 'Batch days published', width: 12, left: [batchPublished] }),
+        ],
+        [
+          perFunction('Invocations', (fn) => fn.metricInvocations({ statistic: cw.Stats.SUM })),
+          perFunction('Errors', (fn) => fn.metricErrors({ statistic: cw.Stats.SUM })),
+          perFunction('Duration p99 (ms)', (fn) => fn.metricDuration({ statistic: cw.Stats.p(99) })),
+        ],
+      ],
+    });
+  }
+}
