@@ -68,7 +68,11 @@ export async function publishBatchDay(
     publishedAt: now.toISOString(),
     orders: sales.length,
     revenue: '0.00',
-    files: { sales_minute: key, daily_sales: lake.batchView('daily_sales', day, version) },
+    files: {
+      sales_minute: key,
+      daily_sales: lake.batchView('daily_sales', day, version),
+      order_facts: lake.batchView('order_facts', day, version),
+    },
   };
   await publishDay(store, entry, now);
   return entry;
