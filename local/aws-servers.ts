@@ -1,0 +1,270 @@
+import { mkdirSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { createRequestHandler, type ISqsServerOptions } from 'local-aws-sqs';
+
+/**
+ * Real S3 and SQS protocol servers on loopback for the local runtime and integration tests:
+ * `s3rver` (objects on disk) and `local-aws-sqs` (queues in memory, redrive policies, StartMessageMoveTask).
+ * Both listen on 127.0.0.1 only; port 0 picks a free port.
+ */
+
+/** A running local server. `close()` stops it and resolves once the port is released. */
+export interface LocalServer {
+  /** `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL_SQS` or an SDK `endpoint`. */
+  endpoint: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface LocalS3 extends LocalServer {
+  /** Creates a bucket if it does not exist yet. */
+  createBucket(name: string): Promise<void>;
+}
+
+export interface LocalS3Options {
+  /** Where s3rver keeps buckets and objects. */
+  directory: string;
+  port?: number;
+  /** Buckets created before the server accepts requests. */
+  buckets?: readonly string[];
+}
+
+/** The parts of s3rver this module uses (the package ships no types). */
+interface S3rverStore {
+  getMetadata(bucket: string, key: string): Promise<{ etag: string }>;
+  getBucket(bucket: string): Promise<unknown>;
+}
+interface S3rverApp {
+  store: S3rverStore;
+  logger: { close(): void; exceptions: { unhandle(): void } };
+  callback(): http.RequestListener;
+  configureBuckets(): Promise<void>;
+}
+type S3rverConstructor = new (options: Record<string, unknown>) => S3rverApp;
+
+const require = createRequire(import.meta.url);
+
+function listen(server: http.Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.closeAllConnections();
+    server.close((error) => (error ? reject(error) : resolve()));
+  });
+}
+
+function preconditionFailed(res: http.ServerResponse, key: string): void {
+  res.writeHead(412, { 'Content-Type': 'application/xml' });
+  res.end(
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>` +
+      `<Message>At least one of the pre-conditions you specified did not hold</Message>` +
+      `<Condition>If-Match</Condition><Key>${key.replace(/[<&>]/g, '')}</Key></Error>`,
+  );
+}
+
+/** Decodes an `aws-chunked` body (`<hex-size>[;chunk-signature=…]\r\n<data>\r\n … 0\r\n<trailers>`). */
+export function decodeAwsChunked(body: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let position = 0;
+  while (position < body.length) {
+    const lineEnd = body.indexOf('\r\n', position);
+    if (lineEnd < 0) throw new Error('aws-chunked body: missing chunk header');
+    const size = Number.parseInt(body.subarray(position, lineEnd).toString('latin1').split(';')[0] ?? '', 16);
+    if (!Number.isFinite(size)) throw new Error('aws-chunked body: bad chunk size');
+    if (size === 0) break;
+    parts.push(body.subarray(lineEnd + 2, lineEnd + 2 + size));
+    position = lineEnd + 2 + size + 2;
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * The SDK streams file uploads as `aws-chunked` with a trailing checksum, which s3rver would store verbatim:
+ * hand it a request carrying the decoded body instead.
+ */
+async function withDecodedBody(req: http.IncomingMessage): Promise<http.IncomingMessage> {
+  const encoding = req.headers['content-encoding'] ?? '';
+  if (!encoding.includes('aws-chunked')) return req;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const decoded = decodeAwsChunked(Buffer.concat(chunks));
+  const plain = new http.IncomingMessage(req.socket);
+  plain.method = req.method;
+  plain.url = req.url;
+  plain.httpVersion = req.httpVersion;
+  plain.httpVersionMajor = req.httpVersionMajor;
+  plain.httpVersionMinor = req.httpVersionMinor;
+  const headers: http.IncomingHttpHeaders = { ...req.headers, 'content-length': String(decoded.length) };
+  const rest = encoding
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e && e !== 'aws-chunked');
+  if (rest.length > 0) headers['content-encoding'] = rest.join(',');
+  else delete headers['content-encoding'];
+  delete headers['x-amz-decoded-content-length'];
+  delete headers['x-amz-trailer'];
+  delete headers['transfer-encoding'];
+  headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+  plain.headers = headers;
+  plain.complete = true;
+  plain.push(decoded);
+  plain.push(null);
+  return plain;
+}
+
+/** `/bucket/some/key?x-id=PutObject` → bucket and decoded key (path-style addressing). */
+function bucketAndKey(url: string): { bucket: string; key: string } | undefined {
+  const pathname = new URL(url, 'http://local').pathname;
+  const match = /^\/([^/]+)\/(.+)$/.exec(pathname);
+  if (!match?.[1] || !match[2]) return undefined;
+  return { bucket: decodeURIComponent(match[1]), key: decodeURIComponent(match[2]) };
+}
+
+/**
+ * Starts s3rver on loopback. s3rver ignores `If-Match` / `If-None-Match` on PUT, which the lake relies on for
+ * optimistic concurrency (publish index, stream watermark), so conditional PUTs are checked here against the
+ * stored ETag and serialised, the way S3 evaluates them atomically.
+ */
+export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
+  mkdirSync(options.directory, { recursive: true });
+  const S3rver = require('s3rver') as S3rverConstructor;
+  const app = new S3rver({
+    directory: options.directory,
+    silent: true,
+    allowMismatchedSignatures: true,
+    vhostBuckets: false,
+    configureBuckets: (options.buckets ?? []).map((name) => ({ name, configs: [] })),
+  });
+  await app.configureBuckets();
+  const s3 = app.callback();
+  // s3rver writes objects in place, so a GET racing a PUT of the same key can read half an object, and it
+  // ignores conditional headers. Requests on one key are therefore queued (different keys run in parallel).
+  const keyQueues = new Map<string, Promise<void>>();
+
+  const serve = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const plain = await withDecodedBody(req);
+    await new Promise<void>((resolve) => {
+      res.once('close', resolve);
+      s3(plain, res);
+    });
+  };
+
+  const conditionalPut = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    target: { bucket: string; key: string },
+  ) => {
+    const ifMatch = req.headers['if-match'];
+    const ifNoneMatch = req.headers['if-none-match'];
+    const current = await app.store
+      .getMetadata(target.bucket, target.key)
+      .then((meta) => meta.etag.replaceAll('"', ''))
+      .catch(() => undefined);
+    const matchWanted = typeof ifMatch === 'string' ? ifMatch.replaceAll('"', '') : undefined;
+    const failed =
+      (ifNoneMatch !== undefined && current !== undefined) ||
+      (matchWanted !== undefined && current !== matchWanted);
+    if (!failed) return serve(req, res);
+    req.resume();
+    preconditionFailed(res, target.key);
+  };
+
+  const server = http.createServer((req, res) => {
+    // Any credentials are fine locally (the SDK's default chain, LocalStack's `test`): s3rver would reject
+    // every key but its own, so requests are handled as anonymous.
+    delete req.headers.authorization;
+    const target = req.method === 'POST' ? undefined : bucketAndKey(req.url ?? '/');
+    if (!target) {
+      s3(req, res);
+      return;
+    }
+    const isConditionalPut =
+      req.method === 'PUT' &&
+      (req.headers['if-match'] !== undefined || req.headers['if-none-match'] !== undefined) &&
+      req.headers['x-amz-copy-source'] === undefined;
+    const id = `${target.bucket}/${target.key}`;
+    const run = () =>
+      (isConditionalPut ? conditionalPut(req, res, target) : serve(req, res)).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(400, { 'Content-Type': 'text/plain' });
+        res.end(String(error));
+      });
+    const next = (keyQueues.get(id) ?? Promise.resolve()).then(run, run);
+    const settled = next.catch(() => undefined);
+    keyQueues.set(id, settled);
+    void settled.then(() => {
+      if (keyQueues.get(id) === settled) keyQueues.delete(id);
+    });
+  });
+  const port = await listen(server, options.port ?? 0);
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    port,
+    async createBucket(name) {
+      const response = await fetch(`${endpoint}/${encodeURIComponent(name)}`, { method: 'PUT' });
+      if (!response.ok && response.status !== 409) {
+        throw new Error(`cannot create bucket ${name}: HTTP ${response.status} ${await response.text()}`);
+      }
+    },
+    async close() {
+      await closeServer(server);
+      app.logger.exceptions.unhandle();
+      app.logger.close();
+    },
+  };
+}
+
+export interface LocalSqsOptions {
+  port?: number;
+  /**
+   * Accepted for symmetry with S3; local-aws-sqs keeps queues in memory, so messages do not survive a restart.
+   * Queues to recreate on start go in `queues`.
+   */
+  dataDir?: string;
+  /** Queues created at start (same shape as CreateQueue input: `QueueName` + `Attributes`). */
+  queues?: ISqsServerOptions['queues'];
+}
+
+export interface LocalSqs extends LocalServer {
+  /** Queue URL for a queue name on this server. */
+  queueUrl(name: string): string;
+}
+
+/**
+ * Starts local-aws-sqs on loopback. Queue URLs embed the real port (chosen before the handler is built).
+ * Redrive policies (maxReceiveCount → DLQ) and StartMessageMoveTask behave like SQS.
+ */
+export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<LocalSqs> {
+  const server = http.createServer();
+  const port = await listen(server, options.port ?? 0);
+  const { requestHandler } = createRequestHandler({
+    port,
+    hostname: '127.0.0.1',
+    // Tests create and delete queues with fresh names; no need for AWS's 60 s name-reuse delay.
+    emulateQueueCreationLifecycle: false,
+    ...(options.queues ? { queues: options.queues } : {}),
+  });
+  server.on('request', (req, res) => {
+    requestHandler(req, res).catch((error: unknown) => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end(String(error));
+    });
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    port,
+    queueUrl: (name) => `${endpoint}/123456789012/${name}`,
+    close: () => closeServer(server),
+  };
+}
