@@ -1,4 +1,4 @@
-import type { App, Environment } from 'aws-cdk-lib';
+import { type App, type Environment, Validations } from 'aws-cdk-lib';
 import { ComputeStack } from './compute-stack.ts';
 import type { StageConfig } from './stage-config.ts';
 import { StorageStack } from './storage-stack.ts';
@@ -37,6 +37,11 @@ export function addTwinflowStage(app: App, config: StageConfig, env?: Environmen
     ordersQueueVisibilityTimeout: storage.ordersQueueVisibilityTimeout,
     ordersDeadLetterQueue: storage.ordersDeadLetterQueue,
     alertTopic: storage.alertTopic,
+  });
+  Validations.of(compute).acknowledge({
+    id: 'Annotation::@aws-cdk/core:crossStackReferencesDefaultStrong',
+    reason:
+      'Strong references are intended: CloudFormation then refuses to delete a storage export the compute stack uses.',
   });
   return { storage, compute };
 }

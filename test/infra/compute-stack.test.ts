@@ -1,0 +1,287 @@
+import { Capture, Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { logicalId, synthStage } from './helpers.ts';
+
+type Synth = ReturnType<typeof synthStage>;
+let dev: Synth;
+
+beforeAll(() => {
+  dev = synthStage('dev');
+});
+
+const FUNCTIONS = {
+  RunBatch: { memory: 3008, timeout: 900 },
+  IngestOrders: { memory: 2048, timeout: 60 },
+  CompactRealtime: { memory: 2048, timeout: 240 },
+  QuerySales: { memory: 2048, timeout: 29 },
+  ReconcileViews: { memory: 2048, timeout: 900 },
+} as const;
+
+function functionProps(synth: Synth, name: string) {
+  const id = logicalId(synth.computeTemplate, 'AWS::Lambda::Function', `${name}Function`);
+  return synth.computeTemplate.toJSON().Resources[id].Properties as {
+    Timeout: number;
+    Environment: { Variables: Record<string, unknown> };
+  };
+}
+
+describe('functions', () => {
+  it('are five Node.js 22 x86_64 functions with their memory and timeout', () => {
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 5);
+    for (const [name, { memory, timeout }] of Object.entries(FUNCTIONS)) {
+      const id = logicalId(dev.computeTemplate, 'AWS::Lambda::Function', `${name}Function`);
+      expect(dev.computeTemplate.toJSON().Resources[id].Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['x86_64'],
+        Handler: 'index.handler',
+        MemorySize: memory,
+        Timeout: timeout,
+      });
+    }
+  });
+
+  it('each get the lake and Powertools environment, plus their contract variables', () => {
+    for (const name of Object.keys(FUNCTIONS)) {
+      expect(functionProps(dev, name).Environment.Variables).toMatchObject({
+        LAKE_BUCKET: { 'Fn::ImportValue': expect.stringMatching(/LakeBucket/) },
+        LAKE_PREFIX: '',
+        POWERTOOLS_SERVICE_NAME: 'twinflow',
+        POWERTOOLS_METRICS_NAMESPACE: 'Twinflow',
+        POWERTOOLS_LOG_LEVEL: 'DEBUG',
+      });
+    }
+    expect(functionProps(dev, 'IngestOrders').Environment.Variables).toMatchObject({
+      ALLOWED_LATENESS_SECONDS: '3600',
+    });
+    expect(functionProps(dev, 'RunBatch').Environment.Variables).toMatchObject({
+      SPIKE_FACTOR: '3',
+      MAX_MALFORMED_SHARE: '0.05',
+    });
+    expect(functionProps(dev, 'ReconcileViews').Environment.Variables).toMatchObject({
+      ALERT_TOPIC_ARN: { 'Fn::ImportValue': expect.stringMatching(/AlertsTopic/) },
+      DEVIATION_THRESHOLD: '0.1',
+      ORDERS_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/OrdersDeadLetterQueue/) },
+      LOOKBACK_DAYS: '3',
+    });
+  });
+
+  it('each log to their own log group with the stage retention', () => {
+    for (const name of Object.keys(FUNCTIONS)) {
+      const logGroupId = logicalId(dev.computeTemplate, 'AWS::Logs::LogGroup', `${name}LogGroup`);
+      expect(dev.computeTemplate.toJSON().Resources[logGroupId]).toMatchObject({
+        Properties: { RetentionInDays: 14 },
+        DeletionPolicy: 'Delete',
+      });
+      dev.computeTemplate.hasResourceProperties('AWS::Lambda::Function', {
+        Description: Match.anyValue(),
+        LoggingConfig: { LogGroup: { Ref: logGroupId } },
+      });
+    }
+  });
+
+  it('prod keeps its log groups for 90 days and retains them', () => {
+    const prod = synthStage('prod');
+    const logGroups = prod.computeTemplate.findResources('AWS::Logs::LogGroup');
+    expect(Object.keys(logGroups)).toHaveLength(6);
+    for (const logGroup of Object.values(logGroups)) {
+      expect(logGroup).toMatchObject({ Properties: { RetentionInDays: 90 }, DeletionPolicy: 'Retain' });
+    }
+  });
+});
+
+describe('speed layer event source', () => {
+  it('delivers micro-batches with partial batch failure from the orders queue', () => {
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    dev.computeTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp('OrdersQueue') },
+      FunctionName: { Ref: logicalId(dev.computeTemplate, 'AWS::Lambda::Function', 'IngestOrdersFunction') },
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 10,
+      ScalingConfig: { MaximumConcurrency: 5 },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  it('queue visibility timeout is at least 6x the consumer timeout', () => {
+    const visibility = new Capture();
+    dev.storageTemplate.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: visibility,
+      RedrivePolicy: Match.anyValue(),
+    });
+
+    expect(visibility.asNumber()).toBeGreaterThanOrEqual(6 * functionProps(dev, 'IngestOrders').Timeout);
+  });
+
+  it('changing the stage config changes the template (batch size, window, concurrency)', () => {
+    const tuned = synthStage('dev', {
+      stream: { batchSize: 500, maxBatchingWindowSeconds: 2, maxConcurrency: 20 },
+    });
+
+    tuned.computeTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 500,
+      MaximumBatchingWindowInSeconds: 2,
+      ScalingConfig: { MaximumConcurrency: 20 },
+    });
+    expect(JSON.stringify(tuned.computeTemplate.toJSON())).not.toEqual(
+      JSON.stringify(dev.computeTemplate.toJSON()),
+    );
+  });
+
+  it('refuses a queue visibility timeout shorter than 6x the consumer timeout', () => {
+    // Prepare: a 100 s consumer on the dev queue (360 s) needs 600 s; the config check is bypassed on purpose.
+    expect(() =>
+      synthStage('dev', { stream: { functionTimeoutSeconds: 100, queueVisibilityTimeoutSeconds: 600 } }),
+    ).not.toThrow();
+    expect(() =>
+      synthStage('dev', { stream: { functionTimeoutSeconds: 100, queueVisibilityTimeoutSeconds: 599 } }),
+    ).toThrow('at least 6x');
+  });
+});
+
+describe('schedules', () => {
+  it.each([
+    ['RunBatchDaily', 'cron(0 2 * * ? *)', 'RunBatchFunction'],
+    ['CompactRealtimeSchedule', 'rate(5 minutes)', 'CompactRealtimeFunction'],
+    ['ReconcileViewsHourly', 'rate(1 hour)', 'ReconcileViewsFunction'],
+  ])('%s runs %s and retries delivery to its function', (rule, expression, fn) => {
+    const ruleId = logicalId(dev.computeTemplate, 'AWS::Events::Rule', rule);
+    const functionId = logicalId(dev.computeTemplate, 'AWS::Lambda::Function', fn);
+
+    expect(dev.computeTemplate.toJSON().Resources[ruleId].Properties).toMatchObject({
+      ScheduleExpression: expression,
+      State: 'ENABLED',
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [functionId, 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 4, MaximumEventAgeInSeconds: expect.any(Number) },
+        },
+      ],
+    });
+    dev.computeTemplate.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+    });
+  });
+});
+
+describe('query API', () => {
+  it('routes every GET to the query function with IAM auth by default', () => {
+    const routeKeys = Object.values(dev.computeTemplate.findResources('AWS::ApiGatewayV2::Route')).map(
+      (route) => route['Properties'].RouteKey,
+    );
+    expect(routeKeys.sort()).toEqual(
+      ['GET /dashboard', 'GET /health', 'GET /reconciliation', 'GET /sales', 'GET /sales/windows'].sort(),
+    );
+    dev.computeTemplate.allResourcesProperties('AWS::ApiGatewayV2::Route', { AuthorizationType: 'AWS_IAM' });
+    dev.computeTemplate.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+      IntegrationUri: {
+        'Fn::GetAtt': [logicalId(dev.computeTemplate, 'AWS::Lambda::Function', 'QuerySalesFunction'), 'Arn'],
+      },
+    });
+  });
+
+  it('throttles and access-logs the default stage, with CORS from the config', () => {
+    dev.computeTemplate.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+    });
+    dev.computeTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'HTTP',
+      CorsConfiguration: Match.objectLike({
+        AllowOrigins: ['http://localhost:3000', 'http://127.0.0.1:3000'],
+        AllowMethods: ['GET', 'OPTIONS'],
+      }),
+    });
+  });
+
+  it('outputs the API URL', () => {
+    const outputs = dev.computeTemplate.findOutputs('*', { Description: 'Twinflow query API base URL' });
+    expect(Object.keys(outputs)).toHaveLength(1);
+  });
+
+  it('a stage configured with auth "none" has open routes', () => {
+    const open = synthStage('dev', {
+      api: { authMode: 'none', corsOrigins: [], throttling: { rateLimit: 1, burstLimit: 2 } },
+    });
+
+    open.computeTemplate.allResourcesProperties('AWS::ApiGatewayV2::Route', { AuthorizationType: 'NONE' });
+    open.computeTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: Match.absent(),
+    });
+  });
+});
+
+describe('alarms and dashboard', () => {
+  const alertTopic = { 'Fn::ImportValue': Match.stringLikeRegexp('AlertsTopic') };
+
+  it('alarm on a non-empty DLQ and an aging orders queue', () => {
+    dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [
+        { Name: 'QueueName', Value: { 'Fn::ImportValue': Match.stringLikeRegexp('OrdersDeadLetterQueue') } },
+      ],
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      AlarmActions: [alertTopic],
+    });
+    dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Threshold: 300,
+      AlarmActions: [alertTopic],
+    });
+  });
+
+  it('alarm on errors and throttles of every function', () => {
+    for (const metric of ['Errors', 'Throttles']) {
+      const alarms = dev.computeTemplate.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { Namespace: 'AWS/Lambda', MetricName: metric, AlarmActions: [alertTopic] },
+      });
+      expect(Object.keys(alarms)).toHaveLength(5);
+    }
+  });
+
+  it('alarm when no batch day is published by the deadline, treating missing data as breaching', () => {
+    dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Twinflow',
+      MetricName: 'batchDayPublished',
+      Dimensions: [{ Name: 'service', Value: 'twinflow' }],
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      Period: 3600,
+      EvaluationPeriods: 26,
+      DatapointsToAlarm: 26,
+      TreatMissingData: 'breaching',
+      AlarmActions: [alertTopic],
+    });
+  });
+
+  it('alarm on batch/realtime deviation above the threshold and on stale realtime data', () => {
+    dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Twinflow',
+      MetricName: 'deviationRatio',
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0.1,
+      AlarmActions: [alertTopic],
+    });
+    dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Twinflow',
+      MetricName: 'realtimeFreshnessSeconds',
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 120,
+      AlarmActions: [alertTopic],
+    });
+  });
+
+  it('has one dashboard with a generated name', () => {
+    dev.computeTemplate.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Dashboard', {
+      DashboardName: Match.absent(),
+    });
+  });
+});

@@ -1,0 +1,77 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import type { StageConfigOverrides } from '../../lib/stage-config.ts';
+import { buildStage } from '../../lib/synth.ts';
+
+/** Both stacks of a stage synthesized once (bundling skipped), with their assertion templates. */
+export function synthStage(stage = 'dev', overrides: StageConfigOverrides = {}) {
+  const built = buildStage(stage, overrides);
+  return {
+    ...built,
+    storageTemplate: Template.fromStack(built.storage),
+    computeTemplate: Template.fromStack(built.compute),
+  };
+}
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+/** The logical ID of the single resource of `type` whose ID starts with `prefix`. */
+export function logicalId(template: Template, type: string, prefix: string): string {
+  const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
+  if (ids.length !== 1)
+    throw new Error(`expected one ${type} starting with ${prefix}, found ${ids.join(', ')}`);
+  return ids[0]!;
+}
+
+/** Every (action, S3 resource suffix) the role of function `fnPrefix` is allowed, e.g. ['s3:PutObject', '/views/*']. */
+export function s3Permissions(template: Template, fnPrefix: string): { action: string; resource: string }[] {
+  const functionId = logicalId(template, 'AWS::Lambda::Function', `${fnPrefix}Function`);
+  const fn = template.toJSON().Resources[functionId] as {
+    Properties: { Role: { 'Fn::GetAtt': [string, string] } };
+  };
+  const roleId = fn.Properties.Role['Fn::GetAtt'][0];
+  const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources).filter((policy) =>
+    (policy.Properties['Roles'] as { Ref: string }[]).some((role) => role.Ref === roleId),
+  );
+  const permissions: { action: string; resource: string }[] = [];
+  for (const policy of policies) {
+    const document = policy.Properties['PolicyDocument'] as {
+      Statement: { Action: string | string[]; Resource: unknown }[];
+    };
+    for (const statement of document.Statement) {
+      const actions = ([] as string[]).concat(statement.Action).filter((action) => action.startsWith('s3:'));
+      const resources = ([] as unknown[]).concat(statement.Resource);
+      for (const action of actions) {
+        for (const resource of resources) permissions.push({ action, resource: s3ResourceSuffix(resource) });
+      }
+    }
+  }
+  return permissions;
+}
+
+/** `{Fn::Join: ['', [<bucket arn>, '/views/*']]}` → '/views/*'; the bare bucket ARN → '' (bucket-level). */
+function s3ResourceSuffix(resource: unknown): string {
+  if (typeof resource === 'string') return resource;
+  const join = (resource as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  if (join) return join[1].filter((part): part is string => typeof part === 'string').join('');
+  return '';
+}
+
+/** Does `action` (possibly a wildcard like `s3:GetObject*`) allow `wanted` (e.g. `s3:GetObject`)? */
+export function allows(action: string, wanted: string): boolean {
+  const pattern = new RegExp(`^${action.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+  return pattern.test(wanted);
+}
+
+/** Actions the function may perform on keys under `prefix` (e.g. 'landing/orders/dt=2024-01-01/x.csv'). */
+export function actionsOnKey(
+  permissions: { action: string; resource: string }[],
+  key: string,
+  wanted: string,
+) {
+  return permissions.filter(
+    (permission) =>
+      permission.resource !== '' &&
+      allows(permission.action, wanted) &&
+      allows(permission.resource.replace(/^\//, ''), key),
+  );
+}
