@@ -1,0 +1,9 @@
+import type { Route } from '../route.ts';
+import { salesRoutes } from './sales.ts';
+
+/**
+ * The route table of the query API. To add routes (e.g. GET /reconciliation, GET /dashboard): write
+ * `routes/<name>.ts` exporting a `Route[]`, import it here and spread it into the list. Static imports keep the
+ * Lambda bundle self-contained; CDK must also declare the route on the HTTP API.
+ */
+export const routes: readonly Route[] = [...salesRoutes];
