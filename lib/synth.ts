@@ -17,6 +17,11 @@ export interface SynthOptions {
   readonly bundling?: boolean;
   /** Cloud assembly directory; default a fresh temp directory. */
   readonly outdir?: string;
+  /**
+   * Run CDK's built-in CloudFormation schema validation (a WebAssembly linter, seconds per synth). Default false
+   * here for speed; `cdk synth` always runs it, and test/infra/nag.test.ts runs it once.
+   */
+  readonly cfnValidation?: boolean;
 }
 
 /** The feature flags in cdk.json, so tests and tools synthesize exactly what `cdk synth` does. */
@@ -36,7 +41,12 @@ export function buildStage(
   const config = stageConfig(stage, overrides);
   const context: Record<string, unknown> = { ...cdkJsonContext(), stage };
   if (!options.bundling) context['aws:cdk:bundling-stacks'] = [];
-  const app = new App({ context, outdir: options.outdir, analyticsReporting: false });
+  const app = new App({
+    context,
+    outdir: options.outdir,
+    analyticsReporting: false,
+    builtinCloudFormationValidation: options.cfnValidation ?? false,
+  });
   return { app, config, ...addTwinflowStage(app, config) };
 }
 

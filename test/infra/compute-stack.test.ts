@@ -1,5 +1,9 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Capture, Match } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MicroBatchConsumer } from '../../lib/constructs/micro-batch-consumer.ts';
 import { logicalId, synthStage } from './helpers.ts';
 
 type Synth = ReturnType<typeof synthStage>;
@@ -128,13 +132,26 @@ describe('speed layer event source', () => {
   });
 
   it('refuses a queue visibility timeout shorter than 6x the consumer timeout', () => {
-    // Prepare: a 100 s consumer on the dev queue (360 s) needs 600 s; the config check is bypassed on purpose.
-    expect(() =>
-      synthStage('dev', { stream: { functionTimeoutSeconds: 100, queueVisibilityTimeoutSeconds: 600 } }),
-    ).not.toThrow();
-    expect(() =>
-      synthStage('dev', { stream: { functionTimeoutSeconds: 100, queueVisibilityTimeoutSeconds: 599 } }),
-    ).toThrow('at least 6x');
+    const stack = new Stack(new App(), 'Probe');
+    const queue = new sqs.Queue(stack, 'Queue');
+    const consumer = new lambda.Function(stack, 'Consumer', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('export const handler = async () => ({});'),
+      timeout: Duration.seconds(100),
+    });
+    const wire = (id: string, visibility: number) =>
+      new MicroBatchConsumer(stack, id, {
+        function: consumer,
+        queue,
+        queueVisibilityTimeout: Duration.seconds(visibility),
+        batchSize: 10,
+        maxBatchingWindow: Duration.seconds(1),
+        maxConcurrency: 2,
+      });
+
+    expect(() => wire('TooShort', 599)).toThrow('must be >= 6x the consumer timeout (100 s), i.e. >= 600 s');
+    expect(() => wire('JustRight', 600)).not.toThrow();
   });
 });
 

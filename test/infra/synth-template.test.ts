@@ -1,0 +1,48 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { synthTemplate, type TemplateJson } from '../../lib/synth.ts';
+
+let template: TemplateJson;
+
+beforeAll(() => {
+  template = synthTemplate('dev');
+});
+
+const ofType = (type: string) =>
+  Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+
+/** Asset hashes and S3 keys change with every code edit; the wiring is what the snapshot guards. */
+function normalize(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value)
+      .replace(/[0-9a-f]{64}(\.zip|\.json)?/g, '<asset-hash>$1')
+      .replace(/"S3Key":"[^"]+"/g, '"S3Key":"<asset-key>"'),
+  );
+}
+
+describe('synthTemplate', () => {
+  it('returns storage and compute as one template the local runtime can read', () => {
+    expect(ofType('AWS::SQS::Queue')).toHaveLength(2);
+    expect(ofType('AWS::Lambda::EventSourceMapping')).toHaveLength(1);
+    expect(ofType('AWS::Events::Rule')).toHaveLength(3);
+    expect(ofType('AWS::ApiGatewayV2::Route')).toHaveLength(5);
+  });
+
+  it('resolves cross-stack imports to the storage resources they point at', () => {
+    expect(JSON.stringify(template)).not.toContain('Fn::ImportValue');
+    const [, mapping] = ofType('AWS::Lambda::EventSourceMapping')[0]!;
+    const [queueId] = ofType('AWS::SQS::Queue').find(([, queue]) => queue.Properties?.['RedrivePolicy'])!;
+    expect(mapping.Properties?.['EventSourceArn']).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+  });
+
+  it('applies config overrides', () => {
+    const tuned = synthTemplate('dev', { stream: { batchSize: 42 } });
+    const [, mapping] = Object.entries(tuned.Resources).find(
+      ([, resource]) => resource.Type === 'AWS::Lambda::EventSourceMapping',
+    )!;
+    expect(mapping.Properties?.['BatchSize']).toBe(42);
+  });
+
+  it('matches the reviewed snapshot (asset hashes normalized)', () => {
+    expect(normalize(template)).toMatchSnapshot();
+  });
+});
