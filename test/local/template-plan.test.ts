@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { synthTemplate } from '../../lib/synth.ts';
+import { functionEnvironment } from '../../local/local-resources.ts';
+import { parseOverrides } from '../../local/stage-overrides.ts';
+import { type CfnTemplate, planFromTemplate } from '../../local/template-plan.ts';
+import { handWrittenTemplate } from './fixtures/template.ts';
+
+const endpoints = { s3: 'http://127.0.0.1:4569', sqs: 'http://127.0.0.1:9324' };
+
+describe('planFromTemplate on a hand-written template', () => {
+  it('reads queues with their redrive policy, the event source mapping, schedules and routes', () => {
+    const plan = planFromTemplate(handWrittenTemplate({ batchSize: 7, window: 2, maxReceiveCount: 4 }));
+
+    expect(plan.buckets).toEqual([{ logicalId: 'LakeBucketB1D32E10', name: 'lakebucketb1d32e10' }]);
+    expect(plan.queues.find((q) => q.logicalId === 'OrdersQueueC538DD4C')).toMatchObject({
+      visibilityTimeoutSeconds: 360,
+      redrive: { deadLetterQueueId: 'OrdersDeadLetterQueueA73944CE', maxReceiveCount: 4 },
+    });
+    expect(plan.eventSources).toEqual([
+      {
+        logicalId: 'IngestOrdersFunctionSqsEventSourceOrders',
+        functionId: 'IngestOrdersFunction234912EE',
+        queueId: 'OrdersQueueC538DD4C',
+        batchSize: 7,
+        maxBatchingWindowSeconds: 2,
+        reportBatchItemFailures: true,
+        maxConcurrency: 5,
+        enabled: true,
+      },
+    ]);
+    expect(plan.schedules).toEqual([
+      {
+        logicalId: 'ReconcileHourlyRule',
+        expression: 'rate(1 hour)',
+        enabled: true,
+        targets: [{ functionId: 'ReconcileFn', maxEventAgeSeconds: 3600, maxRetryAttempts: 4 }],
+      },
+    ]);
+    expect(plan.routes).toEqual([
+      {
+        logicalId: 'RouteSales',
+        routeKey: 'GET /sales',
+        functionId: 'QuerySalesFunction943226D6',
+        authorizationType: 'AWS_IAM',
+        payloadFormatVersion: '2.0',
+      },
+    ]);
+  });
+
+  it('maps functions to handlers by entry metadata or logical id, and lists what it does not emulate', () => {
+    const plan = planFromTemplate(handWrittenTemplate());
+
+    expect(plan.functions.map((f) => [f.logicalId, f.entry])).toEqual([
+      ['IngestOrdersFunction234912EE', 'functions/ingest-orders/handler.ts'],
+      ['ReconcileFn', 'functions/reconcile-views/handler.ts'],
+      ['QuerySalesFunction943226D6', 'functions/query-sales/handler.ts'],
+    ]);
+    expect(plan.notEmulated.map((n) => n.type).sort()).toEqual([
+      'AWS::ApiGatewayV2::Api',
+      'AWS::ApiGatewayV2::Integration',
+      'AWS::CloudWatch::Alarm',
+      'AWS::Lambda::Function',
+    ]);
+  });
+
+  it('resolves Ref and GetAtt in a function environment to the local resources', () => {
+    const plan = planFromTemplate(handWrittenTemplate());
+    const reconcile = plan.functions.find((f) => f.name === 'reconcile-views')!;
+    const ingest = plan.functions.find((f) => f.name === 'ingest-orders')!;
+
+    const env = functionEnvironment(plan, reconcile, endpoints);
+    const ingestEnv = functionEnvironment(plan, ingest, endpoints);
+
+    expect(env).toMatchObject({
+      ALERT_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:AlertsTopicCF7C81C9',
+      ORDERS_DLQ_URL: 'http://127.0.0.1:9324/123456789012/OrdersDeadLetterQueueA73944CE',
+      DLQ_ARN: 'arn:aws:sqs:us-east-1:123456789012:OrdersDeadLetterQueueA73944CE',
+      AWS_ENDPOINT_URL_S3: endpoints.s3,
+      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    });
+    expect(ingestEnv).toMatchObject({ LAKE_BUCKET: 'lakebucketb1d32e10', ALLOWED_LATENESS_SECONDS: '3600' });
+    expect(ingestEnv).not.toHaveProperty('NODE_OPTIONS');
+  });
+
+  it('refuses a redrive policy naming a queue the template does not define', () => {
+    const template = handWrittenTemplate();
+    delete (template.Resources as Record<string, unknown>)['OrdersDeadLetterQueueA73944CE'];
+
+    expect(() => planFromTemplate(template)).toThrow(
+      /dead-letter queue OrdersDeadLetterQueueA73944CE not found/,
+    );
+  });
+});
+
+describe('planFromTemplate on the synthesized CDK app', () => {
+  it('follows the stage config: batch size, batching window, maxReceiveCount and schedules', () => {
+    const dev = planFromTemplate(synthTemplate('dev') as CfnTemplate);
+    const changed = planFromTemplate(
+      synthTemplate(
+        'dev',
+        parseOverrides([
+          'stream.batchSize=7',
+          'stream.maxBatchingWindowSeconds=1',
+          'stream.maxReceiveCount=5',
+          'compaction.schedule=rate(1 minute)',
+        ]),
+      ) as CfnTemplate,
+    );
+
+    expect(dev.functions.map((f) => f.name).sort()).toEqual([
+      'compact-realtime',
+      'ingest-orders',
+      'query-sales',
+      'reconcile-views',
+      'run-batch',
+    ]);
+    expect(dev.eventSources[0]).toMatchObject({
+      batchSize: 100,
+      maxBatchingWindowSeconds: 10,
+      maxConcurrency: 5,
+    });
+    expect(changed.eventSources[0]).toMatchObject({ batchSize: 7, maxBatchingWindowSeconds: 1 });
+    expect(changed.queues.find((q) => q.redrive)?.redrive?.maxReceiveCount).toBe(5);
+    const compaction = (p: typeof dev) =>
+      p.schedules.find((s) =>
+        s.targets.some(
+          (t) => p.functions.find((f) => f.logicalId === t.functionId)?.name === 'compact-realtime',
+        ),
+      )?.expression;
+    expect(compaction(dev)).toBe('rate(5 minutes)');
+    expect(compaction(changed)).toBe('rate(1 minute)');
+    expect(dev.routes.map((r) => r.routeKey)).toContain('GET /sales');
+  }, 120_000);
+});
