@@ -49,7 +49,7 @@ export interface SalesResponse {
   segments: Segment[];
   /** End of the contiguous published batch range (exclusive, ISO), or null before the first publish. */
   batch_boundary: string | null;
-  /** Newest realtime minute window among the realtime data this answer read (ISO), or null if it read none. */
+  /** Newest realtime minute window inside the range, any product (ISO), or null when realtime has none there. */
   realtime_freshness: string | null;
   generated_at: string;
 }

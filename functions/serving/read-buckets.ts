@@ -27,7 +27,7 @@ export interface BucketSpec {
 export interface BucketResult {
   batch: BucketRow[];
   realtime: BucketRow[];
-  /** Newest realtime minute window in the realtime files read (ISO), or null. */
+  /** Newest realtime minute window in the range, whatever the product filter (ISO), or null. */
   realtimeLatest: string | null;
 }
 
@@ -86,12 +86,15 @@ export async function readBuckets(
   });
   const result: BucketResult = { batch: [], realtime: [], realtimeLatest: null };
   for (const row of rows) {
-    const bucketStart = row['bucket_start'] as string | null;
-    if (row['source'] === 'realtime_latest') {
-      result.realtimeLatest = bucketStart === null ? null : isoOf(bucketStart);
-      continue;
+    const bucketStart = row['bucket_start'] as string;
+    const latest = row['latest_window'] as string;
+    if (
+      row['source'] === 'realtime' &&
+      (result.realtimeLatest === null || isoOf(latest) > result.realtimeLatest)
+    ) {
+      result.realtimeLatest = isoOf(latest);
     }
-    if (bucketStart === null) continue;
+    if (Number(row['matched_rows']) === 0) continue;
     const bucket: BucketRow = {
       windowStart: isoOf(bucketStart),
       productId: (row['product_id'] as string | null) ?? null,

@@ -4,8 +4,9 @@
  * sales_minute schema, so the statement never changes shape.
  */
 export const SALES_ROWS_SQL = `
--- grain: one row per source, bucket (minute | hour | day, UTC) and, when grouped, product;
--- plus one 'realtime_latest' row: the newest realtime minute in the files read (freshness).
+-- grain: one row per source, bucket (minute | hour | day, UTC) and, when grouped, product.
+-- latest_window: newest minute of the group in range whatever the product filter (realtime freshness), so the
+-- files are scanned once; groups with no matching product have matched_rows = 0.
 with
 
 batch_minutes as (
@@ -25,10 +26,12 @@ minutes as (
 ),
 
 in_range as (
-    select * from minutes
+    select
+        *,
+        ($product_id::varchar is null or product_id = $product_id::varchar) as is_match,
+    from minutes
     where window_start >= $start::timestamp
         and window_start < $end::timestamp
-        and ($product_id::varchar is null or product_id = $product_id::varchar)
 ),
 
 buckets as (
@@ -36,22 +39,16 @@ buckets as (
         source,
         date_trunc($granularity, window_start) as bucket_start,
         case when $by_product then product_id end as product_id,
-        sum(orders)::bigint as orders,
-        sum(units)::bigint as units,
-        sum(revenue)::decimal(38, 2) as revenue,
+        count(*) filter (where is_match) as matched_rows,
+        coalesce(sum(orders) filter (where is_match), 0)::bigint as orders,
+        coalesce(sum(units) filter (where is_match), 0)::bigint as units,
+        coalesce(sum(revenue) filter (where is_match), 0)::decimal(38, 2) as revenue,
+        max(window_start) as latest_window,
     from in_range
     group by all
-),
-
-freshness as (
-    select 'realtime_latest' as source, max(window_start) as bucket_start, null::varchar as product_id,
-        null::bigint as orders, null::bigint as units, null::decimal(38, 2) as revenue,
-    from realtime_minutes
 )
 
 select * from buckets
-union all
-select * from freshness
 `;
 
 /** The newest realtime minute in a set of files (health's freshness). */

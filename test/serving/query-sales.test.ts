@@ -314,7 +314,7 @@ describe('salesWindows', () => {
       [15, '2026-11-20T13:50:00.000Z', 3, '7.00'],
     ]);
     expect(result.windows[0]?.end).toBe('2026-11-20T14:05:00.000Z');
-    expect(result.realtime_freshness).toBe('2026-11-20T14:06:00Z');
+    expect(result.realtime_freshness).toBe('2026-11-20T14:04:00Z');
   });
 
   it('uses batch for windows in a published day', async () => {
