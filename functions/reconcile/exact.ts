@@ -1,0 +1,69 @@
+/**
+ * Exact arithmetic for reconciliation: money as integer cents (bigint) and deviations as fixed-point ratios,
+ * so a zero deviation is exactly zero and no float ever decides whether an alert fires.
+ */
+
+const DECIMAL = /^(-?)(\d+)(?:\.(\d{1,2}))?$/;
+
+/** `'12.30'` → `1230n`. Accepts what DuckDB prints for DECIMAL(18,2). */
+export function toCents(decimal: string): bigint {
+  const match = DECIMAL.exec(decimal.trim());
+  if (!match) throw new Error(`not a decimal amount: "${decimal}"`);
+  const cents = BigInt(match[2] ?? '0') * 100n + BigInt((match[3] ?? '').padEnd(2, '0'));
+  return match[1] === '-' ? -cents : cents;
+}
+
+/** `1230n` → `'12.30'`. */
+export function formatCents(cents: bigint): string {
+  const sign = cents < 0n ? '-' : '';
+  const abs = cents < 0n ? -cents : cents;
+  return `${sign}${abs / 100n}.${(abs % 100n).toString().padStart(2, '0')}`;
+}
+
+/** Decimal places of every reported ratio (`'-0.041667'`). */
+export const RATIO_PLACES = 6;
+const SCALE = 10n ** BigInt(RATIO_PLACES);
+
+/** A ratio in millionths (fixed point), rounded half away from zero. */
+export type Micros = bigint;
+
+/** `(realtime − batch) / batch` in millionths; `null` when batch is 0 and realtime is not (no finite ratio). */
+export function deviationMicros(realtime: bigint, batch: bigint): Micros | null {
+  if (batch === 0n) return realtime === 0n ? 0n : null;
+  const numerator = (realtime - batch) * SCALE;
+  const quotient = numerator / batch;
+  const remainder = numerator % batch;
+  // Round half away from zero.
+  if (remainder !== 0n && 2n * (remainder < 0n ? -remainder : remainder) >= (batch < 0n ? -batch : batch)) {
+    return numerator < 0n ? quotient - 1n : quotient + 1n;
+  }
+  return quotient;
+}
+
+/** Millionths → `'-0.041667'`. */
+export function formatMicros(micros: Micros): string {
+  const sign = micros < 0n ? '-' : '';
+  const abs = micros < 0n ? -micros : micros;
+  return `${sign}${abs / SCALE}.${(abs % SCALE).toString().padStart(RATIO_PLACES, '0')}`;
+}
+
+/** A fraction (`0.1`) → millionths, for thresholds given as numbers. */
+export function microsOf(fraction: number): Micros {
+  return BigInt(Math.round(fraction * Number(SCALE)));
+}
+
+/** Millionths → a JS number (metrics and charts only; never for decisions). */
+export function microsToNumber(micros: Micros): number {
+  return Number(micros) / Number(SCALE);
+}
+
+export function absMicros(micros: Micros): Micros {
+  return micros < 0n ? -micros : micros;
+}
+
+/** The largest of some ratios (0 for none). Math.max does not take bigints. */
+export function maxMicros(values: Iterable<Micros>): Micros {
+  let max: Micros = 0n;
+  for (const value of values) if (value > max) max = value;
+  return max;
+}

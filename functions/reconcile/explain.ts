@@ -1,0 +1,124 @@
+import type { BatchRunReport } from '../batch/run-batch-day.ts';
+import type { PublishedDay } from '../pipeline/batch-published.ts';
+import { lake } from '../pipeline/lake-layout.ts';
+import { getJson } from '../pipeline/object-store.ts';
+import type { DayLayers, Measures, OrderPresence } from './day-layers.ts';
+import type { MeasuresJson, ScoredDay } from './deviation.ts';
+import { formatCents } from './exact.ts';
+import type { HourStreamStats, ReconcileDeps } from './ports.ts';
+import { streamQuarantineCounts } from './quarantine-counts.ts';
+import type { DayExplanation, HourExplanation, OrderPresenceJson } from './run-record.ts';
+
+export interface ExplainInput {
+  layers: DayLayers;
+  /** Realtime gaps found before corrections. */
+  gaps: { hour: string; archive: Measures; realtime: Measures }[];
+  published: PublishedDay;
+  dlqMessages: number | 'unknown';
+  scored: ScoredDay;
+}
+
+const presenceJson = (p: OrderPresence): OrderPresenceJson => ({
+  count: p.count,
+  sample_ids: p.sampleIds,
+  by_hour: p.byHour,
+});
+
+const measuresJson = (m: Measures): MeasuresJson => ({
+  orders: Number(m.orders),
+  units: Number(m.units),
+  revenue: formatCents(m.revenueCents),
+});
+
+async function streamStatsOf(
+  input: ExplainInput,
+  deps: ReconcileDeps,
+): Promise<Map<string, HourStreamStats> | undefined> {
+  if (!deps.speed) return undefined;
+  try {
+    return await deps.speed.streamStats(deps.store, input.layers.day);
+  } catch (error) {
+    deps.log.warn('stream stats unavailable', { day: input.layers.day, error: (error as Error).message });
+    return undefined;
+  }
+}
+
+function summaryOf(input: ExplainInput, e: Omit<DayExplanation, 'summary' | 'by_hour'>): string {
+  const totals = input.scored.totals.row;
+  const parts = [
+    `realtime ${totals.realtime.orders} orders / ${totals.realtime.revenue} vs batch ${totals.batch.orders} / ${totals.batch.revenue} (max deviation ${totals.max_abs_deviation})`,
+  ];
+  const ids = (p: OrderPresenceJson) => (p.sample_ids.length ? ` (e.g. ${p.sample_ids.join(', ')})` : '');
+  if (e.missing_from_stream.count > 0) {
+    parts.push(
+      `${e.missing_from_stream.count} orders in batch are missing from the stream archive${ids(e.missing_from_stream)}`,
+    );
+  }
+  if (e.missing_from_batch.count > 0) {
+    parts.push(
+      `${e.missing_from_batch.count} orders in the stream archive are missing from batch${ids(e.missing_from_batch)}`,
+    );
+  }
+  if (e.realtime_gaps.length > 0) {
+    parts.push(
+      `realtime view short of the archive in hour(s) ${e.realtime_gaps.map((g) => g.hour).join(', ')}`,
+    );
+  }
+  parts.push(
+    `${e.quarantined.records} stream records quarantined`,
+    `DLQ ${e.dlq_messages} messages`,
+    `${e.late} late events`,
+    `${e.duplicates} duplicates removed`,
+  );
+  if (e.batch_quarantined) parts.push(`${e.batch_quarantined} export records quarantined by batch`);
+  return parts.join('; ');
+}
+
+/** Explains a day's deviation with counts for the same day: quarantine, DLQ, late, duplicates, missing orders. */
+export async function explainDay(input: ExplainInput, deps: ReconcileDeps): Promise<DayExplanation> {
+  const { layers } = input;
+  const [quarantine, stats, runReport] = await Promise.all([
+    streamQuarantineCounts(deps.store, layers.day),
+    streamStatsOf(input, deps),
+    getJson<BatchRunReport>(deps.store, lake.batchRunReport(layers.day, input.published.runId)),
+  ]);
+  const sum = (field: 'late' | 'duplicates') =>
+    stats ? [...stats.values()].reduce((total, hour) => total + hour[field], 0) : ('unknown' as const);
+  const base = {
+    quarantined: { records: quarantine.records, by_reason: quarantine.byReason, by_hour: quarantine.byHour },
+    batch_quarantined: runReport?.value.counts.quarantined ?? null,
+    dlq_messages: input.dlqMessages,
+    late: sum('late'),
+    duplicates: sum('duplicates'),
+    missing_from_stream: presenceJson(layers.missingFromStream),
+    missing_from_batch: presenceJson(layers.missingFromBatch),
+    realtime_gaps: input.gaps.map((g) => ({
+      hour: g.hour,
+      archive: measuresJson(g.archive),
+      realtime: measuresJson(g.realtime),
+    })),
+  };
+  const hours = new Set([
+    ...Object.keys(layers.missingFromStream.byHour),
+    ...Object.keys(layers.missingFromBatch.byHour),
+    ...Object.keys(quarantine.byHour),
+    ...input.gaps.map((g) => g.hour),
+    ...[...(stats ?? new Map<string, HourStreamStats>())]
+      .filter(([, s]) => s.late > 0 || s.duplicates > 0)
+      .map(([hour]) => hour),
+  ]);
+  const byHour: Record<string, HourExplanation> = {};
+  for (const hour of [...hours].sort()) {
+    const gap = input.gaps.find((g) => g.hour === hour);
+    const hourStats = stats?.get(hour);
+    byHour[hour] = {
+      missing_from_stream: layers.missingFromStream.byHour[hour] ?? 0,
+      missing_from_batch: layers.missingFromBatch.byHour[hour] ?? 0,
+      quarantined: quarantine.byHour[hour] ?? 0,
+      late: stats ? (hourStats?.late ?? 0) : 'unknown',
+      duplicates: stats ? (hourStats?.duplicates ?? 0) : 'unknown',
+      realtime_gap_orders: gap ? Number(gap.archive.orders - gap.realtime.orders) : 0,
+    };
+  }
+  return { summary: summaryOf(input, base), ...base, by_hour: byHour };
+}

@@ -1,0 +1,56 @@
+import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
+import { lake } from '../pipeline/lake-layout.ts';
+import type { ObjectStore } from '../pipeline/object-store.ts';
+
+/** Batch writes its rejects as `batch-<version>.jsonl`; everything else in the partition came from the stream. */
+const BATCH_FILE = /\/batch-[^/]+\.jsonl$/;
+
+export interface QuarantineCounts {
+  records: number;
+  byReason: Record<string, number>;
+  /** By the event hour the record claimed, where its raw text had a readable event_time. */
+  byHour: Record<string, number>;
+}
+
+/** Counts the stream-side quarantined records of a day by reason and by the hour they claimed. */
+export async function streamQuarantineCounts(store: ObjectStore, day: string): Promise<QuarantineCounts> {
+  const infos = (await store.list(lake.quarantinePrefix(day))).filter(
+    (info) => info.key.endsWith('.jsonl') && !BATCH_FILE.test(info.key),
+  );
+  if (infos.length === 0) return { records: 0, byReason: {}, byHour: {} };
+  const paths = await Promise.all(infos.map((info) => store.localPath(info)));
+  return withConnection(async (connection) => {
+    await connection.run(
+      `create or replace temp table stream_quarantine as
+       select reasons, raw
+       from read_json(${sqlPathList(paths)}, format = 'newline_delimited',
+           columns = {record_ref: 'varchar', source: 'varchar', reasons: 'varchar[]', raw: 'varchar', quarantined_at: 'varchar'})`,
+    );
+    const read = async (sql: string, params?: Record<string, string>) =>
+      (await connection.runAndReadAll(sql, params)).getRowObjectsJson() as Record<string, unknown>[];
+    const total = await read('select count(*)::integer as n from stream_quarantine');
+    const reasons = await read(
+      `select reason, count(*)::integer as n
+       from (select unnest(reasons) as reason from stream_quarantine)
+       group by all order by n desc, reason`,
+    );
+    const hours = await read(
+      `with claimed as (
+           select try_cast(json_extract_string(raw, '$.event_time') as timestamptz) as event_time
+           from stream_quarantine
+           where json_valid(raw)
+       )
+       select strftime(event_time::timestamp, '%H') as hour, count(*)::integer as n
+       from claimed
+       where event_time is not null and event_time::timestamp::date = $day::date
+       group by all order by hour`,
+      { day },
+    );
+    await connection.run('drop table stream_quarantine');
+    return {
+      records: Number(total[0]?.['n'] ?? 0),
+      byReason: Object.fromEntries(reasons.map((r) => [String(r['reason']), Number(r['n'])])),
+      byHour: Object.fromEntries(hours.map((r) => [String(r['hour']), Number(r['n'])])),
+    };
+  });
+}

@@ -1,0 +1,136 @@
+import type { ComparisonRow, DayComparison, MeasuresJson } from './deviation.ts';
+
+/** Orders one side has and the other lacks, by order_id. */
+export interface OrderPresenceJson {
+  count: number;
+  sample_ids: string[];
+  by_hour: Record<string, number>;
+}
+
+/** The counts that explain a day's deviation, for the same period. */
+export interface DayExplanation {
+  /** One line for people (alert text, CLI). */
+  summary: string;
+  /** Stream-side quarantined records (rejected by validation), by reason; a record may carry several reasons. */
+  quarantined: { records: number; by_reason: Record<string, number>; by_hour: Record<string, number> };
+  /** Records the batch layer quarantined from the day's exports (from its run report), or null if unknown. */
+  batch_quarantined: number | null;
+  /** Messages in the orders DLQ right now (whole queue, every day), or "unknown" when it is not reachable. */
+  dlq_messages: number | 'unknown';
+  /** Late events and duplicates removed by the speed layer (its streamStats), or "unknown". */
+  late: number | 'unknown';
+  duplicates: number | 'unknown';
+  /** In batch, absent from the stream archive (e.g. dead-lettered or never sent). */
+  missing_from_stream: OrderPresenceJson;
+  /** In the stream archive, absent from batch (e.g. not in the export, or quarantined by batch). */
+  missing_from_batch: OrderPresenceJson;
+  /** Ended hours where the realtime view holds less than the stream archive (before corrections). */
+  realtime_gaps: { hour: string; archive: MeasuresJson; realtime: MeasuresJson }[];
+  /** The same counts per hour, for the hours where any of them is not zero. */
+  by_hour: Record<string, HourExplanation>;
+}
+
+export interface HourExplanation {
+  missing_from_stream: number;
+  missing_from_batch: number;
+  quarantined: number;
+  late: number | 'unknown';
+  duplicates: number | 'unknown';
+  realtime_gap_orders: number;
+}
+
+/** One correction reconciliation made (or tried). */
+export type Correction =
+  | {
+      kind: 'batch_rerun';
+      day: string;
+      reason: string;
+      status: 'published' | 'skipped' | 'failed';
+      detail: string;
+      previous_version: string | null;
+      version: string | null;
+    }
+  | {
+      kind: 'realtime_recompute';
+      day: string;
+      hour: string;
+      reason: string;
+      status: 'applied' | 'failed' | 'unavailable';
+      detail: string;
+      /** Which layer the serving layer answers this hour from: batch wherever it has published the day. */
+      served_from: 'batch' | 'realtime';
+    }
+  | {
+      kind: 'served_from_batch';
+      day: string;
+      hour: string;
+      reason: string;
+      status: 'noted';
+      detail: string;
+      served_from: 'batch';
+    };
+
+/** A deviation above the threshold at one level. */
+export interface Breach {
+  level: 'day' | 'hour' | 'product';
+  hour?: string;
+  product_id?: string;
+  max_abs_deviation: string;
+  deviation: ComparisonRow['deviation'];
+}
+
+/** What is published to SNS (as the message JSON) and written to `alerts/dt=D/<alert_id>.json`. */
+export interface ReconciliationAlert {
+  alert_id: string;
+  run_id: string;
+  kind: 'batch_realtime_deviation';
+  raised_at: string;
+  threshold: string;
+  /** Where: the day, its worst hour (or null) and the product that deviates most there (or null). */
+  where: { day: string; hour: string | null; product_id: string | null };
+  /** How much: the largest absolute deviation and the rows behind it. */
+  how_much: {
+    max_abs_deviation: string;
+    day: ComparisonRow;
+    hour: ComparisonRow | null;
+    product: ComparisonRow | null;
+  };
+  breaches: Breach[];
+  explanation: DayExplanation;
+  corrections: Correction[];
+  message: string;
+}
+
+/** One compared day of a run. */
+export interface DayRecord {
+  day: string;
+  batch: { version: string; run_id: string; published_at: string } | null;
+  realtime_hours: string[];
+  archive_files: number;
+  before: DayComparison;
+  after: DayComparison;
+  explanation: DayExplanation;
+}
+
+/** `reconciliation/runs/dt=D/<run_id>.json`: one record per run (the trend). */
+export interface ReconciliationRun {
+  run_id: string;
+  /** The logical time of the run (EventBridge event.time, --now). */
+  now: string;
+  started_at: string;
+  finished_at: string;
+  threshold: string;
+  lookback_days: number;
+  status: 'ok' | 'deviation';
+  max_abs_deviation: { before: string; after: string };
+  days: DayRecord[];
+  skipped_days: { day: string; reason: string }[];
+  corrections: Correction[];
+  alerts: {
+    alert_id: string;
+    day: string;
+    where: ReconciliationAlert['where'];
+    max_abs_deviation: string;
+    message: string;
+  }[];
+}

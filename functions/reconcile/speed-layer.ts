@@ -1,0 +1,23 @@
+import { recomputeRealtimeHour } from '../stream/compaction.ts';
+import { streamStats } from '../stream/stream-stats.ts';
+import type { HourStreamStats, SpeedLayerPort } from './ports.ts';
+
+/** The speed layer's own functions behind the port: its per-hour counts and its exact recompute of an hour. */
+export const speedLayer: SpeedLayerPort = {
+  async streamStats(store, day) {
+    const hours = await streamStats(store, day);
+    return new Map(
+      Object.entries(hours).map(([hour, s]): [string, HourStreamStats] => [
+        hour,
+        {
+          received: s.received,
+          valid: s.valid,
+          quarantined: s.quarantined,
+          late: s.late,
+          duplicates: s.duplicatesInBatch + s.duplicatesRemovedByCompaction,
+        },
+      ]),
+    );
+  },
+  recomputeRealtimeHour: (deps, day, hour) => recomputeRealtimeHour(deps, day, hour),
+};
