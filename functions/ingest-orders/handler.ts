@@ -1,0 +1,52 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { log, logger, metrics } from '../lambda/observability.ts';
+import { InvalidInputError } from '../pipeline/errors.ts';
+import { consumeMicroBatch, type StreamMessage } from '../stream/micro-batch.ts';
+import { env } from './env.ts';
+
+const deps = { store: env.store, clock: () => new Date(), log };
+
+function streamMessage(record: SQSRecord): StreamMessage {
+  const sent = Number(record.attributes?.SentTimestamp);
+  const receiveCount = Number(record.attributes?.ApproximateReceiveCount);
+  return {
+    messageId: record.messageId,
+    body: record.body,
+    ...(Number.isFinite(sent) && sent > 0 ? { sentAt: new Date(sent) } : {}),
+    ...(Number.isFinite(receiveCount) && receiveCount > 0 ? { receiveCount } : {}),
+  };
+}
+
+/**
+ * Speed layer: one SQS micro-batch through the consumer core. Poison records are quarantined and acknowledged;
+ * a transient failure comes back as `batchItemFailures` (ReportBatchItemFailures) so SQS retries, then DLQs.
+ */
+async function ingestOrders(event: SQSEvent): Promise<SQSBatchResponse> {
+  if (!Array.isArray(event?.Records)) throw new InvalidInputError('expected an SQS event with Records');
+  const result = await consumeMicroBatch(
+    {
+      messages: event.Records.map(streamMessage),
+      allowedLatenessSeconds: env.allowedLatenessSeconds,
+      source: 'sqs',
+    },
+    deps,
+  );
+  logger.appendKeys({ batchId: result.batchId });
+  metrics.addMetric('recordsReceived', MetricUnit.Count, result.received);
+  metrics.addMetric('recordsValid', MetricUnit.Count, result.valid);
+  metrics.addMetric('recordsQuarantined', MetricUnit.Count, result.quarantined);
+  metrics.addMetric('recordsLate', MetricUnit.Count, result.late);
+  metrics.addMetric('duplicatesRemoved', MetricUnit.Count, result.duplicates);
+  metrics.addMetric('recordsFailed', MetricUnit.Count, result.failedMessageIds.length);
+  metrics.addMetric('microBatchMs', MetricUnit.Milliseconds, result.durationMs);
+  if (result.ingestLagMs) metrics.addMetric('ingestLagMs', MetricUnit.Milliseconds, result.ingestLagMs.max);
+  return { batchItemFailures: result.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
+export const handler = middy(ingestOrders)
+  .use(injectLambdaContext(logger, { clearState: true }))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }));

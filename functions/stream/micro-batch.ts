@@ -1,0 +1,362 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import pLimit from 'p-limit';
+import { dayOf, hourOf } from '../pipeline/dates.ts';
+import { withConnection } from '../pipeline/duckdb-session.ts';
+import { shortHash } from '../pipeline/ids.ts';
+import { lake } from '../pipeline/lake-layout.ts';
+import { putJson } from '../pipeline/object-store.ts';
+import { appendJsonRecords, createRawOrders } from '../pipeline/order-sources.ts';
+import { buildOrderViews, copyToParquet } from '../pipeline/order-views.ts';
+import type { CoreDeps } from '../pipeline/ports.ts';
+import { streamKeys } from './stream-keys.ts';
+import { advanceWatermark, DEFAULT_ALLOWED_LATENESS_SECONDS, readWatermark } from './watermark.ts';
+
+/** One received event: an SQS message (or a line of a replayed file) before validation. */
+export interface StreamMessage {
+  /** SQS message id (replay: `file:line`); the batch id is derived from these. */
+  messageId: string;
+  body: string;
+  /** When the producer sent it (SQS `SentTimestamp`). */
+  sentAt?: Date;
+  /** SQS `ApproximateReceiveCount`: 2+ means a redelivery. */
+  receiveCount?: number;
+}
+
+/** Counts for one event hour of one micro-batch. */
+export interface HourCounts {
+  /** Valid records whose event time falls in the hour. */
+  valid: number;
+  /** Distinct orders written to the hour's partial (valid − duplicates within the batch). */
+  orders: number;
+  /** Valid records dropped because their order_id was already in this batch. */
+  duplicates: number;
+  /** Orders older than the watermark when they arrived (still counted in their own minute). */
+  late: number;
+}
+
+export interface MicroBatchResult {
+  batchId: string;
+  received: number;
+  valid: number;
+  quarantined: number;
+  duplicates: number;
+  late: number;
+  orders: number;
+  /** Messages SQS must redeliver (transient failure): report them as `batchItemFailures`. */
+  failedMessageIds: string[];
+  /** Event hours written, `YYYY-MM-DD/HH`. */
+  hours: Record<string, HourCounts>;
+  quarantineKey: string | null;
+  /** Processing time − event time over the accepted orders, ms. */
+  ingestLagMs: { avg: number; max: number } | null;
+  durationMs: number;
+  error?: string;
+}
+
+/** `state/stream/batches/dt=D/<batch-id>.json`: what one micro-batch did for one event day. */
+export interface BatchStatsDoc {
+  batchId: string;
+  day: string;
+  processedAt: string;
+  /** Per event hour `HH` of this day. */
+  hours: Record<string, HourCounts>;
+  /** Records of the batch quarantined, attributed to the hour `HH` the batch was sent (present on that day only). */
+  quarantined?: { hour: string; count: number };
+}
+
+export interface MicroBatchInput {
+  messages: readonly StreamMessage[];
+  allowedLatenessSeconds?: number;
+  /** Recorded as `source` of quarantined records. */
+  source?: string;
+}
+
+/** One line of a stream quarantine file (JSONL). */
+export interface StreamQuarantineRecord {
+  record_ref: string;
+  source: string;
+  reasons: string[];
+  raw: string;
+  quarantined_at: string;
+  message_id: string;
+  batch_id: string;
+  sent_at: string | null;
+  receive_count: number | null;
+}
+
+const WRITE_CONCURRENCY = 8;
+
+/** The batch id: a hash of the sorted message ids, so a redelivered batch overwrites its own files. */
+export function batchIdOf(messages: readonly Pick<StreamMessage, 'messageId'>[]): string {
+  return shortHash(...messages.map((m) => m.messageId).sort());
+}
+
+async function rows<T>(connection: DuckDBConnection, sql: string, values?: Record<string, string>) {
+  return (await connection.runAndReadAll(sql, values)).getRowObjectsJson() as T[];
+}
+
+/** Hour bounds as SQL literals, built from a validated day and hour (paths and COPY cannot be bound). */
+function hourFilter(day: string, hh: string): string {
+  return `event_time >= timestamp '${day} ${hh}:00:00' and event_time < timestamp '${day} ${hh}:00:00' + interval 1 hour`;
+}
+
+/** An ISO instant as a DuckDB TIMESTAMP literal in UTC (event times are stored as UTC timestamps). */
+function sqlTimestamp(iso: string): string {
+  return iso.replace('T', ' ').replace('Z', '');
+}
+
+function sample(ids: readonly string[], limit = 100) {
+  return ids.length <= limit ? ids : [...ids.slice(0, limit), `… ${ids.length - limit} more`];
+}
+
+/**
+ * The speed layer's consumer core: validates a micro-batch with the shared SQL, quarantines poison records
+ * (acknowledged), and writes the accepted orders as stream archives, then minute partials, per event hour.
+ * Any write or DuckDB failure reports the affected messages in `failedMessageIds` (SQS retries them); outputs
+ * are named from the batch id, so a retry overwrites instead of adding.
+ */
+export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps): Promise<MicroBatchResult> {
+  const { store, clock, log } = deps;
+  const started = clock();
+  const t0 = performance.now();
+  const messages = input.messages;
+  const batchId = batchIdOf(messages);
+  const lateness = input.allowedLatenessSeconds ?? DEFAULT_ALLOWED_LATENESS_SECONDS;
+  const source = input.source ?? 'stream';
+  const result: MicroBatchResult = {
+    batchId,
+    received: messages.length,
+    valid: 0,
+    quarantined: 0,
+    duplicates: 0,
+    late: 0,
+    orders: 0,
+    failedMessageIds: [],
+    hours: {},
+    quarantineKey: null,
+    ingestLagMs: null,
+    durationMs: 0,
+  };
+  if (messages.length === 0) return result;
+  const byId = new Map(messages.map((m) => [m.messageId, m]));
+  const sentTimes = messages.flatMap((m) => (m.sentAt ? [m.sentAt.getTime()] : []));
+  // Deterministic per batch (a redelivery has the same sent times), so a retry overwrites the same file.
+  const sentAt = new Date(sentTimes.length ? Math.min(...sentTimes) : started.getTime());
+  const workDir = await mkdtemp(path.join(os.tmpdir(), `twinflow-stream-${batchId}-`));
+  let validIds: string[] = [];
+  let quarantineSettled = false;
+  try {
+    await withConnection(async (connection) => {
+      await createRawOrders(connection);
+      await appendJsonRecords(
+        connection,
+        messages.map((m) => ({ ref: m.messageId, line: m.body })),
+        { source, isEventIdRequired: true },
+      );
+      const counts = await buildOrderViews(connection);
+      result.valid = counts.valid;
+      result.quarantined = counts.quarantined;
+      result.duplicates = counts.duplicates;
+      result.orders = counts.orders;
+      validIds = (
+        await rows<{ ref: string }>(connection, 'select record_ref as ref from validated_orders where is_valid')
+      ).map((r) => r.ref);
+
+      if (counts.quarantined > 0) {
+        const rejected = await rows<{ ref: string; reasons: string[]; raw: string }>(
+          connection,
+          'select record_ref as ref, reasons, raw from validated_orders where not is_valid order by record_ref',
+        );
+        const lines = rejected.map((r) => {
+          const message = byId.get(r.ref);
+          const record: StreamQuarantineRecord = {
+            record_ref: r.ref,
+            source,
+            reasons: r.reasons,
+            raw: r.raw,
+            quarantined_at: started.toISOString(),
+            message_id: r.ref,
+            batch_id: batchId,
+            sent_at: message?.sentAt?.toISOString() ?? null,
+            receive_count: message?.receiveCount ?? null,
+          };
+          return JSON.stringify(record);
+        });
+        result.quarantineKey = lake.quarantine(dayOf(sentAt), batchId);
+        await store.put(result.quarantineKey, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
+        log.warn('records quarantined', {
+          batchId,
+          quarantineKey: result.quarantineKey,
+          messageIds: sample(rejected.map((r) => r.ref), 1000),
+          reasons: sample([...new Set(rejected.flatMap((r) => r.reasons))], 50),
+        });
+      }
+      quarantineSettled = true;
+      if (counts.orders === 0) return;
+
+      const { value: mark } = await readWatermark(store);
+      const nowIso = started.toISOString();
+      const hours = await rows<{ day: string; hh: string; valid: number; orders: number; late: number }>(
+        connection,
+        `with
+         valid_hours as (
+             select strftime(event_time, '%Y-%m-%d') as day, strftime(event_time, '%H') as hh, count(*)::integer as valid,
+             from validated_orders
+             where is_valid
+             group by all
+         ),
+         order_hours as (
+             select
+                 strftime(event_time, '%Y-%m-%d') as day,
+                 strftime(event_time, '%H') as hh,
+                 count(*)::integer as orders,
+                 count(*) filter (where event_time < $watermark::timestamp)::integer as late,
+             from order_facts
+             group by all
+         )
+         select day, hh, valid_hours.valid, order_hours.orders, order_hours.late
+         from order_hours
+         join valid_hours using (day, hh)
+         order by day, hh`,
+        // Before the first event nothing is late.
+        { watermark: sqlTimestamp(mark.watermark ?? '1970-01-01T00:00:00.000Z') },
+      );
+      const lag = (
+        await rows<{ avg: number; max: number; max_ms: number }>(
+          connection,
+          `select avg(epoch_ms($now::timestamp) - epoch_ms(event_time))::double as avg,
+                  max(epoch_ms($now::timestamp) - epoch_ms(event_time))::double as max,
+                  max(epoch_ms(event_time))::double as max_ms,
+           from order_facts`,
+          { now: sqlTimestamp(nowIso) },
+        )
+      )[0];
+      if (lag) result.ingestLagMs = { avg: Math.round(lag.avg), max: Math.round(lag.max) };
+
+      for (const h of hours) {
+        result.hours[`${h.day}/${h.hh}`] = {
+          valid: h.valid,
+          orders: h.orders,
+          duplicates: h.valid - h.orders,
+          late: h.late,
+        };
+        result.late += h.late;
+      }
+
+      // Local files first (DuckDB), then uploads: archives before partials, so compaction (which lists
+      // archives) never misses a batch whose partial a reader can already see.
+      const files = [] as { archive: [string, string]; partial: [string, string] }[];
+      for (const { day, hh } of hours) {
+        const archiveFile = path.join(workDir, `archive-${day}-${hh}.parquet`);
+        const partialFile = path.join(workDir, `partial-${day}-${hh}.parquet`);
+        await copyToParquet(
+          connection,
+          `select order_id, event_id, user_id, product_id, quantity, unit_price, currency, event_time,
+                  '${batchId}' as batch_id
+           from order_facts where ${hourFilter(day, hh)} order by event_time, order_id`,
+          archiveFile,
+        );
+        await copyToParquet(
+          connection,
+          `select * from sales_minute where window_start >= timestamp '${day} ${hh}:00:00'
+             and window_start < timestamp '${day} ${hh}:00:00' + interval 1 hour
+           order by window_start, product_id`,
+          partialFile,
+        );
+        files.push({
+          archive: [lake.streamArchive(day, hh, batchId), archiveFile],
+          partial: [lake.realtimePartial(day, hh, batchId), partialFile],
+        });
+      }
+      const limit = pLimit(WRITE_CONCURRENCY);
+      await Promise.all(files.map(({ archive }) => limit(() => store.putFile(...archive))));
+      await Promise.all(files.map(({ partial }) => limit(() => store.putFile(...partial))));
+
+      await writeBatchStats(deps, {
+        batchId,
+        processedAt: nowIso,
+        hours: result.hours,
+        quarantined: { day: dayOf(sentAt), hour: hourOf(sentAt), count: result.quarantined },
+      });
+      if (lag) {
+        await advanceWatermark(store, {
+          maxEventTime: new Date(lag.max_ms),
+          allowedLatenessSeconds: lateness,
+          now: started,
+        });
+      }
+    });
+    if (result.orders === 0 && result.quarantined > 0) {
+      await writeBatchStats(deps, {
+        batchId,
+        processedAt: started.toISOString(),
+        hours: {},
+        quarantined: { day: dayOf(sentAt), hour: hourOf(sentAt), count: result.quarantined },
+      });
+    }
+  } catch (error) {
+    // Quarantined records stay acknowledged only if their quarantine file was written.
+    result.failedMessageIds = quarantineSettled ? validIds : messages.map((m) => m.messageId);
+    result.error = (error as Error).message;
+    log.error('micro-batch failed; messages will be retried', {
+      batchId,
+      error: result.error,
+      failedMessageIds: sample(result.failedMessageIds, 1000),
+    });
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+  result.durationMs = Math.round(performance.now() - t0);
+  if (!result.error) {
+    log.info('micro-batch processed', {
+      batchId,
+      received: result.received,
+      valid: result.valid,
+      quarantined: result.quarantined,
+      duplicates: result.duplicates,
+      late: result.late,
+      orders: result.orders,
+      hours: Object.keys(result.hours),
+      durationMs: result.durationMs,
+      messageIds: sample(messages.map((m) => m.messageId)),
+    });
+  }
+  return result;
+}
+
+/** Writes one stats document per event day the batch touched (and the day its quarantined records count on). */
+async function writeBatchStats(
+  { store }: CoreDeps,
+  input: {
+    batchId: string;
+    processedAt: string;
+    hours: Record<string, HourCounts>;
+    quarantined: { day: string; hour: string; count: number };
+  },
+): Promise<void> {
+  const docs = new Map<string, BatchStatsDoc>();
+  const docFor = (day: string) => {
+    let doc = docs.get(day);
+    if (!doc) {
+      doc = { batchId: input.batchId, day, processedAt: input.processedAt, hours: {} };
+      docs.set(day, doc);
+    }
+    return doc;
+  };
+  for (const [dayHour, counts] of Object.entries(input.hours)) {
+    const [day, hh] = dayHour.split('/') as [string, string];
+    docFor(day).hours[hh] = counts;
+  }
+  if (input.quarantined.count > 0) {
+    docFor(input.quarantined.day).quarantined = {
+      hour: input.quarantined.hour,
+      count: input.quarantined.count,
+    };
+  }
+  await Promise.all(
+    [...docs.values()].map((doc) => putJson(store, streamKeys.batchStats(doc.day, doc.batchId), doc)),
+  );
+}

@@ -1,0 +1,136 @@
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { InvalidInputError } from '../pipeline/errors.ts';
+import type { CoreDeps } from '../pipeline/ports.ts';
+import { consumeMicroBatch, type MicroBatchResult, type StreamMessage } from './micro-batch.ts';
+
+/** Totals over the micro-batches of a replay. */
+export interface ReplayTotals {
+  batches: number;
+  received: number;
+  valid: number;
+  quarantined: number;
+  duplicates: number;
+  late: number;
+  orders: number;
+  failed: number;
+  durationMs: number;
+}
+
+export function emptyTotals(): ReplayTotals {
+  return {
+    batches: 0,
+    received: 0,
+    valid: 0,
+    quarantined: 0,
+    duplicates: 0,
+    late: 0,
+    orders: 0,
+    failed: 0,
+    durationMs: 0,
+  };
+}
+
+export function addResult(totals: ReplayTotals, result: MicroBatchResult): ReplayTotals {
+  totals.batches += 1;
+  totals.received += result.received;
+  totals.valid += result.valid;
+  totals.quarantined += result.quarantined;
+  totals.duplicates += result.duplicates;
+  totals.late += result.late;
+  totals.orders += result.orders;
+  totals.failed += result.failedMessageIds.length;
+  return totals;
+}
+
+/** The lines of a `.jsonl` file as messages with ids `<file name>:<line>` (a replay of the same file is idempotent). */
+export async function* fileMessages(file: string): AsyncGenerator<StreamMessage> {
+  const name = path.basename(file);
+  const lines = createInterface({
+    input: createReadStream(file, 'utf8'),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  let number = 0;
+  for await (const line of lines) {
+    number += 1;
+    if (line.trim() === '') continue;
+    yield { messageId: `${name}:${number}`, body: line };
+  }
+}
+
+export async function* chunks<T>(items: AsyncIterable<T> | Iterable<T>, size: number): AsyncGenerator<T[]> {
+  if (!Number.isInteger(size) || size < 1) {
+    throw new InvalidInputError(`batch size must be a whole number ≥ 1, got ${size}`, 'batch-size');
+  }
+  let chunk: T[] = [];
+  for await (const item of items) {
+    chunk.push(item);
+    if (chunk.length >= size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/**
+ * Local debug mode: runs messages through the same consumer core as the Lambda, in micro-batches of
+ * `batchSize`, without SQS. Failed batches are reported, not retried.
+ */
+export async function replayMessages(
+  messages: AsyncIterable<StreamMessage> | Iterable<StreamMessage>,
+  options: {
+    batchSize?: number;
+    allowedLatenessSeconds?: number;
+    source?: string;
+    onBatch?: (result: MicroBatchResult) => void;
+  },
+  deps: CoreDeps,
+): Promise<ReplayTotals> {
+  const t0 = performance.now();
+  const totals = emptyTotals();
+  for await (const batch of chunks(messages, options.batchSize ?? 100)) {
+    const result = await consumeMicroBatch(
+      {
+        messages: batch,
+        source: options.source ?? 'replay',
+        ...(options.allowedLatenessSeconds !== undefined
+          ? { allowedLatenessSeconds: options.allowedLatenessSeconds }
+          : {}),
+      },
+      deps,
+    );
+    addResult(totals, result);
+    options.onBatch?.(result);
+  }
+  totals.durationMs = Math.round(performance.now() - t0);
+  return totals;
+}
+
+/** Sends message bodies to an SQS queue, 10 per request. Returns how many were accepted and rejected. */
+export async function sendToQueue(
+  client: SQSClient,
+  queueUrl: string,
+  messages: AsyncIterable<Pick<StreamMessage, 'body'>> | Iterable<Pick<StreamMessage, 'body'>>,
+): Promise<{ sent: number; rejected: { body: string; reason: string }[] }> {
+  let sent = 0;
+  const rejected: { body: string; reason: string }[] = [];
+  for await (const batch of chunks(messages, 10)) {
+    const out = await client.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: batch.map((m, i) => ({ Id: String(i), MessageBody: m.body })),
+      }),
+    );
+    sent += out.Successful?.length ?? 0;
+    for (const failure of out.Failed ?? []) {
+      rejected.push({
+        body: batch[Number(failure.Id)]?.body.slice(0, 200) ?? '',
+        reason: failure.Message ?? failure.Code ?? 'rejected',
+      });
+    }
+  }
+  return { sent, rejected };
+}

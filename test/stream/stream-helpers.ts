@@ -1,0 +1,113 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { withConnection } from '../../functions/pipeline/duckdb-session.ts';
+import { LakeUnavailableError } from '../../functions/pipeline/errors.ts';
+import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
+import type { ObjectInfo, ObjectStore, PutOptions } from '../../functions/pipeline/object-store.ts';
+import { appendJsonRecords, createRawOrders } from '../../functions/pipeline/order-sources.ts';
+import { buildOrderViews } from '../../functions/pipeline/order-views.ts';
+import { type CoreDeps, silentLog } from '../../functions/pipeline/ports.ts';
+import { realtimeDaySnapshot } from '../../functions/pipeline/realtime-view.ts';
+import type { StreamMessage } from '../../functions/stream/micro-batch.ts';
+
+export type MinuteRow = { window_start: string; product_id: string; orders: string; units: string; revenue: string };
+
+/** A fresh local lake with a movable clock. */
+export function streamDeps(now = new Date('2026-11-21T10:10:00Z')) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-stream-'));
+  const clock = { now };
+  const deps: CoreDeps = { store: new LocalDirectoryStore(dir), clock: () => clock.now, log: silentLog };
+  return { dir, deps, clock };
+}
+
+/** Messages with ids `prefix-i` from event objects or raw bodies. */
+export function messages(bodies: readonly unknown[], prefix = 'm'): StreamMessage[] {
+  return bodies.map((b, i) => ({
+    messageId: `${prefix}-${i}`,
+    body: typeof b === 'string' ? b : JSON.stringify(b),
+  }));
+}
+
+/** What the batch layer computes for these bodies: the shared models over all of them at once. */
+export async function batchLayerMinutes(bodies: readonly string[]): Promise<MinuteRow[]> {
+  return withConnection(async (connection) => {
+    await createRawOrders(connection);
+    await appendJsonRecords(
+      connection,
+      bodies.map((line, i) => ({ ref: `r${i}`, line })),
+      { source: 'batch', isEventIdRequired: true },
+    );
+    await buildOrderViews(connection);
+    return (
+      await connection.runAndReadAll(
+        `select window_start::varchar as window_start, product_id, orders::varchar as orders,
+                units::varchar as units, revenue::varchar as revenue
+         from sales_minute order by window_start, product_id`,
+      )
+    ).getRowObjectsJson() as MinuteRow[];
+  });
+}
+
+/** What a reader sees for a day: the consistent snapshot's files summed per minute and product (as serving does). */
+export async function realtimeMinutes(store: ObjectStore, day: string): Promise<MinuteRow[]> {
+  const snapshot = await realtimeDaySnapshot(store, day);
+  const files = await Promise.all([...snapshot.values()].flat().map((info) => store.localPath(info)));
+  if (files.length === 0) return [];
+  return withConnection(async (connection) => {
+    const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ');
+    return (
+      await connection.runAndReadAll(
+        `select window_start::varchar as window_start, product_id, sum(orders)::varchar as orders,
+                sum(units)::varchar as units, sum(revenue)::decimal(18, 2)::varchar as revenue
+         from read_parquet([${list}]) group by all order by window_start, product_id`,
+      )
+    ).getRowObjectsJson() as MinuteRow[];
+  });
+}
+
+/** Sum of orders a reader sees for a day. */
+export async function realtimeOrders(store: ObjectStore, day: string): Promise<number> {
+  return (await realtimeMinutes(store, day)).reduce((sum, row) => sum + Number(row.orders), 0);
+}
+
+/** Wraps a store to inject failures (transient S3 errors) or observe writes. Mocks only to inject faults. */
+export class FaultyStore implements ObjectStore {
+  failWrites: (key: string) => boolean = () => false;
+  afterWrite: (key: string) => Promise<void> = async () => {};
+  constructor(readonly inner: ObjectStore) {}
+  get location() {
+    return this.inner.location;
+  }
+  private async check(key: string) {
+    if (this.failWrites(key)) throw new LakeUnavailableError(`injected: put ${key} failed`);
+  }
+  get(key: string) {
+    return this.inner.get(key);
+  }
+  head(key: string) {
+    return this.inner.head(key);
+  }
+  list(prefix: string) {
+    return this.inner.list(prefix);
+  }
+  localPath(info: ObjectInfo) {
+    return this.inner.localPath(info);
+  }
+  async put(key: string, body: Buffer | string, options?: PutOptions) {
+    await this.check(key);
+    const out = await this.inner.put(key, body, options);
+    await this.afterWrite(key);
+    return out;
+  }
+  async putFile(key: string, localPath: string) {
+    await this.check(key);
+    const out = await this.inner.putFile(key, localPath);
+    await this.afterWrite(key);
+    return out;
+  }
+  async delete(keys: readonly string[]) {
+    await this.inner.delete(keys);
+    for (const key of keys) await this.afterWrite(key);
+  }
+}
