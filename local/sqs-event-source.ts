@@ -156,6 +156,8 @@ export class SqsEventSource {
           MaxNumberOfMessages: Math.min(10, options.batchSize - batch.length),
           WaitTimeSeconds: 0,
           MessageSystemAttributeNames: ['All'],
+          // local-aws-sqs only understands the older name; without it records lack ApproximateReceiveCount.
+          AttributeNames: ['All'],
           MessageAttributeNames: ['All'],
         }),
       );
