@@ -14,7 +14,7 @@ export class BatchCache {
 
   constructor(
     private readonly maxEntries = 10_000,
-    private readonly maxRows = 2_000_000,
+    private readonly maxRows = 500_000,
   ) {}
 
   get(key: string): BucketRow[] | undefined {
