@@ -38,6 +38,8 @@ export function localAttribute(
   const topic = plan.topics.find((t) => t.logicalId === logicalId);
   if (topic) {
     if (attribute === 'TopicName') return topic.name;
+    // No SNS locally: an empty topic ARN makes the functions use their local alert sink (alerts/ in the lake).
+    if (!endpoints.sns) return '';
     return `arn:aws:sns:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:${topic.name}`;
   }
   const fn = plan.functions.find((f) => f.logicalId === logicalId);

@@ -75,7 +75,8 @@ export function register(program: Command): void {
         repoRoot: REPO_ROOT,
         stage: options.stage,
         overrides,
-        cacheDir: path.join(options.data, 'cdk'),
+        // Keyed by a hash of the CDK sources, so sharing it between data directories is safe.
+        cacheDir: path.join(REPO_ROOT, 'node_modules', '.cache', 'twinflow-cdk'),
       });
       console.log(
         `${fromCache ? 'template of' : 'synthesized'} stage ${options.stage}${fromCache ? ' unchanged since last synth' : ''} (${Math.round(ms)} ms)`,

@@ -72,7 +72,8 @@ describe('planFromTemplate on a hand-written template', () => {
     const ingestEnv = functionEnvironment(plan, ingest, endpoints);
 
     expect(env).toMatchObject({
-      ALERT_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:AlertsTopicCF7C81C9',
+      // No local SNS: alerts go to the functions' lake sink.
+      ALERT_TOPIC_ARN: '',
       ORDERS_DLQ_URL: 'http://127.0.0.1:9324/123456789012/OrdersDeadLetterQueueA73944CE',
       DLQ_ARN: 'arn:aws:sqs:us-east-1:123456789012:OrdersDeadLetterQueueA73944CE',
       AWS_ENDPOINT_URL_S3: endpoints.s3,

@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sendBodies } from '../../local/order-feed.ts';
+import { createOrderGenerator, type OrderEvent } from '../../local/order-generator.ts';
+import {
+  eventually,
+  expectedTotals,
+  invokeAgainst,
+  type RunningTwinflow,
+  salesTotals,
+  startTwinflow,
+} from './twinflow-process.ts';
+
+const running: RunningTwinflow[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.stop('SIGKILL')));
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-e2e-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function orders(count: number, seed: number, at: (i: number) => Date): OrderEvent[] {
+  const generator = createOrderGenerator({ seed, idPrefix: `e2e${seed}x${Date.now().toString(36)}` });
+  return Array.from({ length: count }, (_, i) => generator.next(at(i)));
+}
+
+const dayOf = (date: Date) => date.toISOString().slice(0, 10);
+
+describe('twinflow start, driven over HTTP and SQS', () => {
+  it('events sent to the orders queue appear in GET /sales, and a replayed file totals exactly', async () => {
+    // Prepare: a replay file two days back (valid orders plus two malformed lines) and live orders for today.
+    const dir = tempDir();
+    const now = Date.now();
+    const replayDay = dayOf(new Date(now - 2 * 86_400_000));
+    const replayed = orders(150, 7, (i) => new Date(Date.parse(`${replayDay}T00:00:00Z`) + i * 500_000));
+    const replayFile = path.join(dir, 'replay.jsonl');
+    writeFileSync(
+      replayFile,
+      [...replayed.map((o) => JSON.stringify(o)), 'not json at all', '{"order_id":"o-missing-fields"}'].join(
+        '\n',
+      ),
+    );
+    const live = orders(60, 8, (i) => new Date(now - i * 1000));
+
+    // Act
+    const twinflow = await startTwinflow(path.join(dir, 'data'), ['--replay-file', replayFile]);
+    running.push(twinflow);
+    await sendBodies(
+      twinflow.sqs,
+      twinflow.ordersQueueUrl,
+      live.map((o) => JSON.stringify(o)),
+    );
+    const today = dayOf(new Date(now));
+    const liveTotals = await eventually(
+      () => salesTotals(twinflow.apiUrl, today),
+      (t) => t.orders >= live.length,
+      40_000,
+    );
+    const replayTotals = await eventually(
+      () => salesTotals(twinflow.apiUrl, replayDay),
+      (t) => t.orders >= replayed.length,
+      20_000,
+    );
+    const notFound = await fetch(`${twinflow.apiUrl}/no-such-route`);
+
+    // Assess
+    expect(liveTotals).toEqual(expectedTotals(live));
+    expect(replayTotals).toEqual(expectedTotals(replayed));
+    expect(notFound.status).toBe(404);
+    expect(await notFound.json()).toEqual({ message: 'Not Found' });
+    expect(twinflow.output()).toContain('replay: sent 152 lines');
+    expect(await twinflow.stop('SIGTERM')).toBe(0);
+    expect(twinflow.output()).toContain('stopped');
+  }, 90_000);
+
+  it('SIGKILL mid-stream loses no accepted event and double counts none after compaction', async () => {
+    // Prepare
+    const dir = tempDir();
+    const dataDir = path.join(dir, 'data');
+    const first = await startTwinflow(dataDir);
+    running.push(first);
+    const accepted: OrderEvent[] = [];
+    const generator = createOrderGenerator({ seed: 11, idPrefix: `kill${Date.now().toString(36)}` });
+
+    // Act: stream orders until a few micro-batches ran, then SIGKILL between two sends (more queued, some in flight).
+    const streamStarted = Date.now();
+    while (Date.now() - streamStarted < 20_000) {
+      const batch = Array.from({ length: 20 }, () => generator.next(new Date()));
+      await sendBodies(
+        first.sqs,
+        first.ordersQueueUrl,
+        batch.map((o) => JSON.stringify(o)),
+      );
+      accepted.push(...batch);
+      if ((first.output().match(/ingest-orders: batch of/g) ?? []).length >= 2 && accepted.length >= 300)
+        break;
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    }
+    await first.stop('SIGKILL');
+    const second = await startTwinflow(dataDir);
+    running.push(second);
+    const today = dayOf(new Date());
+    await eventually(
+      () => salesTotals(second.apiUrl, today),
+      (t) => t.orders >= accepted.length,
+      40_000,
+    );
+    await invokeAgainst(
+      second,
+      'compact-realtime',
+      { 'detail-type': 'Scheduled Event', time: new Date().toISOString() },
+      dir,
+    );
+    const totals = await salesTotals(second.apiUrl, today);
+
+    // Assess
+    expect(first.output()).toContain('ingest-orders: batch of');
+    expect(totals).toEqual(expectedTotals(accepted));
+  }, 120_000);
+});
