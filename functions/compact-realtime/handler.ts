@@ -12,7 +12,8 @@ const deps = { store: env.store, clock: () => new Date(), log };
 /** Scheduled compaction of realtime partials; the logical time is the schedule's `event.time`. */
 async function compact(event: { time?: string }) {
   const now = new Date(event?.time ?? Number.NaN);
-  if (Number.isNaN(now.getTime())) throw new InvalidInputError('expected a Scheduled Event with "time"', 'time');
+  if (Number.isNaN(now.getTime()))
+    throw new InvalidInputError('expected a Scheduled Event with "time"', 'time');
   const result = await compactRealtime(
     { ...deps, clock: () => now },
     { now, graceMs: env.graceSeconds * 1000, lookbackDays: env.lookbackDays },

@@ -148,7 +148,15 @@ export async function recomputeRealtimeHour(
       // Another compaction of this hour won; its manifest covers at least what it listed. Ours is left
       // uncommitted (its compacted file is garbage once the grace period has passed).
       log.warn('compaction lost a race; the other run wins', { day, hour });
-      return { day, hour, status: 'lost-race', compacted: null, batches: batchIds.length, orders: 0, duplicates: 0 };
+      return {
+        day,
+        hour,
+        status: 'lost-race',
+        compacted: null,
+        batches: batchIds.length,
+        orders: 0,
+        duplicates: 0,
+      };
     }
     log.info('realtime hour compacted', {
       day,

@@ -103,7 +103,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function redriveDlq(client: SQSClient, options: RedriveOptions): Promise<RedriveResult> {
   const rate = options.rate;
   if (rate !== undefined && (!Number.isInteger(rate) || rate < 1 || rate > 500)) {
-    throw new InvalidInputError(`rate must be a whole number of messages per second 1..500, got ${rate}`, 'rate');
+    throw new InvalidInputError(
+      `rate must be a whole number of messages per second 1..500, got ${rate}`,
+      'rate',
+    );
   }
   const stats = await dlqStats(client, options.dlqUrl);
   if (!options.isManual) {

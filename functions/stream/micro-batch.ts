@@ -162,7 +162,10 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
       result.duplicates = counts.duplicates;
       result.orders = counts.orders;
       validIds = (
-        await rows<{ ref: string }>(connection, 'select record_ref as ref from validated_orders where is_valid')
+        await rows<{ ref: string }>(
+          connection,
+          'select record_ref as ref from validated_orders where is_valid',
+        )
       ).map((r) => r.ref);
 
       if (counts.quarantined > 0) {
@@ -186,11 +189,16 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
           return JSON.stringify(record);
         });
         result.quarantineKey = lake.quarantine(dayOf(sentAt), batchId);
-        await store.put(result.quarantineKey, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
+        await store.put(result.quarantineKey, `${lines.join('\n')}\n`, {
+          contentType: 'application/x-ndjson',
+        });
         log.warn('records quarantined', {
           batchId,
           quarantineKey: result.quarantineKey,
-          messageIds: sample(rejected.map((r) => r.ref), 1000),
+          messageIds: sample(
+            rejected.map((r) => r.ref),
+            1000,
+          ),
           reasons: sample([...new Set(rejected.flatMap((r) => r.reasons))], 50),
         });
       }

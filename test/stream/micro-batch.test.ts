@@ -59,7 +59,9 @@ describe('speed layer consumer', () => {
     await consumeMicroBatch({ messages: messages([{ ...original, event_id: 'e1-retry' }], 'b') }, deps);
     expect(await realtimeOrders(deps.store, DAY)).toBe(3); // partials alone over-count the retry
     const result = await compactRealtime(deps, { now: clock.now, days: [DAY] });
-    expect(result.hours).toMatchObject([{ day: DAY, hour: '10', status: 'compacted', orders: 2, duplicates: 1 }]);
+    expect(result.hours).toMatchObject([
+      { day: DAY, hour: '10', status: 'compacted', orders: 2, duplicates: 1 },
+    ]);
     expect(await realtimeOrders(deps.store, DAY)).toBe(2);
     const stats = await streamStats(deps.store, DAY);
     expect(stats['10']).toMatchObject({
@@ -78,7 +80,11 @@ describe('speed layer consumer', () => {
       {
         messages: [
           ...messages([order({ order_id: 'o1' }), order({ order_id: 'o1' }), '{"order_id": 1'], 'x'),
-          { messageId: 'poison', body: JSON.stringify(order({ quantity: 0 })), sentAt: new Date('2026-11-20T10:00:31Z') },
+          {
+            messageId: 'poison',
+            body: JSON.stringify(order({ quantity: 0 })),
+            sentAt: new Date('2026-11-20T10:00:31Z'),
+          },
         ],
       },
       deps,
@@ -86,12 +92,19 @@ describe('speed layer consumer', () => {
     expect(result).toMatchObject({ received: 4, valid: 2, quarantined: 2, duplicates: 1, orders: 1 });
     expect(result.failedMessageIds).toEqual([]);
     const body = (await deps.store.get(result.quarantineKey!))!.body.toString('utf8');
-    const lines = body.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.message_id, l.reasons])).toEqual([
       ['poison', ['quantity: must be greater than 0']],
       ['x-2', ['record: not valid JSON']],
     ]);
-    expect(lines[0]).toMatchObject({ batch_id: result.batchId, sent_at: '2026-11-20T10:00:31.000Z', raw: expect.any(String) });
+    expect(lines[0]).toMatchObject({
+      batch_id: result.batchId,
+      sent_at: '2026-11-20T10:00:31.000Z',
+      raw: expect.any(String),
+    });
   });
 
   it('counts late events in their own minute and as late, and keeps the watermark monotonic', async () => {
@@ -132,7 +145,12 @@ describe('speed layer consumer', () => {
     await Promise.all(
       hours.map((hh, i) =>
         consumeMicroBatch(
-          { messages: messages([order({ order_id: `o${i}`, event_time: `2026-11-20T${hh}:00:00Z` })], `c${i}`) },
+          {
+            messages: messages(
+              [order({ order_id: `o${i}`, event_time: `2026-11-20T${hh}:00:00Z` })],
+              `c${i}`,
+            ),
+          },
           deps,
         ),
       ),
@@ -196,7 +214,10 @@ describe('realtime compaction', () => {
       observed.push(key);
     };
     const later = new Date(clock.now.getTime() + 6 * 60_000);
-    const second = await compactRealtime({ ...deps, store: faulty, clock: () => later }, { now: later, days: [DAY] });
+    const second = await compactRealtime(
+      { ...deps, store: faulty, clock: () => later },
+      { now: later, days: [DAY] },
+    );
     // Assess
     expect(observed.some((k) => k.endsWith('_manifest.json'))).toBe(true);
     expect(second.deleted.length).toBe(3); // the first three partials, covered for > 5 min
@@ -210,12 +231,17 @@ describe('realtime compaction', () => {
     await consumeMicroBatch({ messages: messages([order({ order_id: 'o1' })]) }, deps);
     const result = await compactRealtime(deps, { now: clock.now, days: [DAY] });
     expect(result.deleted).toEqual([]);
-    expect((await deps.store.list(lake.realtimePrefix(DAY, '10'))).map((o) => o.key.split('/').pop())).toHaveLength(3);
+    expect(
+      (await deps.store.list(lake.realtimePrefix(DAY, '10'))).map((o) => o.key.split('/').pop()),
+    ).toHaveLength(3);
   });
 
   it('recomputes an hour on demand (reconciliation repair) idempotently', async () => {
     const { deps } = streamDeps();
-    await consumeMicroBatch({ messages: messages([order({ order_id: 'o1' }), order({ order_id: 'o2' })]) }, deps);
+    await consumeMicroBatch(
+      { messages: messages([order({ order_id: 'o1' }), order({ order_id: 'o2' })]) },
+      deps,
+    );
     const first = await recomputeRealtimeHour(deps, DAY, '10');
     const second = await recomputeRealtimeHour(deps, DAY, '10');
     expect(second).toEqual({ ...first });

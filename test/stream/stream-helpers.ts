@@ -11,7 +11,13 @@ import { type CoreDeps, silentLog } from '../../functions/pipeline/ports.ts';
 import { realtimeDaySnapshot } from '../../functions/pipeline/realtime-view.ts';
 import type { StreamMessage } from '../../functions/stream/micro-batch.ts';
 
-export type MinuteRow = { window_start: string; product_id: string; orders: string; units: string; revenue: string };
+export type MinuteRow = {
+  window_start: string;
+  product_id: string;
+  orders: string;
+  units: string;
+  revenue: string;
+};
 
 /** A fresh local lake with a movable clock. */
 export function streamDeps(now = new Date('2026-11-21T10:10:00Z')) {

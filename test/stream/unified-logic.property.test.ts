@@ -1,0 +1,101 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compactRealtime } from '../../functions/stream/compaction.ts';
+import { consumeMicroBatch, type StreamMessage } from '../../functions/stream/micro-batch.ts';
+import { batchLayerMinutes, type MinuteRow, realtimeMinutes, streamDeps } from './stream-helpers.ts';
+
+const DAYS = ['2026-11-20', '2026-11-21'];
+
+const eventArb = fc.record({
+  day: fc.constantFrom(...DAYS),
+  hour: fc.constantFrom('09', '10', '23'),
+  minute: fc.integer({ min: 0, max: 59 }),
+  second: fc.integer({ min: 0, max: 59 }),
+  product: fc.constantFrom('p0', 'p1', 'p2'),
+  quantity: fc.integer({ min: 1, max: 5 }),
+  cents: fc.integer({ min: 0, max: 99_999 }),
+});
+
+/** Deliveries of one event: the original, identical redeliveries (same message) and producer retries. */
+const scenarioArb = fc
+  .array(
+    fc.record({
+      event: eventArb,
+      redeliveries: fc.integer({ min: 0, max: 1 }),
+      retries: fc.integer({ min: 0, max: 1 }),
+    }),
+    { minLength: 1, maxLength: 10 },
+  )
+  .chain((items) => {
+    const messages: StreamMessage[] = [];
+    const bodies: string[] = [];
+    items.forEach(({ event, redeliveries, retries }, i) => {
+      const pad = (n: number) => String(n).padStart(2, '0');
+      const fields = {
+        order_id: `o${i}`,
+        user_id: `u${i % 3}`,
+        product_id: event.product,
+        quantity: event.quantity,
+        unit_price: (event.cents / 100).toFixed(2),
+        currency: 'USD',
+        event_time: `${event.day}T${event.hour}:${pad(event.minute)}:${pad(event.second)}Z`,
+      };
+      for (let r = 0; r <= retries; r++) {
+        const body = JSON.stringify({ event_id: `e${i}-${r}`, ...fields });
+        bodies.push(body);
+        for (let d = 0; d <= redeliveries; d++) messages.push({ messageId: `m${i}-${r}`, body });
+      }
+    });
+    return fc.record({
+      bodies: fc.constant(bodies),
+      deliveries: fc.shuffledSubarray(messages, { minLength: messages.length, maxLength: messages.length }),
+      batchSize: fc.integer({ min: 3, max: 12 }),
+      replayedBatches: fc.array(fc.nat(), { maxLength: 2 }),
+      compactMidway: fc.boolean(),
+    });
+  });
+
+/** SQS never hands the same message twice in one batch; a redelivery lands in a later batch. */
+function microBatches(deliveries: readonly StreamMessage[], size: number): StreamMessage[][] {
+  const batches: StreamMessage[][] = [];
+  for (const message of deliveries) {
+    const last = batches.at(-1);
+    if (last && last.length < size && !last.some((m) => m.messageId === message.messageId))
+      last.push(message);
+    else batches.push([message]);
+  }
+  return batches;
+}
+
+describe('unified logic (DESIGN invariant 1)', () => {
+  it('consumer + compaction equals the batch models over the same events, whatever the split, order and duplicates', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        scenarioArb,
+        async ({ bodies, deliveries, batchSize, replayedBatches, compactMidway }) => {
+          // Prepare
+          const { deps, clock } = streamDeps(new Date('2026-11-22T00:00:00Z'));
+          const batches = microBatches(deliveries, batchSize);
+          const expected = await batchLayerMinutes(bodies);
+          // Act
+          for (const [i, batch] of batches.entries()) {
+            const result = await consumeMicroBatch({ messages: batch }, deps);
+            expect(result.failedMessageIds).toEqual([]);
+            if (compactMidway && i === Math.floor(batches.length / 2)) {
+              await compactRealtime(deps, { now: clock.now, days: DAYS });
+            }
+          }
+          for (const n of replayedBatches) {
+            await consumeMicroBatch({ messages: batches[n % batches.length]! }, deps);
+          }
+          await compactRealtime(deps, { now: clock.now, days: DAYS });
+          // Assess
+          const actual: MinuteRow[] = [];
+          for (const day of DAYS) actual.push(...(await realtimeMinutes(deps.store, day)));
+          expect(actual).toEqual(expected);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
