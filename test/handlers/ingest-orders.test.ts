@@ -42,7 +42,10 @@ describe('ingest-orders handler (events/ fixtures)', () => {
     await handler(await fixture('sqs-producer-retry.json'), lambdaContext('ingest-orders'));
     expect(await realtimeOrders(store(), DAY)).toBe(9);
     const { handler: compact } = await import('../../functions/compact-realtime/handler.ts');
-    await compact(await fixture('scheduled-compaction.json'), lambdaContext('compact-realtime'));
+    await compact(
+      (await fixture('scheduled-compaction.json')) as { time: string },
+      lambdaContext('compact-realtime'),
+    );
     expect(await realtimeOrders(store(), DAY)).toBe(8);
   });
 
