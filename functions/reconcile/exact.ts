@@ -27,17 +27,16 @@ const SCALE = 10n ** BigInt(RATIO_PLACES);
 /** A ratio in millionths (fixed point), rounded half away from zero. */
 export type Micros = bigint;
 
-/** `(realtime − batch) / batch` in millionths; `null` when batch is 0 and realtime is not (no finite ratio). */
+/**
+ * `(realtime − batch) / batch` in millionths, rounded away from zero so that any difference at all shows
+ * (0 means exactly equal); `null` when batch is 0 and realtime is not (no finite ratio).
+ */
 export function deviationMicros(realtime: bigint, batch: bigint): Micros | null {
   if (batch === 0n) return realtime === 0n ? 0n : null;
   const numerator = (realtime - batch) * SCALE;
   const quotient = numerator / batch;
-  const remainder = numerator % batch;
-  // Round half away from zero.
-  if (remainder !== 0n && 2n * (remainder < 0n ? -remainder : remainder) >= (batch < 0n ? -batch : batch)) {
-    return numerator < 0n ? quotient - 1n : quotient + 1n;
-  }
-  return quotient;
+  if (numerator % batch === 0n) return quotient;
+  return numerator < 0n !== batch < 0n ? quotient - 1n : quotient + 1n;
 }
 
 /** Millionths → `'-0.041667'`. */

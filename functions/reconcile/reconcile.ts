@@ -218,21 +218,22 @@ async function fillRealtimeGaps(
         });
       }
     }
-    if (!isPublished) continue;
+    if (!isPublished || (day.realtimeHours.size === 0 && day.archiveFiles === 0)) continue;
     // Hours batch has but neither the archive nor the realtime view: nothing to recompute from.
     const batchHours = new Set(day.cells.filter((c) => c.batch.orders > 0n).map((c) => c.hour));
-    for (const hour of [...batchHours].sort()) {
-      if (day.archiveHours.has(hour) || hourTotals(day, hour).orders > 0n) continue;
-      corrections.push({
-        kind: 'served_from_batch',
-        day: day.day,
-        hour,
-        reason: 'batch has orders in this hour; the stream archive and the realtime view have none',
-        status: 'noted',
-        detail: 'nothing to recompute from; queries are answered from batch for this hour',
-        served_from: 'batch',
-      });
-    }
+    const batchOnly = [...batchHours]
+      .filter((hour) => !day.archiveHours.has(hour) && hourTotals(day, hour).orders === 0n)
+      .sort();
+    if (batchOnly.length === 0) continue;
+    corrections.push({
+      kind: 'served_from_batch',
+      day: day.day,
+      hours: batchOnly,
+      reason: 'batch has orders in these hours; the stream archive and the realtime view have none',
+      status: 'noted',
+      detail: 'nothing to recompute from; queries are answered from batch for these hours',
+      served_from: 'batch',
+    });
   }
   return corrections;
 }

@@ -63,7 +63,8 @@ export type Correction =
   | {
       kind: 'served_from_batch';
       day: string;
-      hour: string;
+      /** Hours batch has orders for and neither the stream archive nor the realtime view has any. */
+      hours: string[];
       reason: string;
       status: 'noted';
       detail: string;

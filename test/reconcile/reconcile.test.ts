@@ -196,6 +196,38 @@ describe('reconcile', () => {
     expect(record.days[0]?.explanation.missing_from_batch.count).toBe(0);
   });
 
+  it('hours only batch has (the stream started later) are noted as served from batch, not recomputed', async () => {
+    const dir = tempDir();
+    const deps = testDeps(dir, NOW);
+    const orders = makeOrders(50);
+    await publishBatch(dir, deps, orders);
+    await streamIn(
+      deps,
+      orders.filter((o) => o.event_time >= `${DAY}T10:00:00Z`),
+      25,
+    );
+
+    const { record } = await reconcile({ now: NOW, threshold: 0.5 }, reconcileDeps(deps.store));
+
+    expect(record.corrections).toEqual([
+      expect.objectContaining({
+        kind: 'served_from_batch',
+        day: DAY,
+        hours: ['08', '09'],
+        served_from: 'batch',
+      }),
+    ]);
+    const hours = record.days[0]?.after.hours ?? [];
+    expect(hours.map((h) => [h.hour, h.deviation.orders])).toEqual([
+      ['08', '-1.000000'],
+      ['09', '-1.000000'],
+      ['10', '0.000000'],
+      ['11', '0.000000'],
+      ['12', '0.000000'],
+    ]);
+    expect(record.days[0]?.after.totals.deviation.orders).toBe('-0.400000');
+  });
+
   it('rejects a threshold or look-back it cannot use, naming it', async () => {
     const deps = reconcileDeps(testDeps(tempDir()).store);
     await expect(reconcile({ now: NOW, threshold: 0 }, deps)).rejects.toThrow(/threshold must be a fraction/);
