@@ -47,7 +47,9 @@ export async function startTwinflow(dataDir: string, extraArgs: string[] = []): 
     '--rate',
     '0',
   ];
-  const child = spawn(process.execPath, [...args, '--batching-window', '1', ...extraArgs], {
+  // A short batching window keeps tests fast; pass `--batching-window` yourself to override it.
+  const window = extraArgs.includes('--batching-window') ? [] : ['--batching-window', '1'];
+  const child = spawn(process.execPath, [...args, ...window, ...extraArgs], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
