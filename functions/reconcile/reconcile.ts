@@ -342,6 +342,7 @@ export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Pr
     max_abs_deviation: { before: formatMicros(maxBefore), after: formatMicros(maxAfter) },
     days: dayRecords,
     skipped_days: skipped,
+    dlq_messages: dlqMessages,
     corrections,
     alerts: alerts.map((a) => ({
       alert_id: a.alert_id,

@@ -126,6 +126,8 @@ export interface ReconciliationRun {
   max_abs_deviation: { before: string; after: string };
   days: DayRecord[];
   skipped_days: { day: string; reason: string }[];
+  /** Messages in the orders DLQ when the run looked (whole queue), or "unknown" when it is not reachable. */
+  dlq_messages: number | 'unknown';
   corrections: Correction[];
   alerts: {
     alert_id: string;
