@@ -1,0 +1,47 @@
+import { type Command, Option } from 'commander';
+import { parseDay } from '../../functions/pipeline/dates.ts';
+import { InvalidInputError } from '../../functions/pipeline/errors.ts';
+import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
+import { compactRealtime, DEFAULT_COMPACTION_GRACE_MS } from '../../functions/stream/compaction.ts';
+import { lakeOption, openCliStore } from '../cli-env.ts';
+
+export function register(program: Command): void {
+  program
+    .command('compact')
+    .description('compact realtime partials now: exact per-hour files, deduped by order_id')
+    .option('--date <YYYY-MM-DD...>', 'days to compact (default: the last 3 days and tomorrow)')
+    .addOption(
+      new Option('--grace-seconds <n>', 'keep covered partials this long for readers')
+        .default(DEFAULT_COMPACTION_GRACE_MS / 1000)
+        .argParser((value) => {
+          const seconds = Number(value);
+          if (!Number.isFinite(seconds) || seconds < 0)
+            throw new InvalidInputError(`--grace-seconds must be ≥ 0, got "${value}"`, 'grace-seconds');
+          return seconds;
+        }),
+    )
+    .option('--json', 'print JSON', false)
+    .option('--verbose', 'structured logs on stderr', false)
+    .addOption(lakeOption())
+    .action(async (options) => {
+      const now = new Date();
+      const store = openCliStore(options.lake);
+      const days = (options.date as string[] | undefined)?.map((d) => parseDay(d));
+      const result = await compactRealtime(
+        { store, clock: () => now, log: options.verbose ? consoleLog : silentLog },
+        { now, graceMs: options.graceSeconds * 1000, ...(days ? { days } : {}) },
+      );
+      if (options.json) {
+        console.log(JSON.stringify(result, null, 2));
+        return;
+      }
+      for (const h of result.hours) {
+        console.log(
+          `${h.day} ${h.hour}:00  ${h.status.padEnd(9)} ${h.orders} orders from ${h.batches} batches, ${h.duplicates} duplicates removed`,
+        );
+      }
+      console.log(
+        `compacted ${result.hours.filter((h) => h.status === 'compacted').length} hour(s), deleted ${result.deleted.length} covered file(s) in ${result.durationMs} ms (lake ${store.location})`,
+      );
+    });
+}
