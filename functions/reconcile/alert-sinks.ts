@@ -14,7 +14,7 @@ export function lakeAlertSink(store: ObjectStore, log: LogPort): AlertSink {
         alertId: alert.alert_id,
         where: alert.where,
         maxAbsDeviation: alert.how_much.max_abs_deviation,
-        message: alert.message,
+        summary: alert.message,
       });
     },
   };
