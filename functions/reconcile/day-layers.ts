@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import pLimit from 'p-limit';
 import type { PublishedDay } from '../pipeline/batch-published.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { lake } from '../pipeline/lake-layout.ts';
@@ -132,8 +133,13 @@ async function presence(connection: DuckDBConnection, from: string, notIn: strin
   };
 }
 
-const localPaths = (store: ObjectStore, infos: ObjectInfo[]) =>
-  Promise.all(infos.map((info) => store.localPath(info)));
+/** Downloads at most this many objects at once (a day's stream archive can be thousands of small files). */
+const DOWNLOAD_CONCURRENCY = 16;
+
+function localPaths(store: ObjectStore, infos: ObjectInfo[]): Promise<string[]> {
+  const limit = pLimit(DOWNLOAD_CONCURRENCY);
+  return Promise.all(infos.map((info) => limit(() => store.localPath(info))));
+}
 
 /**
  * Reads a day's published batch view (if any), its realtime view (one consistent snapshot) and its stream

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import type { ObjectStore } from '../pipeline/object-store.ts';
@@ -18,7 +19,8 @@ export async function streamQuarantineCounts(store: ObjectStore, day: string): P
     (info) => info.key.endsWith('.jsonl') && !BATCH_FILE.test(info.key),
   );
   if (infos.length === 0) return { records: 0, byReason: {}, byHour: {} };
-  const paths = await Promise.all(infos.map((info) => store.localPath(info)));
+  const limit = pLimit(16);
+  const paths = await Promise.all(infos.map((info) => limit(() => store.localPath(info))));
   return withConnection(async (connection) => {
     await connection.run(
       `create or replace temp table stream_quarantine as
