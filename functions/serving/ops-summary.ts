@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { daysBetween, dayOf } from '../pipeline/dates.ts';
+import { dayOf, daysBetween } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { getJson, type ObjectStore } from '../pipeline/object-store.ts';
@@ -66,7 +66,10 @@ export function opsRange(input: OpsSummaryInput, now: Date): { start: Date; end:
   const end = input.end ?? now;
   const start = input.start ?? new Date(end.getTime() - DEFAULT_RANGE_MS);
   if (end.getTime() <= start.getTime()) {
-    throw new InvalidInputError(`end (${end.toISOString()}) must be after start (${start.toISOString()})`, 'end');
+    throw new InvalidInputError(
+      `end (${end.toISOString()}) must be after start (${start.toISOString()})`,
+      'end',
+    );
   }
   if (end.getTime() - start.getTime() > MAX_OPS_DAYS * MS_PER_DAY) {
     throw new RangeTooLargeError(

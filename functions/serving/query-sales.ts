@@ -77,15 +77,22 @@ function isVanishedFile(error: unknown): boolean {
   );
 }
 
-async function batchFilePath(store: ObjectStore, entry: PublishedDay): Promise<string> {
-  const cacheKey = `${store.location}\0${entry.files.sales_minute}`;
+async function batchFilePath(store: ObjectStore, key: string): Promise<string> {
+  const cacheKey = `${store.location}\0${key}`;
   let info = batchFileInfo.get(cacheKey);
   if (!info) {
-    info = await store.head(entry.files.sales_minute);
-    if (!info) throw new PreconditionFailedError(entry.files.sales_minute);
+    info = await store.head(key);
+    if (!info) throw new PreconditionFailedError(key);
     batchFileInfo.set(cacheKey, info);
   }
   return store.localPath(info);
+}
+
+const MS_PER_DAY = 86_400_000;
+
+/** At granularity=day a whole published day is read from its daily rollup instead of its minutes. */
+function usesDailyRollup(spec: BucketSpec, clip: { start: Date; end: Date }): boolean {
+  return spec.granularity === 'day' && clip.end.getTime() - clip.start.getTime() === MS_PER_DAY;
 }
 
 function batchCacheKey(
@@ -143,18 +150,23 @@ async function readRangeOnce(spec: BucketSpec, deps: ServingDeps): Promise<Merge
   const plan = planHours(index, spec.start, spec.end);
 
   const cachedParts: BucketRow[][] = [];
-  const missing: { key: string; day: string; entry: PublishedDay }[] = [];
+  const missing: { key: string; day: string; entry: PublishedDay; isDaily: boolean }[] = [];
   for (const [day, clip] of plan.batchDays) {
     const entry = index.days[day];
     if (!entry) continue;
     const key = batchCacheKey(store, entry, spec, clip);
     const cached = cache.get(key);
     if (cached) cachedParts.push(cached);
-    else missing.push({ key, day, entry });
+    else missing.push({ key, day, entry, isDaily: usesDailyRollup(spec, clip) });
   }
 
-  const [batchPaths, realtimePaths] = await Promise.all([
-    Promise.all(missing.map(({ entry }) => batchFilePath(store, entry))),
+  const [batchMinutes, batchDaily, realtimeMinutes] = await Promise.all([
+    Promise.all(
+      missing.filter((m) => !m.isDaily).map(({ entry }) => batchFilePath(store, entry.files.sales_minute)),
+    ),
+    Promise.all(
+      missing.filter((m) => m.isDaily).map(({ entry }) => batchFilePath(store, entry.files.daily_sales)),
+    ),
     realtimeFilesFor(store, plan.realtimeHours).then((files) =>
       Promise.all(files.map((info) => store.localPath(info))),
     ),
@@ -165,8 +177,8 @@ async function readRangeOnce(spec: BucketSpec, deps: ServingDeps): Promise<Merge
     realtime: [] as BucketRow[],
     realtimeLatest: null as string | null,
   };
-  if (batchPaths.length > 0 || realtimePaths.length > 0) {
-    fresh = await readBuckets(spec, batchPaths, realtimePaths);
+  if (missing.length > 0 || realtimeMinutes.length > 0) {
+    fresh = await readBuckets(spec, { batchMinutes, batchDaily, realtimeMinutes });
     const byDay = new Map<string, BucketRow[]>(missing.map(({ day }) => [day, []]));
     for (const row of fresh.batch) byDay.get(row.windowStart.slice(0, 10))?.push(row);
     for (const { key, day } of missing) cache.set(key, byDay.get(day) ?? []);

@@ -24,6 +24,16 @@ export interface BucketSpec {
   byProduct: boolean;
 }
 
+/** Local Parquet paths to aggregate, by kind. Callers choose them per hour (rule 6). */
+export interface BucketFiles {
+  /** Batch sales_minute files (published days, any granularity). */
+  batchMinutes: readonly string[];
+  /** Batch daily_sales files: only for whole days at granularity=day. */
+  batchDaily: readonly string[];
+  /** Realtime sales_minute files (compacted + uncovered partials). */
+  realtimeMinutes: readonly string[];
+}
+
 export interface BucketResult {
   batch: BucketRow[];
   realtime: BucketRow[];
@@ -31,25 +41,30 @@ export interface BucketResult {
   realtimeLatest: string | null;
 }
 
-let emptyFile: Promise<string> | undefined;
+const EMPTY_SELECT = {
+  sales_minute: `select null::timestamp as window_start, null::varchar as product_id, null::bigint as orders,
+                   null::bigint as units, null::decimal(18, 2) as revenue`,
+  daily_sales: `select null::date as day, null::varchar as product_id, null::bigint as orders,
+                  null::bigint as units, null::decimal(18, 2) as revenue`,
+} as const;
 
-/** A Parquet file with the sales_minute schema and no rows, so both file lists of the query are never empty. */
-function emptyMinutesFile(): Promise<string> {
-  emptyFile ??= withConnection(async (connection) => {
-    const file = path.join(duckdbHome, 'serving-empty-sales-minute.parquet');
-    const temp = `${file}.${process.pid}.tmp`;
-    await connection.run(
-      `copy (
-         select null::timestamp as window_start, null::varchar as product_id, null::bigint as orders,
-                null::bigint as units, null::decimal(18, 2) as revenue
-         limit 0
-       ) to ${sqlPath(temp)} (format parquet)`,
-    );
-    // Renamed into place: concurrent processes (test workers) share the directory.
-    await rename(temp, file);
-    return file;
-  });
-  return emptyFile;
+const emptyFiles = new Map<keyof typeof EMPTY_SELECT, Promise<string>>();
+
+/** A Parquet file with a view's schema and no rows, so the query's file lists are never empty. */
+function emptyFile(view: keyof typeof EMPTY_SELECT): Promise<string> {
+  let file = emptyFiles.get(view);
+  if (!file) {
+    file = withConnection(async (connection) => {
+      const target = path.join(duckdbHome, `serving-empty-${view}.parquet`);
+      const temp = `${target}.${process.pid}.tmp`;
+      await connection.run(`copy (${EMPTY_SELECT[view]} limit 0) to ${sqlPath(temp)} (format parquet)`);
+      // Renamed into place: concurrent processes (test workers) share the directory.
+      await rename(temp, target);
+      return target;
+    });
+    emptyFiles.set(view, file);
+  }
+  return file;
 }
 
 /** `2026-11-20 10:00:00` (DuckDB TIMESTAMP text, UTC) → `2026-11-20T10:00:00Z`. */
@@ -66,16 +81,13 @@ function timestampText(instant: Date): string {
  * Aggregates batch and realtime sales_minute files into buckets in one DuckDB query.
  * Callers choose the files per hour (rule 6); this function only sums what it is given.
  */
-export async function readBuckets(
-  spec: BucketSpec,
-  batchFiles: readonly string[],
-  realtimeFiles: readonly string[],
-): Promise<BucketResult> {
-  const empty = await emptyMinutesFile();
+export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise<BucketResult> {
+  const [empty, emptyDaily] = await Promise.all([emptyFile('sales_minute'), emptyFile('daily_sales')]);
   const rows = await withConnection(async (connection: DuckDBConnection) => {
     const reader = await connection.runAndReadAll(SALES_ROWS_SQL, {
-      batch_files: listValue([empty, ...batchFiles]),
-      realtime_files: listValue([empty, ...realtimeFiles]),
+      batch_files: listValue([empty, ...files.batchMinutes]),
+      batch_daily_files: listValue([emptyDaily, ...files.batchDaily]),
+      realtime_files: listValue([empty, ...files.realtimeMinutes]),
       start: timestampText(spec.start),
       end: timestampText(spec.end),
       product_id: spec.productId ?? null,
@@ -110,7 +122,7 @@ export async function readBuckets(
 /** The newest minute window in `files` (ISO), or null when they hold no rows. */
 export async function latestWindow(files: readonly string[]): Promise<string | null> {
   if (files.length === 0) return null;
-  const empty = await emptyMinutesFile();
+  const empty = await emptyFile('sales_minute');
   const rows = await withConnection(async (connection) =>
     (
       await connection.runAndReadAll(REALTIME_LATEST_SQL, { realtime_files: listValue([empty, ...files]) })

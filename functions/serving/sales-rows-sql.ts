@@ -1,7 +1,7 @@
 /**
  * The one serving query. Static text: every value — file lists, bounds, product, granularity — is bound, so
  * nothing a client sends is ever spliced into SQL. Both file lists always hold at least an empty file with the
- * sales_minute schema, so the statement never changes shape.
+ * schema it stands for, so the statement never changes shape.
  */
 export const SALES_ROWS_SQL = `
 -- grain: one row per source, bucket (minute | hour | day, UTC) and, when grouped, product.
@@ -14,6 +14,13 @@ batch_minutes as (
     from read_parquet($batch_files)
 ),
 
+batch_days as (
+    -- a whole published day at granularity=day: the batch daily_sales rollup (same shared SQL, far fewer rows)
+    select 'batch' as source, day::timestamp as window_start, product_id, orders, units,
+        revenue::decimal(18, 2) as revenue,
+    from read_parquet($batch_daily_files)
+),
+
 realtime_minutes as (
     select 'realtime' as source, window_start, product_id, orders, units, revenue::decimal(18, 2) as revenue,
     from read_parquet($realtime_files)
@@ -21,6 +28,8 @@ realtime_minutes as (
 
 minutes as (
     select * from batch_minutes
+    union all
+    select * from batch_days
     union all
     select * from realtime_minutes
 ),

@@ -30,7 +30,12 @@ function event(sale: Sale): Record<string, unknown> {
 }
 
 /** Runs the shared models over `sales` and stores their sales_minute rows as a Parquet object under `key`. */
-export async function putSalesMinute(store: ObjectStore, key: string, sales: readonly Sale[]): Promise<void> {
+export async function putSalesMinute(
+  store: ObjectStore,
+  key: string,
+  sales: readonly Sale[],
+  dailyKey?: string,
+): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'twinflow-serving-fixture-'));
   try {
     const file = path.join(dir, 'sales_minute.parquet');
@@ -44,14 +49,16 @@ export async function putSalesMinute(store: ObjectStore, key: string, sales: rea
       const counts = await buildOrderViews(connection, { daily: true });
       if (counts.quarantined > 0) throw new Error(`fixture has ${counts.quarantined} invalid sales`);
       await copyToParquet(connection, 'select * from sales_minute order by window_start, product_id', file);
+      if (dailyKey) await copyToParquet(connection, 'select * from daily_sales', `${file}.daily`);
     });
     await store.putFile(key, file);
+    if (dailyKey) await store.putFile(dailyKey, `${file}.daily`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-/** Publishes `sales` as the batch view of `day` (version `version`), as the batch layer would. */
+/** Publishes `sales` as the batch views (sales_minute, daily_sales) of `day`, as the batch layer would. */
 export async function publishBatchDay(
   store: ObjectStore,
   day: string,
@@ -60,7 +67,7 @@ export async function publishBatchDay(
   now = new Date(`${day}T23:59:00Z`),
 ): Promise<PublishedDay> {
   const key = lake.batchView('sales_minute', day, version);
-  await putSalesMinute(store, key, sales);
+  await putSalesMinute(store, key, sales, lake.batchView('daily_sales', day, version));
   const entry: PublishedDay = {
     day,
     version,

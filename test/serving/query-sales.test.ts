@@ -190,6 +190,47 @@ describe('querySales merges batch and realtime per hour', () => {
     expect(day.totals).toEqual(expectedTotals(sales));
   });
 
+  it('reads whole published days at granularity=day from the daily rollup, with the same sums', async () => {
+    // Prepare
+    const store = new LocalDirectoryStore(tempDir());
+    const sales = [
+      ...hourlySales('2026-11-18', [0, 5, 23], 'a', { product_id: 'p-1', unit_price: '0.35', quantity: 3 }),
+      ...hourlySales('2026-11-18', [7], 'b', { product_id: 'p-2', unit_price: '10.01' }),
+    ];
+    const entry = await publishBatchDay(store, '2026-11-18', sales, 'v1');
+    const byHour = await querySales(
+      {
+        start: at('2026-11-18T00:00:00Z'),
+        end: at('2026-11-19T00:00:00Z'),
+        granularity: 'hour',
+        groupBy: 'product',
+      },
+      deps(store),
+    );
+    // Act: without its minutes file, only the rollup can answer a whole day.
+    await store.delete([entry.files.sales_minute]);
+    const byDay = await querySales(
+      {
+        start: at('2026-11-18T00:00:00Z'),
+        end: at('2026-11-19T00:00:00Z'),
+        granularity: 'day',
+        groupBy: 'product',
+      },
+      deps(store),
+    );
+    const partialDay = querySales(
+      { start: at('2026-11-18T06:00:00Z'), end: at('2026-11-19T00:00:00Z'), granularity: 'day' },
+      deps(store),
+    );
+    // Assess
+    expect(byDay.totals).toEqual(byHour.totals);
+    expect(byDay.rows).toEqual([
+      { window_start: '2026-11-18T00:00:00Z', product_id: 'p-2', orders: 1, units: 1, revenue: '10.01' },
+      { window_start: '2026-11-18T00:00:00Z', product_id: 'p-1', orders: 3, units: 9, revenue: '3.15' },
+    ]);
+    await expect(partialDay).rejects.toThrow(/kept vanishing/);
+  });
+
   it('filters by product and groups by product, top revenue first', async () => {
     const store = new LocalDirectoryStore(tempDir());
     const sales: Sale[] = [
