@@ -43,10 +43,17 @@ async function streamStatsOf(
   }
 }
 
+function topReasons(byReason: Record<string, number>): string {
+  const top = Object.entries(byReason)
+    .sort(([, a], [, b]) => b - a)
+    .slice(0, 3);
+  return top.length ? ` (${top.map(([reason, n]) => `${n}× ${reason}`).join(', ')})` : '';
+}
+
 function summaryOf(input: ExplainInput, e: Omit<DayExplanation, 'summary' | 'by_hour'>): string {
   const totals = input.scored.totals.row;
   const parts = [
-    `realtime ${totals.realtime.orders} orders / ${totals.realtime.revenue} vs batch ${totals.batch.orders} / ${totals.batch.revenue} (max deviation ${totals.max_abs_deviation})`,
+    `realtime ${totals.realtime.orders} orders / ${totals.realtime.revenue} vs batch ${totals.batch.orders} / ${totals.batch.revenue} (day total deviation up to ${totals.max_abs_deviation})`,
   ];
   const ids = (p: OrderPresenceJson) => (p.sample_ids.length ? ` (e.g. ${p.sample_ids.join(', ')})` : '');
   if (e.missing_from_stream.count > 0) {
@@ -65,12 +72,12 @@ function summaryOf(input: ExplainInput, e: Omit<DayExplanation, 'summary' | 'by_
     );
   }
   parts.push(
-    `${e.quarantined.records} stream records quarantined`,
-    `DLQ ${e.dlq_messages} messages`,
-    `${e.late} late events`,
-    `${e.duplicates} duplicates removed`,
+    `stream records quarantined: ${e.quarantined.records}${topReasons(e.quarantined.by_reason)}`,
+    `messages in the DLQ: ${e.dlq_messages}`,
+    `late events: ${e.late}`,
+    `duplicates removed: ${e.duplicates}`,
   );
-  if (e.batch_quarantined) parts.push(`${e.batch_quarantined} export records quarantined by batch`);
+  if (e.batch_quarantined) parts.push(`export records quarantined by batch: ${e.batch_quarantined}`);
   return parts.join('; ');
 }
 
