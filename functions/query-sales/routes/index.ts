@@ -1,4 +1,7 @@
 import type { Route } from '../route.ts';
+import { dashboardRoutes } from './dashboard.ts';
+import { opsRoutes } from './ops.ts';
+import { reconciliationRoutes } from './reconciliation.ts';
 import { salesRoutes } from './sales.ts';
 
 /**
@@ -6,4 +9,9 @@ import { salesRoutes } from './sales.ts';
  * `routes/<name>.ts` exporting a `Route[]`, import it here and spread it into the list. Static imports keep the
  * Lambda bundle self-contained; CDK must also declare the route on the HTTP API.
  */
-export const routes: readonly Route[] = [...salesRoutes];
+export const routes: readonly Route[] = [
+  ...salesRoutes,
+  ...reconciliationRoutes,
+  ...opsRoutes,
+  ...dashboardRoutes,
+];

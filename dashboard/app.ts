@@ -1,0 +1,533 @@
+import {
+  ApiError,
+  getJson,
+  type HealthResponse,
+  type OpsSummary,
+  type ReconciliationTrend,
+  type SalesResponse,
+  type WindowsResponse,
+} from './api.ts';
+import {
+  type Chart,
+  type DeviationChartData,
+  deviationChart,
+  type SalesChartData,
+  salesChart,
+} from './charts.ts';
+import { formatAge, formatCount, formatMoney, formatRatio, formatUtc, fromCents, toCents } from './format.ts';
+import {
+  bucketStarts,
+  DEFAULT_GRANULARITY,
+  fitGranularity,
+  type Granularity,
+  isAllowed,
+  type Preset,
+  parseLocalInput,
+  presetRange,
+  type TimeRange,
+  toLocalInput,
+} from './range.ts';
+
+/** Realtime older than this is shown in the warning colour (the stream's target is seconds). */
+const FRESHNESS_WARN_SECONDS = 120;
+const LIVE_REFRESH_MS = 5_000;
+const RANGE_REFRESH_MS = 30_000;
+const OPS_MAX_MS = 31 * 86_400_000;
+const TOP_PRODUCTS = 10;
+const TREND_DAYS = 7;
+
+interface Selection {
+  preset: Preset | 'custom';
+  granularity: Granularity;
+  custom: TimeRange | undefined;
+}
+
+const selection: Selection = { preset: '24h', granularity: DEFAULT_GRANULARITY['24h'], custom: undefined };
+const errors = new Map<string, string>();
+let sales: Chart<SalesChartData> | undefined;
+let deviation: Chart<DeviationChartData> | undefined;
+let lastSales: SalesChartData | undefined;
+let lateHours: number[] = [];
+let rangeSeq = 0;
+let liveBusy = false;
+
+// ---- DOM helpers (text only: product ids and rejection reasons are untrusted input) -----------------------
+
+function byTestId<T extends HTMLElement = HTMLElement>(id: string): T {
+  const element = document.querySelector<T>(`[data-testid="${id}"]`);
+  if (!element) throw new Error(`missing element ${id}`);
+  return element;
+}
+
+function byId<T extends HTMLElement = HTMLElement>(id: string): T {
+  const element = document.getElementById(id) as T | null;
+  if (!element) throw new Error(`missing element #${id}`);
+  return element;
+}
+
+function el(
+  tag: string,
+  props: { class?: string; testid?: string; title?: string; colspan?: number } = {},
+  ...children: (Node | string)[]
+): HTMLElement {
+  const element = document.createElement(tag);
+  if (props.class) element.className = props.class;
+  if (props.testid) element.dataset['testid'] = props.testid;
+  if (props.title) element.title = props.title;
+  if (props.colspan) element.setAttribute('colspan', String(props.colspan));
+  element.append(...children);
+  return element;
+}
+
+function setText(id: string, text: string): void {
+  byTestId(id).textContent = text;
+}
+
+function stateRow(colspan: number, text: string): HTMLElement {
+  return el('tr', {}, el('td', { class: 'state', colspan }, text));
+}
+
+// ---- Errors: every failed call is shown until the same call succeeds ------------------------------------------
+
+function renderErrors(): void {
+  const banner = byId('errors');
+  banner.replaceChildren(
+    ...[...errors.values()].map((message) => el('p', {}, el('strong', {}, 'API error '), message)),
+  );
+  banner.hidden = errors.size === 0;
+}
+
+function setError(key: string, error: unknown): void {
+  if (error === null) errors.delete(key);
+  else errors.set(key, error instanceof Error ? error.message : String(error));
+  renderErrors();
+}
+
+async function guarded<T>(key: string, task: () => Promise<T>): Promise<T | undefined> {
+  try {
+    const result = await task();
+    setError(key, null);
+    return result;
+  } catch (error) {
+    setError(key, error);
+    return undefined;
+  }
+}
+
+// ---- Range selection ---------------------------------------------------------------------------------------
+
+function currentRange(): TimeRange {
+  if (selection.preset === 'custom' && selection.custom) return selection.custom;
+  const preset = selection.preset === 'custom' ? '24h' : selection.preset;
+  return presetRange(preset, selection.granularity, new Date());
+}
+
+function renderControls(range: TimeRange): void {
+  for (const button of Array.from(document.querySelectorAll<HTMLButtonElement>('[data-preset]'))) {
+    button.setAttribute('aria-pressed', String(button.dataset['preset'] === selection.preset));
+  }
+  byId('custom').hidden = selection.preset !== 'custom';
+  const select = byId<HTMLSelectElement>('granularity');
+  for (const option of Array.from(select.options)) {
+    option.disabled = !isAllowed(option.value as Granularity, range);
+  }
+  select.value = selection.granularity;
+}
+
+function isoParam(date: Date): string {
+  return date.toISOString().replace('.000Z', 'Z');
+}
+
+// ---- Sales over the range --------------------------------------------------------------------------------------
+
+function sourceAt(ms: number, segments: SalesResponse['segments']): 'batch' | 'realtime' | undefined {
+  return segments.find((s) => Date.parse(s.start) <= ms && ms < Date.parse(s.end))?.source;
+}
+
+function chartData(body: SalesResponse, range: TimeRange, granularity: Granularity): SalesChartData {
+  const revenue = new Map(body.rows.map((row) => [Date.parse(row.window_start), Number(row.revenue)]));
+  const starts = bucketStarts(range, granularity);
+  const batch: (number | null)[] = [];
+  const realtime: (number | null)[] = [];
+  for (const start of starts) {
+    const value = revenue.get(start) ?? 0;
+    const source = sourceAt(Math.max(start, range.start.getTime()), body.segments);
+    batch.push(source === 'realtime' ? null : value);
+    realtime.push(source === 'realtime' ? value : null);
+  }
+  return {
+    x: starts.map((ms) => ms / 1000),
+    batch,
+    realtime,
+    realtimeSpans: body.segments
+      .filter((s) => s.source === 'realtime')
+      .map((s) => [Date.parse(s.start) / 1000, Date.parse(s.end) / 1000]),
+    boundary: body.batch_boundary ? Date.parse(body.batch_boundary) / 1000 : null,
+    lateHours,
+    bucketSeconds: (starts[1] ?? 0) / 1000 - (starts[0] ?? 0) / 1000,
+  };
+}
+
+function renderSales(body: SalesResponse, range: TimeRange, granularity: Granularity): void {
+  setText('total-orders', formatCount(body.totals.orders));
+  setText('total-units', formatCount(body.totals.units));
+  setText('total-revenue', formatMoney(body.totals.revenue));
+  const label = byTestId('range-label');
+  label.textContent = `${formatUtc(range.start)} → ${formatUtc(range.end)} · by ${granularity}`;
+  label.dataset['start'] = range.start.toISOString();
+  label.dataset['end'] = range.end.toISOString();
+  label.dataset['granularity'] = granularity;
+  setText(
+    'boundary',
+    body.batch_boundary
+      ? `batch published up to ${formatUtc(body.batch_boundary)}`
+      : 'batch has not published yet',
+  );
+  setText(
+    'segments',
+    body.segments.map((s) => `${s.source} ${formatUtc(s.start)} → ${formatUtc(s.end)}`).join('  ·  '),
+  );
+  lastSales = chartData(body, range, granularity);
+  const container = byId('sales-chart');
+  container.dataset['buckets'] = String(lastSales.x.length);
+  container.dataset['revenue'] = body.totals.revenue;
+  const empty = body.rows.length === 0;
+  if (!sales) {
+    container.replaceChildren();
+    sales = salesChart(container, lastSales);
+  } else {
+    sales.update(lastSales);
+  }
+  container.querySelector('.overlay')?.remove();
+  if (empty) container.append(el('p', { class: 'overlay state' }, 'No sales in this range'));
+}
+
+function renderTopProducts(body: SalesResponse): void {
+  const byProduct = new Map<string, { orders: number; cents: bigint }>();
+  for (const row of body.rows) {
+    const id = row.product_id ?? '(all)';
+    const entry = byProduct.get(id) ?? { orders: 0, cents: 0n };
+    entry.orders += row.orders;
+    entry.cents += toCents(row.revenue);
+    byProduct.set(id, entry);
+  }
+  const top = [...byProduct]
+    .sort(([a, x], [b, y]) => (x.cents === y.cents ? a.localeCompare(b) : x.cents > y.cents ? -1 : 1))
+    .slice(0, TOP_PRODUCTS);
+  const body_ = byTestId('top-products').querySelector('tbody');
+  if (!body_) return;
+  if (top.length === 0) {
+    body_.replaceChildren(stateRow(4, 'No products sold in this range'));
+    return;
+  }
+  const max = Number(top[0]?.[1].cents ?? 1n) || 1;
+  body_.replaceChildren(
+    ...top.map(([id, entry], i) => {
+      const bar = el('span', { class: 'bar' });
+      bar.style.width = `${Math.max(2, (Number(entry.cents) / max) * 100)}%`;
+      return el(
+        'tr',
+        { testid: `top-product-${i}` },
+        el('td', { class: 'rank' }, String(i + 1)),
+        el('td', { class: 'product' }, el('span', { class: 'pid', testid: `top-product-${i}-id` }, id), bar),
+        el('td', { class: 'num' }, formatCount(entry.orders)),
+        el('td', { class: 'num', testid: `top-product-${i}-revenue` }, formatMoney(fromCents(entry.cents))),
+      );
+    }),
+  );
+}
+
+// ---- Operations: quarantine, DLQ, late events ------------------------------------------------------------------
+
+function renderOps(body: OpsSummary): void {
+  setText('ops-range', `${body.range.days[0] ?? ''} → ${body.range.days.at(-1) ?? ''} (UTC days)`);
+  setText('quarantine-count', formatCount(body.quarantine.records));
+  setText(
+    'quarantine-sources',
+    Object.entries(body.quarantine.by_source)
+      .map(([source, count]) => `${source} ${formatCount(count)}`)
+      .join(' · ') || 'nothing rejected',
+  );
+  const dlq = byTestId('dlq-count');
+  dlq.textContent = body.dlq.messages === null ? '—' : formatCount(body.dlq.messages);
+  dlq.classList.toggle('bad', (body.dlq.messages ?? 0) > 0);
+  setText(
+    'dlq-detail',
+    body.dlq.as_of
+      ? `as of reconciliation ${formatUtc(body.dlq.as_of)}`
+      : 'no reconciliation run has reported it',
+  );
+  byTestId('quarantine-count').classList.toggle('warn', body.quarantine.records > 0);
+  setText('late-count', formatCount(body.late.events));
+
+  const reasons = byTestId('reasons');
+  const top = body.quarantine.top_reasons;
+  const maxCount = top[0]?.count ?? 1;
+  reasons.replaceChildren(
+    ...(top.length === 0
+      ? [el('li', { class: 'state' }, 'No rejected records in these days')]
+      : top.map((entry, i) => {
+          const bar = el('span', { class: 'bar warnbar' });
+          bar.style.width = `${Math.max(2, (entry.count / maxCount) * 100)}%`;
+          return el(
+            'li',
+            { testid: `reason-${i}` },
+            el('span', { class: 'reason', title: entry.reason }, entry.reason),
+            el('span', { class: 'count' }, formatCount(entry.count)),
+            bar,
+          );
+        })),
+  );
+
+  const late = byTestId('late-hours');
+  late.replaceChildren(
+    ...(body.late.hours.length === 0
+      ? [el('li', { class: 'state' }, 'No late events in these days')]
+      : body.late.hours.map((hour) =>
+          el(
+            'li',
+            { testid: 'late-hour' },
+            el('i', { class: 'sw late' }),
+            `${formatUtc(hour.hour_start)} – ${hour.hour_start.slice(11, 13)}:59`,
+            el('span', { class: 'count' }, `${formatCount(hour.late)} late`),
+          ),
+        )),
+  );
+  lateHours = body.late.hours.map((hour) => Date.parse(hour.hour_start) / 1000);
+  if (sales && lastSales) {
+    lastSales = { ...lastSales, lateHours };
+    sales.update(lastSales);
+  }
+}
+
+// ---- Reconciliation ---------------------------------------------------------------------------------------------
+
+function percent(fraction: string | null | undefined): number {
+  const value = Number(fraction ?? 0);
+  return Number.isFinite(value) ? value * 100 : 0;
+}
+
+function renderReconciliationUnavailable(reason: string): void {
+  setText('deviation-latest', '—');
+  setText('deviation-detail', '');
+  setText('deviation-threshold', '—');
+  setText('recon-meta', 'reconciliation not available');
+  deviation?.destroy();
+  deviation = undefined;
+  byId('deviation-chart').replaceChildren(
+    el('p', { class: 'state', testid: 'recon-unavailable' }, `Reconciliation not available: ${reason}`),
+  );
+  byTestId('alerts').replaceChildren(el('li', { class: 'state' }, 'No alerts to show'));
+}
+
+function renderReconciliation(trend: ReconciliationTrend): void {
+  setText('recon-meta', `last ${trend.days} days · ${trend.runs.length} runs`);
+  const latest = trend.latest;
+  const container = byId('deviation-chart');
+  if (!latest || trend.runs.length === 0) {
+    setText('deviation-latest', '—');
+    setText('deviation-detail', 'no reconciliation run yet');
+    setText('deviation-threshold', '—');
+    deviation?.destroy();
+    deviation = undefined;
+    container.replaceChildren(el('p', { class: 'state' }, 'No reconciliation runs in these days'));
+    byTestId('alerts').replaceChildren(el('li', { class: 'state' }, 'No alerts'));
+    return;
+  }
+  const latestValue = byTestId('deviation-latest');
+  latestValue.textContent = formatRatio(latest.max_abs_deviation.after);
+  latestValue.classList.toggle('bad', percent(latest.max_abs_deviation.after) > percent(latest.threshold));
+  setText(
+    'deviation-detail',
+    `${latest.status} · run ${formatUtc(latest.now)} · before corrections ${formatRatio(latest.max_abs_deviation.before)}`,
+  );
+  setText('deviation-threshold', formatRatio(latest.threshold));
+  const data = {
+    x: trend.runs.map((run) => Date.parse(run.now) / 1000),
+    after: trend.runs.map((run) => percent(run.max_abs_deviation.after)),
+    before: trend.runs.map((run) => percent(run.max_abs_deviation.before)),
+    threshold: percent(latest.threshold),
+  };
+  if (!deviation) {
+    container.replaceChildren();
+    deviation = deviationChart(container, data);
+  } else {
+    deviation.update(data);
+  }
+  const alertCount = trend.runs.reduce((sum, run) => sum + run.alerts, 0);
+  const alerts = byTestId('alerts');
+  const items = latest.alerts.map((alert) =>
+    el(
+      'li',
+      { testid: 'alert', class: 'alert' },
+      el('span', { class: 'badge bad' }, formatRatio(alert.max_abs_deviation)),
+      el(
+        'span',
+        {},
+        [alert.where.day, alert.where.hour && `hour ${alert.where.hour}`, alert.where.product_id]
+          .filter(Boolean)
+          .join(' · '),
+      ),
+      el('span', { class: 'msg' }, alert.message),
+    ),
+  );
+  alerts.replaceChildren(
+    ...(items.length > 0 ? items : [el('li', { class: 'state' }, 'No alerts in the latest run')]),
+    ...(alertCount > items.length
+      ? [el('li', { class: 'state' }, `${alertCount} alerts in the last ${trend.days} days`)]
+      : []),
+  );
+}
+
+// ---- Live panels: windows and freshness, every 5 s ---------------------------------------------------------------
+
+function renderWindows(body: WindowsResponse): void {
+  const tbody = byTestId('windows').querySelector('tbody');
+  if (!tbody) return;
+  tbody.replaceChildren(
+    ...body.windows.map((w) =>
+      el(
+        'tr',
+        { testid: `window-${w.minutes}` },
+        el('td', {}, `${w.minutes} min`),
+        el('td', { class: 'num', testid: `window-${w.minutes}-orders` }, formatCount(w.orders)),
+        el('td', { class: 'num', testid: `window-${w.minutes}-units` }, formatCount(w.units)),
+        el('td', { class: 'num', testid: `window-${w.minutes}-revenue` }, formatMoney(w.revenue)),
+      ),
+    ),
+  );
+  setText('windows-updated', `updated ${formatUtc(body.generated_at, true)}`);
+}
+
+function renderFreshness(body: HealthResponse): void {
+  const card = byId('freshness-card');
+  const value = byTestId('freshness');
+  if (!body.realtime_freshness) {
+    value.textContent = 'no data';
+    setText('freshness-detail', 'no realtime events today or yesterday');
+    card.dataset['state'] = 'stale';
+    return;
+  }
+  // Server clock on both sides: a skewed laptop clock cannot fake a stale or a fresh stream.
+  const ageSeconds = (Date.parse(body.generated_at) - Date.parse(body.realtime_freshness)) / 1000;
+  value.textContent = formatAge(ageSeconds);
+  value.dataset['seconds'] = String(Math.round(ageSeconds));
+  card.dataset['state'] = ageSeconds > FRESHNESS_WARN_SECONDS ? 'warn' : 'ok';
+  setText(
+    'freshness-detail',
+    `newest event minute ${formatUtc(body.realtime_freshness)} · warns past ${FRESHNESS_WARN_SECONDS} s`,
+  );
+}
+
+async function refreshLive(): Promise<void> {
+  if (liveBusy) return;
+  liveBusy = true;
+  try {
+    await Promise.all([
+      guarded('windows', async () => renderWindows(await getJson<WindowsResponse>('sales/windows'))),
+      guarded('health', async () => renderFreshness(await getJson<HealthResponse>('health'))),
+    ]);
+  } finally {
+    liveBusy = false;
+  }
+}
+
+// ---- The range panels --------------------------------------------------------------------------------------------
+
+async function refreshRange(): Promise<void> {
+  const seq = ++rangeSeq;
+  const range = currentRange();
+  selection.granularity = fitGranularity(selection.granularity, range);
+  renderControls(range);
+  const granularity = selection.granularity;
+  const current = () => seq === rangeSeq;
+  document.body.classList.add('loading');
+  const params = { start: isoParam(range.start), end: isoParam(range.end) };
+  const opsStart = new Date(Math.max(range.start.getTime(), range.end.getTime() - OPS_MAX_MS));
+  await Promise.all([
+    guarded('sales', async () => {
+      const body = await getJson<SalesResponse>('sales', { ...params, granularity });
+      if (current()) renderSales(body, range, granularity);
+    }),
+    guarded('top products', async () => {
+      const body = await getJson<SalesResponse>('sales', {
+        ...params,
+        granularity: 'day',
+        group_by: 'product',
+      });
+      if (current()) renderTopProducts(body);
+    }),
+    guarded('ops', async () => {
+      const body = await getJson<OpsSummary>('ops/summary', { start: isoParam(opsStart), end: params.end });
+      if (current()) renderOps(body);
+    }),
+    guarded('reconciliation', async () => {
+      try {
+        const body = await getJson<ReconciliationTrend>('reconciliation', { days: String(TREND_DAYS) });
+        if (current()) renderReconciliation(body);
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) {
+          renderReconciliationUnavailable('this deployment has no GET /reconciliation route');
+          return;
+        }
+        throw error;
+      }
+    }),
+  ]);
+  if (current()) {
+    document.body.classList.remove('loading');
+    setText('updated', `updated ${formatUtc(new Date(), true)}`);
+  }
+}
+
+// ---- Wiring --------------------------------------------------------------------------------------------------------
+
+function bindControls(): void {
+  for (const button of Array.from(document.querySelectorAll<HTMLButtonElement>('[data-preset]'))) {
+    button.addEventListener('click', () => {
+      const preset = button.dataset['preset'] as Preset | 'custom';
+      if (preset === 'custom') {
+        const range = currentRange();
+        byId<HTMLInputElement>('custom-start').value = toLocalInput(range.start);
+        byId<HTMLInputElement>('custom-end').value = toLocalInput(range.end);
+        selection.preset = 'custom';
+        selection.custom = range;
+        renderControls(range);
+        return;
+      }
+      selection.preset = preset;
+      selection.granularity = DEFAULT_GRANULARITY[preset];
+      void refreshRange();
+    });
+  }
+  byId<HTMLFormElement>('controls').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const start = parseLocalInput(byId<HTMLInputElement>('custom-start').value);
+    const end = parseLocalInput(byId<HTMLInputElement>('custom-end').value);
+    if (!start || !end || end <= start) {
+      setError('range', 'custom range: give a start and an end after it (UTC)');
+      return;
+    }
+    setError('range', null);
+    selection.preset = 'custom';
+    selection.custom = { start, end };
+    void refreshRange();
+  });
+  byId<HTMLSelectElement>('granularity').addEventListener('change', (event) => {
+    selection.granularity = (event.target as HTMLSelectElement).value as Granularity;
+    void refreshRange();
+  });
+}
+
+window.addEventListener('error', (event) => setError('page', `page error: ${event.message}`));
+window.addEventListener('unhandledrejection', (event) =>
+  setError('page', `page error: ${String(event.reason)}`),
+);
+
+bindControls();
+void refreshRange();
+void refreshLive();
+setInterval(() => void refreshLive(), LIVE_REFRESH_MS);
+setInterval(() => {
+  if (selection.preset !== 'custom') void refreshRange();
+}, RANGE_REFRESH_MS);

@@ -1,0 +1,247 @@
+import uPlot from 'uplot';
+import { formatMoney } from './format.ts';
+
+/** Colours shared with styles.css (canvas cannot read CSS variables cheaply on every draw). */
+export const COLORS = {
+  batch: '#2563eb',
+  batchFill: 'rgba(37, 99, 235, 0.55)',
+  realtime: '#ea580c',
+  realtimeFill: 'rgba(234, 88, 12, 0.6)',
+  realtimeBand: 'rgba(234, 88, 12, 0.07)',
+  boundary: '#334155',
+  late: '#b45309',
+  grid: 'rgba(100, 116, 139, 0.15)',
+  axis: '#475569',
+  deviation: '#7c3aed',
+  before: '#a78bfa',
+  threshold: '#dc2626',
+};
+
+const utc = (ts: number) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC');
+
+function axis(extra: Partial<uPlot.Axis> = {}): uPlot.Axis {
+  return {
+    stroke: COLORS.axis,
+    grid: { stroke: COLORS.grid, width: 1 },
+    ticks: { stroke: COLORS.grid, width: 1 },
+    font: '11px system-ui, sans-serif',
+    ...extra,
+  };
+}
+
+/** Sizes a chart to its container, now and whenever the container changes. */
+function fitToContainer(chart: uPlot, container: HTMLElement, height: number): () => void {
+  const resize = () => chart.setSize({ width: Math.max(240, container.clientWidth), height });
+  const observer = new ResizeObserver(resize);
+  observer.observe(container);
+  resize();
+  return () => observer.disconnect();
+}
+
+export interface SalesChartData {
+  /** Bucket starts, seconds. */
+  x: number[];
+  /** Revenue per bucket served by batch (null where realtime serves it). */
+  batch: (number | null)[];
+  realtime: (number | null)[];
+  /** Realtime segments, seconds [start, end). */
+  realtimeSpans: [number, number][];
+  /** Batch boundary, seconds, or null. */
+  boundary: number | null;
+  /** Hours touched by late events, seconds (hour starts). */
+  lateHours: number[];
+  bucketSeconds: number;
+}
+
+export interface Chart<T> {
+  update(data: T): void;
+  destroy(): void;
+}
+
+/**
+ * Revenue per bucket as bars, blue where batch serves the bucket and orange where realtime does; realtime
+ * segments shaded, the batch boundary a dashed line, hours with late events marked by amber ticks on the axis.
+ */
+export function salesChart(container: HTMLElement, initial: SalesChartData): Chart<SalesChartData> {
+  let current = initial;
+  const bars = uPlot.paths.bars?.({ size: [0.8, 48], gap: 1 });
+  const drawBands = (u: uPlot) => {
+    const { ctx } = u;
+    const { top, height, left, width } = u.bbox;
+    ctx.save();
+    ctx.fillStyle = COLORS.realtimeBand;
+    for (const [from, to] of current.realtimeSpans) {
+      const x0 = Math.max(left, u.valToPos(from, 'x', true));
+      const x1 = Math.min(left + width, u.valToPos(to, 'x', true));
+      if (x1 > x0) ctx.fillRect(x0, top, x1 - x0, height);
+    }
+    ctx.restore();
+  };
+  const drawMarks = (u: uPlot) => {
+    const { ctx } = u;
+    const { top, height, left, width } = u.bbox;
+    const px = uPlot.pxRatio;
+    ctx.save();
+    if (current.boundary !== null) {
+      const x = u.valToPos(current.boundary, 'x', true);
+      if (x >= left && x <= left + width) {
+        ctx.strokeStyle = COLORS.boundary;
+        ctx.lineWidth = 1.5 * px;
+        ctx.setLineDash([6 * px, 4 * px]);
+        ctx.beginPath();
+        ctx.moveTo(x, top);
+        ctx.lineTo(x, top + height);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = COLORS.boundary;
+        ctx.font = `${11 * px}px system-ui, sans-serif`;
+        const label = 'batch boundary';
+        const textWidth = ctx.measureText(label).width;
+        const tx = x + 4 * px + textWidth > left + width ? x - 4 * px - textWidth : x + 4 * px;
+        ctx.fillText(label, tx, top + 12 * px);
+      }
+    }
+    ctx.fillStyle = COLORS.late;
+    for (const hour of current.lateHours) {
+      const x0 = u.valToPos(hour, 'x', true);
+      const x1 = u.valToPos(hour + 3600, 'x', true);
+      const xc = Math.min(Math.max((x0 + x1) / 2, left), left + width);
+      if (hour + 3600 < (u.scales['x']?.min ?? 0) || hour > (u.scales['x']?.max ?? 0)) continue;
+      const y = top + height;
+      ctx.beginPath();
+      ctx.moveTo(xc, y - 9 * px);
+      ctx.lineTo(xc - 5 * px, y);
+      ctx.lineTo(xc + 5 * px, y);
+      ctx.closePath();
+      ctx.fill();
+    }
+    ctx.restore();
+  };
+  const opts: uPlot.Options = {
+    width: Math.max(240, container.clientWidth),
+    height: 280,
+    tzDate: utc,
+    padding: [12, 8, 0, 0],
+    cursor: { drag: { x: false, y: false }, points: { show: false } },
+    legend: { show: true, live: true },
+    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    axes: [
+      axis(),
+      axis({
+        size: 70,
+        values: (_u, ticks) => ticks.map((v) => formatMoney(v.toFixed(v >= 100 || v === 0 ? 0 : 2))),
+      }),
+    ],
+    series: [
+      {
+        label: 'Bucket (UTC)',
+        value: (_u, v) =>
+          v === null ? '—' : new Date(v * 1000).toISOString().slice(0, 16).replace('T', ' '),
+      },
+      {
+        label: 'Revenue · batch',
+        stroke: COLORS.batch,
+        fill: COLORS.batchFill,
+        width: 1,
+        ...(bars ? { paths: bars } : {}),
+        points: { show: false },
+        value: (_u, v) => (v === null ? '—' : formatMoney(v.toFixed(2))),
+      },
+      {
+        label: 'Revenue · realtime',
+        stroke: COLORS.realtime,
+        fill: COLORS.realtimeFill,
+        width: 1,
+        ...(bars ? { paths: bars } : {}),
+        points: { show: false },
+        value: (_u, v) => (v === null ? '—' : formatMoney(v.toFixed(2))),
+      },
+    ],
+    hooks: { drawClear: [drawBands], draw: [drawMarks] },
+  };
+  const chart = new uPlot(opts, [initial.x, initial.batch, initial.realtime], container);
+  const stop = fitToContainer(chart, container, 280);
+  return {
+    update(data) {
+      current = data;
+      chart.setData([data.x, data.batch, data.realtime]);
+    },
+    destroy() {
+      stop();
+      chart.destroy();
+    },
+  };
+}
+
+export interface DeviationChartData {
+  /** Run times, seconds. */
+  x: number[];
+  /** Largest absolute deviation after corrections, percent. */
+  after: number[];
+  before: number[];
+  /** The alert threshold, percent. */
+  threshold: number;
+}
+
+/** Deviation per reconciliation run (after and before corrections) against the alert threshold. */
+export function deviationChart(container: HTMLElement, data: DeviationChartData): Chart<DeviationChartData> {
+  const thresholdSeries = (d: DeviationChartData) => d.x.map(() => d.threshold);
+  const opts: uPlot.Options = {
+    width: Math.max(240, container.clientWidth),
+    height: 200,
+    tzDate: utc,
+    padding: [12, 8, 0, 0],
+    cursor: { drag: { x: false, y: false } },
+    scales: {
+      x: { time: true },
+      y: {
+        range: (u, _min, max) => {
+          const threshold = (u.data[3]?.[0] as number | undefined) ?? 0;
+          return [0, Math.max(max, threshold) * 1.25 || 1];
+        },
+      },
+    },
+    axes: [axis(), axis({ size: 56, values: (_u, ticks) => ticks.map((v) => `${+v.toFixed(2)} %`) })],
+    series: [
+      {
+        label: 'Run (UTC)',
+        value: (_u, v) =>
+          v === null ? '—' : new Date(v * 1000).toISOString().slice(0, 16).replace('T', ' '),
+      },
+      {
+        label: 'After corrections',
+        stroke: COLORS.deviation,
+        width: 2,
+        points: { show: true, size: 6, fill: COLORS.deviation },
+        value: (_u, v) => (v === null ? '—' : `${v.toFixed(4)} %`),
+      },
+      {
+        label: 'Before',
+        stroke: COLORS.before,
+        width: 1,
+        dash: [4, 3],
+        points: { show: true, size: 4 },
+        value: (_u, v) => (v === null ? '—' : `${v.toFixed(4)} %`),
+      },
+      {
+        label: 'Threshold',
+        stroke: COLORS.threshold,
+        width: 1.5,
+        dash: [8, 4],
+        points: { show: false },
+        value: (_u, v) => (v === null ? '—' : `${v.toFixed(2)} %`),
+      },
+    ],
+  };
+  const chart = new uPlot(opts, [data.x, data.after, data.before, thresholdSeries(data)], container);
+  const stop = fitToContainer(chart, container, 200);
+  return {
+    update(next) {
+      chart.setData([next.x, next.after, next.before, thresholdSeries(next)]);
+    },
+    destroy() {
+      stop();
+      chart.destroy();
+    },
+  };
+}
