@@ -54,6 +54,7 @@ export async function peekDlq(client: SQSClient, queueUrl: string, max = 10): Pr
       MaxNumberOfMessages: Math.max(1, Math.min(10, max)),
       VisibilityTimeout: 0,
       MessageSystemAttributeNames: ['SentTimestamp', 'ApproximateReceiveCount'],
+      AttributeNames: ['All'],
     }),
   );
   return (out.Messages ?? []).map(streamMessageOf);

@@ -5,7 +5,10 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import pLimit from 'p-limit';
 import type { StreamMessage } from './micro-batch.ts';
+
+const RECEIVE_PARALLELISM = 10;
 
 /** What an SQS consumer reports back: the messages to redeliver (Lambda's `batchItemFailures`). */
 export type ConsumeMessages = (messages: StreamMessage[]) => Promise<{ failedMessageIds: readonly string[] }>;
@@ -51,18 +54,29 @@ export async function pollOnce(options: PollOptions, consume: ConsumeMessages): 
   const { client, queueUrl } = options;
   const batchSize = options.batchSize ?? 10;
   const received: Message[] = [];
-  while (received.length < batchSize) {
-    const out = await client.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: Math.min(10, batchSize - received.length),
-        WaitTimeSeconds: received.length === 0 ? (options.waitSeconds ?? 0) : 0,
-        MessageSystemAttributeNames: ['SentTimestamp', 'ApproximateReceiveCount'],
-      }),
+  const receive = (max: number, waitSeconds: number) =>
+    client
+      .send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: max,
+          WaitTimeSeconds: waitSeconds,
+          MessageSystemAttributeNames: ['SentTimestamp', 'ApproximateReceiveCount'],
+          // The pre-2024 name of the same request field: emulators (local-aws-sqs) still read only this one.
+          AttributeNames: ['All'],
+        }),
+      )
+      .then((out) => out.Messages ?? []);
+  received.push(...(await receive(Math.min(10, batchSize), options.waitSeconds ?? 0)));
+  // Fill the batch with parallel receives (as the event source mapping's pollers do) until the queue runs dry.
+  while (received.length > 0 && received.length < batchSize) {
+    const missing = batchSize - received.length;
+    const requests = Array.from({ length: Math.min(RECEIVE_PARALLELISM, Math.ceil(missing / 10)) }, (_, i) =>
+      receive(Math.min(10, missing - i * 10), 0),
     );
-    const messages = out.Messages ?? [];
-    received.push(...messages);
-    if (messages.length === 0) break;
+    const got = (await Promise.all(requests)).flat();
+    received.push(...got);
+    if (got.length === 0) break;
   }
   if (received.length === 0) return { received: 0, deleted: 0, failed: 0 };
   let failedIds: ReadonlySet<string>;
@@ -72,16 +86,17 @@ export async function pollOnce(options: PollOptions, consume: ConsumeMessages): 
     // A thrown handler fails the whole batch, as in Lambda.
     failedIds = new Set(received.map((m) => m.MessageId ?? ''));
   }
+  const limit = pLimit(RECEIVE_PARALLELISM);
   const done = received.filter((m) => !failedIds.has(m.MessageId ?? ''));
   const failed = received.filter((m) => failedIds.has(m.MessageId ?? ''));
+  const deletes: Promise<unknown>[] = [];
   for (let i = 0; i < done.length; i += 10) {
-    await client.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: done.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle })),
-      }),
+    const entries = done.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle }));
+    deletes.push(
+      limit(() => client.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }))),
     );
   }
+  await Promise.all(deletes);
   if (options.retryDelaySeconds !== undefined) {
     for (let i = 0; i < failed.length; i += 10) {
       await client.send(

@@ -95,7 +95,7 @@ describe('unified logic (DESIGN invariant 1)', () => {
           expect(actual).toEqual(expected);
         },
       ),
-      { numRuns: 25 },
+      { numRuns: 20 },
     );
   });
 });
