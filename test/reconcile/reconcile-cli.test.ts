@@ -83,16 +83,20 @@ describe('twinflow reconcile CLI', () => {
     expect(trendText.stdout).toMatch(/2026-11-21T03:00:00.000Z\s+deviation/);
   });
 
-  it.each([
-    [['reconcile', '--now', 'yesterday'], /--now must be an ISO-8601 instant/],
-    [['reconcile', '--threshold', '0'], /--threshold must be a fraction > 0/],
-    [['reconcile', '--lookback-days', '40'], /--lookback-days must be a whole number 0\.\.31/],
-    [['reconcile', 'trend', '--days', '91'], /--days must be a whole number 1\.\.90/],
-  ])('rejects %j with a message naming the flag', async (args, message) => {
+  it('rejects bad flags with a message naming the flag (exit 2, nothing written)', async () => {
+    const cases: [string[], RegExp][] = [
+      [['reconcile', '--now', 'yesterday'], /--now must be an ISO-8601 instant/],
+      [['reconcile', '--threshold', '0'], /--threshold must be a fraction > 0/],
+      [['reconcile', '--lookback-days', '40'], /--lookback-days must be a whole number 0\.\.31/],
+      [['reconcile', 'trend', '--days', '91'], /--days must be a whole number 1\.\.90/],
+    ];
     const lake = tempDir();
-    const result = await twinflow(...args, '--lake', lake);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(message);
+    // In parallel: each case is a separate process.
+    const results = await Promise.all(cases.map(([args]) => twinflow(...args, '--lake', lake)));
+    for (const [i, result] of results.entries()) {
+      expect(result.code, cases[i]?.[0].join(' ')).toBe(2);
+      expect(result.stderr).toMatch(cases[i]?.[1] ?? /never/);
+    }
     expect(existsSync(path.join(lake, 'reconciliation'))).toBe(false);
   });
 });
