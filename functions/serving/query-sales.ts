@@ -115,6 +115,8 @@ function batchCacheKey(
   ].join('\0');
 }
 
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 function rowKey(row: BucketRow): string {
   return `${row.windowStart}\0${row.productId ?? ''}`;
 }
@@ -137,9 +139,9 @@ function mergeRows(parts: readonly (readonly BucketRow[])[]): BucketRow[] {
   }
   return [...merged.values()].sort(
     (a, b) =>
-      a.windowStart.localeCompare(b.windowStart) ||
+      compareText(a.windowStart, b.windowStart) ||
       (a.revenueCents === b.revenueCents ? 0 : a.revenueCents > b.revenueCents ? -1 : 1) ||
-      (a.productId ?? '').localeCompare(b.productId ?? ''),
+      compareText(a.productId ?? '', b.productId ?? ''),
   );
 }
 
