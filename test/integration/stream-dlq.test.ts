@@ -34,7 +34,9 @@ describe('stream failures end in the DLQ and come back exact (local-aws-sqs + s3
     const store = new FaultyStore(s3.store());
     const bodies = [
       ...Array.from({ length: 20 }, (_, i) =>
-        JSON.stringify(order({ order_id: `o${i}`, event_time: `2026-11-20T10:${String(i).padStart(2, '0')}:00Z` })),
+        JSON.stringify(
+          order({ order_id: `o${i}`, event_time: `2026-11-20T10:${String(i).padStart(2, '0')}:00Z` }),
+        ),
       ),
       '{"poison": true',
       JSON.stringify(order({ order_id: 'bad', quantity: -1 })),
@@ -89,7 +91,12 @@ describe('stream failures end in the DLQ and come back exact (local-aws-sqs + s3
       }),
     );
     const result = await redriveDlq(sqs.client, { dlqUrl, isManual: true });
-    expect(result).toEqual({ method: 'receive-send', moved: 3, status: 'COMPLETED', destinationUrl: queueUrl });
+    expect(result).toEqual({
+      method: 'receive-send',
+      moved: 3,
+      status: 'COMPLETED',
+      destinationUrl: queueUrl,
+    });
     expect((await sqs.depth(queueUrl)).visible).toBe(3);
     expect((await sqs.depth(dlqUrl)).visible).toBe(0);
   });
