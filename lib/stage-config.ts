@@ -94,7 +94,9 @@ const dev: StageConfig = {
   },
   stream: {
     batchSize: 100,
-    maxBatchingWindowSeconds: 10,
+    // The user's spec: event → queryable < 10 s. The first event of a batch waits the whole window, so the
+    // window leaves ~2 s for the handler (measured p99 10.5 s with a 10 s window; bench/e2e-latency.ts).
+    maxBatchingWindowSeconds: 8,
     maxConcurrency: 5,
     maxReceiveCount: 3,
     allowedLatenessSeconds: 3600,

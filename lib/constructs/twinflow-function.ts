@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { type CfnResource, type Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -69,6 +69,9 @@ export class TwinflowFunction extends Construct {
         ...props.environment,
       },
     });
+
+    // The local runtime maps a template's function back to its handler source through this metadata.
+    (this.function.node.defaultChild as CfnResource).addMetadata('twinflow:entry', props.entry);
 
     Validations.of(this.function).acknowledge(
       {

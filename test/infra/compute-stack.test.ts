@@ -100,7 +100,7 @@ describe('speed layer event source', () => {
       EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp('OrdersQueue') },
       FunctionName: { Ref: logicalId(dev.computeTemplate, 'AWS::Lambda::Function', 'IngestOrdersFunction') },
       BatchSize: 100,
-      MaximumBatchingWindowInSeconds: 10,
+      MaximumBatchingWindowInSeconds: 8,
       ScalingConfig: { MaximumConcurrency: 5 },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });

@@ -7,7 +7,7 @@ describe('stage config', () => {
 
     expect(config.stream).toMatchObject({
       batchSize: 100,
-      maxBatchingWindowSeconds: 10,
+      maxBatchingWindowSeconds: 8,
       maxConcurrency: 5,
       maxReceiveCount: 3,
       allowedLatenessSeconds: 3600,

@@ -117,7 +117,7 @@ describe('planFromTemplate on the synthesized CDK app', () => {
     ]);
     expect(dev.eventSources[0]).toMatchObject({
       batchSize: 100,
-      maxBatchingWindowSeconds: 10,
+      maxBatchingWindowSeconds: 8,
       maxConcurrency: 5,
     });
     expect(changed.eventSources[0]).toMatchObject({ batchSize: 7, maxBatchingWindowSeconds: 1 });
