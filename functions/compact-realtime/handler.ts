@@ -5,6 +5,7 @@ import middy from '@middy/core';
 import { log, logger, metrics } from '../lambda/observability.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { compactRealtime } from '../stream/compaction.ts';
+import { readWatermark } from '../stream/watermark.ts';
 import { env } from './env.ts';
 
 const deps = { store: env.store, clock: () => new Date(), log };
@@ -27,6 +28,15 @@ async function compact(event: { time?: string }) {
   );
   metrics.addMetric('partialsDeleted', MetricUnit.Count, result.deleted.length);
   metrics.addMetric('compactionMs', MetricUnit.Milliseconds, result.durationMs);
+  // Freshness feeds the realtime-freshness alarm: how far the newest accepted event lags the schedule's time.
+  const { value: watermark } = await readWatermark(env.store);
+  const freshnessSeconds =
+    watermark.maxEventTime === null
+      ? undefined
+      : Math.max(0, Math.round((now.getTime() - Date.parse(watermark.maxEventTime)) / 1000));
+  if (freshnessSeconds !== undefined) {
+    metrics.addMetric('realtimeFreshnessSeconds', MetricUnit.Seconds, freshnessSeconds);
+  }
   return {
     hours: result.hours.map(({ day, hour, status, orders, duplicates, batches }) => ({
       day,
@@ -38,6 +48,7 @@ async function compact(event: { time?: string }) {
     })),
     deleted: result.deleted.length,
     durationMs: result.durationMs,
+    realtimeFreshnessSeconds: freshnessSeconds ?? null,
   };
 }
 

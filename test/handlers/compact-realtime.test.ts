@@ -10,7 +10,10 @@ import { fixture, lambdaContext } from '../support/lambda-context.ts';
 import { order } from '../support/orders.ts';
 
 const lakeDir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-compact-handler-'));
-type Handler = (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<{ hours: unknown[] }>;
+type Handler = (
+  event: unknown,
+  context: ReturnType<typeof lambdaContext>,
+) => Promise<{ hours: unknown[]; realtimeFreshnessSeconds: number | null }>;
 let handler: Handler;
 
 beforeAll(async () => {
@@ -48,6 +51,8 @@ describe('compact-realtime handler (events/ fixtures)', () => {
       { day: '2026-11-21', hour: '10', status: 'compacted', orders: 1, duplicates: 1, batches: 2 },
     ]);
     expect(await realtimeOrders(store, '2026-11-21')).toBe(1);
+    // Newest event 10:01:00, schedule time 10:20:00: the freshness alarm's metric.
+    expect(result.realtimeFreshnessSeconds).toBe(19 * 60);
   });
 
   it('rejects an event without a time', async () => {
