@@ -121,8 +121,10 @@ async function rerunChangedBatchDays(
     const published = index.days[day];
     if (state?.version === version && published?.version === version) continue;
     const failedBefore = await latestRunOfVersion(deps, day, version);
-    if (failedBefore?.status === 'failed') {
-      // The same inputs already failed their gates: re-running cannot help until the export changes.
+    const failedGates =
+      failedBefore?.status === 'failed' && failedBefore.gates.some((g) => g.fatal && !g.passed);
+    if (failedBefore && failedGates) {
+      // The same inputs already failed a quality gate: re-running cannot help until the export changes.
       corrections.push({
         kind: 'batch_rerun',
         day,

@@ -171,6 +171,36 @@ describe('reconcile', () => {
     expect(next.record.max_abs_deviation).toEqual({ before: ZERO, after: ZERO });
   });
 
+  it('a changed export that fails its quality gates is re-run once, then left alone until it changes again', async () => {
+    const dir = tempDir();
+    const deps = testDeps(dir, NOW);
+    const orders = makeOrders(40);
+    await publishBatch(dir, deps, orders);
+    await streamIn(deps, orders, 20);
+    writeJsonlExport(dir, DAY, 'broken.jsonl', ['{"order_id": "x', 'not json', '{}']);
+    const later = new Date('2026-11-21T04:00:00Z');
+
+    const first = await reconcile({ now: NOW }, reconcileDeps(deps.store));
+    const second = await reconcile({ now: later }, reconcileDeps(deps.store, { clock: () => later }));
+
+    expect(first.record.corrections).toEqual([
+      expect.objectContaining({
+        kind: 'batch_rerun',
+        status: 'failed',
+        detail: expect.stringMatching(/malformed_share/),
+      }),
+    ]);
+    expect(second.record.corrections).toEqual([
+      expect.objectContaining({
+        kind: 'batch_rerun',
+        status: 'skipped',
+        detail: expect.stringMatching(/^these exports failed batch run .*malformed_share/),
+      }),
+    ]);
+    // The published view stays the last good one, and it still agrees with the stream.
+    expect(second.record.max_abs_deviation.after).toBe(ZERO);
+  });
+
   it('explains with stream quarantine by reason and skips days without both layers', async () => {
     const dir = tempDir();
     const deps = testDeps(dir, NOW);
