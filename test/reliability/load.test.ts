@@ -1,0 +1,120 @@
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { describe, expect, it } from 'vitest';
+import { dayOf } from '../../functions/pipeline/dates.ts';
+import { silentLog } from '../../functions/pipeline/ports.ts';
+import { formatCents, toCents } from '../../functions/reconcile/exact.ts';
+import { compactRealtime } from '../../functions/stream/compaction.ts';
+import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
+import { pollOnce } from '../../functions/stream/sqs-poller.ts';
+import { stageConfig } from '../../lib/stage-config.ts';
+import { createOrderGenerator, type OrderEvent } from '../../local/order-generator.ts';
+import { useLocalS3, useLocalSqs } from '../support/local-aws.ts';
+import { expectedTotals, realtimeTotals, sleep } from './helpers.ts';
+
+const s3 = useLocalS3();
+const sqs = useLocalSqs();
+
+/** 10× the local runtime's default rate (10 orders/s, the user's scenario). */
+const RATE = 100;
+/** 20 s in `npm test`; `TWINFLOW_LOAD_SECONDS=120` is the full run recorded in RELIABILITY.md. */
+const SECONDS = Number(process.env['TWINFLOW_LOAD_SECONDS'] ?? 20);
+
+const percentile = (sorted: readonly number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+
+describe('load', () => {
+  it(
+    `a sustained stream at ${RATE} orders/s for ${SECONDS} s: the queue drains and nothing is lost or double counted`,
+    async () => {
+      // Prepare: the dev stage's event source settings (batch size, concurrency, maxReceiveCount) on loopback.
+      const { stream } = stageConfig('dev');
+      const { queueUrl, dlqUrl } = await sqs.queueWithDlq({ maxReceiveCount: stream.maxReceiveCount });
+      const store = s3.store();
+      const deps = { store, clock: () => new Date(), log: silentLog };
+      const generator = createOrderGenerator({ seed: 100, idPrefix: `load${Date.now().toString(36)}` });
+      const sent: OrderEvent[] = [];
+      const latencies: number[] = [];
+      let maxDepth = 0;
+      let failures = 0;
+
+      // Act: a paced producer (10 orders every 100 ms) and `maxConcurrency` consumers polling micro-batches.
+      const started = Date.now();
+      const producer = (async () => {
+        for (let tick = 0; tick < (SECONDS * RATE) / 10; tick++) {
+          const due = started + tick * 100;
+          if (due > Date.now()) await sleep(due - Date.now());
+          const batch = Array.from({ length: 10 }, () => generator.next(new Date()));
+          await sqs.client.send(
+            new SendMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: batch.map((o, i) => ({ Id: String(i), MessageBody: JSON.stringify(o) })),
+            }),
+          );
+          sent.push(...batch);
+        }
+      })();
+      let isProducing = true;
+      void producer.then(() => {
+        isProducing = false;
+      });
+      const consumer = async () => {
+        for (;;) {
+          const outcome = await pollOnce(
+            {
+              client: sqs.client,
+              queueUrl,
+              batchSize: stream.batchSize,
+              waitSeconds: 1,
+              retryDelaySeconds: 1,
+            },
+            async (messages) => {
+              const result = await consumeMicroBatch({ messages }, deps);
+              const done = Date.now();
+              for (const m of messages) if (m.sentAt) latencies.push(done - m.sentAt.getTime());
+              failures += result.failedMessageIds.length;
+              return result;
+            },
+          );
+          if (outcome.received === 0 && !isProducing) {
+            const depth = await sqs.depth(queueUrl);
+            maxDepth = Math.max(maxDepth, depth.visible + depth.inFlight);
+            if (depth.visible + depth.inFlight === 0) return;
+          }
+        }
+      };
+      const monitor = (async () => {
+        while (isProducing) {
+          const depth = await sqs.depth(queueUrl);
+          maxDepth = Math.max(maxDepth, depth.visible + depth.inFlight);
+          await sleep(500);
+        }
+      })();
+      await Promise.all([producer, monitor, ...Array.from({ length: stream.maxConcurrency }, consumer)]);
+      const drainedAfterMs = Date.now() - started - SECONDS * 1000;
+      const days = [...new Set(sent.map((o) => dayOf(new Date(o.event_time))))];
+      await compactRealtime(deps, { now: new Date(), days });
+      let cents = 0n;
+      let orders = 0;
+      let units = 0;
+      for (const day of days) {
+        const totals = await realtimeTotals(store, day);
+        orders += totals.orders;
+        units += totals.units;
+        cents += toCents(totals.revenue);
+      }
+      const sorted = [...latencies].sort((a, b) => a - b);
+      console.info(
+        `load: ${sent.length} orders at ${RATE}/s for ${SECONDS} s, max queue depth ${maxDepth}, drained ${drainedAfterMs} ms after the producer stopped, ` +
+          `sent→written p50 ${percentile(sorted, 50)} ms p99 ${percentile(sorted, 99)} ms max ${sorted.at(-1)} ms, ${failures} failures, ${orders} counted`,
+      );
+
+      // Assess
+      const expected = expectedTotals(sent);
+      expect(sent).toHaveLength(SECONDS * RATE);
+      expect(await sqs.depth(queueUrl)).toEqual({ visible: 0, inFlight: 0 });
+      expect(await sqs.depth(dlqUrl)).toEqual({ visible: 0, inFlight: 0 });
+      expect({ orders, units, revenue: formatCents(cents) }).toEqual(expected);
+    },
+    (SECONDS + 60) * 1000,
+  );
+});
