@@ -382,7 +382,9 @@ function renderReconciliation(trend: ReconciliationTrend): void {
 // ---- Live panels: windows and freshness, every 5 s ---------------------------------------------------------------
 
 function renderWindows(body: WindowsResponse): void {
-  const tbody = byTestId('windows').querySelector('tbody');
+  const table = byTestId('windows');
+  table.dataset['at'] = body.at;
+  const tbody = table.querySelector('tbody');
   if (!tbody) return;
   tbody.replaceChildren(
     ...body.windows.map((w) =>

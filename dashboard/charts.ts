@@ -19,6 +19,16 @@ export const COLORS = {
 
 const utc = (ts: number) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC');
 
+/** Time ticks in UTC, 24-hour clock: `HH:mm`, with the date at midnight and for ticks a day or more apart. */
+function timeTicks(_u: uPlot, ticks: number[], _axis: number, _space: number, increment: number): string[] {
+  return ticks.map((t) => {
+    const iso = new Date(t * 1000).toISOString();
+    const date = iso.slice(5, 10);
+    const time = iso.slice(11, 16);
+    return increment >= 86_400 || time === '00:00' ? date : time;
+  });
+}
+
 function axis(extra: Partial<uPlot.Axis> = {}): uPlot.Axis {
   return {
     stroke: COLORS.axis,
@@ -31,11 +41,26 @@ function axis(extra: Partial<uPlot.Axis> = {}): uPlot.Axis {
 
 /** Sizes a chart to its container, now and whenever the container changes. */
 function fitToContainer(chart: uPlot, container: HTMLElement, height: number): () => void {
-  const resize = () => chart.setSize({ width: Math.max(240, container.clientWidth), height });
-  const observer = new ResizeObserver(resize);
+  let width = 0;
+  let frame = 0;
+  const resize = () => {
+    const next = Math.max(240, Math.floor(container.clientWidth));
+    if (next === width) return;
+    width = next;
+    chart.setSize({ width, height });
+  };
+  // Resizing inside the observer callback would change the observed box again (a "ResizeObserver loop"):
+  // resize on the next frame instead, and only when the width really changed.
+  const observer = new ResizeObserver(() => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(resize);
+  });
   observer.observe(container);
   resize();
-  return () => observer.disconnect();
+  return () => {
+    cancelAnimationFrame(frame);
+    observer.disconnect();
+  };
 }
 
 export interface SalesChartData {
@@ -121,12 +146,12 @@ export function salesChart(container: HTMLElement, initial: SalesChartData): Cha
     width: Math.max(240, container.clientWidth),
     height: 280,
     tzDate: utc,
-    padding: [12, 8, 0, 0],
+    padding: [12, 20, 0, 0],
     cursor: { drag: { x: false, y: false }, points: { show: false } },
     legend: { show: true, live: true },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     axes: [
-      axis(),
+      axis({ values: timeTicks }),
       axis({
         size: 70,
         values: (_u, ticks) => ticks.map((v) => formatMoney(v.toFixed(v >= 100 || v === 0 ? 0 : 2))),
@@ -190,7 +215,7 @@ export function deviationChart(container: HTMLElement, data: DeviationChartData)
     width: Math.max(240, container.clientWidth),
     height: 200,
     tzDate: utc,
-    padding: [12, 8, 0, 0],
+    padding: [12, 20, 0, 0],
     cursor: { drag: { x: false, y: false } },
     scales: {
       x: { time: true },
@@ -201,7 +226,10 @@ export function deviationChart(container: HTMLElement, data: DeviationChartData)
         },
       },
     },
-    axes: [axis(), axis({ size: 56, values: (_u, ticks) => ticks.map((v) => `${+v.toFixed(2)} %`) })],
+    axes: [
+      axis({ values: timeTicks }),
+      axis({ size: 56, values: (_u, ticks) => ticks.map((v) => `${+v.toFixed(2)} %`) }),
+    ],
     series: [
       {
         label: 'Run (UTC)',

@@ -58,6 +58,8 @@ interface QuarantineLine {
 interface RunRecordHead {
   run_id?: string;
   finished_at?: string;
+  /** Whole-queue depth when the run looked; older records only have it per compared day. */
+  dlq_messages?: number | 'unknown';
   days?: { explanation?: { dlq_messages?: number | 'unknown' } }[];
 }
 
@@ -112,9 +114,9 @@ async function newestRun(store: ObjectStore, days: readonly string[]): Promise<R
 }
 
 function dlqOf(run: RunRecordHead | undefined): OpsSummary['dlq'] {
-  const reported = run?.days
-    ?.map((day) => day.explanation?.dlq_messages)
-    .find((value): value is number => typeof value === 'number');
+  const reported = [run?.dlq_messages, ...(run?.days ?? []).map((day) => day.explanation?.dlq_messages)].find(
+    (value): value is number => typeof value === 'number',
+  );
   return {
     messages: reported ?? null,
     as_of: run?.finished_at ?? null,

@@ -109,6 +109,7 @@ function run(at: Date, day: string, before: string, after: string, alerted: bool
       },
     ],
     skipped_days: [],
+    dlq_messages: DLQ_MESSAGES,
     corrections: [],
     alerts: alerted
       ? [
