@@ -26,7 +26,12 @@ export interface HourStreamStats {
  */
 export interface SpeedLayerPort {
   streamStats(store: CoreDeps['store'], day: string): Promise<Map<string, HourStreamStats>>;
-  recomputeRealtimeHour(deps: CoreDeps, day: string, hour: string): Promise<unknown>;
+  /** Resolves with how it went (`compacted`, or `lost-race` when a concurrent compaction of the hour won). */
+  recomputeRealtimeHour(
+    deps: CoreDeps,
+    day: string,
+    hour: string,
+  ): Promise<{ status: string; orders: number }>;
 }
 
 export interface ReconcileDeps extends CoreDeps {

@@ -193,14 +193,18 @@ async function fillRealtimeGaps(
         continue;
       }
       try {
-        await deps.speed.recomputeRealtimeHour(deps, day.day, gap.hour);
+        const outcome = await deps.speed.recomputeRealtimeHour(deps, day.day, gap.hour);
+        const how =
+          outcome.status === 'lost-race'
+            ? 'a concurrent compaction of the hour recomputed it from the stream archive'
+            : `recomputed from the stream archive (${outcome.orders} orders)`;
         corrections.push({
           kind: 'realtime_recompute',
           day: day.day,
           hour: gap.hour,
           reason,
           status: 'applied',
-          detail: `recomputed from the stream archive; ${servingNote}`,
+          detail: `${how}; ${servingNote}`,
           served_from: servedFrom,
         });
       } catch (error) {
