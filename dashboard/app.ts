@@ -103,13 +103,26 @@ function setError(key: string, error: unknown): void {
   renderErrors();
 }
 
-async function guarded<T>(key: string, task: () => Promise<T>): Promise<T | undefined> {
+/** A panel whose first load failed says so instead of "Loading…" forever (the banner says why). */
+function markUnavailable(panel: string): void {
+  const section = document.querySelector(`[aria-labelledby="${panel}-title"], .card.${panel}`);
+  if (!section) return;
+  for (const node of Array.from(section.querySelectorAll('.state'))) {
+    if (node.textContent?.startsWith('Loading')) node.textContent = 'Unavailable: see the error above';
+  }
+  for (const node of Array.from(section.querySelectorAll('.value'))) {
+    if (node.textContent === '…') node.textContent = '—';
+  }
+}
+
+async function guarded<T>(key: string, task: () => Promise<T>, panel?: string): Promise<T | undefined> {
   try {
     const result = await task();
     setError(key, null);
     return result;
   } catch (error) {
     setError(key, error);
+    if (panel) markUnavailable(panel);
     return undefined;
   }
 }
@@ -426,8 +439,12 @@ async function refreshLive(): Promise<void> {
   liveBusy = true;
   try {
     await Promise.all([
-      guarded('windows', async () => renderWindows(await getJson<WindowsResponse>('sales/windows'))),
-      guarded('health', async () => renderFreshness(await getJson<HealthResponse>('health'))),
+      guarded(
+        'windows',
+        async () => renderWindows(await getJson<WindowsResponse>('sales/windows')),
+        'windows',
+      ),
+      guarded('health', async () => renderFreshness(await getJson<HealthResponse>('health')), 'kpis'),
     ]);
   } finally {
     liveBusy = false;
@@ -447,34 +464,50 @@ async function refreshRange(): Promise<void> {
   const params = { start: isoParam(range.start), end: isoParam(range.end) };
   const opsStart = new Date(Math.max(range.start.getTime(), range.end.getTime() - OPS_MAX_MS));
   await Promise.all([
-    guarded('sales', async () => {
-      const body = await getJson<SalesResponse>('sales', { ...params, granularity });
-      if (current()) renderSales(body, range, granularity);
-    }),
-    guarded('top products', async () => {
-      const body = await getJson<SalesResponse>('sales', {
-        ...params,
-        granularity: 'day',
-        group_by: 'product',
-      });
-      if (current()) renderTopProducts(body);
-    }),
-    guarded('ops', async () => {
-      const body = await getJson<OpsSummary>('ops/summary', { start: isoParam(opsStart), end: params.end });
-      if (current()) renderOps(body);
-    }),
-    guarded('reconciliation', async () => {
-      try {
-        const body = await getJson<ReconciliationTrend>('reconciliation', { days: String(TREND_DAYS) });
-        if (current()) renderReconciliation(body);
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 404) {
-          renderReconciliationUnavailable('this deployment has no GET /reconciliation route');
-          return;
+    guarded(
+      'sales',
+      async () => {
+        const body = await getJson<SalesResponse>('sales', { ...params, granularity });
+        if (current()) renderSales(body, range, granularity);
+      },
+      'sales',
+    ),
+    guarded(
+      'top products',
+      async () => {
+        const body = await getJson<SalesResponse>('sales', {
+          ...params,
+          granularity: 'day',
+          group_by: 'product',
+        });
+        if (current()) renderTopProducts(body);
+      },
+      'products',
+    ),
+    guarded(
+      'ops',
+      async () => {
+        const body = await getJson<OpsSummary>('ops/summary', { start: isoParam(opsStart), end: params.end });
+        if (current()) renderOps(body);
+      },
+      'ops',
+    ),
+    guarded(
+      'reconciliation',
+      async () => {
+        try {
+          const body = await getJson<ReconciliationTrend>('reconciliation', { days: String(TREND_DAYS) });
+          if (current()) renderReconciliation(body);
+        } catch (error) {
+          if (error instanceof ApiError && error.status === 404) {
+            renderReconciliationUnavailable('this deployment has no GET /reconciliation route');
+            return;
+          }
+          throw error;
         }
-        throw error;
-      }
-    }),
+      },
+      'recon',
+    ),
   ]);
   if (current()) {
     document.body.classList.remove('loading');

@@ -250,6 +250,8 @@ describe('operations dashboard in Chromium', () => {
     );
     await page.waitForFunction(() => document.getElementById('freshness-card')?.dataset['state'] === 'warn');
     expect(await text(page, 'freshness')).toBe('7 min');
+    await page.waitForFunction(() => !document.body.classList.contains('loading'));
+    expect(await page.getByTestId('windows').textContent()).toContain('Unavailable: see the error above');
     await page.close();
   });
 
