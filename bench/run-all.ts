@@ -1,0 +1,332 @@
+/**
+ * `npm run bench` — every benchmark in sequence, each in its own process (a fresh DuckDB and heap, so one
+ * figure's memory never skews the next), then one table on stdout and `bench/results.json`: each figure with the
+ * command that reproduces it, its parameters, the measured value and the targets (the user's spec and ours).
+ * Numbers are reported, not asserted: a benchmark is not a timed test.
+ *
+ *   npx tsx bench/run-all.ts [--quick] [--only batch,stream,e2e,query,consistency]
+ *
+ * --quick: CI-sized (no 10M batch, 10 s sustained stream, 20 s of e2e latency, a smaller query lake) — < 2 min.
+ * Progress and each benchmark's own output go to stderr; stdout carries only the final table.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const RESULTS = path.join(ROOT, 'bench', 'results');
+
+interface Step {
+  name: string;
+  script: string;
+  args: string[];
+  /** The JSON file the script writes. */
+  output: string;
+}
+
+/** One row of the table: what was measured, how, and against which targets. */
+export interface Figure {
+  area: string;
+  figure: string;
+  measured: string;
+  userSpec: string;
+  ours: string;
+  command: string;
+  parameters: Record<string, unknown>;
+  /** The raw number behind `measured` (ms, events/s or percent), for trend tooling. */
+  value: number | null;
+  unit: string;
+}
+
+function steps(quick: boolean): Step[] {
+  const out = (file: string) => path.join('bench', 'results', file);
+  return [
+    {
+      name: 'batch',
+      script: 'bench/batch.ts',
+      args: ['--orders', quick ? '100000,1000000' : '100000,1000000,10000000', '--out', out('batch.json')],
+      output: out('batch.json'),
+    },
+    {
+      name: 'stream',
+      script: 'bench/stream-handler.ts',
+      args: ['--seconds', quick ? '10' : '60'],
+      output: out('stream.json'),
+    },
+    {
+      name: 'e2e',
+      script: 'bench/e2e-latency.ts',
+      args: ['--rate', '10', '--seconds', quick ? '20' : '60'],
+      output: out('e2e-latency.json'),
+    },
+    {
+      name: 'query',
+      script: 'bench/query.ts',
+      args: [
+        ...(quick ? ['--orders-per-day', '10000', '--runs', '50', '--first-runs', '10'] : []),
+        '--out',
+        out('query.json'),
+      ],
+      output: out('query.json'),
+    },
+    {
+      name: 'consistency',
+      script: 'bench/consistency.ts',
+      args: ['--orders', quick ? '20000' : '100000', '--out', out('consistency.json')],
+      output: out('consistency.json'),
+    },
+  ];
+}
+
+const commandOf = (step: Step) => `npx tsx ${step.script} ${step.args.join(' ')}`.trim();
+
+/** Runs one benchmark script with tsx in a child process; its stdout and stderr go to our stderr. */
+function run(step: Step): Promise<{ code: number | null; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', step.script, ...step.args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.pipe(process.stderr, { end: false });
+    child.stderr.pipe(process.stderr, { end: false });
+    child.on('exit', (code) => resolve({ code, ms: performance.now() - t0 }));
+  });
+}
+
+const round = (value: number, places = 0) => Number(value.toFixed(places));
+const ms = (value: number) => (value >= 10_000 ? `${round(value / 1000, 1)} s` : `${round(value, 1)} ms`);
+const rate = (value: number) => `${Math.round(value).toLocaleString('en-US')}/s`;
+
+// The result shapes below are the benchmark scripts' JSON files, read loosely: a renamed field shows as "n/a".
+type Json = Record<string, unknown>;
+const num = (value: unknown): number => (typeof value === 'number' ? value : Number.NaN);
+const obj = (value: unknown): Json => (value && typeof value === 'object' ? (value as Json) : {});
+
+function batchFigures(result: Json, command: string): Figure[] {
+  const figures = (result['figures'] as Json[] | undefined) ?? [];
+  return figures.map((f) => {
+    const orders = num(f['orders']);
+    const endToEnd = num(f['endToEndMs']);
+    return {
+      area: 'batch',
+      figure: `${orders.toLocaleString('en-US')} orders, one day → views (end to end)`,
+      measured: `${ms(endToEnd)} · ${rate(num(f['ordersPerSecond']))} orders · ${f['overheadRatio']}× raw DuckDB (${ms(num(f['rawDuckdbMs']))})`,
+      userSpec: orders === 100_000 ? '< 5 min' : '—',
+      ours: orders === 100_000 ? '< 2 s' : orders === 10_000_000 ? '< 60 s' : '—',
+      command: String(f['command'] ?? command),
+      parameters: { orders, store: 'local directory lake' },
+      value: endToEnd,
+      unit: 'ms',
+    };
+  });
+}
+
+function streamFigures(result: Json, command: string): Figure[] {
+  const handler = obj(result['handler']);
+  const figures: Figure[] = Object.entries(handler).map(([size, h]) => {
+    const r = obj(h);
+    return {
+      area: 'speed',
+      figure: `ingest-orders handler, ${Number(size).toLocaleString('en-US')}-event micro-batch (warm median)`,
+      measured: `${ms(num(r['warmMedianMs']))} · ${rate(num(r['eventsPerSecond']))} events (first ${ms(num(r['coldMs']))})`,
+      userSpec: '—',
+      ours: 'thousands of events/s',
+      command,
+      parameters: { events: Number(size), runs: r['runs'] },
+      value: num(r['warmMedianMs']),
+      unit: 'ms',
+    };
+  });
+  const sustained = obj(result['sustained']);
+  if (Object.keys(sustained).length > 0) {
+    figures.push({
+      area: 'speed',
+      figure: 'sustained through local-aws-sqs + consumer core',
+      measured: `${rate(num(sustained['eventsPerSecond']))} events over ${sustained['seconds']} s (${num(sustained['consumed']).toLocaleString('en-US')} events, batch size ${sustained['batchSize']})`,
+      userSpec: '10–100 events/s',
+      ours: 'thousands of events/s',
+      command,
+      parameters: { seconds: sustained['seconds'], batchSize: sustained['batchSize'] },
+      value: num(sustained['eventsPerSecond']),
+      unit: 'events/s',
+    });
+  }
+  return figures;
+}
+
+function e2eFigures(result: Json, command: string): Figure[] {
+  const latency = obj(result['latencyMs']);
+  const window = Number(result['batchingWindow']);
+  return [
+    {
+      area: 'speed',
+      figure: `event → queryable in GET /sales (twinflow start, ${result['rate']}/s, ${window} s batching window)`,
+      measured: `p50 ${ms(num(latency['p50']))} · p99 ${ms(num(latency['p99']))} · max ${ms(num(latency['max']))} (${result['visible']}/${result['sent']} visible)`,
+      userSpec: '< 10 s',
+      ours: `p99 < window + 1 s = ${window + 1} s`,
+      command,
+      parameters: { rate: result['rate'], seconds: result['seconds'], batchingWindow: window },
+      value: num(latency['p99']),
+      unit: 'ms',
+    },
+  ];
+}
+
+function queryFigures(result: Json, command: string): Figure[] {
+  const cases = (result['results'] as Json[] | undefined) ?? [];
+  const lake = obj(result['lake']);
+  const pick = [
+    { name: '1 day, batch, by hour', userSpec: '< 100 ms', ours: 'p95 < 20 ms warm' },
+    { name: '1 day, today (realtime), by hour', userSpec: '< 100 ms', ours: 'p95 < 20 ms warm' },
+    { name: '30 days (29 batch + today), by hour', userSpec: '—', ours: '—' },
+  ];
+  const figures: Figure[] = [];
+  for (const p of pick) {
+    const found = cases.find((c) => c['name'] === p.name);
+    if (!found) continue;
+    const warm = obj(found['warm']);
+    const first = obj(found['first']);
+    figures.push({
+      area: 'query',
+      figure: `GET /sales ${p.name} (querySales in process)`,
+      measured: `warm p50 ${ms(num(warm['p50']))} · p95 ${ms(num(warm['p95']))}; first call p50 ${ms(num(first['p50']))} · p95 ${ms(num(first['p95']))}`,
+      userSpec: p.userSpec,
+      ours: p.ours,
+      command: String(result['command'] ?? command),
+      parameters: { ordersPerDay: lake['ordersPerDay'], warmRuns: warm['n'], firstRuns: first['n'] },
+      value: num(warm['p95']),
+      unit: 'ms',
+    });
+  }
+  return figures;
+}
+
+function consistencyFigures(result: Json, command: string): Figure[] {
+  const f = obj(result['figure']);
+  const before = obj(f['beforeCompaction']);
+  return [
+    {
+      area: 'consistency',
+      figure: 'batch vs realtime, replayed day (shuffled, redelivered, producer retries, late)',
+      measured:
+        `${num(f['revenueDeviationPct']).toFixed(2)} % revenue, ${num(f['ordersDeviationPct']).toFixed(2)} % orders; ` +
+        `${f['rowsDiffering']}/${f['rowsCompared']} minute×product rows differ ` +
+        `(before compaction: ${num(before['ordersDeviationPct']).toFixed(2)} % orders)`,
+      userSpec: '< 5 %',
+      ours: '0.00 %',
+      command: String(f['command'] ?? command),
+      parameters: {
+        orders: f['orders'],
+        messages: f['messages'],
+        redeliveries: f['redeliveries'],
+        producerRetries: f['producerRetries'],
+        lateArrivals: f['lateArrivals'],
+        batchSize: f['batchSize'],
+      },
+      value: num(f['revenueDeviationPct']),
+      unit: '%',
+    },
+  ];
+}
+
+const FIGURES: Record<string, (result: Json, command: string) => Figure[]> = {
+  batch: batchFigures,
+  stream: streamFigures,
+  e2e: e2eFigures,
+  query: queryFigures,
+  consistency: consistencyFigures,
+};
+
+function printTable(figures: readonly Figure[]): void {
+  const columns: [keyof Figure, string][] = [
+    ['area', 'area'],
+    ['figure', 'figure'],
+    ['measured', 'measured'],
+    ['userSpec', 'user spec'],
+    ['ours', 'ours'],
+  ];
+  const widths = columns.map(([key, title]) =>
+    Math.max(title.length, ...figures.map((f) => String(f[key]).length)),
+  );
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' │ ');
+  console.log(line(columns.map(([, title]) => title)));
+  console.log(widths.map((w) => '─'.repeat(w)).join('─┼─'));
+  for (const f of figures) console.log(line(columns.map(([key]) => String(f[key]))));
+  console.log('\ncommands:');
+  for (const command of new Set(figures.map((f) => f.command))) console.log(`  ${command}`);
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+  });
+  const quick = values.quick ?? false;
+  const only = values.only ? new Set(values.only.split(',')) : undefined;
+  mkdirSync(RESULTS, { recursive: true });
+  const t0 = performance.now();
+  const figures: Figure[] = [];
+  const runs: Record<string, { command: string; exitCode: number | null; seconds: number; result?: Json }> =
+    {};
+  for (const step of steps(quick).filter((s) => !only || only.has(s.name))) {
+    const command = commandOf(step);
+    console.error(`\n▶ ${step.name}: ${command}`);
+    const output = path.join(ROOT, step.output);
+    const before = existsSync(output) ? readFileSync(output, 'utf8') : undefined;
+    const { code, ms: took } = await run(step);
+    const after = existsSync(output) ? readFileSync(output, 'utf8') : undefined;
+    // A failed run may leave an older result behind: only a file this run wrote counts.
+    const result =
+      code === 0 && after !== undefined && after !== before ? (JSON.parse(after) as Json) : undefined;
+    runs[step.name] = {
+      command,
+      exitCode: code,
+      seconds: round(took / 1000, 1),
+      ...(result ? { result } : {}),
+    };
+    if (!result) {
+      figures.push({
+        area: step.name,
+        figure: 'benchmark did not complete',
+        measured: `exit code ${code}`,
+        userSpec: '—',
+        ours: '—',
+        command,
+        parameters: {},
+        value: null,
+        unit: '',
+      });
+      continue;
+    }
+    figures.push(...(FIGURES[step.name]?.(result, command) ?? []));
+  }
+  const totalSeconds = round((performance.now() - t0) / 1000, 1);
+  const report = {
+    measuredAt: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    command: `npx tsx bench/run-all.ts${quick ? ' --quick' : ''}`,
+    totalSeconds,
+    machine: {
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      memoryGb: round(os.totalmem() / 2 ** 30, 1),
+      node: process.version,
+      // Other work on the machine skews percentiles; recorded so numbers can be compared honestly.
+      loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
+    },
+    figures,
+    runs,
+  };
+  writeFileSync(path.join(ROOT, 'bench', 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  console.log(
+    `\nTwinflow benchmarks (${report.mode}, ${totalSeconds} s, ${report.machine.cpus} CPUs, ${process.version})\n`,
+  );
+  printTable(figures);
+  console.log('\nwrote bench/results.json');
+  if (figures.some((f) => f.value === null)) process.exitCode = 1;
+}
+
+await main();
