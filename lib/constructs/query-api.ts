@@ -9,7 +9,15 @@ import { Construct } from 'constructs';
 import type { ApiAuthMode } from '../stage-config.ts';
 
 /** Every route the query function serves (see functions/query-sales/handler.ts). */
-export const QUERY_ROUTES = ['/sales', '/sales/windows', '/health', '/reconciliation', '/dashboard'] as const;
+/** The query function's routes; test/infra checks this equals the handler's route table. */
+export const QUERY_ROUTES = [
+  '/sales',
+  '/sales/windows',
+  '/health',
+  '/reconciliation',
+  '/ops/summary',
+  '/dashboard',
+] as const;
 
 export interface QueryApiProps {
   readonly function: lambda.IFunction;

@@ -24,7 +24,7 @@ describe('synthTemplate', () => {
     expect(ofType('AWS::SQS::Queue')).toHaveLength(2);
     expect(ofType('AWS::Lambda::EventSourceMapping')).toHaveLength(1);
     expect(ofType('AWS::Events::Rule')).toHaveLength(3);
-    expect(ofType('AWS::ApiGatewayV2::Route')).toHaveLength(5);
+    expect(ofType('AWS::ApiGatewayV2::Route')).toHaveLength(6);
   });
 
   it('resolves cross-stack imports to the storage resources they point at', () => {
