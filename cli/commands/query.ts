@@ -51,7 +51,7 @@ export function register(program: Command): void {
       'sales over [start, end): batch where published, realtime elsewhere (same JSON as GET /sales)',
     )
     .requiredOption('--start <instant>', 'ISO-8601 instant with a zone, or a day YYYY-MM-DD (UTC midnight)')
-    .requiredOption('--end <instant>', 'exclusive end, same formats as --start')
+    .option('--end <instant>', 'exclusive end, same formats (default: the end of a --start day, else now)')
     .option('--granularity <g>', 'minute | hour | day', 'hour')
     .option('--product-id <id>', 'only this product')
     .option('--group-by <what>', '"product": one row per bucket and product')
@@ -61,7 +61,7 @@ export function register(program: Command): void {
     .action(async (options) => {
       const params: Record<string, string> = {
         start: options.start,
-        end: options.end,
+        ...(options.end !== undefined ? { end: options.end } : {}),
         granularity: options.granularity,
         ...(options.productId !== undefined ? { product_id: options.productId } : {}),
         ...(options.groupBy !== undefined ? { group_by: options.groupBy } : {}),

@@ -77,7 +77,7 @@ const productId = z.string();
 
 export const salesParamsSchema = z.strictObject({
   start: instant('start'),
-  end: instant('end'),
+  end: instant('end').optional(),
   granularity: z
     .enum(GRANULARITIES, { error: () => `granularity must be one of ${GRANULARITIES.join(', ')}` })
     .default('hour'),
@@ -114,12 +114,19 @@ export function parseParams<T>(schema: ZodType<T>, params: Record<string, string
   throw new InvalidInputError(issue?.message ?? 'invalid query', parameter);
 }
 
-/** `GET /sales` parameters → a checked `SalesQuery` (range limits included). */
-export function parseSalesParams(params: Record<string, string>): SalesQuery {
+const DAY_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * `GET /sales` parameters → a checked `SalesQuery` (range limits included). Without `end`, a day `start`
+ * (`2026-11-20`) means that whole day and an instant means "until now".
+ */
+export function parseSalesParams(params: Record<string, string>, now: Date = new Date()): SalesQuery {
   const p = parseParams(salesParamsSchema, params);
+  const end =
+    p.end ?? (DAY_ONLY.test(params['start'] ?? '') ? new Date(p.start.getTime() + 86_400_000) : now);
   return checkSalesQuery({
     start: p.start,
-    end: p.end,
+    end,
     granularity: p.granularity,
     ...(p.product_id !== undefined ? { productId: p.product_id } : {}),
     ...(p.group_by !== undefined ? { groupBy: p.group_by } : {}),

@@ -53,6 +53,13 @@ describe('serving parameters', () => {
     });
   });
 
+  it('without end, a day start means that day and an instant means until now', () => {
+    const now = new Date('2026-11-21T10:30:00Z');
+    expect(parseSalesParams({ start: '2026-11-20' }, now).end).toEqual(new Date('2026-11-21T00:00:00Z'));
+    expect(parseSalesParams({ start: '2026-11-21T08:00:00Z' }, now).end).toEqual(now);
+    expect(parameterOf(() => parseSalesParams({ start: '2026-11-21T11:00:00Z' }, now))).toBe('end');
+  });
+
   it('names the parameter of each mistake', () => {
     const ok = { start: '2026-11-20', end: '2026-11-21' };
     expect(parameterOf(() => parseSalesParams({ end: '2026-11-21' }))).toBe('start');

@@ -14,7 +14,8 @@ export const salesRoutes: Route[] = [
   {
     method: 'GET',
     path: '/sales',
-    handle: async ({ params, deps }) => jsonResult(await querySales(parseSalesParams(params), deps)),
+    handle: async ({ params, deps }) =>
+      jsonResult(await querySales(parseSalesParams(params, deps.clock()), deps)),
   },
   {
     method: 'GET',
