@@ -61,6 +61,7 @@ export const lake = {
 
   reconciliationRun: (day: string, runId: string) =>
     `reconciliation/runs/dt=${parseDay(day)}/${safeId(runId, 'run id')}.json`,
+  reconciliationRunPrefix: (day: string) => `reconciliation/runs/dt=${parseDay(day)}/`,
   reconciliationRoot: 'reconciliation/runs/',
   alert: (day: string, alertId: string) => `alerts/dt=${parseDay(day)}/${safeId(alertId, 'alert id')}.json`,
   alertsRoot: 'alerts/',

@@ -100,32 +100,33 @@ export class LocalDirectoryStore implements ObjectStore {
   }
 
   async list(prefix: string): Promise<ObjectInfo[]> {
-    const out: ObjectInfo[] = [];
     // Walk from the deepest existing directory of the prefix, then filter by the full prefix.
     const dirPart = prefix.endsWith('/') ? prefix : path.posix.dirname(prefix);
     const start = dirPart === '.' ? this.root : this.pathOf(dirPart.replace(/\/$/, '') || '.');
-    const walk = async (dir: string): Promise<void> => {
+    const walk = async (dir: string): Promise<ObjectInfo[]> => {
       let entries: import('node:fs').Dirent[];
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return [];
         throw new LakeUnavailableError(`cannot list ${dir}: ${(error as Error).message}`, { cause: error });
       }
-      for (const entry of entries) {
-        const full = path.join(dir, entry.name);
-        if (entry.isDirectory()) await walk(full);
-        else if (entry.isFile() && !entry.name.endsWith(TEMP_SUFFIX)) {
+      // Directories and stats in parallel: the serving layer lists a day's partitions on every query.
+      const found = await Promise.all(
+        entries.map(async (entry): Promise<ObjectInfo[]> => {
+          const full = path.join(dir, entry.name);
+          if (entry.isDirectory()) return walk(full);
+          if (!entry.isFile() || entry.name.endsWith(TEMP_SUFFIX)) return [];
           const key = path.relative(this.root, full).split(path.sep).join('/');
-          if (!key.startsWith(prefix)) continue;
+          if (!key.startsWith(prefix)) return [];
           const info = await this.info(key, full);
-          if (info) out.push(info);
-        }
-      }
+          return info ? [info] : [];
+        }),
+      );
+      return found.flat();
     };
-    await walk(start);
-    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return (await walk(start)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async delete(keys: readonly string[]): Promise<void> {

@@ -33,12 +33,6 @@ export interface ReconciliationTrend {
 export const MAX_TREND_DAYS = 90;
 const READ_CONCURRENCY = 16;
 
-/** The key prefix of one day's run records (derived from the layout's own key builder). */
-function runsPrefix(day: string): string {
-  const key = lake.reconciliationRun(day, 'x');
-  return key.slice(0, key.length - 'x.json'.length);
-}
-
 /** The run records of the last `days` days (up to `now`'s day), oldest first. */
 export async function reconciliationTrend(
   store: ObjectStore,
@@ -52,7 +46,9 @@ export async function reconciliationTrend(
   }
   const today = dayOf(input.now ?? new Date());
   const since = addDays(today, -(input.days - 1));
-  const listed = await Promise.all(daysBetween(since, today).map((day) => store.list(runsPrefix(day))));
+  const listed = await Promise.all(
+    daysBetween(since, today).map((day) => store.list(lake.reconciliationRunPrefix(day))),
+  );
   const keys = listed
     .flat()
     .map((info) => info.key)

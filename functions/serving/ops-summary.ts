@@ -104,9 +104,9 @@ async function quarantineOfDay(store: ObjectStore, day: string): Promise<Quarant
 /** The newest reconciliation run record of `days` (newest day first), by key order within a day. */
 async function newestRun(store: ObjectStore, days: readonly string[]): Promise<RunRecordHead | undefined> {
   for (const day of days) {
-    const probe = lake.reconciliationRun(day, 'x');
-    const prefix = probe.slice(0, probe.length - 'x.json'.length);
-    const runs = (await store.list(prefix)).filter((info) => info.key.endsWith('.json'));
+    const runs = (await store.list(lake.reconciliationRunPrefix(day))).filter((info) =>
+      info.key.endsWith('.json'),
+    );
     const newest = runs.sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime()).at(-1);
     if (newest) return (await getJson<RunRecordHead>(store, newest.key))?.value;
   }
