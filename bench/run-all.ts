@@ -99,7 +99,7 @@ function run(step: Step): Promise<{ code: number | null; ms: number }> {
 
 const round = (value: number, places = 0) => Number(value.toFixed(places));
 const ms = (value: number) => (value >= 10_000 ? `${round(value / 1000, 1)} s` : `${round(value, 1)} ms`);
-const rate = (value: number) => `${Math.round(value).toLocaleString('en-US')}/s`;
+const rate = (value: number, what: string) => `${Math.round(value).toLocaleString('en-US')} ${what}/s`;
 
 // The result shapes below are the benchmark scripts' JSON files, read loosely: a renamed field shows as "n/a".
 type Json = Record<string, unknown>;
@@ -114,7 +114,7 @@ function batchFigures(result: Json, command: string): Figure[] {
     return {
       area: 'batch',
       figure: `${orders.toLocaleString('en-US')} orders, one day → views (end to end)`,
-      measured: `${ms(endToEnd)} · ${rate(num(f['ordersPerSecond']))} orders · ${f['overheadRatio']}× raw DuckDB (${ms(num(f['rawDuckdbMs']))})`,
+      measured: `${ms(endToEnd)} · ${rate(num(f['ordersPerSecond']), 'orders')} · ${f['overheadRatio']}× raw DuckDB (${ms(num(f['rawDuckdbMs']))})`,
       userSpec: orders === 100_000 ? '< 5 min' : '—',
       ours: orders === 100_000 ? '< 2 s' : orders === 10_000_000 ? '< 60 s' : '—',
       command: String(f['command'] ?? command),
@@ -132,7 +132,7 @@ function streamFigures(result: Json, command: string): Figure[] {
     return {
       area: 'speed',
       figure: `ingest-orders handler, ${Number(size).toLocaleString('en-US')}-event micro-batch (warm median)`,
-      measured: `${ms(num(r['warmMedianMs']))} · ${rate(num(r['eventsPerSecond']))} events (first ${ms(num(r['coldMs']))})`,
+      measured: `${ms(num(r['warmMedianMs']))} · ${rate(num(r['eventsPerSecond']), 'events')} (first ${ms(num(r['coldMs']))})`,
       userSpec: '—',
       ours: 'thousands of events/s',
       command,
@@ -146,7 +146,7 @@ function streamFigures(result: Json, command: string): Figure[] {
     figures.push({
       area: 'speed',
       figure: 'sustained through local-aws-sqs + consumer core',
-      measured: `${rate(num(sustained['eventsPerSecond']))} events over ${sustained['seconds']} s (${num(sustained['consumed']).toLocaleString('en-US')} events, batch size ${sustained['batchSize']})`,
+      measured: `${rate(num(sustained['eventsPerSecond']), 'events')} over ${sustained['seconds']} s (${num(sustained['consumed']).toLocaleString('en-US')} events, batch size ${sustained['batchSize']})`,
       userSpec: '10–100 events/s',
       ours: 'thousands of events/s',
       command,
