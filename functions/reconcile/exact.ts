@@ -1,24 +1,9 @@
 /**
- * Exact arithmetic for reconciliation: money as integer cents (bigint) and deviations as fixed-point ratios,
+ * Exact arithmetic for reconciliation: money as integer cents (the pipeline's) and deviations as fixed-point ratios,
  * so a zero deviation is exactly zero and no float ever decides whether an alert fires.
  */
 
-const DECIMAL = /^(-?)(\d+)(?:\.(\d{1,2}))?$/;
-
-/** `'12.30'` → `1230n`. Accepts what DuckDB prints for DECIMAL(18,2). */
-export function toCents(decimal: string): bigint {
-  const match = DECIMAL.exec(decimal.trim());
-  if (!match) throw new Error(`not a decimal amount: "${decimal}"`);
-  const cents = BigInt(match[2] ?? '0') * 100n + BigInt((match[3] ?? '').padEnd(2, '0'));
-  return match[1] === '-' ? -cents : cents;
-}
-
-/** `1230n` → `'12.30'`. */
-export function formatCents(cents: bigint): string {
-  const sign = cents < 0n ? '-' : '';
-  const abs = cents < 0n ? -cents : cents;
-  return `${sign}${abs / 100n}.${(abs % 100n).toString().padStart(2, '0')}`;
-}
+export { centsOf as toCents, formatCents } from '../pipeline/money.ts';
 
 /** Decimal places of every reported ratio (`'-0.041667'`). */
 export const RATIO_PLACES = 6;
