@@ -1,22 +1,10 @@
-import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { twinflow } from '../support/cli.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 
-const run = promisify(execFile);
 const tempDir = useTempDirs();
-
-async function twinflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', ['cli/twinflow.js', ...args], { cwd: process.cwd() });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('twinflow batch CLI', () => {
   it('generates a landing export and publishes it', async () => {

@@ -5,22 +5,14 @@ import { silentLog } from '../../functions/pipeline/ports.ts';
 import type { AlertSink, DlqProbe, ReconcileDeps } from '../../functions/reconcile/ports.ts';
 import type { ReconciliationAlert } from '../../functions/reconcile/run-record.ts';
 import { consumeMicroBatch, type MicroBatchResult } from '../../functions/stream/micro-batch.ts';
+import type { OrderEvent } from '../../local/order-generator.ts';
 import { writeJsonlExport } from '../support/lake.ts';
 
 export const DAY = '2026-11-20';
 /** The hourly run after the day ended (batch has published it). */
 export const NOW = new Date('2026-11-21T03:00:00Z');
 
-export interface OrderEvent {
-  event_id: string;
-  order_id: string;
-  user_id: string;
-  product_id: string;
-  quantity: number;
-  unit_price: string;
-  currency: string;
-  event_time: string;
-}
+export type { OrderEvent };
 
 const PRICES = ['19.99', '0.10', '7.45', '120.00', '3.33'];
 

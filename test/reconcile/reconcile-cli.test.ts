@@ -1,26 +1,14 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { ReconciliationRun } from '../../functions/reconcile/run-record.ts';
 import type { ReconciliationTrend } from '../../functions/reconcile/trend.ts';
+import { twinflow } from '../support/cli.ts';
 import { testDeps } from '../support/lake.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 import { DAY, makeOrders, NOW, publishBatch, streamIn } from './lake-builder.ts';
 
-const run = promisify(execFile);
 const tempDir = useTempDirs();
-
-async function twinflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', ['cli/twinflow.js', ...args], { cwd: process.cwd() });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('twinflow reconcile CLI', () => {
   it('prints a readable summary, the record with --json, and the trend', async () => {

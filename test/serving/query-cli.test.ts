@@ -1,25 +1,13 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
 import { silentLog } from '../../functions/pipeline/ports.ts';
 import { BatchCache } from '../../functions/serving/batch-cache.ts';
 import { querySales } from '../../functions/serving/query-sales.ts';
+import { twinflow } from '../support/cli.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 import { publishBatchDay, putRealtimePartial } from './lake-fixtures.ts';
 
-const run = promisify(execFile);
 const tempDir = useTempDirs();
-
-async function twinflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', ['cli/twinflow.js', ...args], { cwd: process.cwd() });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 async function seededLake(): Promise<string> {
   const dir = tempDir();

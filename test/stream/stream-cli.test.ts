@@ -1,25 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
+import { twinflow } from '../support/cli.ts';
 import { realtimeOrders } from './stream-helpers.ts';
 
-const run = promisify(execFile);
-const cli = new URL('../../cli/twinflow.js', import.meta.url).pathname;
 const fixtureFile = new URL('../../events/orders.jsonl', import.meta.url).pathname;
-
-async function twinflow(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run('node', [cli, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('twinflow replay / quarantine / compact', () => {
   it('replays events/orders.jsonl through the consumer in micro-batches, exact after compaction', async () => {
