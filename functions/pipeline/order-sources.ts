@@ -74,7 +74,8 @@ export async function appendJsonRecords(
   await connection.run('drop table raw_orders_batch; drop table raw_order_lines');
 }
 
-async function* jsonLinesOf(localPath: string, refPrefix: string): AsyncGenerator<JsonRecord> {
+/** The non-empty lines of a `.jsonl` file, each with the ref `<refPrefix>:<line number>`. */
+export async function* jsonLinesOf(localPath: string, refPrefix: string): AsyncGenerator<JsonRecord> {
   const lines = createInterface({
     input: createReadStream(localPath, 'utf8'),
     crlfDelay: Number.POSITIVE_INFINITY,

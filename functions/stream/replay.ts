@@ -1,8 +1,7 @@
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { InvalidInputError } from '../pipeline/errors.ts';
+import { jsonLinesOf } from '../pipeline/order-sources.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import { consumeMicroBatch, type MicroBatchResult, type StreamMessage } from './micro-batch.ts';
 
@@ -47,17 +46,8 @@ export function addResult(totals: ReplayTotals, result: MicroBatchResult): Repla
 
 /** The lines of a `.jsonl` file as messages with ids `<file name>:<line>` (a replay of the same file is idempotent). */
 export async function* fileMessages(file: string): AsyncGenerator<StreamMessage> {
-  const name = path.basename(file);
-  const lines = createInterface({
-    input: createReadStream(file, 'utf8'),
-    crlfDelay: Number.POSITIVE_INFINITY,
-  });
-  let number = 0;
-  for await (const line of lines) {
-    number += 1;
-    if (line.trim() === '') continue;
-    yield { messageId: `${name}:${number}`, body: line };
-  }
+  for await (const { ref, line } of jsonLinesOf(file, path.basename(file)))
+    yield { messageId: ref, body: line };
 }
 
 export async function* chunks<T>(items: AsyncIterable<T> | Iterable<T>, size: number): AsyncGenerator<T[]> {
