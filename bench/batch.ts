@@ -13,13 +13,6 @@ import { LocalDirectoryStore } from '../functions/pipeline/local-directory-store
 import { silentLog } from '../functions/pipeline/ports.ts';
 import { writeLandingExport } from '../local/landing-export.ts';
 
-const { values } = parseArgs({
-  options: {
-    orders: { type: 'string', default: '100000,1000000' },
-    out: { type: 'string', default: 'bench/results/batch.json' },
-  },
-});
-
 const DAY = '2026-11-20';
 const SPEC_MS = 5 * 60_000;
 
@@ -77,6 +70,12 @@ export async function benchBatch(counts: number[]): Promise<BatchFigure[]> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      orders: { type: 'string', default: '100000,1000000' },
+      out: { type: 'string', default: 'bench/results/batch.json' },
+    },
+  });
   const counts = (values.orders ?? '').split(',').map(Number);
   const figures = await benchBatch(counts);
   console.table(
