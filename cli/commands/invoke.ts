@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Argument, type Command, Option } from 'commander';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
+import { stageConfig } from '../../lib/stage-config.ts';
 import { DEFAULT_DATA_DIR } from '../cli-env.ts';
 
 const FUNCTIONS = [
@@ -21,6 +22,8 @@ export function invokeEnvironment(hostEnv: NodeJS.ProcessEnv, dataDir: string): 
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(hostEnv)) if (value !== undefined) env[name] = value;
   env['POWERTOOLS_LOG_LEVEL'] ??= 'WARN';
+  // As deployed: the service dimension of logs and metrics (otherwise Powertools says `service_undefined`).
+  env['POWERTOOLS_SERVICE_NAME'] ??= stageConfig('dev').serviceName;
   const endpoint = hostEnv['AWS_ENDPOINT_URL_S3'] ?? hostEnv['AWS_ENDPOINT_URL'];
   if (endpoint) {
     if (!hostEnv['LAKE_BUCKET']) {

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { formatCount } from '../../dashboard/format.ts';
 import { sendBodies } from '../../local/order-feed.ts';
 import { createOrderGenerator, type OrderEvent } from '../../local/order-generator.ts';
 import {
@@ -32,6 +34,40 @@ function orders(count: number, seed: number, at: (i: number) => Date): OrderEven
 }
 
 const dayOf = (date: Date) => date.toISOString().slice(0, 10);
+
+/** The dashboard of a running runtime in Chromium: the numbers it shows once every panel has loaded. */
+async function dashboardNumbers(apiUrl: string) {
+  const browser = await chromium.launch({
+    executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu'],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+    await page.goto(`${apiUrl}/dashboard`);
+    await page.waitForFunction(
+      () =>
+        !document.body.classList.contains('loading') &&
+        document.querySelector('[data-testid="windows"]')?.getAttribute('data-at') !== null,
+      undefined,
+      { timeout: 15_000 },
+    );
+    const text = async (testid: string) =>
+      ((await page.getByTestId(testid).first().textContent()) ?? '').trim();
+    return {
+      totalOrders: await text('total-orders'),
+      window15Orders: await text('window-15-orders'),
+      errorBannerHidden: await page.locator('#errors').isHidden(),
+      errors,
+    };
+  } finally {
+    await browser.close();
+  }
+}
 
 describe('twinflow start, driven over HTTP and SQS', () => {
   it('events sent to the orders queue appear in GET /sales, and a replayed file totals exactly', async () => {
@@ -69,12 +105,20 @@ describe('twinflow start, driven over HTTP and SQS', () => {
       20_000,
     );
     const notFound = await fetch(`${twinflow.apiUrl}/no-such-route`);
+    // The dashboard as a user of `npm start` opens it: the live orders are the last 24 h and the last 15 min.
+    const dashboard = await dashboardNumbers(twinflow.apiUrl);
 
     // Assess
     expect(liveTotals).toEqual(expectedTotals(live));
     expect(replayTotals).toEqual(expectedTotals(replayed));
     expect(notFound.status).toBe(404);
     expect(await notFound.json()).toEqual({ message: 'Not Found' });
+    expect(dashboard).toEqual({
+      totalOrders: formatCount(live.length),
+      window15Orders: formatCount(live.length),
+      errorBannerHidden: true,
+      errors: [],
+    });
     expect(twinflow.output()).toContain('replay: sent 152 lines');
     expect(await twinflow.stop('SIGTERM')).toBe(0);
     expect(twinflow.output()).toContain('stopped');
