@@ -86,7 +86,17 @@ describe('twinflow start, driven over HTTP and SQS', () => {
     const live = orders(60, 8, (i) => new Date(now - i * 1000));
 
     // Act
-    const twinflow = await startTwinflow(path.join(dir, 'data'), ['--replay-file', replayFile]);
+    // Config changes reach the running runtime through the synthesized template (as they would reach AWS).
+    const twinflow = await startTwinflow(path.join(dir, 'data'), [
+      '--replay-file',
+      replayFile,
+      '--set',
+      'stream.batchSize=25',
+      '--set',
+      'stream.maxReceiveCount=4',
+      '--set',
+      'compaction.schedule=rate(2 minutes)',
+    ]);
     running.push(twinflow);
     await sendBodies(
       twinflow.sqs,
@@ -120,6 +130,9 @@ describe('twinflow start, driven over HTTP and SQS', () => {
       errors: [],
     });
     expect(twinflow.output()).toContain('replay: sent 152 lines');
+    expect(twinflow.output()).toMatch(/poll .* → ingest-orders: batch 25, window 1 s/);
+    expect(twinflow.output()).toMatch(/→ .* after 4 receives/);
+    expect(twinflow.output()).toMatch(/cron {2}rate\(2 minutes\) → compact-realtime/);
     expect(await twinflow.stop('SIGTERM')).toBe(0);
     expect(twinflow.output()).toContain('stopped');
   }, 90_000);
