@@ -1,3 +1,4 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
@@ -9,6 +10,12 @@ import { consumeMicroBatch, type StreamMessage } from '../stream/micro-batch.ts'
 import { env } from './env.ts';
 
 const deps = { store: env.store, clock: () => new Date(), log };
+const processor = new BatchProcessor(EventType.SQS);
+
+/** A record whose micro-batch write failed: reported so SQS delivers it again (and finally dead-letters it). */
+class RecordNotStoredError extends Error {
+  override readonly name = 'RecordNotStoredError';
+}
 
 function streamMessage(record: SQSRecord): StreamMessage {
   const sent = Number(record.attributes?.SentTimestamp);
@@ -24,6 +31,9 @@ function streamMessage(record: SQSRecord): StreamMessage {
 /**
  * Speed layer: one SQS micro-batch through the consumer core. Poison records are quarantined and acknowledged;
  * a transient failure comes back as `batchItemFailures` (ReportBatchItemFailures) so SQS retries, then DLQs.
+ * The core works on the whole batch at once (one DuckDB pass, one file per hour), so it decides which records
+ * failed; Powertools' batch processor turns that into the partial response — and, when every record failed,
+ * fails the invocation (FullBatchFailureError) so the outage shows in the function's error metric and alarm.
  */
 async function ingestOrders(event: SQSEvent): Promise<SQSBatchResponse> {
   if (!Array.isArray(event?.Records)) throw new InvalidInputError('expected an SQS event with Records');
@@ -44,7 +54,16 @@ async function ingestOrders(event: SQSEvent): Promise<SQSBatchResponse> {
   metrics.addMetric('recordsFailed', MetricUnit.Count, result.failedMessageIds.length);
   metrics.addMetric('microBatchMs', MetricUnit.Milliseconds, result.durationMs);
   if (result.ingestLagMs) metrics.addMetric('ingestLagMs', MetricUnit.Milliseconds, result.ingestLagMs.max);
-  return { batchItemFailures: result.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
+  const failed = new Set(result.failedMessageIds);
+  return processPartialResponse(
+    event,
+    (record: SQSRecord) => {
+      if (failed.has(record.messageId)) {
+        throw new RecordNotStoredError(`message ${record.messageId} not stored (batch ${result.batchId})`);
+      }
+    },
+    processor,
+  );
 }
 
 export const handler = middy(ingestOrders)

@@ -1,0 +1,58 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
+import { FaultyStore, realtimeOrders } from '../stream/stream-helpers.ts';
+import { fixture, lambdaContext } from '../support/lambda-context.ts';
+
+/** The handler's lake with a switch to make writes fail (the fault is injected; everything else is real). */
+const lake = new FaultyStore(
+  new LocalDirectoryStore(mkdtempSync(path.join(os.tmpdir(), 'twinflow-ingest-fault-'))),
+);
+vi.mock('../../functions/ingest-orders/env.ts', () => ({
+  env: { store: lake, allowedLatenessSeconds: 3600 },
+}));
+
+let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+
+beforeAll(async () => {
+  process.env['POWERTOOLS_LOG_LEVEL'] = 'CRITICAL';
+  process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';
+  ({ handler } = (await import('../../functions/ingest-orders/handler.ts')) as unknown as {
+    handler: typeof handler;
+  });
+});
+
+describe('ingest-orders handler when the lake fails', () => {
+  it('reports exactly the valid records as batchItemFailures when their files cannot be written', async () => {
+    // Prepare: the mixed fixture (valid and poison records); only the speed layer's view files fail.
+    const event = (await fixture('sqs-mixed.json')) as SQSEvent;
+    lake.failWrites = (key) => !key.startsWith('quarantine/');
+
+    // Act
+    const response = await handler(event, lambdaContext('ingest-orders'));
+
+    // Assess: poison records stay acknowledged (quarantined); every valid one is retried; nothing was counted.
+    const quarantined = event.Records.length - response.batchItemFailures.length;
+    expect(response.batchItemFailures.length).toBeGreaterThan(0);
+    expect(quarantined).toBeGreaterThan(0);
+    const ids = new Set(event.Records.map((r) => r.messageId));
+    expect(response.batchItemFailures.every((f) => ids.has(f.itemIdentifier))).toBe(true);
+    lake.failWrites = () => false;
+    expect(await realtimeOrders(lake, '2026-11-21')).toBe(0);
+  });
+
+  it('fails the invocation when no record could be stored, so SQS retries all and the error alarm sees it', async () => {
+    // Prepare
+    const event = (await fixture('sqs-orders.json')) as SQSEvent;
+    lake.failWrites = () => true;
+
+    // Act + Assess
+    await expect(handler(event, lambdaContext('ingest-orders'))).rejects.toThrow(
+      /All records failed processing/,
+    );
+    lake.failWrites = () => false;
+  });
+});
