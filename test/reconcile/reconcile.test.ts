@@ -226,6 +226,31 @@ describe('reconcile', () => {
     expect(record.days[0]?.explanation.missing_from_batch.count).toBe(0);
   });
 
+  it('explains orders only the stream has and producer retries removed by compaction', async () => {
+    // Prepare: the export lacks 3 orders the stream saw; 4 orders were sent twice by the producer (new event_id)
+    const dir = tempDir();
+    const deps = testDeps(dir, NOW);
+    const orders = makeOrders(30);
+    const streamOnly = makeOrders(3, { prefix: 'not-exported', hours: [11] });
+    const retries = orders.slice(0, 4).map((o) => ({ ...o, event_id: `${o.event_id}-retry` }));
+    await publishBatch(dir, deps, orders);
+    await streamIn(deps, [...orders, ...streamOnly], 40);
+    await streamIn(deps, retries, 10);
+    await compactRealtime(deps, { now: NOW, days: [DAY], graceMs: 0 });
+
+    // Act
+    const { record } = await reconcile({ now: NOW }, reconcileDeps(deps.store, { dlq: fixedDlq(0) }));
+
+    // Assess
+    const day = record.days.find((d) => d.day === DAY);
+    expect(day?.explanation.missing_from_batch.count).toBe(streamOnly.length);
+    expect(day?.explanation.missing_from_stream.count).toBe(0);
+    expect(day?.explanation.duplicates).toBe(retries.length);
+    expect(day?.before.totals.realtime.orders - (day?.before.totals.batch.orders ?? 0)).toBe(
+      streamOnly.length,
+    );
+  });
+
   it('hours only batch has (the stream started later) are noted as served from batch, not recomputed', async () => {
     const dir = tempDir();
     const deps = testDeps(dir, NOW);
