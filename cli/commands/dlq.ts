@@ -17,6 +17,52 @@ export function sqsClientFor(queueUrl: string): SQSClient {
   return new SQSClient({ region, ...(endpoint ? { endpoint } : {}) });
 }
 
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
+
+/** One line for the SQS problems an operator can fix (endpoint, queue, credentials), or undefined. */
+function sqsProblem(error: unknown, queueUrl: string | undefined): string | undefined {
+  const e = error as Error & { code?: string };
+  if (e.code && NETWORK_ERRORS.has(e.code)) {
+    const endpoint = cliEnv.sqsEndpoint ?? (queueUrl ? new URL(queueUrl).origin : 'SQS');
+    return `cannot reach SQS at ${endpoint}: ${e.message}`;
+  }
+  if (e.name === 'QueueDoesNotExist') return `no such queue: ${queueUrl}`;
+  if (e.name === 'CredentialsProviderError') {
+    return `no AWS credentials (${e.message}); local servers accept any, e.g. AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local`;
+  }
+  return undefined;
+}
+
+/**
+ * Runs a command's work so those SQS problems end in one line naming them and exit 1, not a stack trace
+ * (every command that takes --queue-url).
+ */
+export async function withSqsErrors(queueUrl: string | undefined, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    const problem = sqsProblem(error, queueUrl);
+    if (problem === undefined) throw error;
+    console.error(`twinflow: ${problem}`);
+    process.exitCode = 1;
+  }
+}
+
+/** What SQS's move-task FailureReason codes mean for the operator. */
+const FAILURE_EXPLANATIONS: Record<string, string> = {
+  CouldNotDetermineMessageSource:
+    'a message was not dead-lettered by a source queue (it was sent straight to the DLQ), so SQS cannot tell ' +
+    'where to return it',
+  'AWS.SimpleQueueService.NonExistentQueue': 'the queue a message came from no longer exists',
+};
+
 function queueUrlOption() {
   return new Option('--queue-url <url>', 'the dead-letter queue URL').makeOptionMandatory();
 }
@@ -29,15 +75,17 @@ export function register(program: Command): void {
     .description('messages waiting in the DLQ and the queues that feed it')
     .addOption(queueUrlOption())
     .option('--json', 'print JSON', false)
-    .action(async (options) => {
-      const stats = await dlqStats(sqsClientFor(options.queueUrl), options.queueUrl);
-      if (options.json) console.log(JSON.stringify(stats, null, 2));
-      else
-        console.log(
-          `DLQ ${stats.queueUrl}: ${stats.visible} waiting, ${stats.inFlight} in flight, ${stats.delayed} delayed; ` +
-            `sources: ${stats.sourceQueueUrls.join(', ') || 'none'}`,
-        );
-    });
+    .action((options) =>
+      withSqsErrors(options.queueUrl, async () => {
+        const stats = await dlqStats(sqsClientFor(options.queueUrl), options.queueUrl);
+        if (options.json) console.log(JSON.stringify(stats, null, 2));
+        else
+          console.log(
+            `DLQ ${stats.queueUrl}: ${stats.visible} waiting, ${stats.inFlight} in flight, ${stats.delayed} delayed; ` +
+              `sources: ${stats.sourceQueueUrls.join(', ') || 'none'}`,
+          );
+      }),
+    );
 
   dlq
     .command('peek')
@@ -50,15 +98,22 @@ export function register(program: Command): void {
         return Number(value);
       }),
     )
-    .action(async (options) => {
-      const messages = await peekDlq(sqsClientFor(options.queueUrl), options.queueUrl, options.max);
-      for (const m of messages) {
+    .action((options) =>
+      withSqsErrors(options.queueUrl, async () => {
+        const client = sqsClientFor(options.queueUrl);
+        const messages = await peekDlq(client, options.queueUrl, options.max);
+        for (const m of messages) {
+          console.log(
+            `${m.messageId}  received ${m.receiveCount ?? '?'}x  sent ${m.sentAt?.toISOString() ?? '?'}\n  ${m.body.slice(0, 300)}`,
+          );
+        }
+        const stats = await dlqStats(client, options.queueUrl);
         console.log(
-          `${m.messageId}  received ${m.receiveCount ?? '?'}x  sent ${m.sentAt?.toISOString() ?? '?'}\n  ${m.body.slice(0, 300)}`,
+          `${messages.length} distinct message(s) shown, left in the DLQ ` +
+            `(${stats.visible} waiting, ${stats.inFlight} in flight)`,
         );
-      }
-      console.log(`${messages.length} message(s) shown`);
-    });
+      }),
+    );
 
   dlq
     .command('redrive')
@@ -74,20 +129,42 @@ export function register(program: Command): void {
       }),
     )
     .option('--manual', 'skip StartMessageMoveTask and move with receive/send/delete', false)
-    .action(async (options) => {
-      const client = sqsClientFor(options.queueUrl);
-      const before = await dlqStats(client, options.queueUrl);
-      const result = await redriveDlq(client, {
-        dlqUrl: options.queueUrl,
-        ...(options.to ? { destinationUrl: options.to } : {}),
-        ...(options.rate !== undefined ? { rate: options.rate } : {}),
-        isManual: options.manual,
-      });
-      const after = await dlqStats(client, options.queueUrl);
-      console.log(
-        `moved ${result.moved} of ${before.visible} message(s) via ${result.method} (${result.status}); ` +
-          `${after.visible} left in the DLQ`,
-      );
-      if (!result.status.startsWith('COMPLETED')) process.exitCode = 1;
-    });
+    .action((options) =>
+      withSqsErrors(options.queueUrl, async () => {
+        const client = sqsClientFor(options.queueUrl);
+        const result = await redriveDlq(client, {
+          dlqUrl: options.queueUrl,
+          ...(options.to ? { destinationUrl: options.to } : {}),
+          ...(options.rate !== undefined ? { rate: options.rate } : {}),
+          isManual: options.manual,
+        });
+        const after = await dlqStats(client, options.queueUrl);
+        console.log(
+          `moved ${result.moved} message(s) via ${result.method} to ${result.destinationUrl ?? 'their source queues'} ` +
+            `(${result.status}); left in the DLQ: ${after.visible} waiting, ${after.inFlight} in flight`,
+        );
+        if (result.status === 'COMPLETED') return;
+        process.exitCode = 1;
+        if (!result.failureReason) return;
+        const explanation = FAILURE_EXPLANATIONS[result.failureReason];
+        console.log(`  why: ${result.failureReason}${explanation ? ` — ${explanation}` : ''}`);
+        const wait =
+          after.inFlight > 0
+            ? ` once the ${after.inFlight} in-flight message(s) are visible again (within ${after.visibilityTimeoutSeconds} s)`
+            : '';
+        if (result.method === 'move-task') {
+          // The receive/send fallback needs no source information: every message goes to the queue named.
+          const to =
+            options.to ?? (after.sourceQueueUrls.length === 1 ? after.sourceQueueUrls[0] : '<queue-url>');
+          console.log(
+            `  nothing was lost; move them with the receive/send fallback and an explicit destination${wait}:\n` +
+              `    npx twinflow dlq redrive --queue-url ${options.queueUrl} --manual --to ${to}`,
+          );
+        } else {
+          console.log(
+            `  nothing was lost: what was not moved is still in the DLQ; run the same command again${wait || ' once the cause is fixed'}`,
+          );
+        }
+      }),
+    );
 }
