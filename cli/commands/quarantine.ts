@@ -1,10 +1,16 @@
 import { type Command, Option } from 'commander';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
+import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
-import { listQuarantine, revalidateQuarantine } from '../../functions/stream/quarantine.ts';
+import type { StreamMessage } from '../../functions/stream/micro-batch.ts';
+import {
+  listQuarantine,
+  type QuarantinedRecord,
+  revalidateQuarantine,
+} from '../../functions/stream/quarantine.ts';
 import { replayMessages, sendToQueue } from '../../functions/stream/replay.ts';
 import { lakeOption, openCliStore } from '../cli-env.ts';
-import { sqsClientFor } from './dlq.ts';
+import { sqsClientFor, withSqsErrors } from './dlq.ts';
 
 function sinceOption() {
   return new Option('--since <time>', 'only records quarantined at or after this ISO time or day').argParser(
@@ -46,23 +52,67 @@ export function register(program: Command): void {
     .option('--queue-url <url>', 'send them to this SQS queue instead of consuming them in-process')
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())
-    .action(async (options) => {
-      const store = openCliStore(options.lake);
-      const records = await listQuarantine(store, options.since ? { since: options.since } : {});
-      const { nowValid, stillInvalid } = await revalidateQuarantine(records);
-      if (options.queueUrl) {
-        const sent = await sendToQueue(sqsClientFor(options.queueUrl), options.queueUrl, nowValid);
-        console.log(`sent ${sent.sent} now-valid record(s) to ${options.queueUrl}`);
-        if (sent.rejected.length > 0) process.exitCode = 1;
-      } else {
-        const totals = await replayMessages(
-          nowValid,
-          { source: 'quarantine-replay' },
-          { store, clock: () => new Date(), log: options.verbose ? consoleLog : silentLog },
-        );
-        console.log(`re-ingested ${totals.orders} order(s) from ${nowValid.length} now-valid record(s)`);
-        if (totals.failed > 0) process.exitCode = 1;
-      }
-      console.log(`${stillInvalid.length} record(s) still invalid (left in quarantine)`);
-    });
+    .action((options) =>
+      withSqsErrors(options.queueUrl, async () => {
+        const store = openCliStore(options.lake);
+        const records = await listQuarantine(store, options.since ? { since: options.since } : {});
+        const { nowValid, stillInvalid } = await revalidateQuarantine(records);
+        let isReplayed: boolean;
+        if (options.queueUrl) {
+          const sent = await sendToQueue(sqsClientFor(options.queueUrl), options.queueUrl, nowValid);
+          console.log(`sent ${sent.sent} now-valid record(s) to ${options.queueUrl}`);
+          for (const r of sent.rejected) console.log(`  rejected: ${r.reason}: ${r.body}`);
+          isReplayed = sent.rejected.length === 0;
+        } else {
+          const totals = await replayMessages(
+            nowValid,
+            { source: 'quarantine-replay' },
+            { store, clock: () => new Date(), log: options.verbose ? consoleLog : silentLog },
+          );
+          console.log(`re-ingested ${totals.orders} order(s) from ${nowValid.length} now-valid record(s)`);
+          isReplayed = totals.failed === 0;
+        }
+        if (isReplayed) {
+          const removed = await removeFromQuarantine(store, records, nowValid);
+          if (removed > 0) console.log(`removed ${removed} replayed record(s) from quarantine`);
+        } else {
+          // Failures are not tracked per record, so keep them all: a second run finishes the job, and
+          // compaction counts an order sent twice once (by order_id).
+          console.log(
+            'some records failed: nothing removed from quarantine; run again once the cause is fixed',
+          );
+          process.exitCode = 1;
+        }
+        console.log(`${stillInvalid.length} record(s) still invalid (left in quarantine)`);
+      }),
+    );
+}
+
+/**
+ * Takes replayed records out of their quarantine files (a file left empty is deleted), so `list` stops showing
+ * them and a second replay does not publish them again. Lines are matched by message id; other records in the
+ * same file stay as they are.
+ */
+async function removeFromQuarantine(
+  store: ObjectStore,
+  records: readonly QuarantinedRecord[],
+  replayed: readonly StreamMessage[],
+): Promise<number> {
+  const ids = new Set(replayed.map((m) => m.messageId));
+  const isReplayed = (r: { message_id?: string }) => r.message_id !== undefined && ids.has(r.message_id);
+  const keys = new Set(records.filter(isReplayed).map((r) => r.key));
+  let removed = 0;
+  for (const key of keys) {
+    const object = await store.get(key);
+    if (!object) continue;
+    const lines = object.body
+      .toString('utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '');
+    const kept = lines.filter((line) => !isReplayed(JSON.parse(line) as { message_id?: string }));
+    removed += lines.length - kept.length;
+    if (kept.length === 0) await store.delete([key]);
+    else await store.put(key, `${kept.join('\n')}\n`, { contentType: 'application/x-ndjson' });
+  }
+  return removed;
 }

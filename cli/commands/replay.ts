@@ -6,7 +6,7 @@ import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { fileMessages, replayMessages, sendToQueue } from '../../functions/stream/replay.ts';
 import { DEFAULT_ALLOWED_LATENESS_SECONDS } from '../../functions/stream/watermark.ts';
 import { lakeOption, openCliStore } from '../cli-env.ts';
-import { sqsClientFor } from './dlq.ts';
+import { sqsClientFor, withSqsErrors } from './dlq.ts';
 
 function positiveInt(name: string) {
   return (value: string) => {
@@ -40,16 +40,18 @@ export function register(program: Command): void {
     .action(async (options) => {
       if (!existsSync(options.file)) throw new InvalidInputError(`no such file: ${options.file}`, 'file');
       if (options.queueUrl) {
-        const result = await sendToQueue(
-          sqsClientFor(options.queueUrl),
-          options.queueUrl,
-          fileMessages(options.file),
-        );
-        console.log(
-          `sent ${result.sent} event(s) to ${options.queueUrl}; ${result.rejected.length} rejected by SQS`,
-        );
-        for (const r of result.rejected) console.log(`  rejected: ${r.reason}: ${r.body}`);
-        if (result.rejected.length > 0) process.exitCode = 1;
+        await withSqsErrors(options.queueUrl, async () => {
+          const result = await sendToQueue(
+            sqsClientFor(options.queueUrl),
+            options.queueUrl,
+            fileMessages(options.file),
+          );
+          console.log(
+            `sent ${result.sent} event(s) to ${options.queueUrl}; ${result.rejected.length} rejected by SQS`,
+          );
+          for (const r of result.rejected) console.log(`  rejected: ${r.reason}: ${r.body}`);
+          if (result.rejected.length > 0) process.exitCode = 1;
+        });
         return;
       }
       const store = openCliStore(options.lake);
