@@ -1,10 +1,26 @@
 /**
  * Serving benchmark: seeds a local lake the way the layers would (30 days published by the real batch layer,
- * today in realtime: compacted hours plus the last minutes as partials), then times querySales in process.
- *   npx tsx bench/query.ts [--orders-per-day 100000] [--runs 200] [--out bench/results/query.json]
- * "first" = a query whose batch days are not in the cache yet (fresh cache per run; files already on disk);
- * "warm"  = the same query repeated in a warm process (batch from the cache, realtime always re-read).
- * An HTTP-level version belongs with the local runtime.
+ * today in realtime: compacted hours plus the last minutes as partials), then times each query twice:
+ *   in process — querySales / salesWindows called directly (the serving core's share);
+ *   over HTTP  — `fetch('http://127.0.0.1:PORT/sales?…')` through the local runtime's HTTP API adapter to the
+ *                query-sales handler in a FunctionHost worker container, wired as `npm start` wires it (the lake
+ *                in the local S3, `LAKE_BUCKET`); see bench/query-api.ts.
+ *
+ *   npx tsx bench/query.ts [--orders-per-day 100000] [--runs 200] [--first-runs 40]
+ *                          [--http-runs N] [--http-first-runs N] [--http-lake s3|dir] [--no-http]
+ *                          [--out bench/results/query.json]
+ * --http-runs / --http-first-runs default to --runs / --first-runs capped at 100 / 10 (each HTTP "first" sample
+ * costs a container cold start). --http-lake dir serves the seeded directory (LAKE_DIR) instead of the local S3,
+ * to tell the adapter and worker apart from the S3 emulation.
+ *
+ * In process: "first" = the query with a fresh batch cache (batch files on disk, their metadata and DuckDB warm);
+ *             "warm"  = the same query repeated (batch from the cache, realtime always re-read).
+ * Over HTTP:  "first" = the first request for that query in a fresh container (new worker thread: empty batch
+ *             cache, no file metadata, own DuckDB), after the container's cold start was paid by one unrelated
+ *             request (`/sales/windows` on a day no case reads); lake files already downloaded to the
+ *             function's /tmp, as after any earlier request of a `twinflow start` session. The cold start itself
+ *             (new worker, module load, DuckDB, that small query) is reported as `coldStart`.
+ *             "warm"  = the same request repeated against one warm container (keep-alive connection).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,12 +42,17 @@ import type { SalesQuery } from '../functions/serving/sales-query.ts';
 import { salesWindows } from '../functions/serving/sales-windows.ts';
 import { writeLandingExport } from '../local/landing-export.ts';
 import { type OrderEvent, ordersForDay } from '../local/order-generator.ts';
+import { type LakeMode, type QueryApi, startQueryApi } from './query-api.ts';
 
 const { values } = parseArgs({
   options: {
     'orders-per-day': { type: 'string', default: '100000' },
     runs: { type: 'string', default: '200' },
     'first-runs': { type: 'string', default: '40' },
+    'http-runs': { type: 'string' },
+    'http-first-runs': { type: 'string' },
+    'http-lake': { type: 'string', default: 's3' },
+    'no-http': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results/query.json' },
   },
 });
@@ -118,52 +139,179 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
 interface Case {
   name: string;
   run: (deps: ServingDeps) => Promise<{ rows?: unknown[]; windows?: unknown[] }>;
+  /** The same query as a request to the HTTP API. */
+  path: string;
 }
 
 const day = (d: string) => new Date(`${d}T00:00:00Z`);
-const sales = (q: SalesQuery) => (deps: ServingDeps) => querySales(q, deps);
+const iso = (d: Date) => d.toISOString().replace('.000Z', 'Z');
+
+function salesCase(name: string, q: SalesQuery): Case {
+  const params = new URLSearchParams({ start: iso(q.start), end: iso(q.end), granularity: q.granularity });
+  if (q.productId !== undefined) params.set('product_id', q.productId);
+  if (q.groupBy !== undefined) params.set('group_by', q.groupBy);
+  return { name, run: (deps) => querySales(q, deps), path: `/sales?${params}` };
+}
 
 const CASES: Case[] = [
+  salesCase('1 day, batch, by hour', { start: day('2026-11-20'), end: day(TODAY), granularity: 'hour' }),
+  salesCase('1 day, batch, by minute', { start: day('2026-11-20'), end: day(TODAY), granularity: 'minute' }),
+  salesCase('1 day, batch, top products', {
+    start: day('2026-11-20'),
+    end: day(TODAY),
+    granularity: 'day',
+    groupBy: 'product',
+  }),
+  salesCase('1 day, today (realtime), by hour', {
+    start: day(TODAY),
+    end: day(addDays(TODAY, 1)),
+    granularity: 'hour',
+  }),
+  salesCase('30 days (29 batch + today), by hour', {
+    start: day(addDays(TODAY, -29)),
+    end: day(addDays(TODAY, 1)),
+    granularity: 'hour',
+  }),
+  salesCase('30 days (29 batch + today), by day', {
+    start: day(addDays(TODAY, -29)),
+    end: day(addDays(TODAY, 1)),
+    granularity: 'day',
+  }),
+  salesCase('30 days (29 batch + today), 1 product, by day', {
+    start: day(addDays(TODAY, -29)),
+    end: day(addDays(TODAY, 1)),
+    granularity: 'day',
+    productId: 'p-0001',
+  }),
   {
-    name: '1 day, batch, by hour',
-    run: sales({ start: day('2026-11-20'), end: day(TODAY), granularity: 'hour' }),
+    name: 'windows 1/5/15 min (realtime)',
+    run: (deps) => salesWindows({ at: NOW }, deps),
+    path: `/sales/windows?${new URLSearchParams({ at: iso(NOW) })}`,
   },
-  {
-    name: '1 day, batch, by minute',
-    run: sales({ start: day('2026-11-20'), end: day(TODAY), granularity: 'minute' }),
-  },
-  {
-    name: '1 day, batch, top products',
-    run: sales({ start: day('2026-11-20'), end: day(TODAY), granularity: 'day', groupBy: 'product' }),
-  },
-  {
-    name: '1 day, today (realtime), by hour',
-    run: sales({ start: day(TODAY), end: day(addDays(TODAY, 1)), granularity: 'hour' }),
-  },
-  {
-    name: '30 days (29 batch + today), by hour',
-    run: sales({ start: day(addDays(TODAY, -29)), end: day(addDays(TODAY, 1)), granularity: 'hour' }),
-  },
-  {
-    name: '30 days (29 batch + today), by day',
-    run: sales({ start: day(addDays(TODAY, -29)), end: day(addDays(TODAY, 1)), granularity: 'day' }),
-  },
-  {
-    name: '30 days (29 batch + today), 1 product, by day',
-    run: sales({
-      start: day(addDays(TODAY, -29)),
-      end: day(addDays(TODAY, 1)),
-      granularity: 'day',
-      productId: 'p-0001',
-    }),
-  },
-  { name: 'windows 1/5/15 min (realtime)', run: (deps) => salesWindows({ at: NOW }, deps) },
 ];
+
+/**
+ * Pays a fresh container's cold start without touching what the cases read: windows on the oldest seeded day,
+ * which no case includes (their batch cache keys and file metadata stay cold).
+ */
+const COLD_START_PATH = `/sales/windows?${new URLSearchParams({ at: `${FIRST_DAY}T12:00:00Z` })}`;
+
+/** What must be identical in process and over HTTP: the answer without its generation time. */
+const answerOf = (body: { rows?: unknown[]; windows?: unknown[] }) =>
+  JSON.stringify(body.rows ?? body.windows);
+
+async function get(api: QueryApi, requestPath: string): Promise<{ ms: number; body: string }> {
+  const t0 = performance.now();
+  const response = await fetch(`${api.url}${requestPath}`);
+  const body = await response.text();
+  const ms = performance.now() - t0;
+  if (response.status !== 200)
+    throw new Error(`GET ${requestPath} → ${response.status}: ${body.slice(0, 500)}`);
+  return { ms, body };
+}
+
+interface CaseResult {
+  name: string;
+  rows: number;
+  first: ReturnType<typeof stats>;
+  warm: ReturnType<typeof stats>;
+}
+
+interface HttpCaseResult extends CaseResult {
+  path: string;
+  /** Identical rows (or windows) to the in-process answer. */
+  sameAnswer: boolean;
+  /** The handler's time in its worker (FunctionHost invocation) for the warm requests: HTTP minus this = adapter. */
+  warmHandler: ReturnType<typeof stats>;
+}
+
+async function measureInProcess(
+  store: LocalDirectoryStore,
+  runs: number,
+  firstRuns: number,
+): Promise<{ coldProcessMs: number; results: (CaseResult & { answer: string })[] }> {
+  const deps = (cache: BatchCache): ServingDeps => ({ store, clock: () => NOW, log: silentLog, cache });
+  const first = CASES[0];
+  const coldProcessMs = first ? await time(() => first.run(deps(new BatchCache()))) : Number.NaN;
+  const results = [];
+  for (const c of CASES) {
+    const firstSamples: number[] = [];
+    let rows = 0;
+    let answer = '';
+    for (let i = 0; i < firstRuns; i++) {
+      const t0 = performance.now();
+      const out = await c.run(deps(new BatchCache()));
+      firstSamples.push(performance.now() - t0);
+      rows = (out.rows ?? out.windows ?? []).length;
+      answer = answerOf(JSON.parse(JSON.stringify(out)));
+    }
+    const cache = new BatchCache();
+    const out = await c.run(deps(cache));
+    rows = (out.rows ?? out.windows ?? []).length;
+    answer = answerOf(JSON.parse(JSON.stringify(out)));
+    const warmSamples: number[] = [];
+    for (let i = 0; i < runs; i++) warmSamples.push(await time(() => c.run(deps(cache))));
+    results.push({ name: c.name, rows, answer, first: stats(firstSamples), warm: stats(warmSamples) });
+  }
+  return { coldProcessMs, results };
+}
+
+async function measureHttp(
+  api: QueryApi,
+  runs: number,
+  firstRuns: number,
+  inProcess: readonly { name: string; answer: string }[],
+): Promise<{ coldStart: ReturnType<typeof stats>; results: HttpCaseResult[] }> {
+  // The first container's cold start (and, in s3 mode, the first download of every file the cases read).
+  await get(api, COLD_START_PATH);
+  const results: HttpCaseResult[] = [];
+  for (const c of CASES) {
+    const warmup = await get(api, c.path);
+    const parsed = JSON.parse(warmup.body) as { rows?: unknown[]; windows?: unknown[] };
+    const warmSamples: number[] = [];
+    const handlerSamples: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      warmSamples.push((await get(api, c.path)).ms);
+      handlerSamples.push(api.lastInvocation?.durationMs ?? Number.NaN);
+    }
+    results.push({
+      name: c.name,
+      path: c.path,
+      rows: (parsed.rows ?? parsed.windows ?? []).length,
+      sameAnswer: answerOf(parsed) === inProcess.find((r) => r.name === c.name)?.answer,
+      first: stats([]),
+      warm: stats(warmSamples),
+      warmHandler: stats(handlerSamples),
+    });
+  }
+  const coldStartSamples: number[] = [];
+  for (const [index, c] of CASES.entries()) {
+    const firstSamples: number[] = [];
+    for (let i = 0; i < firstRuns; i++) {
+      await api.recycle();
+      const cold = await get(api, COLD_START_PATH);
+      if (!api.lastInvocation?.coldStart) throw new Error('recycled container did not cold start');
+      coldStartSamples.push(cold.ms);
+      const first = await get(api, c.path);
+      if (api.lastInvocation?.coldStart) throw new Error('the measured first request paid a cold start');
+      firstSamples.push(first.ms);
+    }
+    const result = results[index];
+    if (result) result.first = stats(firstSamples);
+  }
+  return { coldStart: stats(coldStartSamples), results };
+}
 
 async function main() {
   const ordersPerDay = Number(values['orders-per-day']);
   const runs = Number(values.runs);
   const firstRuns = Number(values['first-runs']);
+  // A first request over HTTP costs a container cold start (~1 s) on top: fewer samples unless asked for.
+  const httpRuns = Number(values['http-runs'] ?? Math.min(runs, 100));
+  const httpFirstRuns = Number(values['http-first-runs'] ?? Math.min(firstRuns, 10));
+  const httpLake = values['http-lake'] as LakeMode;
+  const withHttp = !values['no-http'];
+  if (httpLake !== 's3' && httpLake !== 'dir') throw new Error('--http-lake is s3 or dir');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-bench-query-'));
   const work = mkdtempSync(path.join(os.tmpdir(), 'twinflow-bench-query-work-'));
   try {
@@ -182,27 +330,12 @@ async function main() {
       `seeded ${ordersPerDay} orders/day: 30 batch days + today until ${NOW.toISOString()} (${partials} partials) in ${(seedMs / 1000).toFixed(1)} s`,
     );
 
-    const deps = (cache: BatchCache): ServingDeps => ({ store, clock: () => NOW, log: silentLog, cache });
-    const first = CASES[0];
-    const coldProcessMs = first ? await time(() => first.run(deps(new BatchCache()))) : Number.NaN;
-
-    const results = [];
-    for (const c of CASES) {
-      const firstSamples: number[] = [];
-      let rows = 0;
-      for (let i = 0; i < firstRuns; i++) {
-        const t0 = performance.now();
-        const out = await c.run(deps(new BatchCache()));
-        firstSamples.push(performance.now() - t0);
-        rows = (out.rows ?? out.windows ?? []).length;
-      }
-      const cache = new BatchCache();
-      await c.run(deps(cache));
-      const warmSamples: number[] = [];
-      for (let i = 0; i < runs; i++) warmSamples.push(await time(() => c.run(deps(cache))));
-      results.push({ name: c.name, rows, first: stats(firstSamples), warm: stats(warmSamples) });
-    }
-
+    const inProcessStart = performance.now();
+    const { coldProcessMs, results } = await measureInProcess(store, runs, firstRuns);
+    const inProcessSeconds = (performance.now() - inProcessStart) / 1000;
+    console.log(
+      `\nin process (querySales / salesWindows called directly), ${inProcessSeconds.toFixed(1)} s:`,
+    );
     console.table(
       results.map((r) => ({
         query: r.name,
@@ -214,14 +347,71 @@ async function main() {
       })),
     );
     console.log(`first call in a cold process (DuckDB start + first read): ${coldProcessMs.toFixed(1)} ms`);
+
+    let http:
+      | {
+          lake: LakeMode;
+          upload: { files: number; ms: number };
+          coldStart: ReturnType<typeof stats>;
+          seconds: number;
+          results: HttpCaseResult[];
+        }
+      | undefined;
+    if (withHttp) {
+      const httpStart = performance.now();
+      const api = await startQueryApi({
+        lake: store,
+        lakeDir: dir,
+        dataDir: path.join(work, 'runtime'),
+        mode: httpLake,
+      });
+      try {
+        const measured = await measureHttp(api, httpRuns, httpFirstRuns, results);
+        http = {
+          lake: httpLake,
+          upload: { files: api.upload.files, ms: Number(api.upload.ms.toFixed(0)) },
+          coldStart: measured.coldStart,
+          seconds: Number(((performance.now() - httpStart) / 1000).toFixed(1)),
+          results: measured.results,
+        };
+      } finally {
+        await api.close();
+      }
+      console.log(
+        `\nover HTTP (fetch → local runtime HTTP API → query-sales in a worker container, lake ${
+          httpLake === 's3' ? 'in the local S3 as with npm start' : 'in a local directory (LAKE_DIR)'
+        }), ${http.seconds} s${http.upload.files > 0 ? ` (upload of ${http.upload.files} files ${(http.upload.ms / 1000).toFixed(1)} s)` : ''}:`,
+      );
+      console.table(
+        http.results.map((r) => ({
+          query: r.name,
+          rows: r.rows,
+          'same answer': r.sameAnswer,
+          'first p50 ms': r.first.p50,
+          'first p95 ms': r.first.p95,
+          'warm p50 ms': r.warm.p50,
+          'warm p95 ms': r.warm.p95,
+          'handler p50 ms': r.warmHandler.p50,
+        })),
+      );
+      console.log(
+        `cold start of a container (new worker, module load, DuckDB, one small query): p50 ${http.coldStart.p50} ms, p95 ${http.coldStart.p95} ms (n=${http.coldStart.n})`,
+      );
+    }
+
     const out = values.out ?? 'bench/results/query.json';
+    const command =
+      `npx tsx bench/query.ts --orders-per-day ${ordersPerDay} --runs ${runs} --first-runs ${firstRuns}` +
+      (withHttp
+        ? ` --http-runs ${httpRuns} --http-first-runs ${httpFirstRuns} --http-lake ${httpLake}`
+        : ' --no-http');
     mkdirSync(path.dirname(out), { recursive: true });
     writeFileSync(
       out,
       `${JSON.stringify(
         {
           measuredAt: new Date().toISOString(),
-          command: `npx tsx bench/query.ts --orders-per-day ${ordersPerDay} --runs ${runs} --first-runs ${firstRuns}`,
+          command,
           machine: {
             cpus: os.cpus().length,
             cpu: os.cpus()[0]?.model,
@@ -232,13 +422,32 @@ async function main() {
           lake: { ordersPerDay, batchDays: 30, realtimePartials: partials, store: 'local directory' },
           targets: { oneDayWarmP95Ms: 20, userSpecOneDayMs: 100 },
           coldProcessMs: Number(coldProcessMs.toFixed(1)),
-          results,
+          results: results.map(({ answer: _, ...r }) => r),
+          ...(http
+            ? {
+                http: {
+                  ...http,
+                  how:
+                    'fetch() → startHttpApi (API Gateway v2 events) → FunctionHost worker → functions/query-sales handler; ' +
+                    (http.lake === 's3'
+                      ? 'lake in the local S3 (s3rver) via LAKE_BUCKET, as twinflow start wires it'
+                      : 'lake in the seeded directory via LAKE_DIR'),
+                  first:
+                    'first request for the query in a fresh container whose cold start was paid by an unrelated request; lake files already in the function /tmp',
+                  warm: 'the same request repeated against one warm container',
+                },
+              }
+            : {}),
         },
         null,
         2,
       )}\n`,
     );
     console.log(`wrote ${out}`);
+    if (http?.results.some((r) => !r.sameAnswer)) {
+      console.error('HTTP answers differ from the in-process answers: see "same answer" above');
+      process.exitCode = 1;
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
