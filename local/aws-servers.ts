@@ -1,7 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { createRequestHandler, type ISqsServerOptions } from 'local-aws-sqs';
 
 /**
@@ -130,6 +131,42 @@ function bucketAndKey(url: string): { bucket: string; key: string } | undefined 
   return { bucket: decodeURIComponent(match[1]), key: decodeURIComponent(match[2]) };
 }
 
+type Walk = (dir: string, recurseFilter?: (dirPath: string) => boolean) => Generator<string>;
+
+/**
+ * s3rver lists a bucket by walking its directory with `readdirSync` + `statSync`; an object deleted in between
+ * (compaction removing old partials while a reader lists) makes `statSync` throw ENOENT and the LIST fail with
+ * 500 InternalError, which S3 never does. The walk is replaced, before s3rver's store imports it, by one that
+ * skips entries that vanished. Idempotent.
+ */
+function tolerateDeletesWhileListing(): void {
+  const utils = require('s3rver/lib/utils') as { walk: Walk; twinflowTolerant?: true };
+  if (utils.twinflowTolerant) return;
+  const walk: Walk = function* (dir, recurseFilter) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for (const name of names) {
+      const filePath = path.posix.join(dir, name);
+      let isDirectory: boolean;
+      try {
+        isDirectory = statSync(filePath).isDirectory();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      if (!isDirectory) yield filePath;
+      else if (!recurseFilter || recurseFilter(filePath)) yield* walk(filePath, recurseFilter);
+    }
+  };
+  utils.walk = walk;
+  utils.twinflowTolerant = true;
+}
+
 /**
  * Starts s3rver on loopback. s3rver ignores `If-Match` / `If-None-Match` on PUT, which the lake relies on for
  * optimistic concurrency (publish index, stream watermark), so conditional PUTs are checked here against the
@@ -137,6 +174,7 @@ function bucketAndKey(url: string): { bucket: string; key: string } | undefined 
  */
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   mkdirSync(options.directory, { recursive: true });
+  tolerateDeletesWhileListing();
   const S3rver = require('s3rver') as S3rverConstructor;
   const app = new S3rver({
     directory: options.directory,

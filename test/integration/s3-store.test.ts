@@ -1,3 +1,4 @@
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { readPublished } from '../../functions/pipeline/batch-published.ts';
@@ -26,6 +27,51 @@ describe('S3 lake', () => {
     const { index } = await readPublished(store);
     expect(index.days['2026-11-20']?.orders).toBe(1000);
     expect(await store.head(index.days['2026-11-20']?.files.sales_minute ?? '')).toBeDefined();
+  });
+
+  it('lists while objects under the prefix are being deleted (compaction racing a reader) without failing', async () => {
+    // Prepare: many objects, each alone in its directory (s3rver removes a directory when it empties); a client
+    // without retries, so
+    // one failed LIST fails the test instead of being retried away.
+    const store = s3.store('race');
+    const keys = Array.from(
+      { length: 600 },
+      (_, i) => `views/rt/dt=2026-11-21/hour=${String(i % 24).padStart(2, '0')}/batch=${i}/part.parquet`,
+    );
+    await Promise.all(keys.map((key) => store.put(key, 'x')));
+    const noRetries = new S3Client({
+      region: 'us-east-1',
+      endpoint: s3.server.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
+
+    // Act: delete 16 at a time while four readers list continuously.
+    let deleting = true;
+    const failures: string[] = [];
+    let listings = 0;
+    const lister = async () => {
+      while (deleting) {
+        try {
+          await noRetries.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'race/views/rt/' }));
+          listings += 1;
+        } catch (error) {
+          failures.push((error as Error).message);
+        }
+      }
+    };
+    const listers = Array.from({ length: 4 }, lister);
+    for (let i = 0; i < keys.length; i += 16)
+      await Promise.all(keys.slice(i, i + 16).map((k) => store.delete([k])));
+    deleting = false;
+    await Promise.all(listers);
+    noRetries.destroy();
+
+    // Assess
+    expect(failures).toEqual([]);
+    expect(listings).toBeGreaterThan(4);
+    expect(await store.list('views/rt/')).toEqual([]);
   });
 
   it('reports an unreachable endpoint as the lake being unavailable', async () => {
