@@ -24,12 +24,35 @@ export function batchIdOfPartial(key: string): string | undefined {
   return PARTIAL.exec(key)?.[1];
 }
 
+/**
+ * Manifests by store, key and ETag. A manifest version never changes (a rewrite has a new ETag, which the listing
+ * shows), so a reader that lists often — the query API — only GETs manifests that changed since it last looked.
+ */
+const manifestCache = new Map<string, { manifest: RealtimeManifest; etag: string }>();
+const MANIFEST_CACHE_LIMIT = 10_000;
+
+async function readManifest(
+  store: ObjectStore,
+  info: ObjectInfo,
+): Promise<{ manifest: RealtimeManifest; etag: string } | undefined> {
+  const cacheKey = `${store.location}\0${info.key}`;
+  const cached = manifestCache.get(cacheKey);
+  if (cached?.etag === info.etag) return cached;
+  const found = await getJson<RealtimeManifest>(store, info.key);
+  if (!found) return undefined;
+  if (manifestCache.size >= MANIFEST_CACHE_LIMIT) manifestCache.clear();
+  const entry = { manifest: found.value, etag: found.etag };
+  manifestCache.set(cacheKey, entry);
+  return entry;
+}
+
 /** One consistent set of sales_minute files per hour of a day, keyed `HH`. */
 export type RealtimeSnapshot = Map<string, ObjectInfo[]>;
 
 /**
  * Lists a day's realtime files as a consistent snapshot: each order counted once even while compaction runs.
- * Manifests are read before and after listing; if any changed, the listing is retried.
+ * Each listed manifest is read (or taken from the cache when its ETag is unchanged); if one read returns another
+ * version than the listing saw, a compaction ran in between and the listing is retried.
  */
 export async function realtimeDaySnapshot(
   store: ObjectStore,
@@ -42,9 +65,9 @@ export async function realtimeDaySnapshot(
     const manifests = new Map<string, { manifest: RealtimeManifest; etag: string }>();
     await Promise.all(
       manifestKeys.map(async (info) => {
-        const found = await getJson<RealtimeManifest>(store, info.key);
+        const found = await readManifest(store, info);
         const hh = partitionOf(info.key).hour;
-        if (found && hh) manifests.set(hh, { manifest: found.value, etag: found.etag });
+        if (found && hh) manifests.set(hh, found);
       }),
     );
     const stable = manifestKeys.every(
