@@ -1,8 +1,7 @@
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { createRequestHandler, type ISqsServerOptions } from 'local-aws-sqs';
 
 /**
@@ -131,40 +130,44 @@ function bucketAndKey(url: string): { bucket: string; key: string } | undefined 
   return { bucket: decodeURIComponent(match[1]), key: decodeURIComponent(match[2]) };
 }
 
-type Walk = (dir: string, recurseFilter?: (dirPath: string) => boolean) => Generator<string>;
-
 /**
- * s3rver lists a bucket by walking its directory with `readdirSync` + `statSync`; an object deleted in between
- * (compaction removing old partials while a reader lists) makes `statSync` throw ENOENT and the LIST fail with
- * 500 InternalError, which S3 never does. The walk is replaced, before s3rver's store imports it, by one that
- * skips entries that vanished. Idempotent.
+ * s3rver answers a LIST by walking the bucket directory and reading every object's metadata file, and it writes
+ * objects, metadata and checksum files in place. A LIST racing a PUT or DELETE can therefore read a half-written
+ * metadata file or stat a file that just vanished, and fail with 500 InternalError — which S3 never does. LISTs
+ * and writes exclude each other here (FIFO, so neither starves); reads of single keys run freely.
  */
-function tolerateDeletesWhileListing(): void {
-  const utils = require('s3rver/lib/utils') as { walk: Walk; twinflowTolerant?: true };
-  if (utils.twinflowTolerant) return;
-  const walk: Walk = function* (dir, recurseFilter) {
-    let names: string[];
+class ListWriteGate {
+  private active: { kind: 'list' | 'write'; count: number } = { kind: 'write', count: 0 };
+  private readonly waiting: { kind: 'list' | 'write'; start: () => void }[] = [];
+
+  async run<T>(kind: 'list' | 'write', fn: () => Promise<T>): Promise<T> {
+    await this.enter(kind);
     try {
-      names = readdirSync(dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw error;
+      return await fn();
+    } finally {
+      this.leave();
     }
-    for (const name of names) {
-      const filePath = path.posix.join(dir, name);
-      let isDirectory: boolean;
-      try {
-        isDirectory = statSync(filePath).isDirectory();
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw error;
-      }
-      if (!isDirectory) yield filePath;
-      else if (!recurseFilter || recurseFilter(filePath)) yield* walk(filePath, recurseFilter);
+  }
+
+  private enter(kind: 'list' | 'write'): Promise<void> {
+    if (this.waiting.length === 0 && (this.active.count === 0 || this.active.kind === kind)) {
+      this.active = { kind, count: this.active.count + 1 };
+      return Promise.resolve();
     }
-  };
-  utils.walk = walk;
-  utils.twinflowTolerant = true;
+    return new Promise((start) => this.waiting.push({ kind, start }));
+  }
+
+  private leave(): void {
+    this.active.count -= 1;
+    const next = this.waiting[0];
+    if (this.active.count > 0 || !next) return;
+    // Admit the next run of waiters of one kind together (all queued writes, or all queued LISTs).
+    this.active = { kind: next.kind, count: 0 };
+    while (this.waiting[0]?.kind === next.kind) {
+      this.active.count += 1;
+      this.waiting.shift()?.start();
+    }
+  }
 }
 
 /**
@@ -174,7 +177,6 @@ function tolerateDeletesWhileListing(): void {
  */
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   mkdirSync(options.directory, { recursive: true });
-  tolerateDeletesWhileListing();
   const S3rver = require('s3rver') as S3rverConstructor;
   const app = new S3rver({
     directory: options.directory,
@@ -217,13 +219,22 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     preconditionFailed(res, target.key);
   };
 
+  const gate = new ListWriteGate();
+  const untilClosed = (res: http.ServerResponse, start: () => void) =>
+    new Promise<void>((resolve) => {
+      res.once('close', resolve);
+      start();
+    });
+
   const server = http.createServer((req, res) => {
     // Any credentials are fine locally (the SDK's default chain, LocalStack's `test`): s3rver would reject
     // every key but its own, so requests are handled as anonymous.
     delete req.headers.authorization;
+    const isRead = req.method === 'GET' || req.method === 'HEAD';
     const target = req.method === 'POST' ? undefined : bucketAndKey(req.url ?? '/');
     if (!target) {
-      s3(req, res);
+      // Bucket-level: a GET is a LIST; anything else (multi-object delete, bucket create) writes.
+      void gate.run(isRead ? 'list' : 'write', () => untilClosed(res, () => s3(req, res)));
       return;
     }
     const isConditionalPut =
@@ -231,8 +242,9 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
       (req.headers['if-match'] !== undefined || req.headers['if-none-match'] !== undefined) &&
       req.headers['x-amz-copy-source'] === undefined;
     const id = `${target.bucket}/${target.key}`;
+    const handle = () => (isConditionalPut ? conditionalPut(req, res, target) : serve(req, res));
     const run = () =>
-      (isConditionalPut ? conditionalPut(req, res, target) : serve(req, res)).catch((error: unknown) => {
+      (isRead ? handle() : gate.run('write', handle)).catch((error: unknown) => {
         if (!res.headersSent) res.writeHead(400, { 'Content-Type': 'text/plain' });
         res.end(String(error));
       });

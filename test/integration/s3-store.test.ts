@@ -29,7 +29,7 @@ describe('S3 lake', () => {
     expect(await store.head(index.days['2026-11-20']?.files.sales_minute ?? '')).toBeDefined();
   });
 
-  it('lists while objects under the prefix are being deleted (compaction racing a reader) without failing', async () => {
+  it('lists while objects under the prefix are written and deleted (consumers and compaction racing a reader)', async () => {
     // Prepare: many objects, each alone in its directory (s3rver removes a directory when it empties); a client
     // without retries, so
     // one failed LIST fails the test instead of being retried away.
@@ -47,7 +47,7 @@ describe('S3 lake', () => {
       maxAttempts: 1,
     });
 
-    // Act: delete 16 at a time while four readers list continuously.
+    // Act: delete 16 and write 16 at a time while four readers list continuously.
     let deleting = true;
     const failures: string[] = [];
     let listings = 0;
@@ -62,8 +62,13 @@ describe('S3 lake', () => {
       }
     };
     const listers = Array.from({ length: 4 }, lister);
-    for (let i = 0; i < keys.length; i += 16)
-      await Promise.all(keys.slice(i, i + 16).map((k) => store.delete([k])));
+    const written = keys.map((key) => key.replace('/part.parquet', '/part-2.parquet'));
+    for (let i = 0; i < keys.length; i += 16) {
+      await Promise.all([
+        ...keys.slice(i, i + 16).map((k) => store.delete([k])),
+        ...written.slice(i, i + 16).map((k) => store.put(k, Buffer.alloc(64 * 1024, 1))),
+      ]);
+    }
     deleting = false;
     await Promise.all(listers);
     noRetries.destroy();
@@ -71,7 +76,7 @@ describe('S3 lake', () => {
     // Assess
     expect(failures).toEqual([]);
     expect(listings).toBeGreaterThan(4);
-    expect(await store.list('views/rt/')).toEqual([]);
+    expect((await store.list('views/rt/')).map((o) => o.key).sort()).toEqual([...written].sort());
   });
 
   it('reports an unreachable endpoint as the lake being unavailable', async () => {
