@@ -130,6 +130,29 @@ function bucketAndKey(url: string): { bucket: string; key: string } | undefined 
   return { bucket: decodeURIComponent(match[1]), key: decodeURIComponent(match[2]) };
 }
 
+type CipherFactory = (algorithm: string, key: Buffer, iv: Buffer | null, options?: unknown) => unknown;
+
+/**
+ * s3rver encrypts ListObjectsV2 continuation tokens with single DES, which OpenSSL 3 (Node >= 17) no longer
+ * offers, so every truncated listing (more than 1,000 keys) failed with 500 InternalError. Triple DES with the
+ * key repeated three times *is* single DES, so `des` is served by `des-ede3-cbc`. Only `des` is touched (nothing
+ * else in the process asks for it); idempotent.
+ */
+function allowS3rverContinuationTokens(): void {
+  const crypto = require('node:crypto') as Record<'createCipheriv' | 'createDecipheriv', CipherFactory> & {
+    twinflowDes?: true;
+  };
+  if (crypto.twinflowDes) return;
+  for (const name of ['createCipheriv', 'createDecipheriv'] as const) {
+    const original = crypto[name];
+    crypto[name] = (algorithm, key, iv, options) =>
+      algorithm === 'des'
+        ? original('des-ede3-cbc', Buffer.concat([key, key, key]), iv, options)
+        : original(algorithm, key, iv, options);
+  }
+  crypto.twinflowDes = true;
+}
+
 /**
  * s3rver answers a LIST by walking the bucket directory and reading every object's metadata file, and it writes
  * objects, metadata and checksum files in place. A LIST racing a PUT or DELETE can therefore read a half-written
@@ -177,6 +200,7 @@ class ListWriteGate {
  */
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   mkdirSync(options.directory, { recursive: true });
+  allowS3rverContinuationTokens();
   const S3rver = require('s3rver') as S3rverConstructor;
   const app = new S3rver({
     directory: options.directory,

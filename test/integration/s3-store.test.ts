@@ -79,6 +79,18 @@ describe('S3 lake', () => {
     expect((await store.list('views/rt/')).map((o) => o.key).sort()).toEqual([...written].sort());
   });
 
+  it('lists a prefix of more than 1,000 objects (pages with continuation tokens)', async () => {
+    const store = s3.store();
+    const keys = Array.from({ length: 1234 }, (_, i) => `stream/orders/dt=2026-11-21/hour=10/b-${i}.parquet`);
+    for (let i = 0; i < keys.length; i += 100) {
+      await Promise.all(keys.slice(i, i + 100).map((key) => store.put(key, 'x')));
+    }
+
+    const listed = await store.list('stream/orders/dt=2026-11-21/');
+
+    expect(listed.map((o) => o.key).sort()).toEqual([...keys].sort());
+  });
+
   it('reports an unreachable endpoint as the lake being unavailable', async () => {
     const store = openStore('s3://twinflow-lake/x', { endpoint: 'http://127.0.0.1:9', region: 'us-east-1' });
     await expect(store.list('views/')).rejects.toBeInstanceOf(LakeUnavailableError);
