@@ -1,7 +1,12 @@
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createRequestHandler, type ISqsServerOptions } from 'local-aws-sqs';
 
 /**
@@ -153,6 +158,62 @@ function allowS3rverContinuationTokens(): void {
   crypto.twinflowDes = true;
 }
 
+interface S3rverStoredObject {
+  bucket: string;
+  key: string;
+  metadata: Record<string, string>;
+  content: Buffer | NodeJS.ReadableStream;
+}
+
+interface S3rverFilesystemStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  putObject(object: S3rverStoredObject): Promise<{ size: number; md5: string }>;
+}
+
+/**
+ * s3rver writes an object's bytes in place, then its checksum and metadata. A process killed in between (the
+ * local runtime gets SIGKILLed; s3rver runs inside it) left a truncated object that later LISTs and GETs served as
+ * if complete — S3 never shows a partial object. Objects are therefore written to a temporary file first, their
+ * metadata next, and renamed into place last: a LIST only sees files named like objects, so an interrupted write
+ * is invisible. Idempotent.
+ */
+function writeObjectsAtomically(): void {
+  const { prototype } = require('s3rver/lib/stores/filesystem') as {
+    prototype: S3rverFilesystemStore & { twinflowAtomic?: true };
+  };
+  if (prototype.twinflowAtomic) return;
+  prototype.putObject = async function putObject(this: S3rverFilesystemStore, object) {
+    const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+    const temp = `${objectPath}.${process.pid}.${Math.random().toString(16).slice(2)}.partial`;
+    await mkdir(path.dirname(objectPath), { recursive: true });
+    const md5 = createHash('md5');
+    let size = 0;
+    const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    try {
+      await pipeline(
+        source,
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            md5.update(chunk);
+            size += chunk.length;
+            callback(null, chunk);
+          },
+        }),
+        createWriteStream(temp),
+      );
+      const digest = md5.digest('hex');
+      await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+      await rename(temp, objectPath);
+      return { size, md5: digest };
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  };
+  prototype.twinflowAtomic = true;
+}
+
 /**
  * s3rver answers a LIST by walking the bucket directory and reading every object's metadata file, and it writes
  * objects, metadata and checksum files in place. A LIST racing a PUT or DELETE can therefore read a half-written
@@ -201,6 +262,7 @@ class ListWriteGate {
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   mkdirSync(options.directory, { recursive: true });
   allowS3rverContinuationTokens();
+  writeObjectsAtomically();
   const S3rver = require('s3rver') as S3rverConstructor;
   const app = new S3rver({
     directory: options.directory,

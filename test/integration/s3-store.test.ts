@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
@@ -89,6 +90,25 @@ describe('S3 lake', () => {
     const listed = await store.list('stream/orders/dt=2026-11-21/');
 
     expect(listed.map((o) => o.key).sort()).toEqual([...keys].sort());
+  });
+
+  it('an upload cut off half way leaves no object behind (S3 never shows a partial object)', async () => {
+    // Prepare
+    const store = s3.store('cut');
+    const url = new URL(`${s3.server.endpoint}/${s3.bucket}/cut/stream/orders/half.parquet`);
+
+    // Act: announce 1 MiB, send 64 KiB, drop the connection (what a SIGKILLed writer does).
+    await new Promise<void>((resolve) => {
+      const request = http.request(url, { method: 'PUT', headers: { 'content-length': String(1 << 20) } });
+      request.on('error', () => resolve());
+      request.write(Buffer.alloc(64 * 1024, 1), () => setTimeout(() => request.destroy(), 200));
+      request.on('close', () => resolve());
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // Assess
+    expect(await store.list('stream/')).toEqual([]);
+    expect(await store.head('stream/orders/half.parquet')).toBeUndefined();
   });
 
   it('reports an unreachable endpoint as the lake being unavailable', async () => {
