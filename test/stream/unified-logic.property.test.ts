@@ -24,7 +24,7 @@ const scenarioArb = fc
       redeliveries: fc.integer({ min: 0, max: 1 }),
       retries: fc.integer({ min: 0, max: 1 }),
     }),
-    { minLength: 1, maxLength: 10 },
+    { minLength: 1, maxLength: 25 },
   )
   .chain((items) => {
     const messages: StreamMessage[] = [];
@@ -95,7 +95,7 @@ describe('unified logic (DESIGN invariant 1)', () => {
           expect(actual).toEqual(expected);
         },
       ),
-      { numRuns: 20 },
+      { numRuns: 40 },
     );
   });
 });
