@@ -40,6 +40,7 @@ import { BatchCache } from '../functions/serving/batch-cache.ts';
 import { querySales, type ServingDeps } from '../functions/serving/query-sales.ts';
 import type { SalesQuery } from '../functions/serving/sales-query.ts';
 import { salesWindows } from '../functions/serving/sales-windows.ts';
+import { stageConfig } from '../lib/stage-config.ts';
 import { writeLandingExport } from '../local/landing-export.ts';
 import { type OrderEvent, ordersForDay } from '../local/order-generator.ts';
 import { type LakeMode, type QueryApi, startQueryApi } from './query-api.ts';
@@ -60,8 +61,17 @@ const { values } = parseArgs({
 const TODAY = '2026-11-21';
 const NOW = new Date(`${TODAY}T14:30:00Z`);
 const FIRST_DAY = addDays(TODAY, -30);
-const PARTIAL_SECONDS = 10;
-const COMPACTION_MINUTES = 5;
+// The dev stage's speed layer: one partial per batching window, folded away by each compaction. The seed is the
+// worst case between two compactions: a whole interval of uncompacted partials.
+const PARTIAL_SECONDS = stageConfig('dev').stream.maxBatchingWindowSeconds;
+const COMPACTION_MINUTES = minutesOf(stageConfig('dev').compaction.schedule);
+
+function minutesOf(schedule: string): number {
+  const match = /^rate\((\d+) minutes?\)$/.exec(schedule);
+  if (!match)
+    throw new Error(`bench/query.ts expects a rate(N minutes) compaction schedule, not ${schedule}`);
+  return Number(match[1]);
+}
 
 async function putMinutes(store: ObjectStore, key: string, orders: readonly OrderEvent[], dir: string) {
   const file = path.join(dir, `${key.replaceAll('/', '_')}`);
@@ -78,7 +88,7 @@ async function putMinutes(store: ObjectStore, key: string, orders: readonly Orde
   await store.putFile(key, file);
 }
 
-/** Today as the speed layer leaves it: hours compacted every 5 minutes, the newest minutes as 10 s partials. */
+/** Today as the speed layer leaves it: hours compacted, the minutes since the last compaction as partials. */
 async function seedRealtime(store: ObjectStore, ordersPerDay: number, dir: string): Promise<number> {
   const orders = [...ordersForDay(TODAY, ordersPerDay, 99)].filter(
     (o) => Date.parse(o.event_time) < NOW.getTime(),

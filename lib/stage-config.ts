@@ -112,7 +112,10 @@ const dev: StageConfig = {
     maxMalformedShare: 0.05,
     publishDeadlineHours: 2,
   },
-  compaction: { schedule: 'rate(5 minutes)' },
+  // Every minute: a realtime answer reads each hour's compacted file plus the partials written since the last
+  // compaction (~8 at an 8 s window, instead of ~40 at 5 minutes), and over-counts from regrouped SQS
+  // redeliveries last at most a minute. Only hours with new archives are recomputed.
+  compaction: { schedule: 'rate(1 minute)' },
   reconcile: { schedule: 'rate(1 hour)', deviationThreshold: 0.1, lookbackDays: 3 },
   api: {
     authMode: 'iam',

@@ -159,7 +159,7 @@ describe('speed layer event source', () => {
 describe('schedules', () => {
   it.each([
     ['RunBatchDaily', 'cron(0 2 * * ? *)', 'RunBatchFunction'],
-    ['CompactRealtimeSchedule', 'rate(5 minutes)', 'CompactRealtimeFunction'],
+    ['CompactRealtimeSchedule', 'rate(1 minute)', 'CompactRealtimeFunction'],
     ['ReconcileViewsHourly', 'rate(1 hour)', 'ReconcileViewsFunction'],
   ])('%s runs %s and retries delivery to its function', (rule, expression, fn) => {
     const ruleId = logicalId(dev.computeTemplate, 'AWS::Events::Rule', rule);

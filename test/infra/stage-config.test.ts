@@ -13,7 +13,7 @@ describe('stage config', () => {
       allowedLatenessSeconds: 3600,
     });
     expect(config.batch).toMatchObject({ schedule: 'cron(0 2 * * ? *)', spikeFactor: 3 });
-    expect(config.compaction.schedule).toBe('rate(5 minutes)');
+    expect(config.compaction.schedule).toBe('rate(1 minute)');
     expect(config.reconcile).toEqual({ schedule: 'rate(1 hour)', deviationThreshold: 0.1, lookbackDays: 3 });
   });
 

@@ -103,7 +103,7 @@ describe('planFromTemplate on the synthesized CDK app', () => {
           'stream.batchSize=7',
           'stream.maxBatchingWindowSeconds=1',
           'stream.maxReceiveCount=5',
-          'compaction.schedule=rate(1 minute)',
+          'compaction.schedule=rate(2 minutes)',
         ]),
       ) as CfnTemplate,
     );
@@ -128,8 +128,8 @@ describe('planFromTemplate on the synthesized CDK app', () => {
           (t) => p.functions.find((f) => f.logicalId === t.functionId)?.name === 'compact-realtime',
         ),
       )?.expression;
-    expect(compaction(dev)).toBe('rate(5 minutes)');
-    expect(compaction(changed)).toBe('rate(1 minute)');
+    expect(compaction(dev)).toBe('rate(1 minute)');
+    expect(compaction(changed)).toBe('rate(2 minutes)');
     expect(dev.routes.map((r) => r.routeKey)).toContain('GET /sales');
   }, 120_000);
 });
