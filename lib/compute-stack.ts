@@ -87,7 +87,8 @@ export class ComputeStack extends Stack {
       entry: 'functions/compact-realtime/handler.ts',
       description: 'Compacts realtime partials into deduplicated hour files',
       memorySize: 2048,
-      // Shorter than the 5-minute schedule, so one compaction finishes before the next starts.
+      // Runs may overlap (the schedule is every minute): manifests commit conditionally, and only compacted
+      // files a committed manifest retired are deleted, after the grace period.
       timeout: Duration.minutes(4),
       defaults,
     }).function;

@@ -20,6 +20,12 @@ import { materialize } from '../pipeline/sql-models.ts';
  */
 export interface StreamManifest extends RealtimeManifest {
   coveredSince: Record<string, string>;
+  /**
+   * Compacted files this manifest's predecessors named, with when they were superseded. Only these are ever
+   * deleted (after the grace period): a compacted file no manifest retired may belong to a compaction still
+   * running, which is about to commit it.
+   */
+  retired?: Record<string, string>;
   /** Valid records read from the archives (orders + duplicates). */
   archivedRecords: number;
 }
@@ -125,6 +131,7 @@ export async function recomputeRealtimeHour(
     });
     await store.putFile(compactedKey, path.join(workDir, 'compacted.parquet'));
     const now = clock().toISOString();
+    const retired = retiredFiles(previous?.value, compactedKey, now);
     const manifest: StreamManifest = {
       compacted: compactedKey,
       batches: batchIds,
@@ -135,6 +142,7 @@ export async function recomputeRealtimeHour(
       coveredSince: Object.fromEntries(
         batchIds.map((id) => [id, previous?.value.coveredSince?.[id] ?? now] as const),
       ),
+      ...(Object.keys(retired).length > 0 ? { retired } : {}),
     };
     try {
       await putJson(
@@ -234,6 +242,23 @@ export async function compactRealtime(deps: CoreDeps, options: CompactionOptions
  * Deletes, for one hour, the partials whose batch the manifest has covered for longer than `graceMs`, and the
  * compacted files the manifest no longer names once it has been current for longer than `graceMs`.
  */
+/** Entries kept in `retired` this long after superseding; compaction deletes the files long before. */
+const RETIRED_MEMORY_MS = 24 * 60 * 60 * 1000;
+
+/** The predecessor's retired files, plus its compacted file when this compaction replaces it. */
+function retiredFiles(
+  previous: StreamManifest | undefined,
+  compactedKey: string,
+  now: string,
+): Record<string, string> {
+  const retired: Record<string, string> = {};
+  for (const [key, at] of Object.entries(previous?.retired ?? {})) {
+    if (key !== compactedKey && Date.parse(now) - Date.parse(at) < RETIRED_MEMORY_MS) retired[key] = at;
+  }
+  if (previous?.compacted && previous.compacted !== compactedKey) retired[previous.compacted] ??= now;
+  return retired;
+}
+
 async function removeCoveredFiles(
   { store }: CoreDeps,
   day: string,
@@ -246,7 +271,6 @@ async function removeCoveredFiles(
   const manifest = found.value;
   const cutoff = now.getTime() - graceMs;
   // Logical times only (the run's `now` against times this code recorded), so a replayed schedule behaves alike.
-  const isManifestSettled = Date.parse(manifest.compactedAt) <= cutoff;
   const objects = await store.list(lake.realtimePrefix(day, hour));
   const doomed = objects
     .filter((info) => {
@@ -256,8 +280,10 @@ async function removeCoveredFiles(
         // Coverage only grows (archives are never deleted), so a covered partial stays covered.
         return manifest.batches.includes(batchId) && since !== undefined && Date.parse(since) <= cutoff;
       }
-      const isCompacted = /\/compacted-[^/]+\.parquet$/.test(info.key);
-      return isCompacted && info.key !== manifest.compacted && isManifestSettled;
+      // Only files a manifest superseded: another compaction of this hour may have written a new file and not
+      // yet committed the manifest naming it.
+      const retiredAt = manifest.retired?.[info.key];
+      return info.key !== manifest.compacted && retiredAt !== undefined && Date.parse(retiredAt) <= cutoff;
     })
     .map((info) => info.key);
   if (doomed.length > 0) await store.delete(doomed);

@@ -236,6 +236,40 @@ describe('realtime compaction', () => {
     ).toHaveLength(3);
   });
 
+  it('deletes only compacted files a manifest retired, after the grace period, never one a concurrent run may commit', async () => {
+    // Prepare: hour 10 compacted once (file c1); another compaction's file written but not yet committed.
+    const { deps, clock } = streamDeps();
+    const at = (minutes: number) => new Date(Date.parse('2026-11-21T10:10:00Z') + minutes * 60_000);
+    const manifestKey = lake.realtimeManifest(DAY, '10');
+    const compactedNow = async () =>
+      (await getJson<{ compacted: string }>(deps.store, manifestKey))?.value.compacted;
+    const exists = async (key: string) => (await deps.store.head(key)) !== undefined;
+    await consumeMicroBatch({ messages: messages([order({ order_id: 'o1' })], 'a') }, deps);
+    await compactRealtime(deps, { now: clock.now, days: [DAY] });
+    const c1 = (await compactedNow()) ?? '';
+    const inFlight = lake.realtimeCompacted(DAY, '10', 'in-flight');
+    await deps.store.put(inFlight, 'written by a compaction that has not committed its manifest yet');
+
+    // Act: a quiet run long after the grace period; then a new batch recompacts (c1 retired); then grace passes.
+    clock.now = at(30);
+    const quiet = await compactRealtime(deps, { now: clock.now, days: [DAY] });
+    await consumeMicroBatch({ messages: messages([order({ order_id: 'o2' })], 'b') }, deps);
+    clock.now = at(31);
+    await compactRealtime(deps, { now: clock.now, days: [DAY] });
+    const c1DuringGrace = await exists(c1);
+    clock.now = at(37);
+    const afterGrace = await compactRealtime(deps, { now: clock.now, days: [DAY] });
+
+    // Assess
+    expect(quiet.deleted.filter((key) => key.includes('/compacted-'))).toEqual([]);
+    expect(c1DuringGrace).toBe(true);
+    expect(afterGrace.deleted).toContain(c1);
+    expect(await exists(c1)).toBe(false);
+    expect(await exists(inFlight)).toBe(true);
+    expect(await exists((await compactedNow()) ?? '')).toBe(true);
+    expect(await realtimeOrders(deps.store, DAY)).toBe(2);
+  });
+
   it('recomputes an hour on demand (reconciliation repair) idempotently', async () => {
     const { deps } = streamDeps();
     await consumeMicroBatch(
