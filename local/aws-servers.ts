@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -167,7 +167,7 @@ interface S3rverStoredObject {
 
 interface S3rverFilesystemStore {
   getResourcePath(bucket: string, key: string, resource: string): string;
-  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5?: string): Promise<void>;
   putObject(object: S3rverStoredObject): Promise<{ size: number; md5: string }>;
 }
 
@@ -175,8 +175,8 @@ interface S3rverFilesystemStore {
  * s3rver writes an object's bytes in place, then its checksum and metadata. A process killed in between (the
  * local runtime gets SIGKILLed; s3rver runs inside it) left a truncated object that later LISTs and GETs served as
  * if complete — S3 never shows a partial object. Objects are therefore written to a temporary file first, their
- * metadata next, and renamed into place last: a LIST only sees files named like objects, so an interrupted write
- * is invisible. Idempotent.
+ * metadata next, renamed into place, and their checksum (the ETag) written last: a LIST only sees files named like
+ * objects, so an interrupted write is invisible. Idempotent.
  */
 function writeObjectsAtomically(): void {
   const { prototype } = require('s3rver/lib/stores/filesystem') as {
@@ -203,8 +203,13 @@ function writeObjectsAtomically(): void {
         createWriteStream(temp),
       );
       const digest = md5.digest('hex');
-      await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+      // s3rver's ETag is the `.md5` file. It goes away before the swap and comes back after it, so a kill in
+      // between never pairs the new ETag with the old bytes (s3rver recomputes a missing one from the bytes).
+      const md5Path = this.getResourcePath(object.bucket, object.key, 'object.md5');
+      await rm(md5Path, { force: true });
+      await this.putMetadata(object.bucket, object.key, object.metadata, undefined);
       await rename(temp, objectPath);
+      await writeFile(md5Path, digest);
       return { size, md5: digest };
     } catch (error) {
       await rm(temp, { force: true });
@@ -254,6 +259,23 @@ class ListWriteGate {
   }
 }
 
+/** The client went away (while the request waited in a queue): its 'close' has fired and will not fire again. */
+function isGone(res: http.ServerResponse): boolean {
+  return res.closed || res.destroyed;
+}
+
+/** Runs `start` and settles when the response is closed — at once if the client has already gone. */
+function untilClosed(res: http.ServerResponse, start: () => void): Promise<void> {
+  return new Promise((resolve) => {
+    if (isGone(res)) {
+      resolve();
+      return;
+    }
+    res.once('close', () => resolve());
+    start();
+  });
+}
+
 /**
  * Starts s3rver on loopback. s3rver ignores `If-Match` / `If-None-Match` on PUT, which the lake relies on for
  * optimistic concurrency (publish index, stream watermark), so conditional PUTs are checked here against the
@@ -278,11 +300,9 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   const keyQueues = new Map<string, Promise<void>>();
 
   const serve = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (isGone(res)) return;
     const plain = await withDecodedBody(req);
-    await new Promise<void>((resolve) => {
-      res.once('close', resolve);
-      s3(plain, res);
-    });
+    await untilClosed(res, () => s3(plain, res));
   };
 
   const conditionalPut = async (
@@ -306,11 +326,6 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   };
 
   const gate = new ListWriteGate();
-  const untilClosed = (res: http.ServerResponse, start: () => void) =>
-    new Promise<void>((resolve) => {
-      res.once('close', resolve);
-      start();
-    });
 
   const server = http.createServer((req, res) => {
     // Any credentials are fine locally (the SDK's default chain, LocalStack's `test`): s3rver would reject

@@ -111,6 +111,55 @@ describe('S3 lake', () => {
     expect(await store.head('stream/orders/half.parquet')).toBeUndefined();
   });
 
+  it('a client that leaves while its request waits behind a LIST does not wedge later requests', async () => {
+    // Prepare: a slow PUT holds the write side; a LIST queues behind it; a PUT queues behind the LIST.
+    const { port } = new URL(s3.server.endpoint);
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const put = (key: string, length: number) =>
+      http.request({
+        host: '127.0.0.1',
+        port,
+        method: 'PUT',
+        path: `/${s3.bucket}/wedge/${key}`,
+        headers: { 'content-length': String(length) },
+      });
+    const slow = put('slow', 10);
+    const slowDone = new Promise<number | undefined>((resolve) =>
+      slow.on('response', (r) => {
+        r.resume();
+        resolve(r.statusCode);
+      }),
+    );
+    slow.write('12345');
+    await sleep(100);
+    const firstList = fetch(`${s3.server.endpoint}/${s3.bucket}?list-type=2&prefix=wedge/`);
+    await sleep(50);
+    const doomed = put('doomed', 3);
+    doomed.on('error', () => {});
+    doomed.end('abc');
+    await sleep(100);
+
+    // Act: the queued client leaves; the slow PUT finishes; then more requests arrive.
+    doomed.destroy();
+    await sleep(100);
+    slow.end('67890');
+    const timeout = (ms: number) => sleep(ms).then(() => 'still waiting');
+    const later = await Promise.race([
+      Promise.all([
+        fetch(`${s3.server.endpoint}/${s3.bucket}?list-type=2&prefix=wedge/`).then((r) => r.status),
+        fetch(`${s3.server.endpoint}/${s3.bucket}/wedge/other`, { method: 'PUT', body: 'x' }).then(
+          (r) => r.status,
+        ),
+      ]),
+      timeout(5000),
+    ]);
+
+    // Assess
+    expect(await slowDone).toBe(200);
+    expect((await firstList).status).toBe(200);
+    expect(later).toEqual([200, 200]);
+  });
+
   it('reports an unreachable endpoint as the lake being unavailable', async () => {
     const store = openStore('s3://twinflow-lake/x', { endpoint: 'http://127.0.0.1:9', region: 'us-east-1' });
     await expect(store.list('views/')).rejects.toBeInstanceOf(LakeUnavailableError);
