@@ -90,16 +90,18 @@ export function register(program: Command): void {
 
 /**
  * Takes replayed records out of their quarantine files (a file left empty is deleted), so `list` stops showing
- * them and a second replay does not publish them again. Lines are matched by message id; other records in the
- * same file stay as they are.
+ * them and a second replay does not publish them again. Lines are matched by message id and raw body; other
+ * records in the same file stay as they are.
  */
 async function removeFromQuarantine(
   store: ObjectStore,
   records: readonly QuarantinedRecord[],
   replayed: readonly StreamMessage[],
 ): Promise<number> {
-  const ids = new Set(replayed.map((m) => m.messageId));
-  const isReplayed = (r: { message_id?: string }) => r.message_id !== undefined && ids.has(r.message_id);
+  // Message id and body together: the record sent is exactly the one removed, even if an id were reused.
+  const sent = new Set(replayed.map((m) => `${m.messageId}\0${m.body}`));
+  const isReplayed = (r: { message_id?: string; raw?: string }) =>
+    r.message_id !== undefined && sent.has(`${r.message_id}\0${r.raw}`);
   const keys = new Set(records.filter(isReplayed).map((r) => r.key));
   let removed = 0;
   for (const key of keys) {
@@ -109,7 +111,9 @@ async function removeFromQuarantine(
       .toString('utf8')
       .split('\n')
       .filter((line) => line.trim() !== '');
-    const kept = lines.filter((line) => !isReplayed(JSON.parse(line) as { message_id?: string }));
+    const kept = lines.filter(
+      (line) => !isReplayed(JSON.parse(line) as { message_id?: string; raw?: string }),
+    );
     removed += lines.length - kept.length;
     if (kept.length === 0) await store.delete([key]);
     else await store.put(key, `${kept.join('\n')}\n`, { contentType: 'application/x-ndjson' });

@@ -16,7 +16,7 @@ import { advanceWatermark, DEFAULT_ALLOWED_LATENESS_SECONDS, readWatermark } fro
 
 /** One received event: an SQS message (or a line of a replayed file) before validation. */
 export interface StreamMessage {
-  /** SQS message id (replay: `file:line`); the batch id is derived from these. */
+  /** SQS message id (replay: `file@contenthash:line`); the batch id is derived from these. */
   messageId: string;
   body: string;
   /** When the producer sent it (SQS `SentTimestamp`). */

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { InvalidInputError } from '../pipeline/errors.ts';
@@ -44,10 +46,16 @@ export function addResult(totals: ReplayTotals, result: MicroBatchResult): Repla
   return totals;
 }
 
-/** The lines of a `.jsonl` file as messages with ids `<file name>:<line>` (a replay of the same file is idempotent). */
+/**
+ * The lines of a `.jsonl` file as messages with ids `<file name>@<content hash>:<line>`. Replaying the same file
+ * again gives the same ids, so its micro-batches overwrite their own output (idempotent); another file with the
+ * same name gives other ids, so it can never overwrite the first one's partials or quarantine records.
+ */
 export async function* fileMessages(file: string): AsyncGenerator<StreamMessage> {
-  for await (const { ref, line } of jsonLinesOf(file, path.basename(file)))
-    yield { messageId: ref, body: line };
+  const content = createHash('sha256');
+  for await (const chunk of createReadStream(file)) content.update(chunk as Buffer);
+  const prefix = `${path.basename(file)}@${content.digest('hex').slice(0, 8)}`;
+  for await (const { ref, line } of jsonLinesOf(file, prefix)) yield { messageId: ref, body: line };
 }
 
 export async function* chunks<T>(items: AsyncIterable<T> | Iterable<T>, size: number): AsyncGenerator<T[]> {

@@ -6,7 +6,7 @@ import { CreateQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand } fr
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
 import { listQuarantine } from '../../functions/stream/quarantine.ts';
-import { fixQuarantined } from '../stream/quarantine-fixes.ts';
+import { fixQuarantined, lineRefOf } from '../stream/quarantine-fixes.ts';
 import { twinflow } from '../support/cli.ts';
 import { LOCAL_CREDENTIALS, useLocalSqs } from '../support/local-aws.ts';
 
@@ -301,7 +301,7 @@ describe('twinflow quarantine replay --queue-url (CLI against local-aws-sqs)', (
     expect(replay.stdout).toMatch(/sent 1 now-valid record\(s\)/);
     expect(replay.stdout).toMatch(/removed 1 replayed record\(s\) from quarantine/);
     expect(replay.stdout).toMatch(/4 record\(s\) still invalid/);
-    expect((await listQuarantine(store)).map((r) => r.message_id)).toEqual([
+    expect((await listQuarantine(store)).map((r) => lineRefOf(r.message_id))).toEqual([
       'orders.jsonl:45',
       'orders.jsonl:46',
       'orders.jsonl:47',
