@@ -121,7 +121,10 @@ async function queueArnOf(client: SQSClient, queueUrl: string): Promise<string> 
     const out = await client.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
     );
-    return out.Attributes?.QueueArn ?? '';
+    const arn = out.Attributes?.QueueArn;
+    // Without it the move task would quietly send everything to the source queues instead of `--to`.
+    if (!arn) throw new InvalidInputError(`cannot read the ARN of the destination queue ${queueUrl}`, 'to');
+    return arn;
   } catch (error) {
     if ((error as Error).name === 'QueueDoesNotExist') {
       throw new InvalidInputError(`no such destination queue: ${queueUrl}`, 'to');
@@ -174,14 +177,16 @@ async function moveWithTask(
   options: RedriveOptions & { destinationArn: string | undefined },
 ): Promise<RedriveResult | undefined> {
   const destination = options.destinationUrl ? { destinationUrl: options.destinationUrl } : {};
+  let handle: string | undefined;
   try {
-    await client.send(
+    const started = await client.send(
       new StartMessageMoveTaskCommand({
         SourceArn: stats.queueArn,
         ...(options.destinationArn ? { DestinationArn: options.destinationArn } : {}),
         ...(options.rate !== undefined ? { MaxNumberOfMessagesPerSecond: options.rate } : {}),
       }),
     );
+    handle = started.TaskHandle;
   } catch (error) {
     if (MOVE_TASK_UNSUPPORTED.has((error as Error).name)) return undefined;
     throw error;
@@ -189,9 +194,12 @@ async function moveWithTask(
   const deadline = Date.now() + (options.timeoutMs ?? 15 * 60_000);
   for (;;) {
     const tasks = await client.send(
-      new ListMessageMoveTasksCommand({ SourceArn: stats.queueArn, MaxResults: 1 }),
+      new ListMessageMoveTasksCommand({ SourceArn: stats.queueArn, MaxResults: 10 }),
     );
-    const task = tasks.Results?.[0];
+    // Newest first, but right after the start SQS may still list only the previous, finished task: match ours.
+    const results = tasks.Results ?? [];
+    const task =
+      handle && results.some((t) => t.TaskHandle) ? results.find((t) => t.TaskHandle === handle) : results[0];
     const moved = Number(task?.ApproximateNumberOfMessagesMoved ?? 0);
     if (task && task.Status !== 'RUNNING') {
       return {

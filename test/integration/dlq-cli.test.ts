@@ -152,6 +152,20 @@ describe('twinflow dlq (CLI against local-aws-sqs)', () => {
     expect(await bodiesIn(sourceUrl)).toEqual(BODIES);
   });
 
+  it('a second redrive reports its own move task, not the previous finished one', async () => {
+    const { sourceUrl, dlqUrl } = await queues();
+    await deadLetter(sourceUrl, dlqUrl, BODIES);
+    expect((await twinflow('dlq', 'redrive', '--queue-url', dlqUrl, '--rate', '100')).code).toBe(0);
+    await bodiesIn(sourceUrl); // the consumer takes them; one more message dead-letters later
+    await deadLetter(sourceUrl, dlqUrl, ['{"late":1}']);
+
+    const second = await twinflow('dlq', 'redrive', '--queue-url', dlqUrl, '--rate', '100');
+
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/moved 1 message\(s\).*move-task.*COMPLETED/);
+    expect(await sqs.depth(dlqUrl)).toEqual({ visible: 0, inFlight: 0 });
+  });
+
   it('redrive of messages sent straight to the DLQ: says why the move task failed, and --manual --to moves them', async () => {
     // A short DLQ visibility timeout: the failed move task leaves the messages it read in flight that long.
     const { sourceUrl, dlqUrl } = await queues(5);
