@@ -1,11 +1,11 @@
 import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCount, formatMoney, formatUtc } from '../../dashboard/format.ts';
-import { lambdaContext } from '../support/lambda-context.ts';
+import { launchChromium } from '../support/chromium.ts';
+import { startQueryApi } from '../support/query-api.ts';
 import { DLQ_MESSAGES, type SeededLake, seedDashboardLake, topProductIn, totalsIn } from './seed-lake.ts';
 
 /**
@@ -13,9 +13,6 @@ import { DLQ_MESSAGES, type SeededLake, seedDashboardLake, topProductIn, totalsI
  * runtime's API Gateway adapter), on a lake seeded through the batch fixtures, the speed layer and run records.
  */
 
-type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;
-
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts');
 
 let seed: SeededLake;
@@ -72,44 +69,8 @@ beforeAll(async () => {
   process.env['LAKE_DIR'] = seed.dir;
   process.env['POWERTOOLS_LOG_LEVEL'] = 'ERROR';
   process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';
-  const { handler } = (await import('../../functions/query-sales/handler.ts')) as unknown as {
-    handler: Handler;
-  };
-  const { startHttpApi } = await import('../../local/http-api.ts');
-  api = await startHttpApi({
-    routes: [
-      {
-        logicalId: 'QueryApiProxy',
-        routeKey: 'ANY /{proxy+}',
-        functionId: 'query-sales',
-        authorizationType: 'NONE',
-        payloadFormatVersion: '2.0',
-      },
-    ],
-    invoke: async (_functionId, event) => {
-      const started = performance.now();
-      const result = await handler(event, lambdaContext('query-sales'));
-      return {
-        requestId: event.requestContext.requestId,
-        ok: true,
-        result,
-        durationMs: performance.now() - started,
-        coldStart: false,
-      };
-    },
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  api = await startQueryApi();
+  browser = await launchChromium();
   await mkdir(ARTIFACTS, { recursive: true });
 }, 40_000);
 

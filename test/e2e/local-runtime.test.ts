@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatCount } from '../../dashboard/format.ts';
 import { sendBodies } from '../../local/order-feed.ts';
 import { createOrderGenerator, type OrderEvent } from '../../local/order-generator.ts';
+import { launchChromium } from '../support/chromium.ts';
 import {
   eventually,
   expectedTotals,
@@ -37,10 +37,7 @@ const dayOf = (date: Date) => date.toISOString().slice(0, 10);
 
 /** The dashboard of a running runtime in Chromium: the numbers it shows once every panel has loaded. */
 async function dashboardNumbers(apiUrl: string) {
-  const browser = await chromium.launch({
-    executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

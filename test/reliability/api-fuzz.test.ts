@@ -1,18 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
-import { type HttpApi, startHttpApi } from '../../local/http-api.ts';
+import type { HttpApi } from '../../local/http-api.ts';
 import { expectedTotals, publishBatchDay, type Sale } from '../serving/lake-fixtures.ts';
-import { lambdaContext } from '../support/lambda-context.ts';
-
-type Handler = (
-  event: APIGatewayProxyEventV2,
-  context: unknown,
-) => Promise<APIGatewayProxyStructuredResultV2>;
+import { startQueryApi } from '../support/query-api.ts';
 
 const lakeDir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-rel-fuzz-'));
 const DAY = '2026-11-20';
@@ -30,36 +24,8 @@ beforeAll(async () => {
   process.env['POWERTOOLS_LOG_LEVEL'] = 'CRITICAL';
   process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';
   await publishBatchDay(new LocalDirectoryStore(lakeDir), DAY, SALES, 'v-fuzz');
-  const { handler } = (await import('../../functions/query-sales/handler.ts')) as unknown as {
-    handler: Handler;
-  };
   // The local runtime's HTTP adapter in front of the real query handler: real HTTP parsing on loopback.
-  api = await startHttpApi({
-    routes: [
-      {
-        logicalId: 'Default',
-        routeKey: '$default',
-        functionId: 'query',
-        authorizationType: 'NONE',
-        payloadFormatVersion: '2.0',
-      },
-    ],
-    invoke: async (_id, event) => {
-      const t0 = performance.now();
-      try {
-        const result = await handler(event, lambdaContext('query-sales'));
-        return { requestId: 'r', ok: true, result, durationMs: performance.now() - t0, coldStart: false };
-      } catch (error) {
-        return {
-          requestId: 'r',
-          ok: false,
-          error: { name: 'Error', message: String(error) },
-          durationMs: performance.now() - t0,
-          coldStart: false,
-        };
-      }
-    },
-  });
+  api = await startQueryApi();
 }, 30_000);
 
 afterAll(async () => {
