@@ -57,7 +57,8 @@ export function parseInstant(raw: string, parameter: string): Date {
   return new Date(ms - offsetMinutes * MS_PER_MINUTE);
 }
 
-function instant(parameter: string) {
+/** A required instant or day query parameter (`2026-11-20T10:00:00Z`, `2026-11-20`); `.optional()` for others. */
+export function instant(parameter: string) {
   return z
     .string({
       error: (issue) =>

@@ -1,23 +1,12 @@
 import { z } from 'zod';
 import { opsSummary } from '../../serving/ops-summary.ts';
-import { parseInstant, parseParams } from '../../serving/query-params.ts';
+import { instant, parseParams } from '../../serving/query-params.ts';
 import { jsonResult, type Route } from '../route.ts';
 
-function optionalInstant(parameter: string) {
-  return z
-    .string()
-    .transform((value, ctx) => {
-      try {
-        return parseInstant(value, parameter);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        return z.NEVER;
-      }
-    })
-    .optional();
-}
-
-const opsParamsSchema = z.strictObject({ start: optionalInstant('start'), end: optionalInstant('end') });
+const opsParamsSchema = z.strictObject({
+  start: instant('start').optional(),
+  end: instant('end').optional(),
+});
 
 /** `GET /ops/summary?start=&end=`: quarantine, top rejection reasons, late-event hours, DLQ depth. */
 export const opsRoutes: Route[] = [
