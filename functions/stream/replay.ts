@@ -7,18 +7,11 @@ import { jsonLinesOf } from '../pipeline/order-sources.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import { consumeMicroBatch, type MicroBatchResult, type StreamMessage } from './micro-batch.ts';
 
-/** Totals over the micro-batches of a replay. */
-export interface ReplayTotals {
-  batches: number;
-  received: number;
-  valid: number;
-  quarantined: number;
-  duplicates: number;
-  late: number;
-  orders: number;
-  failed: number;
-  durationMs: number;
-}
+/** Totals over the micro-batches of a replay: their counts summed, plus batches, failed records and wall time. */
+export type ReplayTotals = Pick<
+  MicroBatchResult,
+  'received' | 'valid' | 'quarantined' | 'duplicates' | 'late' | 'orders'
+> & { batches: number; failed: number; durationMs: number };
 
 export function emptyTotals(): ReplayTotals {
   return {

@@ -1,19 +1,13 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import type { StageConfig } from '../stage-config.ts';
 
-/** Lifecycle and retention of the lake; see `StageConfig['lake']`. */
-export interface LakeProps {
-  /** RETAIN keeps the data when the stack goes; DESTROY also empties the buckets (dev only). */
-  readonly retainData: boolean;
-  /** Key prefix of the lake inside the bucket ('' = root); lifecycle rules are scoped under it. */
-  readonly prefix: string;
-  readonly streamArchiveInfrequentAccessAfterDays: number;
-  readonly streamArchiveGlacierAfterDays: number;
-  readonly streamArchiveExpireAfterDays: number;
-  readonly quarantineExpireAfterDays: number;
-  readonly noncurrentVersionExpireAfterDays: number;
-}
+/**
+ * Lifecycle and retention of the lake: the stage's `lake` settings (the prefix scopes the lifecycle rules) and
+ * `retainData` (RETAIN keeps the data when the stack goes; DESTROY also empties the buckets, dev only).
+ */
+export type LakeProps = StageConfig['lake'] & Pick<StageConfig, 'retainData'>;
 
 /**
  * The data lake bucket (all layers' data, Hive-partitioned Parquet) and its server access log bucket.
