@@ -43,6 +43,7 @@ import { salesWindows } from '../functions/serving/sales-windows.ts';
 import { stageConfig } from '../lib/stage-config.ts';
 import { writeLandingExport } from '../local/landing-export.ts';
 import { type OrderEvent, ordersForDay } from '../local/order-generator.ts';
+import { parseSchedule } from '../local/schedule-expression.ts';
 import { type LakeMode, type QueryApi, startQueryApi } from './query-api.ts';
 
 const { values } = parseArgs({
@@ -64,13 +65,13 @@ const FIRST_DAY = addDays(TODAY, -30);
 // The dev stage's speed layer: one partial per batching window, folded away by each compaction. The seed is the
 // worst case between two compactions: a whole interval of uncompacted partials.
 const PARTIAL_SECONDS = stageConfig('dev').stream.maxBatchingWindowSeconds;
-const COMPACTION_MINUTES = minutesOf(stageConfig('dev').compaction.schedule);
+const COMPACTION_MS = compactionIntervalMs(stageConfig('dev').compaction.schedule);
 
-function minutesOf(schedule: string): number {
-  const match = /^rate\((\d+) minutes?\)$/.exec(schedule);
-  if (!match)
-    throw new Error(`bench/query.ts expects a rate(N minutes) compaction schedule, not ${schedule}`);
-  return Number(match[1]);
+function compactionIntervalMs(expression: string): number {
+  const schedule = parseSchedule(expression);
+  if (schedule.kind !== 'rate')
+    throw new Error(`bench/query.ts expects a rate(…) compaction schedule, not ${expression}`);
+  return schedule.everyMs;
 }
 
 async function putMinutes(store: ObjectStore, key: string, orders: readonly OrderEvent[], dir: string) {
@@ -93,7 +94,7 @@ async function seedRealtime(store: ObjectStore, ordersPerDay: number, dir: strin
   const orders = [...ordersForDay(TODAY, ordersPerDay, 99)].filter(
     (o) => Date.parse(o.event_time) < NOW.getTime(),
   );
-  const compactedUntil = NOW.getTime() - COMPACTION_MINUTES * 60_000;
+  const compactedUntil = NOW.getTime() - COMPACTION_MS;
   const byHour = new Map<string, OrderEvent[]>();
   for (const o of orders) {
     const hh = o.event_time.slice(11, 13);
