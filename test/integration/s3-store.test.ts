@@ -7,7 +7,7 @@ import { LakeUnavailableError } from '../../functions/pipeline/errors.ts';
 import { openStore } from '../../functions/pipeline/open-store.ts';
 import { silentLog } from '../../functions/pipeline/ports.ts';
 import { writeLandingExport } from '../../local/landing-export.ts';
-import { useLocalS3 } from '../support/local-aws.ts';
+import { LOCAL_CREDENTIALS, useLocalS3 } from '../support/local-aws.ts';
 import { describeObjectStoreContract } from '../support/store-contract.ts';
 
 const s3 = useLocalS3();
@@ -44,7 +44,7 @@ describe('S3 lake', () => {
       region: 'us-east-1',
       endpoint: s3.server.endpoint,
       forcePathStyle: true,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      credentials: LOCAL_CREDENTIALS,
       maxAttempts: 1,
     });
 
