@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
-import { FaultyStore, realtimeOrders } from '../stream/stream-helpers.ts';
+import { realtimeOrders } from '../stream/stream-helpers.ts';
+import { FaultyStore } from '../support/faulty-store.ts';
 import { fixture, lambdaContext } from '../support/lambda-context.ts';
 
 /** The handler's lake with a switch to make writes fail (the fault is injected; everything else is real). */

@@ -6,7 +6,8 @@ import { dlqStats, peekDlq, redriveDlq } from '../../functions/stream/dlq.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
 import { listQuarantine } from '../../functions/stream/quarantine.ts';
 import { pollOnce } from '../../functions/stream/sqs-poller.ts';
-import { FaultyStore, realtimeOrders } from '../stream/stream-helpers.ts';
+import { realtimeOrders } from '../stream/stream-helpers.ts';
+import { FaultyStore } from '../support/faulty-store.ts';
 import { useLocalS3, useLocalSqs } from '../support/local-aws.ts';
 import { order } from '../support/orders.ts';
 

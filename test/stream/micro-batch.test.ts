@@ -5,8 +5,9 @@ import { compactRealtime, recomputeRealtimeHour } from '../../functions/stream/c
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
 import { streamStats } from '../../functions/stream/stream-stats.ts';
 import { readWatermark } from '../../functions/stream/watermark.ts';
+import { FaultyStore } from '../support/faulty-store.ts';
 import { order } from '../support/orders.ts';
-import { FaultyStore, messages, realtimeMinutes, realtimeOrders, streamDeps } from './stream-helpers.ts';
+import { messages, realtimeMinutes, realtimeOrders, streamDeps } from './stream-helpers.ts';
 
 const DAY = '2026-11-20';
 

@@ -2,9 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { withConnection } from '../../functions/pipeline/duckdb-session.ts';
-import { LakeUnavailableError } from '../../functions/pipeline/errors.ts';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../functions/pipeline/object-store.ts';
+import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
 import { appendJsonRecords, createRawOrders } from '../../functions/pipeline/order-sources.ts';
 import { buildOrderViews } from '../../functions/pipeline/order-views.ts';
 import { type CoreDeps, silentLog } from '../../functions/pipeline/ports.ts';
@@ -75,45 +74,4 @@ export async function realtimeMinutes(store: ObjectStore, day: string): Promise<
 /** Sum of orders a reader sees for a day. */
 export async function realtimeOrders(store: ObjectStore, day: string): Promise<number> {
   return (await realtimeMinutes(store, day)).reduce((sum, row) => sum + Number(row.orders), 0);
-}
-
-/** Wraps a store to inject failures (transient S3 errors) or observe writes. Mocks only to inject faults. */
-export class FaultyStore implements ObjectStore {
-  failWrites: (key: string) => boolean = () => false;
-  afterWrite: (key: string) => Promise<void> = async () => {};
-  constructor(readonly inner: ObjectStore) {}
-  get location() {
-    return this.inner.location;
-  }
-  private async check(key: string) {
-    if (this.failWrites(key)) throw new LakeUnavailableError(`injected: put ${key} failed`);
-  }
-  get(key: string) {
-    return this.inner.get(key);
-  }
-  head(key: string) {
-    return this.inner.head(key);
-  }
-  list(prefix: string) {
-    return this.inner.list(prefix);
-  }
-  localPath(info: ObjectInfo) {
-    return this.inner.localPath(info);
-  }
-  async put(key: string, body: Buffer | string, options?: PutOptions) {
-    await this.check(key);
-    const out = await this.inner.put(key, body, options);
-    await this.afterWrite(key);
-    return out;
-  }
-  async putFile(key: string, localPath: string) {
-    await this.check(key);
-    const out = await this.inner.putFile(key, localPath);
-    await this.afterWrite(key);
-    return out;
-  }
-  async delete(keys: readonly string[]) {
-    await this.inner.delete(keys);
-    for (const key of keys) await this.afterWrite(key);
-  }
 }

@@ -3,14 +3,19 @@ import type { ObjectInfo, ObjectStore, PutOptions } from '../../functions/pipeli
 
 /**
  * An `ObjectStore` decorator that injects storage faults without touching the code under test: a whole-lake
- * outage (every call fails, like S3 answering 503 or the endpoint being gone) for a chosen time, and optional
- * latency on writes to widen race windows. Mocks only to inject faults; everything else reaches the real store.
+ * outage (every call fails, like S3 answering 503 or the endpoint being gone) for a chosen time, failed writes of
+ * chosen keys, and optional latency on writes to widen race windows; `afterWrite` observes every write and delete
+ * once it landed. Mocks only to inject faults; everything else reaches the real store.
  */
 export class FaultyStore implements ObjectStore {
   /** Calls refused because the lake was down, by operation. */
   readonly refused = { get: 0, head: 0, put: 0, list: 0, delete: 0, putFile: 0, localPath: 0 };
   /** Extra latency before each write reaches the inner store, ms (0 = none). */
   writeDelayMs: (key: string) => number = () => 0;
+  /** Writes (put, putFile) of the keys it accepts fail, as a transient S3 error would. */
+  failWrites: (key: string) => boolean = () => false;
+  /** Called after each write or deleted key reached the inner store (e.g. to read the lake in between). */
+  afterWrite: (key: string) => Promise<void> = async () => {};
   private downUntil = 0;
   private isDownManually = false;
 
@@ -45,7 +50,8 @@ export class FaultyStore implements ObjectStore {
     throw new LakeUnavailableError(`injected outage: ${operation} ${key} refused`);
   }
 
-  private async delay(key: string): Promise<void> {
+  private async beforeWrite(key: string): Promise<void> {
+    if (this.failWrites(key)) throw new LakeUnavailableError(`injected: put ${key} failed`);
     const ms = this.writeDelayMs(key);
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   }
@@ -72,18 +78,23 @@ export class FaultyStore implements ObjectStore {
 
   async put(key: string, body: Buffer | string, options?: PutOptions) {
     this.guard('put', key);
-    await this.delay(key);
-    return this.inner.put(key, body, options);
+    await this.beforeWrite(key);
+    const out = await this.inner.put(key, body, options);
+    await this.afterWrite(key);
+    return out;
   }
 
   async putFile(key: string, localPath: string) {
     this.guard('putFile', key);
-    await this.delay(key);
-    return this.inner.putFile(key, localPath);
+    await this.beforeWrite(key);
+    const out = await this.inner.putFile(key, localPath);
+    await this.afterWrite(key);
+    return out;
   }
 
   async delete(keys: readonly string[]) {
     this.guard('delete', keys[0] ?? '');
-    return this.inner.delete(keys);
+    await this.inner.delete(keys);
+    for (const key of keys) await this.afterWrite(key);
   }
 }
