@@ -14,7 +14,16 @@ import {
   type SalesChartData,
   salesChart,
 } from './charts.ts';
-import { formatAge, formatCount, formatMoney, formatRatio, formatUtc, fromCents, toCents } from './format.ts';
+import {
+  chartCurrency,
+  formatAge,
+  formatCount,
+  formatRatio,
+  formatRevenue,
+  formatUtc,
+  fromCents,
+  toCents,
+} from './format.ts';
 import {
   bucketStarts,
   DEFAULT_GRANULARITY,
@@ -158,7 +167,11 @@ function sourceAt(ms: number, segments: SalesResponse['segments']): 'batch' | 'r
 }
 
 function chartData(body: SalesResponse, range: TimeRange, granularity: Granularity): SalesChartData {
-  const revenue = new Map(body.rows.map((row) => [Date.parse(row.window_start), Number(row.revenue)]));
+  // One currency per chart: amounts in different currencies cannot share an axis.
+  const currency = chartCurrency(body.totals.revenue_by_currency);
+  const amountOf = (row: SalesResponse['rows'][number]) =>
+    currency === undefined ? 0 : Number(row.revenue_by_currency[currency] ?? 0);
+  const revenue = new Map(body.rows.map((row) => [Date.parse(row.window_start), amountOf(row)]));
   const starts = bucketStarts(range, granularity);
   const batch: (number | null)[] = [];
   const realtime: (number | null)[] = [];
@@ -184,7 +197,7 @@ function chartData(body: SalesResponse, range: TimeRange, granularity: Granulari
 function renderSales(body: SalesResponse, range: TimeRange, granularity: Granularity): void {
   setText('total-orders', formatCount(body.totals.orders));
   setText('total-units', formatCount(body.totals.units));
-  setText('total-revenue', formatMoney(body.totals.revenue));
+  setText('total-revenue', formatRevenue(body.totals.revenue_by_currency));
   const label = byTestId('range-label');
   label.textContent = `${formatUtc(range.start)} → ${formatUtc(range.end)} · by ${granularity}`;
   label.dataset['start'] = range.start.toISOString();
@@ -203,7 +216,8 @@ function renderSales(body: SalesResponse, range: TimeRange, granularity: Granula
   lastSales = chartData(body, range, granularity);
   const container = byId('sales-chart');
   container.dataset['buckets'] = String(lastSales.x.length);
-  container.dataset['revenue'] = body.totals.revenue;
+  container.dataset['revenue'] = JSON.stringify(body.totals.revenue_by_currency);
+  container.dataset['currency'] = chartCurrency(body.totals.revenue_by_currency) ?? '';
   const empty = body.rows.length === 0;
   if (!sales) {
     container.replaceChildren();
@@ -216,16 +230,19 @@ function renderSales(body: SalesResponse, range: TimeRange, granularity: Granula
 }
 
 function renderTopProducts(body: SalesResponse): void {
-  const byProduct = new Map<string, { orders: number; cents: bigint }>();
+  // Ranked by orders: revenue in different currencies has no common order.
+  const byProduct = new Map<string, { orders: number; cents: Map<string, bigint> }>();
   for (const row of body.rows) {
     const id = row.product_id ?? '(all)';
-    const entry = byProduct.get(id) ?? { orders: 0, cents: 0n };
+    const entry = byProduct.get(id) ?? { orders: 0, cents: new Map<string, bigint>() };
     entry.orders += row.orders;
-    entry.cents += toCents(row.revenue);
+    for (const [code, amount] of Object.entries(row.revenue_by_currency)) {
+      entry.cents.set(code, (entry.cents.get(code) ?? 0n) + toCents(amount));
+    }
     byProduct.set(id, entry);
   }
   const top = [...byProduct]
-    .sort(([a, x], [b, y]) => (x.cents === y.cents ? a.localeCompare(b) : x.cents > y.cents ? -1 : 1))
+    .sort(([a, x], [b, y]) => y.orders - x.orders || a.localeCompare(b))
     .slice(0, TOP_PRODUCTS);
   const body_ = byTestId('top-products').querySelector('tbody');
   if (!body_) return;
@@ -233,18 +250,24 @@ function renderTopProducts(body: SalesResponse): void {
     body_.replaceChildren(stateRow(4, 'No products sold in this range'));
     return;
   }
-  const max = Number(top[0]?.[1].cents ?? 1n) || 1;
+  const max = top[0]?.[1].orders || 1;
   body_.replaceChildren(
     ...top.map(([id, entry], i) => {
       const bar = el('span', { class: 'bar' });
-      bar.style.width = `${Math.max(2, (Number(entry.cents) / max) * 100)}%`;
+      bar.style.width = `${Math.max(2, (entry.orders / max) * 100)}%`;
       return el(
         'tr',
         { testid: `top-product-${i}` },
         el('td', { class: 'rank' }, String(i + 1)),
         el('td', { class: 'product' }, el('span', { class: 'pid', testid: `top-product-${i}-id` }, id), bar),
         el('td', { class: 'num' }, formatCount(entry.orders)),
-        el('td', { class: 'num', testid: `top-product-${i}-revenue` }, formatMoney(fromCents(entry.cents))),
+        el(
+          'td',
+          { class: 'num', testid: `top-product-${i}-revenue` },
+          formatRevenue(
+            Object.fromEntries([...entry.cents].sort().map(([code, cents]) => [code, fromCents(cents)])),
+          ),
+        ),
       );
     }),
   );
@@ -407,7 +430,11 @@ function renderWindows(body: WindowsResponse): void {
         el('td', {}, `${w.minutes} min`),
         el('td', { class: 'num', testid: `window-${w.minutes}-orders` }, formatCount(w.orders)),
         el('td', { class: 'num', testid: `window-${w.minutes}-units` }, formatCount(w.units)),
-        el('td', { class: 'num', testid: `window-${w.minutes}-revenue` }, formatMoney(w.revenue)),
+        el(
+          'td',
+          { class: 'num', testid: `window-${w.minutes}-revenue` },
+          formatRevenue(w.revenue_by_currency),
+        ),
       ),
     ),
   );

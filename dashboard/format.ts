@@ -12,6 +12,18 @@ export function formatMoney(decimal: string): string {
   return `${sign}${grouped}${fraction === undefined ? '' : `.${fraction}`}`;
 }
 
+/** `{JPY: '15000.00', USD: '10.00'}` → `"15,000.00 JPY · 10.00 USD"`; currencies are never added together. */
+export function formatRevenue(byCurrency: Record<string, string>): string {
+  const parts = Object.entries(byCurrency).map(([code, amount]) => `${formatMoney(amount)} ${code}`);
+  return parts.length > 0 ? parts.join(' · ') : '0.00';
+}
+
+/** The currency the revenue chart plots: USD when present, else the first code; undefined when there is none. */
+export function chartCurrency(byCurrency: Record<string, string>): string | undefined {
+  const codes = Object.keys(byCurrency).sort();
+  return codes.includes('USD') ? 'USD' : codes[0];
+}
+
 /** A decimal string with up to two places → cents. */
 export function toCents(decimal: string): bigint {
   const match = /^(-?)(\d+)(?:\.(\d{1,2}))?$/.exec(decimal.trim());

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { revenueText } from '../../functions/pipeline/money.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { parseSalesParams } from '../../functions/serving/query-params.ts';
 import { querySales, type SalesResponse } from '../../functions/serving/query-sales.ts';
@@ -12,14 +13,14 @@ function table(result: SalesResponse): string {
     ...(withProduct ? [row.product_id ?? ''] : []),
     String(row.orders),
     String(row.units),
-    row.revenue,
+    revenueText(row),
   ]);
   const total = [
     'total',
     ...(withProduct ? [''] : []),
     String(result.totals.orders),
     String(result.totals.units),
-    result.totals.revenue,
+    revenueText(result.totals),
   ];
   const all = [header, ...lines, total];
   const widths = header.map((_, i) => Math.max(...all.map((cells) => [...(cells[i] ?? '')].length)));

@@ -35,7 +35,8 @@ export interface BatchRunReport {
   finishedAt: string;
   inputs: { key: string; etag: string; size: number; format: string }[];
   counts: RecordCounts;
-  revenue: string;
+  /** Revenue of the day per ISO 4217 code (decimal strings); never summed across currencies. */
+  revenue_by_currency: Record<string, string>;
   gates: GateResult[];
   durationsMs: { load: number; transform: number; write: number; publish: number; total: number };
   quarantineKey: string | null;
@@ -88,7 +89,7 @@ export async function runBatchDay(
     finishedAt: '',
     inputs: files.map(({ key, etag, size, format }) => ({ key, etag, size, format })),
     counts: EMPTY_COUNTS,
-    revenue: '0.00',
+    revenue_by_currency: {},
     gates: [],
     durationsMs: durations,
     quarantineKey: null,
@@ -106,13 +107,15 @@ export async function runBatchDay(
       }
       durations.load = performance.now() - t0;
       const counts = await buildOrderViews(connection, { daily: true, expectedDay: day });
-      const revenueRow = (
+      const revenueRows = (
         await connection.runAndReadAll(
-          'select coalesce(sum(revenue), 0)::decimal(18,2)::varchar as r from daily_sales',
+          'select currency, sum(revenue)::decimal(38, 2)::varchar as revenue from daily_sales group by all order by currency',
         )
-      ).getRowObjectsJson()[0];
+      ).getRowObjectsJson();
       report.counts = counts;
-      report.revenue = String(revenueRow?.['r'] ?? '0.00');
+      report.revenue_by_currency = Object.fromEntries(
+        revenueRows.map((row) => [String(row['currency']), String(row['revenue'])]),
+      );
       durations.transform = performance.now() - t0 - durations.load;
       report.gates = evaluateGates(
         {
@@ -157,7 +160,7 @@ export async function runBatchDay(
         runId,
         publishedAt: clock().toISOString(),
         orders: counts.orders,
-        revenue: report.revenue,
+        revenue_by_currency: report.revenue_by_currency,
         files: viewKeys,
       };
       await publishDay(store, entry, clock());

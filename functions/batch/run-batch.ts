@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import { readPublished } from '../pipeline/batch-published.ts';
 import { addDays, dayOf, daysBetween, parseDay } from '../pipeline/dates.ts';
+import { revenueText } from '../pipeline/money.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import { landingDays, landingFiles, viewVersion } from './landing-files.ts';
 import type { GateThresholds } from './quality-gates.ts';
@@ -62,7 +63,7 @@ export async function runBatchRange(input: BatchRangeInput, deps: CoreDeps): Pro
       return {
         day,
         status: 'published',
-        detail: `${day}: ${report.counts.orders} orders, revenue ${report.revenue}, ${report.counts.quarantined} quarantined`,
+        detail: `${day}: ${report.counts.orders} orders, revenue ${revenueText(report)}, ${report.counts.quarantined} quarantined`,
         report,
       };
     } catch (error) {

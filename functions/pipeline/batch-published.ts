@@ -10,7 +10,8 @@ export interface PublishedDay {
   runId: string;
   publishedAt: string;
   orders: number;
-  revenue: string;
+  /** Revenue per ISO 4217 code, decimal strings. */
+  revenue_by_currency: Record<string, string>;
   files: Record<BatchView, string>;
 }
 

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBTimestampValue } from '@duckdb/node-api';
 import { sqlPath } from './duckdb-session.ts';
 import { materialize } from './sql-models.ts';
 
@@ -27,6 +27,8 @@ export const REQUIRED_EXPORT_COLUMNS = ORDER_FIELDS.filter(
 export interface JsonRecord {
   ref: string;
   line: string;
+  /** When the platform received it (SQS `SentTimestamp`); event times may not run ahead of it by more than the skew. */
+  receivedAt?: Date;
 }
 
 /** Recognises an export file's format from its name; `undefined` for files that are not exports. */
@@ -46,8 +48,12 @@ export async function createRawOrders(connection: DuckDBConnection): Promise<voi
   const fields = ORDER_FIELDS.map((field) => `${field} varchar`).join(', ');
   await connection.run(
     `create or replace temp table raw_orders (record_ref varchar, record_no bigint, source varchar, is_event_id_required boolean,
-       raw varchar, parse_error varchar, ${fields})`,
+       received_at timestamp, raw varchar, parse_error varchar, ${fields})`,
   );
+}
+
+function timestampValue(instant: Date): DuckDBTimestampValue {
+  return new DuckDBTimestampValue(BigInt(instant.getTime()) * 1000n);
 }
 
 /** Appends JSON records (SQS bodies, JSONL lines) to `raw_orders` through the shared JSON model. */
@@ -57,13 +63,16 @@ export async function appendJsonRecords(
   options: { source: string; isEventIdRequired: boolean },
 ): Promise<void> {
   await connection.run(
-    'create or replace temp table raw_order_lines (record_ref varchar, source varchar, is_event_id_required boolean, line varchar)',
+    `create or replace temp table raw_order_lines
+     (record_ref varchar, source varchar, is_event_id_required boolean, received_at timestamp, line varchar)`,
   );
   const appender = await connection.createAppender('raw_order_lines');
   for await (const record of records) {
     appender.appendVarchar(record.ref);
     appender.appendVarchar(options.source);
     appender.appendBoolean(options.isEventIdRequired);
+    if (record.receivedAt) appender.appendTimestamp(timestampValue(record.receivedAt));
+    else appender.appendNull();
     appender.appendVarchar(record.line);
     appender.endRow();
   }

@@ -1,6 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlPath } from './duckdb-session.ts';
 import { materialize } from './sql-models.ts';
+import { createPolicyTables, type ValidationPolicy } from './validation-policy.ts';
 
 /** What happened to the records of one run: every received record is valid or quarantined. */
 export interface RecordCounts {
@@ -13,6 +14,15 @@ export interface RecordCounts {
   orders: number;
 }
 
+/** Materialises `validated_orders` over `raw_orders` under `policy` (default: any ISO 4217 code, 5 min skew). */
+export async function validateRawOrders(
+  connection: DuckDBConnection,
+  policy?: ValidationPolicy,
+): Promise<void> {
+  await createPolicyTables(connection, policy);
+  await materialize(connection, 'validated_orders');
+}
+
 /**
  * Runs the shared models over `raw_orders`: validation, dedup by order_id, and `sales_minute`.
  * The batch layer also materialises `daily_sales` and rejects orders outside its export day
@@ -20,9 +30,9 @@ export interface RecordCounts {
  */
 export async function buildOrderViews(
   connection: DuckDBConnection,
-  options: { daily?: boolean; expectedDay?: string } = {},
+  options: { daily?: boolean; expectedDay?: string; policy?: ValidationPolicy } = {},
 ): Promise<RecordCounts> {
-  await materialize(connection, 'validated_orders');
+  await validateRawOrders(connection, options.policy);
   if (options.expectedDay !== undefined) {
     // A day's export may only hold that day's orders; others would be served under the wrong day.
     await connection.run(

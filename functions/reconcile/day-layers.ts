@@ -3,19 +3,30 @@ import pLimit from 'p-limit';
 import type { PublishedDay } from '../pipeline/batch-published.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { lake } from '../pipeline/lake-layout.ts';
+import { addMoney, type MoneyByCurrency } from '../pipeline/money.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
 import { realtimeDaySnapshot } from '../pipeline/realtime-view.ts';
 import { materialize } from '../pipeline/sql-models.ts';
 import { toCents } from './exact.ts';
 
-/** Orders, units and revenue (cents) of one period: the three measures reconciliation compares. */
+/** Orders, units and revenue (cents per currency) of one period: the measures reconciliation compares. */
 export interface Measures {
   orders: bigint;
   units: bigint;
-  revenueCents: bigint;
+  revenue: MoneyByCurrency;
 }
 
-export const ZERO: Measures = { orders: 0n, units: 0n, revenueCents: 0n };
+/** Fresh empty measures (the revenue map is mutable, so never share one). */
+export function zero(): Measures {
+  return { orders: 0n, units: 0n, revenue: new Map() };
+}
+
+/** `a + b`, currency by currency. */
+export function addMeasures(a: Measures, b: Measures): Measures {
+  const revenue = new Map(a.revenue);
+  for (const [code, cents] of b.revenue) addMoney(revenue, code, cents);
+  return { orders: a.orders + b.orders, units: a.units + b.units, revenue };
+}
 
 /** One (hour, product) of a day, as each layer counts it. */
 export interface Cell {
@@ -49,7 +60,8 @@ export interface DayLayers {
 
 const SAMPLE_IDS = 5;
 
-const MINUTES_TABLE = `(window_start timestamp, product_id varchar, orders bigint, units bigint, revenue decimal(18, 2))`;
+const MINUTES_TABLE = `(window_start timestamp, product_id varchar, currency varchar, orders bigint, units bigint,
+  revenue decimal(38, 2))`;
 
 async function loadMinutes(
   connection: DuckDBConnection,
@@ -61,7 +73,7 @@ async function loadMinutes(
   if (paths.length === 0) return;
   await connection.run(
     `insert into ${table} by name
-     select window_start, product_id, orders, units, revenue
+     select window_start, product_id, currency, orders, units, revenue
      from read_parquet(${sqlPathList(paths)}, union_by_name = true)
      where window_start::date = $day::date`,
     { day },
@@ -108,11 +120,17 @@ async function rows(connection: DuckDBConnection, sql: string): Promise<Record<s
   return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
 }
 
-function measures(row: Record<string, unknown>, prefix = ''): Measures {
+/** Sums SQL rows (one per currency) into measures; a row with no currency adds counts only. */
+function addRow(into: Measures, row: Record<string, unknown>, prefix = ''): Measures {
+  const currency = row[`${prefix}currency`];
+  const revenue = new Map(into.revenue);
+  if (typeof currency === 'string') {
+    addMoney(revenue, currency, toCents(String(row[`${prefix}revenue`] ?? '0.00')));
+  }
   return {
-    orders: BigInt(String(row[`${prefix}orders`] ?? 0)),
-    units: BigInt(String(row[`${prefix}units`] ?? 0)),
-    revenueCents: toCents(String(row[`${prefix}revenue`] ?? '0.00')),
+    orders: into.orders + BigInt(String(row[`${prefix}orders`] ?? 0)),
+    units: into.units + BigInt(String(row[`${prefix}units`] ?? 0)),
+    revenue,
   };
 }
 
@@ -186,46 +204,61 @@ export async function readDayLayers(
       `with
 
       batch_cells as (
-          select strftime(window_start, '%H') as hour, product_id,
-              sum(orders)::bigint as orders, sum(units)::bigint as units, sum(revenue)::decimal(18, 2) as revenue,
+          select strftime(window_start, '%H') as hour, product_id, currency,
+              sum(orders)::bigint as orders, sum(units)::bigint as units, sum(revenue)::decimal(38, 2) as revenue,
           from batch_minutes
           group by all
       ),
 
       realtime_cells as (
-          select strftime(window_start, '%H') as hour, product_id,
-              sum(orders)::bigint as orders, sum(units)::bigint as units, sum(revenue)::decimal(18, 2) as revenue,
+          select strftime(window_start, '%H') as hour, product_id, currency,
+              sum(orders)::bigint as orders, sum(units)::bigint as units, sum(revenue)::decimal(38, 2) as revenue,
           from realtime_minutes
           group by all
       )
 
+      -- one row per (hour, product, currency); cells are (hour, product) with money per currency
       select
           coalesce(b.hour, r.hour) as hour,
           coalesce(b.product_id, r.product_id) as product_id,
+          b.currency as b_currency,
           coalesce(b.orders, 0) as b_orders, coalesce(b.units, 0) as b_units,
-          coalesce(b.revenue, 0)::decimal(18, 2)::varchar as b_revenue,
+          coalesce(b.revenue, 0)::decimal(38, 2)::varchar as b_revenue,
+          r.currency as r_currency,
           coalesce(r.orders, 0) as r_orders, coalesce(r.units, 0) as r_units,
-          coalesce(r.revenue, 0)::decimal(18, 2)::varchar as r_revenue,
+          coalesce(r.revenue, 0)::decimal(38, 2)::varchar as r_revenue,
       from batch_cells as b
-      full outer join realtime_cells as r using (hour, product_id)
-      order by hour, product_id`,
+      full outer join realtime_cells as r using (hour, product_id, currency)
+      order by hour, product_id, coalesce(b.currency, r.currency)`,
     );
     const archiveRows = await rows(
       connection,
-      `select strftime(window_start, '%H') as hour,
+      `select strftime(window_start, '%H') as hour, currency,
            sum(orders)::bigint as orders, sum(units)::bigint as units,
-           sum(revenue)::decimal(18, 2)::varchar as revenue,
-       from archive_minutes group by all order by hour`,
+           sum(revenue)::decimal(38, 2)::varchar as revenue,
+       from archive_minutes group by all order by hour, currency`,
     );
+    const cells = new Map<string, Cell>();
+    for (const row of cellRows) {
+      const hour = String(row['hour']);
+      const productId = String(row['product_id']);
+      const key = `${hour}\0${productId}`;
+      const cell = cells.get(key) ?? { hour, productId, batch: zero(), realtime: zero() };
+      cells.set(key, {
+        ...cell,
+        batch: addRow(cell.batch, row, 'b_'),
+        realtime: addRow(cell.realtime, row, 'r_'),
+      });
+    }
+    const archiveHours = new Map<string, Measures>();
+    for (const row of archiveRows) {
+      const hour = String(row['hour']);
+      archiveHours.set(hour, addRow(archiveHours.get(hour) ?? zero(), row));
+    }
     const result: DayLayers = {
       day,
-      cells: cellRows.map((row) => ({
-        hour: String(row['hour']),
-        productId: String(row['product_id']),
-        batch: measures(row, 'b_'),
-        realtime: measures(row, 'r_'),
-      })),
-      archiveHours: new Map(archiveRows.map((row) => [String(row['hour']), measures(row)])),
+      cells: [...cells.values()],
+      archiveHours,
       realtimeHours: new Set(snapshot.keys()),
       archiveFiles: archiveInfos.length,
       missingFromStream: await presence(connection, 'batch_orders', 'stream_orders'),

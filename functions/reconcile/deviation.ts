@@ -1,22 +1,23 @@
-import type { Cell, Measures } from './day-layers.ts';
-import { ZERO } from './day-layers.ts';
-import { absMicros, deviationMicros, formatCents, formatMicros, type Micros, maxMicros } from './exact.ts';
+import { type RevenueJson, revenueJson } from '../pipeline/money.ts';
+import { addMeasures, type Cell, type Measures, zero } from './day-layers.ts';
+import { absMicros, deviationMicros, formatMicros, type Micros, maxMicros } from './exact.ts';
 
-/** Measures as they appear in JSON: counts as numbers, money as a decimal string. */
-export interface MeasuresJson {
+/** Measures as they appear in JSON: counts as numbers, money per currency as decimal strings. */
+export interface MeasuresJson extends RevenueJson {
   orders: number;
   units: number;
-  revenue: string;
 }
 
 /**
  * Signed `(realtime − batch) / batch` per measure, as a fixed 6-place decimal string (`'-0.041667'`).
  * `null` when batch has none and realtime has some (no finite ratio; counted as 1.000000 for alerting).
+ * Revenue is compared per currency (`revenue_by_currency`); `revenue` is the currency that deviates most.
  */
 export interface DeviationJson {
   orders: string | null;
   units: string | null;
   revenue: string | null;
+  revenue_by_currency: Record<string, string | null>;
 }
 
 /** One compared period: the whole day, an hour, a product (over the day) or an (hour, product) cell. */
@@ -56,33 +57,37 @@ export interface ScoredRow {
   score: Micros;
 }
 
-function add(a: Measures, b: Measures): Measures {
-  return {
-    orders: a.orders + b.orders,
-    units: a.units + b.units,
-    revenueCents: a.revenueCents + b.revenueCents,
-  };
+/** Measures in their JSON form. */
+export function measuresJson(m: Measures): MeasuresJson {
+  return { orders: Number(m.orders), units: Number(m.units), ...revenueJson(m.revenue) };
 }
 
-function json(m: Measures): MeasuresJson {
-  return { orders: Number(m.orders), units: Number(m.units), revenue: formatCents(m.revenueCents) };
-}
+const weight = (ratio: Micros | null): Micros => (ratio === null ? NO_BATCH : absMicros(ratio));
 
-/** Compares two sets of measures exactly. */
+/** Compares two sets of measures exactly; revenue currency by currency (amounts are never converted). */
 export function compare(batch: Measures, realtime: Measures, where: Partial<ComparisonRow> = {}): ScoredRow {
-  const ratios = [
-    deviationMicros(realtime.orders, batch.orders),
-    deviationMicros(realtime.units, batch.units),
-    deviationMicros(realtime.revenueCents, batch.revenueCents),
-  ] as const;
-  const score = maxMicros(ratios.map((ratio) => (ratio === null ? NO_BATCH : absMicros(ratio))));
+  const orders = deviationMicros(realtime.orders, batch.orders);
+  const units = deviationMicros(realtime.units, batch.units);
+  const codes = [...new Set([...batch.revenue.keys(), ...realtime.revenue.keys()])].sort();
+  const byCurrency = codes.map(
+    (code) =>
+      [code, deviationMicros(realtime.revenue.get(code) ?? 0n, batch.revenue.get(code) ?? 0n)] as const,
+  );
+  let revenue: Micros | null = 0n;
+  for (const [, ratio] of byCurrency) if (weight(ratio) > weight(revenue)) revenue = ratio;
+  const score = maxMicros([orders, units, revenue].map(weight));
   const text = (ratio: Micros | null) => (ratio === null ? null : formatMicros(ratio));
   return {
     row: {
       ...where,
-      batch: json(batch),
-      realtime: json(realtime),
-      deviation: { orders: text(ratios[0]), units: text(ratios[1]), revenue: text(ratios[2]) },
+      batch: measuresJson(batch),
+      realtime: measuresJson(realtime),
+      deviation: {
+        orders: text(orders),
+        units: text(units),
+        revenue: text(revenue),
+        revenue_by_currency: Object.fromEntries(byCurrency.map(([code, ratio]) => [code, text(ratio)])),
+      },
       max_abs_deviation: formatMicros(score),
     },
     score,
@@ -95,10 +100,10 @@ function rollUp(
 ): Map<string, { batch: Measures; realtime: Measures }> {
   const groups = new Map<string, { batch: Measures; realtime: Measures }>();
   for (const cell of cells) {
-    const group = groups.get(key(cell)) ?? { batch: ZERO, realtime: ZERO };
+    const group = groups.get(key(cell)) ?? { batch: zero(), realtime: zero() };
     groups.set(key(cell), {
-      batch: add(group.batch, cell.batch),
-      realtime: add(group.realtime, cell.realtime),
+      batch: addMeasures(group.batch, cell.batch),
+      realtime: addMeasures(group.realtime, cell.realtime),
     });
   }
   return groups;
@@ -117,7 +122,7 @@ export interface ScoredDay {
 
 /** Compares a day per day, hour, product and (hour, product). */
 export function scoreDay(cells: Cell[]): ScoredDay {
-  const total = rollUp(cells, () => 'day').get('day') ?? { batch: ZERO, realtime: ZERO };
+  const total = rollUp(cells, () => 'day').get('day') ?? { batch: zero(), realtime: zero() };
   const totals = compare(total.batch, total.realtime);
   const hours = [...rollUp(cells, (c) => c.hour)]
     .sort(([a], [b]) => a.localeCompare(b))

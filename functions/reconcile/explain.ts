@@ -1,10 +1,10 @@
 import type { BatchRunReport } from '../batch/run-batch-day.ts';
 import type { PublishedDay } from '../pipeline/batch-published.ts';
 import { lake } from '../pipeline/lake-layout.ts';
+import { revenueText } from '../pipeline/money.ts';
 import { getJson } from '../pipeline/object-store.ts';
 import type { DayLayers, Measures, OrderPresence } from './day-layers.ts';
-import type { MeasuresJson, ScoredDay } from './deviation.ts';
-import { formatCents } from './exact.ts';
+import { measuresJson, type ScoredDay } from './deviation.ts';
 import type { HourStreamStats, ReconcileDeps } from './ports.ts';
 import { streamQuarantineCounts } from './quarantine-counts.ts';
 import type { DayExplanation, HourExplanation, OrderPresenceJson } from './run-record.ts';
@@ -22,12 +22,6 @@ const presenceJson = (p: OrderPresence): OrderPresenceJson => ({
   count: p.count,
   sample_ids: p.sampleIds,
   by_hour: p.byHour,
-});
-
-const measuresJson = (m: Measures): MeasuresJson => ({
-  orders: Number(m.orders),
-  units: Number(m.units),
-  revenue: formatCents(m.revenueCents),
 });
 
 async function streamStatsOf(
@@ -53,7 +47,7 @@ function topReasons(byReason: Record<string, number>): string {
 function summaryOf(input: ExplainInput, e: Omit<DayExplanation, 'summary' | 'by_hour'>): string {
   const totals = input.scored.totals.row;
   const parts = [
-    `realtime ${totals.realtime.orders} orders / ${totals.realtime.revenue} vs batch ${totals.batch.orders} / ${totals.batch.revenue} (day total deviation up to ${totals.max_abs_deviation})`,
+    `realtime ${totals.realtime.orders} orders / ${revenueText(totals.realtime)} vs batch ${totals.batch.orders} / ${revenueText(totals.batch)} (day total deviation up to ${totals.max_abs_deviation})`,
   ];
   const ids = (p: OrderPresenceJson) => (p.sample_ids.length ? ` (e.g. ${p.sample_ids.join(', ')})` : '');
   if (e.missing_from_stream.count > 0) {

@@ -7,11 +7,12 @@ import { addDays, dayOf, daysBetween } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { runId as newRunId } from '../pipeline/ids.ts';
 import { lake } from '../pipeline/lake-layout.ts';
+import { revenueText } from '../pipeline/money.ts';
 import { getJson, putJson } from '../pipeline/object-store.ts';
 import { buildAlert } from './alerts.ts';
-import { type DayLayers, type Measures, readDayLayers, ZERO } from './day-layers.ts';
-import { dayComparison, type ScoredDay, scoreDay } from './deviation.ts';
-import { absMicros, formatCents, formatMicros, maxMicros, microsOf, microsToNumber } from './exact.ts';
+import { addMeasures, type DayLayers, type Measures, readDayLayers, zero } from './day-layers.ts';
+import { dayComparison, measuresJson, type ScoredDay, scoreDay } from './deviation.ts';
+import { absMicros, formatMicros, maxMicros, microsOf, microsToNumber } from './exact.ts';
 import { explainDay } from './explain.ts';
 import type { ReconcileDeps } from './ports.ts';
 import type { Correction, DayRecord, ReconciliationRun } from './run-record.ts';
@@ -62,14 +63,7 @@ function checkInput(input: ReconcileInput): Required<Omit<ReconcileInput, 'batch
 function hourTotals(layers: DayLayers, hour: string): Measures {
   return layers.cells
     .filter((cell) => cell.hour === hour)
-    .reduce<Measures>(
-      (sum, cell) => ({
-        orders: sum.orders + cell.realtime.orders,
-        units: sum.units + cell.realtime.units,
-        revenueCents: sum.revenueCents + cell.realtime.revenueCents,
-      }),
-      ZERO,
-    );
+    .reduce<Measures>((sum, cell) => addMeasures(sum, cell.realtime), zero());
 }
 
 /** Ended hours where the realtime view holds less than the stream archive: a consumer lost or skipped a write. */
@@ -84,7 +78,7 @@ export function realtimeGaps(
       ({ archive, realtime }) =>
         realtime.orders < archive.orders ||
         realtime.units < archive.units ||
-        realtime.revenueCents < archive.revenueCents,
+        [...archive.revenue].some(([code, cents]) => (realtime.revenue.get(code) ?? 0n) < cents),
     )
     .sort((a, b) => a.hour.localeCompare(b.hour));
 }
@@ -179,7 +173,7 @@ async function fillRealtimeGaps(
       ? 'batch has published this day, so queries are answered from batch whatever the realtime view holds'
       : 'no batch yet: queries are answered from the realtime view';
     for (const gap of realtimeGaps(day, now)) {
-      const reason = `realtime view has ${gap.realtime.orders} orders / ${formatCents(gap.realtime.revenueCents)} where the stream archive has ${gap.archive.orders} / ${formatCents(gap.archive.revenueCents)}`;
+      const reason = `realtime view has ${gap.realtime.orders} orders / ${revenueText(measuresJson(gap.realtime))} where the stream archive has ${gap.archive.orders} / ${revenueText(measuresJson(gap.archive))}`;
       if (!deps.speed) {
         corrections.push({
           kind: 'realtime_recompute',

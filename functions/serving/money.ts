@@ -1,2 +1,10 @@
 /** The serving layer's money helpers are the pipeline's: one definition of cents for every layer. */
-export { centsOf, formatCents } from '../pipeline/money.ts';
+export {
+  addAllMoney,
+  addMoney,
+  centsOf,
+  formatCents,
+  type MoneyByCurrency,
+  type RevenueJson,
+  revenueJson,
+} from '../pipeline/money.ts';

@@ -5,7 +5,7 @@ import type { CoreDeps } from '../pipeline/ports.ts';
 import { type BatchCache, processBatchCache } from './batch-cache.ts';
 import { ServingReadError } from './errors.ts';
 import { planHours, type Segment } from './hour-plan.ts';
-import { formatCents } from './money.ts';
+import { addAllMoney, type MoneyByCurrency, type RevenueJson, revenueJson } from './money.ts';
 import { type BucketRow, type BucketSpec, readBuckets } from './read-buckets.ts';
 import { realtimeFilesFor } from './realtime-files.ts';
 import { checkSalesQuery, type Granularity, type SalesQuery } from './sales-query.ts';
@@ -17,21 +17,22 @@ export interface ServingDeps extends CoreDeps {
   version?: string;
 }
 
-export interface SalesRow {
+/**
+ * Money fields (`RevenueJson`): `revenue_by_currency` maps each ISO 4217 code to a decimal string with two places
+ * (JSON never rounds money); `revenue` is there exactly when one currency is involved.
+ */
+export interface SalesRow extends RevenueJson {
   /** Bucket start, UTC ISO (`2026-11-20T10:00:00Z`). */
   window_start: string;
   /** Present when the query filtered by product or grouped by product. */
   product_id?: string;
   orders: number;
   units: number;
-  /** Decimal string with two places: JSON never rounds money. */
-  revenue: string;
 }
 
-export interface SalesTotals {
+export interface SalesTotals extends RevenueJson {
   orders: number;
   units: number;
-  revenue: string;
 }
 
 /** The body of `GET /sales` and of `twinflow query --json`. */
@@ -121,7 +122,7 @@ function rowKey(row: BucketRow): string {
   return `${row.windowStart}\0${row.productId ?? ''}`;
 }
 
-/** Sums rows of the same bucket (and product); ordered by time, then revenue (top products first). */
+/** Sums rows of the same bucket (and product); ordered by time, then orders (top products first). */
 function mergeRows(parts: readonly (readonly BucketRow[])[]): BucketRow[] {
   const merged = new Map<string, BucketRow>();
   for (const part of parts) {
@@ -131,16 +132,16 @@ function mergeRows(parts: readonly (readonly BucketRow[])[]): BucketRow[] {
       if (existing) {
         existing.orders += row.orders;
         existing.units += row.units;
-        existing.revenueCents += row.revenueCents;
+        addAllMoney(existing.revenue, row.revenue);
       } else {
-        merged.set(key, { ...row });
+        merged.set(key, { ...row, revenue: new Map(row.revenue) });
       }
     }
   }
   return [...merged.values()].sort(
     (a, b) =>
       compareText(a.windowStart, b.windowStart) ||
-      (a.revenueCents === b.revenueCents ? 0 : a.revenueCents > b.revenueCents ? -1 : 1) ||
+      b.orders - a.orders ||
       compareText(a.productId ?? '', b.productId ?? ''),
   );
 }
@@ -226,7 +227,7 @@ function formatRow(row: BucketRow, withProduct: boolean): SalesRow {
     ...(withProduct && row.productId !== null ? { product_id: row.productId } : {}),
     orders: row.orders,
     units: row.units,
-    revenue: formatCents(row.revenueCents),
+    ...revenueJson(row.revenue),
   };
 }
 
@@ -234,13 +235,13 @@ function formatRow(row: BucketRow, withProduct: boolean): SalesRow {
 export function totalsOf(rows: readonly BucketRow[]): SalesTotals {
   let orders = 0;
   let units = 0;
-  let revenue = 0n;
+  const revenue: MoneyByCurrency = new Map();
   for (const row of rows) {
     orders += row.orders;
     units += row.units;
-    revenue += row.revenueCents;
+    addAllMoney(revenue, row.revenue);
   }
-  return { orders, units, revenue: formatCents(revenue) };
+  return { orders, units, ...revenueJson(revenue) };
 }
 
 /**

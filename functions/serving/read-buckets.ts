@@ -2,7 +2,7 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { type DuckDBConnection, listValue } from '@duckdb/node-api';
 import { duckdbHome, sqlPath, withConnection } from '../pipeline/duckdb-session.ts';
-import { centsOf } from './money.ts';
+import { addMoney, centsOf, type MoneyByCurrency } from './money.ts';
 import type { Granularity } from './sales-query.ts';
 import { REALTIME_LATEST_SQL, SALES_ROWS_SQL } from './sales-rows-sql.ts';
 
@@ -13,7 +13,8 @@ export interface BucketRow {
   productId: string | null;
   orders: number;
   units: number;
-  revenueCents: bigint;
+  /** Revenue per currency: amounts in different currencies are never added. */
+  revenue: MoneyByCurrency;
 }
 
 export interface BucketSpec {
@@ -42,10 +43,10 @@ export interface BucketResult {
 }
 
 const EMPTY_SELECT = {
-  sales_minute: `select null::timestamp as window_start, null::varchar as product_id, null::bigint as orders,
-                   null::bigint as units, null::decimal(18, 2) as revenue`,
-  daily_sales: `select null::date as day, null::varchar as product_id, null::bigint as orders,
-                  null::bigint as units, null::decimal(18, 2) as revenue`,
+  sales_minute: `select null::timestamp as window_start, null::varchar as product_id, null::varchar as currency,
+                   null::bigint as orders, null::bigint as units, null::decimal(38, 2) as revenue`,
+  daily_sales: `select null::date as day, null::varchar as product_id, null::varchar as currency,
+                  null::bigint as orders, null::bigint as units, null::decimal(38, 2) as revenue`,
 } as const;
 
 const emptyFiles = new Map<keyof typeof EMPTY_SELECT, Promise<string>>();
@@ -97,6 +98,8 @@ export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise
     return reader.getRowObjectsJson();
   });
   const result: BucketResult = { batch: [], realtime: [], realtimeLatest: null };
+  // One SQL row per currency; a bucket is one row per (source, start, product) with its money per currency.
+  const buckets = new Map<string, BucketRow>();
   for (const row of rows) {
     const bucketStart = row['bucket_start'] as string;
     const latest = row['latest_window'] as string;
@@ -107,14 +110,18 @@ export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise
       result.realtimeLatest = isoOf(latest);
     }
     if (Number(row['matched_rows']) === 0) continue;
-    const bucket: BucketRow = {
-      windowStart: isoOf(bucketStart),
-      productId: (row['product_id'] as string | null) ?? null,
-      orders: Number(row['orders']),
-      units: Number(row['units']),
-      revenueCents: centsOf(String(row['revenue'])),
-    };
-    (row['source'] === 'batch' ? result.batch : result.realtime).push(bucket);
+    const source = row['source'] as 'batch' | 'realtime';
+    const productId = (row['product_id'] as string | null) ?? null;
+    const key = `${source}\0${bucketStart}\0${productId ?? ''}`;
+    let bucket = buckets.get(key);
+    if (!bucket) {
+      bucket = { windowStart: isoOf(bucketStart), productId, orders: 0, units: 0, revenue: new Map() };
+      buckets.set(key, bucket);
+      (source === 'batch' ? result.batch : result.realtime).push(bucket);
+    }
+    bucket.orders += Number(row['orders']);
+    bucket.units += Number(row['units']);
+    addMoney(bucket.revenue, String(row['currency']), centsOf(String(row['revenue'])));
   }
   return result;
 }

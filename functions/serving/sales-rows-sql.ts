@@ -4,25 +4,26 @@
  * schema it stands for, so the statement never changes shape.
  */
 export const SALES_ROWS_SQL = `
--- grain: one row per source, bucket (minute | hour | day, UTC) and, when grouped, product.
+-- grain: one row per source, bucket (minute | hour | day, UTC), currency and, when grouped, product.
 -- latest_window: newest minute of the group in range whatever the product filter (realtime freshness), so the
 -- files are scanned once; groups with no matching product have matched_rows = 0.
 with
 
 batch_minutes as (
-    select 'batch' as source, window_start, product_id, orders, units, revenue::decimal(18, 2) as revenue,
+    select 'batch' as source, window_start, product_id, currency, orders, units, revenue::decimal(38, 2) as revenue,
     from read_parquet($batch_files)
 ),
 
 batch_days as (
     -- a whole published day at granularity=day: the batch daily_sales rollup (same shared SQL, far fewer rows)
-    select 'batch' as source, day::timestamp as window_start, product_id, orders, units,
-        revenue::decimal(18, 2) as revenue,
+    select 'batch' as source, day::timestamp as window_start, product_id, currency, orders, units,
+        revenue::decimal(38, 2) as revenue,
     from read_parquet($batch_daily_files)
 ),
 
 realtime_minutes as (
-    select 'realtime' as source, window_start, product_id, orders, units, revenue::decimal(18, 2) as revenue,
+    select 'realtime' as source, window_start, product_id, currency, orders, units,
+        revenue::decimal(38, 2) as revenue,
     from read_parquet($realtime_files)
 ),
 
@@ -48,6 +49,7 @@ buckets as (
         source,
         date_trunc($granularity, window_start) as bucket_start,
         case when $by_product then product_id end as product_id,
+        currency,
         count(*) filter (where is_match) as matched_rows,
         coalesce(sum(orders) filter (where is_match), 0)::bigint as orders,
         coalesce(sum(units) filter (where is_match), 0)::bigint as units,

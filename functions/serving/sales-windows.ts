@@ -1,7 +1,6 @@
 import { InvalidInputError } from '../pipeline/errors.ts';
 import type { Segment } from './hour-plan.ts';
-import { formatCents } from './money.ts';
-import { readMergedRange, type ServingDeps } from './query-sales.ts';
+import { readMergedRange, type SalesTotals, type ServingDeps, totalsOf } from './query-sales.ts';
 import { checkSalesQuery } from './sales-query.ts';
 
 export const DEFAULT_WINDOW_MINUTES = [1, 5, 15] as const;
@@ -16,13 +15,11 @@ export interface WindowsInput {
   productId?: string;
 }
 
-export interface SalesWindow {
+/** One window: its bounds and the same measures as a `/sales` total (money per currency). */
+export interface SalesWindow extends SalesTotals {
   minutes: number;
   start: string;
   end: string;
-  orders: number;
-  units: number;
-  revenue: string;
 }
 
 /** The body of `GET /sales/windows`. */
@@ -77,22 +74,11 @@ export async function salesWindows(input: WindowsInput, deps: ServingDeps): Prom
   const windows = sizes.map((minutes): SalesWindow => {
     const from = new Date(end.getTime() - minutes * MS_PER_MINUTE);
     const fromIso = from.toISOString().replace('.000Z', 'Z');
-    let orders = 0;
-    let units = 0;
-    let revenue = 0n;
-    for (const row of merged.rows) {
-      if (row.windowStart < fromIso) continue;
-      orders += row.orders;
-      units += row.units;
-      revenue += row.revenueCents;
-    }
     return {
       minutes,
       start: from.toISOString(),
       end: end.toISOString(),
-      orders,
-      units,
-      revenue: formatCents(revenue),
+      ...totalsOf(merged.rows.filter((row) => row.windowStart >= fromIso)),
     };
   });
   return {

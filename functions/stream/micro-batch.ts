@@ -11,6 +11,7 @@ import { putJson } from '../pipeline/object-store.ts';
 import { appendJsonRecords, createRawOrders } from '../pipeline/order-sources.ts';
 import { buildOrderViews, copyToParquet } from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
+import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
 import { streamKeys } from './stream-keys.ts';
 import { advanceWatermark, DEFAULT_ALLOWED_LATENESS_SECONDS, readWatermark } from './watermark.ts';
 
@@ -72,6 +73,8 @@ export interface MicroBatchInput {
   allowedLatenessSeconds?: number;
   /** Recorded as `source` of quarantined records. */
   source?: string;
+  /** Accepted currencies and clock skew (default: every ISO 4217 code, 5 minutes). */
+  policy?: ValidationPolicy;
 }
 
 /** One line of a stream quarantine file (JSONL). */
@@ -153,10 +156,11 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
       await createRawOrders(connection);
       await appendJsonRecords(
         connection,
-        messages.map((m) => ({ ref: m.messageId, line: m.body })),
+        // Received = when SQS took the message (stable across redeliveries), else when this batch started.
+        messages.map((m) => ({ ref: m.messageId, line: m.body, receivedAt: m.sentAt ?? started })),
         { source, isEventIdRequired: true },
       );
-      const counts = await buildOrderViews(connection);
+      const counts = await buildOrderViews(connection, input.policy ? { policy: input.policy } : {});
       result.valid = counts.valid;
       result.quarantined = counts.quarantined;
       result.duplicates = counts.duplicates;

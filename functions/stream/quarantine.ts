@@ -4,7 +4,7 @@ import { withConnection } from '../pipeline/duckdb-session.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectStore } from '../pipeline/object-store.ts';
 import { appendJsonRecords, createRawOrders } from '../pipeline/order-sources.ts';
-import { materialize } from '../pipeline/sql-models.ts';
+import { validateRawOrders } from '../pipeline/order-views.ts';
 import type { StreamMessage } from './micro-batch.ts';
 
 /** A quarantined record as stored (batch and stream quarantine share these fields; stream adds message ids). */
@@ -67,7 +67,7 @@ export async function revalidateQuarantine(records: readonly QuarantinedRecord[]
       streamRecords.map((r, i) => ({ ref: String(i), line: r.raw })),
       { source: 'quarantine-replay', isEventIdRequired: true },
     );
-    await materialize(connection, 'validated_orders');
+    await validateRawOrders(connection);
     const reader = await connection.runAndReadAll(
       'select record_ref as ref, is_valid, reasons from validated_orders',
     );

@@ -51,9 +51,24 @@ function batchDaySales(day: string, index: number): ServedSale[] {
 
 function comparison(maxAbs: string, batchOrders: number, realtimeOrders: number): DayComparison {
   const row = {
-    batch: { orders: batchOrders, units: batchOrders, revenue: `${batchOrders * 10}.00` },
-    realtime: { orders: realtimeOrders, units: realtimeOrders, revenue: `${realtimeOrders * 10}.00` },
-    deviation: { orders: `-${maxAbs}`, units: `-${maxAbs}`, revenue: `-${maxAbs}` },
+    batch: {
+      orders: batchOrders,
+      units: batchOrders,
+      revenue: `${batchOrders * 10}.00`,
+      revenue_by_currency: { USD: `${batchOrders * 10}.00` },
+    },
+    realtime: {
+      orders: realtimeOrders,
+      units: realtimeOrders,
+      revenue: `${realtimeOrders * 10}.00`,
+      revenue_by_currency: { USD: `${realtimeOrders * 10}.00` },
+    },
+    deviation: {
+      orders: `-${maxAbs}`,
+      units: `-${maxAbs}`,
+      revenue: `-${maxAbs}`,
+      revenue_by_currency: { USD: `-${maxAbs}` },
+    },
     max_abs_deviation: maxAbs,
   };
   return {

@@ -118,7 +118,7 @@ export async function invokeAgainst(
 }
 
 interface SalesResponse {
-  totals: { orders: number; units: number; revenue: string };
+  totals: { orders: number; units: number; revenue?: string; revenue_by_currency: Record<string, string> };
 }
 
 /** GET /sales totals for one UTC day. */
@@ -130,17 +130,29 @@ export async function salesTotals(apiUrl: string, day: string): Promise<SalesRes
 
 /** The exact totals of a set of valid orders, money in cents (no floating point). */
 export function expectedTotals(orders: readonly OrderEvent[]): SalesResponse['totals'] {
-  let cents = 0n;
+  const cents = new Map<string, bigint>();
   let units = 0;
   for (const order of orders) {
     const [whole = '0', fraction = ''] = order.unit_price.split('.');
-    cents +=
+    const amount =
       BigInt(whole) * 100n * BigInt(order.quantity) +
       BigInt(fraction.padEnd(2, '0')) * BigInt(order.quantity);
+    const currency = order.currency ?? 'USD';
+    cents.set(currency, (cents.get(currency) ?? 0n) + amount);
     units += order.quantity;
   }
-  const revenue = `${cents / 100n}.${String(cents % 100n).padStart(2, '0')}`;
-  return { orders: orders.length, units, revenue };
+  const byCurrency = Object.fromEntries(
+    [...cents]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([code, c]) => [code, `${c / 100n}.${String(c % 100n).padStart(2, '0')}`]),
+  );
+  const codes = Object.keys(byCurrency);
+  return {
+    orders: orders.length,
+    units,
+    revenue_by_currency: byCurrency,
+    ...(codes.length === 1 ? { revenue: byCurrency[codes[0] as string] as string } : {}),
+  };
 }
 
 /** Polls until `check` returns true (or throws with the last value seen). */

@@ -83,8 +83,20 @@ describe('query-sales handler with the events/ fixtures', () => {
     const result = body(response);
     expect(response.statusCode).toBe(200);
     expect(result['rows']).toEqual([
-      { window_start: '2026-11-20T08:00:00Z', orders: 1, units: 1, revenue: '12.34' },
-      { window_start: '2026-11-20T19:00:00Z', orders: 1, units: 3, revenue: '0.03' },
+      {
+        window_start: '2026-11-20T08:00:00Z',
+        orders: 1,
+        units: 1,
+        revenue: '12.34',
+        revenue_by_currency: { USD: '12.34' },
+      },
+      {
+        window_start: '2026-11-20T19:00:00Z',
+        orders: 1,
+        units: 3,
+        revenue: '0.03',
+        revenue_by_currency: { USD: '0.03' },
+      },
     ]);
     expect(result['segments']).toEqual([
       { start: '2026-11-20T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z', source: 'batch' },

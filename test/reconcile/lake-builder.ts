@@ -70,7 +70,8 @@ export async function streamIn(
         messages: chunk.map((o, i) => ({
           messageId: typeof o === 'string' ? `bad-${start + i}` : `m-${o.order_id}`,
           body: typeof o === 'string' ? o : JSON.stringify(o),
-          sentAt: new Date(`${DAY}T13:00:00Z`),
+          // Sent as it happened: an event time may not run ahead of its send time (clock-skew limit).
+          sentAt: typeof o === 'string' ? new Date(`${DAY}T13:00:00Z`) : new Date(o.event_time),
         })),
       },
       deps,

@@ -40,7 +40,12 @@ describe('reconcile', () => {
     const day = result.record.days.find((d) => d.day === DAY);
     expect(day?.after.totals.batch).toEqual(day?.after.totals.realtime);
     expect(day?.after.totals.batch.orders).toBe(400);
-    expect(day?.after.totals.deviation).toEqual({ orders: ZERO, units: ZERO, revenue: ZERO });
+    expect(day?.after.totals.deviation).toEqual({
+      orders: ZERO,
+      units: ZERO,
+      revenue: ZERO,
+      revenue_by_currency: { USD: ZERO },
+    });
     expect(day?.after.hours.map((h) => h.max_abs_deviation)).toEqual(Array(5).fill(ZERO));
     expect(day?.after.products_compared).toBe(5);
     expect(day?.after.products_deviating).toBe(0);
@@ -80,7 +85,7 @@ describe('reconcile', () => {
     expect(day?.after.cells[0]).toMatchObject({
       hour: '10',
       product_id: 'p-lost',
-      realtime: { orders: 0, units: 0, revenue: '0.00' },
+      realtime: { orders: 0, units: 0, revenue_by_currency: {} },
       deviation: { orders: '-1.000000', units: '-1.000000', revenue: '-1.000000' },
     });
     expect(day?.explanation.missing_from_stream).toEqual({

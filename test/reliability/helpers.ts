@@ -11,7 +11,8 @@ import { realtimeMinutes } from '../stream/stream-helpers.ts';
 export interface Totals {
   orders: number;
   units: number;
-  revenue: string;
+  revenue?: string;
+  revenue_by_currency: Record<string, string>;
 }
 
 export { expectedTotals };
@@ -61,15 +62,22 @@ export async function quarantineRecords(store: ObjectStore): Promise<StreamQuara
 
 /** What a reader of the realtime view sees for a day, summed (orders, units, revenue), exact. */
 export async function realtimeTotals(store: ObjectStore, day: string): Promise<Totals> {
-  let cents = 0n;
+  const cents = new Map<string, bigint>();
   let orders = 0;
   let units = 0;
   for (const row of await realtimeMinutes(store, day)) {
     orders += Number(row.orders);
     units += Number(row.units);
-    cents += toCents(row.revenue);
+    cents.set(row.currency, (cents.get(row.currency) ?? 0n) + toCents(row.revenue));
   }
-  return { orders, units, revenue: formatCents(cents) };
+  const byCurrency = Object.fromEntries([...cents].sort().map(([code, c]) => [code, formatCents(c)]));
+  const codes = Object.keys(byCurrency);
+  return {
+    orders,
+    units,
+    revenue_by_currency: byCurrency,
+    ...(codes.length === 1 ? { revenue: byCurrency[codes[0] as string] as string } : {}),
+  };
 }
 
 export function sleep(ms: number): Promise<void> {

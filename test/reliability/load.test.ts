@@ -100,7 +100,7 @@ describe('load', () => {
         const totals = await realtimeTotals(store, day);
         orders += totals.orders;
         units += totals.units;
-        cents += toCents(totals.revenue);
+        cents += toCents(totals.revenue_by_currency['USD'] ?? '0.00');
       }
       const sorted = [...latencies].sort((a, b) => a - b);
       console.info(

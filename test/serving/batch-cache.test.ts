@@ -8,7 +8,7 @@ const rows = (n: number): BucketRow[] =>
     productId: null,
     orders: 1,
     units: 1,
-    revenueCents: 100n,
+    revenue: new Map([['USD', 100n]]),
   }));
 
 describe('BatchCache', () => {

@@ -74,7 +74,7 @@ export async function publishBatchDay(
     runId: `run-${version}`,
     publishedAt: now.toISOString(),
     orders: sales.length,
-    revenue: '0.00',
+    revenue_by_currency: {},
     files: {
       sales_minute: key,
       daily_sales: lake.batchView('daily_sales', day, version),
@@ -99,7 +99,12 @@ export async function putRealtimePartial(
 }
 
 /** Expected totals computed in JS from the sales themselves (cents, exact). */
-export function expectedTotals(sales: readonly Sale[]): { orders: number; units: number; revenue: string } {
+export function expectedTotals(sales: readonly Sale[]): {
+  orders: number;
+  units: number;
+  revenue: string;
+  revenue_by_currency: Record<string, string>;
+} {
   let cents = 0n;
   let units = 0;
   for (const sale of sales) {
@@ -109,7 +114,7 @@ export function expectedTotals(sales: readonly Sale[]): { orders: number; units:
     units += quantity;
   }
   const revenue = `${cents / 100n}.${(cents % 100n).toString().padStart(2, '0')}`;
-  return { orders: sales.length, units, revenue };
+  return { orders: sales.length, units, revenue, revenue_by_currency: { USD: revenue } };
 }
 
 /** One sale per listed hour of `day`, at minute `minute`, with distinct ids under `prefix`. */

@@ -52,7 +52,12 @@ describe('twinflow query', () => {
     expect(result.code).toBe(0);
     const printed = JSON.parse(result.stdout) as typeof core;
     expect({ ...printed, generated_at: 'x' }).toEqual({ ...core, generated_at: 'x' });
-    expect(printed.totals).toEqual({ orders: 3, units: 4, revenue: '5.99' });
+    expect(printed.totals).toEqual({
+      orders: 3,
+      units: 4,
+      revenue: '5.99',
+      revenue_by_currency: { USD: '5.99' },
+    });
   }, 20_000);
 
   it('prints a readable table with totals and segments', async () => {

@@ -73,6 +73,7 @@ describe('querySales merges batch and realtime per hour', () => {
       orders: 1,
       units: 3,
       revenue: '0.30',
+      revenue_by_currency: { USD: '0.30' },
     });
     expect(result.rows.find((row) => row.window_start === '2026-11-20T13:00:00Z')?.revenue).toBe('5.25');
     expect(result.segments).toEqual([
@@ -132,9 +133,27 @@ describe('querySales merges batch and realtime per hour', () => {
     );
 
     expect(result.rows).toEqual([
-      { window_start: '2026-11-20T09:00:00Z', orders: 1, units: 1, revenue: '7.00' },
-      { window_start: '2026-11-20T10:00:00Z', orders: 1, units: 1, revenue: '7.00' },
-      { window_start: '2026-11-20T11:00:00Z', orders: 1, units: 1, revenue: '7.00' },
+      {
+        window_start: '2026-11-20T09:00:00Z',
+        orders: 1,
+        units: 1,
+        revenue: '7.00',
+        revenue_by_currency: { USD: '7.00' },
+      },
+      {
+        window_start: '2026-11-20T10:00:00Z',
+        orders: 1,
+        units: 1,
+        revenue: '7.00',
+        revenue_by_currency: { USD: '7.00' },
+      },
+      {
+        window_start: '2026-11-20T11:00:00Z',
+        orders: 1,
+        units: 1,
+        revenue: '7.00',
+        revenue_by_currency: { USD: '7.00' },
+      },
     ]);
     expect(result.realtime_freshness).toBeNull();
   });
@@ -185,7 +204,13 @@ describe('querySales merges batch and realtime per hour', () => {
       ['2026-11-19T23:00:00Z', 1, 9, '89999.91'],
     ]);
     expect(day.rows).toEqual([
-      { window_start: '2026-11-19T00:00:00Z', orders: 4, units: 14, revenue: '90000.42' },
+      {
+        window_start: '2026-11-19T00:00:00Z',
+        orders: 4,
+        units: 14,
+        revenue: '90000.42',
+        revenue_by_currency: { USD: '90000.42' },
+      },
     ]);
     expect(day.totals).toEqual(expectedTotals(sales));
   });
@@ -225,13 +250,27 @@ describe('querySales merges batch and realtime per hour', () => {
     // Assess
     expect(byDay.totals).toEqual(byHour.totals);
     expect(byDay.rows).toEqual([
-      { window_start: '2026-11-18T00:00:00Z', product_id: 'p-2', orders: 1, units: 1, revenue: '10.01' },
-      { window_start: '2026-11-18T00:00:00Z', product_id: 'p-1', orders: 3, units: 9, revenue: '3.15' },
+      {
+        window_start: '2026-11-18T00:00:00Z',
+        product_id: 'p-1',
+        orders: 3,
+        units: 9,
+        revenue: '3.15',
+        revenue_by_currency: { USD: '3.15' },
+      },
+      {
+        window_start: '2026-11-18T00:00:00Z',
+        product_id: 'p-2',
+        orders: 1,
+        units: 1,
+        revenue: '10.01',
+        revenue_by_currency: { USD: '10.01' },
+      },
     ]);
     await expect(partialDay).rejects.toThrow(/kept vanishing/);
   });
 
-  it('filters by product and groups by product, top revenue first', async () => {
+  it('filters by product and groups by product, most orders first', async () => {
     const store = new LocalDirectoryStore(tempDir());
     const sales: Sale[] = [
       { order_id: 'a', product_id: 'p-1', event_time: '2026-11-20T10:00:00Z', unit_price: '1.00' },
@@ -255,9 +294,9 @@ describe('querySales merges batch and realtime per hour', () => {
     const none = await querySales({ ...range, productId: 'p-🙂' }, deps(store));
 
     expect(grouped.rows.map((r) => [r.product_id, r.revenue])).toEqual([
-      ['p-2', '5.00'],
       ["p'; drop table x; --", '2.00'],
       ['p-1', '1.00'],
+      ['p-2', '5.00'],
     ]);
     expect(grouped.query.group_by).toBe('product');
     expect(filtered.rows).toEqual([
@@ -267,10 +306,11 @@ describe('querySales merges batch and realtime per hour', () => {
         orders: 1,
         units: 1,
         revenue: '2.00',
+        revenue_by_currency: { USD: '2.00' },
       },
     ]);
     expect(none.rows).toEqual([]);
-    expect(none.totals).toEqual({ orders: 0, units: 0, revenue: '0.00' });
+    expect(none.totals).toEqual({ orders: 0, units: 0, revenue_by_currency: {} });
   });
 
   it('refuses ranges beyond the limit of their granularity, naming the limit', async () => {
@@ -375,7 +415,9 @@ describe('salesWindows', () => {
 
     const result = await salesWindows({ at: at('2026-11-20T00:01:00Z'), sizes: [5] }, deps(store));
 
-    expect(result.windows).toMatchObject([{ minutes: 5, orders: 2, revenue: '4.00' }]);
+    expect(result.windows).toMatchObject([
+      { minutes: 5, orders: 2, revenue: '4.00', revenue_by_currency: { USD: '4.00' } },
+    ]);
     expect(result.segments.map((s) => s.source)).toEqual(['batch', 'realtime']);
   });
 });

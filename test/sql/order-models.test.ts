@@ -53,12 +53,26 @@ describe('shared order models', () => {
       // Assess
       expect(counts).toEqual({ received: 3, valid: 3, quarantined: 0, duplicates: 0, orders: 3 });
       expect(await rows(connection, 'select * from sales_minute order by window_start, product_id')).toEqual([
-        { window_start: '2026-11-20 10:00:00', product_id: 'p1', orders: '2', units: '3', revenue: '0.40' },
-        { window_start: '2026-11-20 10:01:00', product_id: 'p2', orders: '1', units: '3', revenue: '59.97' },
+        {
+          window_start: '2026-11-20 10:00:00',
+          product_id: 'p1',
+          currency: 'USD',
+          orders: '2',
+          units: '3',
+          revenue: '0.40',
+        },
+        {
+          window_start: '2026-11-20 10:01:00',
+          product_id: 'p2',
+          currency: 'USD',
+          orders: '1',
+          units: '3',
+          revenue: '59.97',
+        },
       ]);
       expect(await rows(connection, 'select * from daily_sales order by product_id')).toEqual([
-        { day: '2026-11-20', product_id: 'p1', orders: '2', units: '3', revenue: '0.40' },
-        { day: '2026-11-20', product_id: 'p2', orders: '1', units: '3', revenue: '59.97' },
+        { day: '2026-11-20', product_id: 'p1', currency: 'USD', orders: '2', units: '3', revenue: '0.40' },
+        { day: '2026-11-20', product_id: 'p2', currency: 'USD', orders: '1', units: '3', revenue: '59.97' },
       ]);
     });
   });

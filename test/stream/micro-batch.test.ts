@@ -39,8 +39,22 @@ describe('speed layer consumer', () => {
       Math.min(...partials.map((k) => written.indexOf(k))),
     );
     expect(await realtimeMinutes(deps.store, DAY)).toEqual([
-      { window_start: '2026-11-20 10:00:00', product_id: 'p1', orders: '1', units: '2', revenue: '2.50' },
-      { window_start: '2026-11-20 11:59:00', product_id: 'p1', orders: '1', units: '1', revenue: '10.00' },
+      {
+        window_start: '2026-11-20 10:00:00',
+        product_id: 'p1',
+        currency: 'USD',
+        orders: '1',
+        units: '2',
+        revenue: '2.50',
+      },
+      {
+        window_start: '2026-11-20 11:59:00',
+        product_id: 'p1',
+        currency: 'USD',
+        orders: '1',
+        units: '1',
+        revenue: '10.00',
+      },
     ]);
   });
 

@@ -13,6 +13,7 @@ import type { StreamMessage } from '../../functions/stream/micro-batch.ts';
 export type MinuteRow = {
   window_start: string;
   product_id: string;
+  currency: string;
   orders: string;
   units: string;
   revenue: string;
@@ -46,9 +47,9 @@ export async function batchLayerMinutes(bodies: readonly string[]): Promise<Minu
     await buildOrderViews(connection);
     return (
       await connection.runAndReadAll(
-        `select window_start::varchar as window_start, product_id, orders::varchar as orders,
+        `select window_start::varchar as window_start, product_id, currency, orders::varchar as orders,
                 units::varchar as units, revenue::varchar as revenue
-         from sales_minute order by window_start, product_id`,
+         from sales_minute order by window_start, product_id, currency`,
       )
     ).getRowObjectsJson() as MinuteRow[];
   });
@@ -63,9 +64,9 @@ export async function realtimeMinutes(store: ObjectStore, day: string): Promise<
     const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ');
     return (
       await connection.runAndReadAll(
-        `select window_start::varchar as window_start, product_id, sum(orders)::varchar as orders,
-                sum(units)::varchar as units, sum(revenue)::decimal(18, 2)::varchar as revenue
-         from read_parquet([${list}]) group by all order by window_start, product_id`,
+        `select window_start::varchar as window_start, product_id, currency, sum(orders)::varchar as orders,
+                sum(units)::varchar as units, sum(revenue)::decimal(38, 2)::varchar as revenue
+         from read_parquet([${list}]) group by all order by window_start, product_id, currency`,
       )
     ).getRowObjectsJson() as MinuteRow[];
   });

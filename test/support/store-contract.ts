@@ -13,7 +13,7 @@ function entry(day: string): PublishedDay {
     runId: 'r1',
     publishedAt: '2026-11-21T00:00:00.000Z',
     orders: 1,
-    revenue: '1.00',
+    revenue_by_currency: { USD: '1.00' },
     files: { sales_minute: 'a', daily_sales: 'b', order_facts: 'c' },
   };
 }

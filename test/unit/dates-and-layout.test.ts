@@ -47,7 +47,7 @@ describe('batch boundary', () => {
           runId: 'r',
           publishedAt: '',
           orders: 1,
-          revenue: '1.00',
+          revenue_by_currency: { USD: '1.00' },
           files: { sales_minute: '', daily_sales: '', order_facts: '' },
         },
       ]),

@@ -1,4 +1,4 @@
--- grain: one row per UTC day and product; the batch rollup of sales_minute.
+-- grain: one row per UTC day, product and currency; the batch rollup of sales_minute.
 with
 
 sales_minute as (
@@ -9,9 +9,10 @@ days as (
     select
         window_start::date as day,
         product_id,
+        currency,
         sum(orders)::bigint as orders,
         sum(units)::bigint as units,
-        sum(revenue)::decimal(18, 2) as revenue,
+        sum(revenue)::decimal(38, 2) as revenue,
     from sales_minute
     group by all
 )

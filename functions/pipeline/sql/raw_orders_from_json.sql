@@ -12,6 +12,7 @@ parsed as (
         record_ref,
         source,
         is_event_id_required,
+        received_at,
         line as raw,
         if(json_valid(line), line, null)::json as doc,
     from raw_order_lines
@@ -22,6 +23,7 @@ fields as (
         record_ref,
         source,
         is_event_id_required,
+        received_at,
         raw,
         case
             when doc is null then 'record: not valid JSON'

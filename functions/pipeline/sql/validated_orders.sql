@@ -6,6 +6,16 @@ raw_orders as (
     select * from raw_orders
 ),
 
+currency_codes as (
+    -- every ISO 4217 code, and whether this stage accepts it (validation-policy.ts)
+    select * from currency_codes
+),
+
+validation_policy as (
+    -- one row: max_clock_skew_seconds, accepted_currencies (text for reasons)
+    select * from validation_policy
+),
+
 trimmed as (
     select
         *,
@@ -37,7 +47,13 @@ typed as (
             try_cast(event_time_text as timestamptz)::timestamp,
             null
         ) as event_time_value,
+        currency_codes.code is not null as is_iso_currency,
+        coalesce(currency_codes.is_accepted, false) as is_accepted_currency,
+        validation_policy.max_clock_skew_seconds,
+        validation_policy.accepted_currencies,
     from trimmed
+    cross join validation_policy
+    left join currency_codes on currency_codes.code = trimmed.currency_text
 ),
 
 checked as (
@@ -83,7 +99,9 @@ checked as (
         end as unit_price_reason,
         case
             when parse_error is not null then null
-            when not regexp_full_match(currency_text, '[A-Z]{3}') then 'currency: not an ISO 4217 code'
+            when not is_iso_currency then 'currency: not an ISO 4217 code'
+            when not is_accepted_currency
+                then 'currency: ' || currency_text || ' not accepted (accepted: ' || accepted_currencies || ')'
         end as currency_reason,
         case
             when parse_error is not null then null
@@ -91,6 +109,10 @@ checked as (
             when event_time_value is null then 'event_time: not an ISO-8601 timestamp with a time zone'
             when event_time_value < timestamp '2000-01-01' or event_time_value >= timestamp '2100-01-01'
                 then 'event_time: outside 2000..2099'
+            -- A producer clock far ahead would move the watermark and make every later event late.
+            when event_time_value > received_at + to_seconds(max_clock_skew_seconds)
+                then 'event_time: more than ' || max_clock_skew_seconds || ' s after the record was received ('
+                    || strftime(received_at, '%Y-%m-%dT%H:%M:%SZ') || ')'
         end as event_time_reason,
     from typed
 ),
