@@ -52,9 +52,11 @@ export class ComputeStack extends Stack {
         MAX_MALFORMED_SHARE: String(config.batch.maxMalformedShare),
       },
     }).function;
+    // Deletes only superseded view versions; quarantine files and run reports are kept.
     lake.connect(runBatch, {
-      read: ['landing/'],
-      readWrite: ['views/batch/', 'quarantine/', 'state/'],
+      read: ['landing/', 'views/batch/', 'state/batch/'],
+      write: ['views/batch/', 'quarantine/', 'state/batch/'],
+      delete: ['views/batch/'],
     });
     new ScheduledJob(this, 'RunBatchDaily', {
       function: runBatch,
@@ -70,9 +72,10 @@ export class ComputeStack extends Stack {
       defaults,
       environment: { ALLOWED_LATENESS_SECONDS: String(config.stream.allowedLatenessSeconds) },
     }).function;
+    // Append-only: every output is a new key or a conditional overwrite of the watermark, never a delete.
     lake.connect(ingestOrders, {
-      write: ['stream/', 'views/realtime/', 'quarantine/'],
-      readWrite: ['state/stream/'],
+      read: ['state/stream/'],
+      write: ['stream/', 'views/realtime/', 'quarantine/', 'state/stream/'],
     });
     new MicroBatchConsumer(this, 'OrdersConsumer', {
       function: ingestOrders,
@@ -92,7 +95,12 @@ export class ComputeStack extends Stack {
       timeout: Duration.minutes(4),
       defaults,
     }).function;
-    lake.connect(compactRealtime, { read: ['stream/'], readWrite: ['views/realtime/'] });
+    // Reads the watermark for the realtime-freshness metric; deletes the partials a manifest covers.
+    lake.connect(compactRealtime, {
+      read: ['stream/', 'views/realtime/', 'state/stream/'],
+      write: ['views/realtime/'],
+      delete: ['views/realtime/'],
+    });
     new ScheduledJob(this, 'CompactRealtimeSchedule', {
       function: compactRealtime,
       schedule: config.compaction.schedule,
@@ -133,11 +141,12 @@ export class ComputeStack extends Stack {
         MAX_MALFORMED_SHARE: String(config.batch.maxMalformedShare),
       },
     }).function;
-    // Reconciliation re-runs batch days and recomputes realtime hours in-process: batch's and compaction's
-    // write prefixes on top of reading everything the query function reads.
+    // Reconciliation re-runs batch days (batch's grants, superseded views deleted) and recomputes realtime hours
+    // in-process (rewrites, never deletes), reading every layer and its own trend; alerts it only writes.
     lake.connect(reconcileViews, {
-      read: ['landing/', 'stream/', 'views/'],
-      readWrite: ['views/batch/', 'views/realtime/', 'quarantine/', 'state/', 'reconciliation/', 'alerts/'],
+      read: ['landing/', 'stream/', 'views/', 'quarantine/', 'state/', 'reconciliation/'],
+      write: ['views/batch/', 'views/realtime/', 'quarantine/', 'state/batch/', 'reconciliation/', 'alerts/'],
+      delete: ['views/batch/'],
     });
     props.ordersDeadLetterQueue.grant(reconcileViews, 'sqs:GetQueueAttributes');
     props.alertTopic.grantPublish(reconcileViews);

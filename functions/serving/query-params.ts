@@ -151,12 +151,44 @@ export function parseWindowsParams(params: Record<string, string>): WindowsInput
 }
 
 /**
- * A raw query string → one value per name. A repeated name is refused (which value would win is ambiguous,
- * and API Gateway would silently join them with commas).
+ * One name or value of a query string, form-decoded (`+` is a space) and strict: a `%` without two hex digits
+ * after it, or escapes that are not UTF-8, give `undefined`. URLSearchParams would keep the bad `%` literally
+ * and replace the bytes with U+FFFD, so a broken `product_id` quietly matched nothing instead of being refused.
+ */
+function decodeQueryComponent(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw.replaceAll('+', ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A raw query string → one value per name, split as URLSearchParams does (`&`, then the first `=`). A repeated
+ * name is refused (which value would win is ambiguous, and API Gateway would silently join them with commas),
+ * and so is broken percent-encoding, naming the parameter (as sent, if the name itself is broken).
  */
 export function paramsFromQueryString(raw: string): Record<string, string> {
   const params: Record<string, string> = Object.create(null);
-  for (const [name, value] of new URLSearchParams(raw)) {
+  for (const pair of raw.split('&')) {
+    if (pair === '') continue;
+    const separator = pair.indexOf('=');
+    const rawName = separator === -1 ? pair : pair.slice(0, separator);
+    const rawValue = separator === -1 ? '' : pair.slice(separator + 1);
+    const name = decodeQueryComponent(rawName);
+    if (name === undefined) {
+      throw new InvalidInputError(
+        `parameter name ${describeName(rawName)} is not valid percent-encoded UTF-8`,
+        rawName,
+      );
+    }
+    const value = decodeQueryComponent(rawValue);
+    if (value === undefined) {
+      throw new InvalidInputError(
+        `${describeName(name)} is not valid percent-encoded UTF-8: ${describeName(rawValue)}`,
+        name,
+      );
+    }
     if (Object.hasOwn(params, name)) {
       throw new InvalidInputError(`parameter ${describeName(name)} is given more than once`, name);
     }

@@ -1,17 +1,22 @@
 import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 
 /**
  * A function's view of the lake, by key prefix (`'views/'`, `'state/stream/'`, relative to the lake prefix).
- * - `read`: get and list.
- * - `write`: put only (append-style outputs: the stream archive, partials, quarantine files).
- * - `readWrite`: get, put and delete (outputs the function replaces or cleans up, e.g. superseded views).
+ * Each list maps to exactly the S3 calls functions/pipeline/s3-store.ts makes, and nothing more:
+ * - `read`: ListObjectsV2 under the prefix (`s3:ListBucket` with an `s3:prefix` condition), GetObject and
+ *   HeadObject (`s3:GetObject`).
+ * - `write`: PutObject, conditional or not (`s3:PutObject`). The store never uploads in parts, so no
+ *   `s3:AbortMultipartUpload`.
+ * - `delete`: DeleteObjects on current objects (`s3:DeleteObject`). The bucket is versioned, so this only adds a
+ *   delete marker; object versions stay for rollback and no function may remove them (`s3:DeleteObjectVersion`).
  */
 export interface LakeGrants {
   readonly read?: readonly string[];
   readonly write?: readonly string[];
-  readonly readWrite?: readonly string[];
+  readonly delete?: readonly string[];
 }
 
 /**
@@ -29,62 +34,56 @@ export class LakeAccess {
 
   /**
    * Grants `fn` the prefixes in `grants` (object-key patterns, never the whole bucket) and sets its lake env.
-   * The cdk-nag IAM5 findings these grants raise are acknowledged here, one per granted prefix, so any other
-   * wildcard on the function still fails the check.
+   * Explicit statements instead of `bucket.grantRead/grantPut/grantDelete`: those add `s3:List*` and
+   * `s3:GetBucket*` on the whole bucket, object version and ACL reads, `PutObjectRetention`/`PutObjectLegalHold`
+   * and `DeleteObjectVersion`, none of which the store uses.
    */
   connect(fn: lambda.Function, grants: LakeGrants): void {
     fn.addEnvironment('LAKE_BUCKET', this.bucket.bucketName);
     fn.addEnvironment('LAKE_PREFIX', this.prefix);
-    const readable = [...(grants.read ?? []), ...(grants.readWrite ?? [])];
-    const writable = [...(grants.write ?? []), ...(grants.readWrite ?? [])];
-    const deletable = grants.readWrite ?? [];
-    for (const prefix of readable) this.bucket.grantRead(fn, this.keyPattern(prefix));
-    for (const prefix of writable) this.bucket.grantPut(fn, this.keyPattern(prefix));
-    for (const prefix of deletable) this.bucket.grantDelete(fn, this.keyPattern(prefix));
-    this.acknowledgeWildcards(fn, { readable, writable, deletable });
+    const readable = grants.read ?? [];
+    const writable = grants.write ?? [];
+    const deletable = grants.delete ?? [];
+    if (readable.length > 0) {
+      // Also what lets S3 answer a missing key under these prefixes with 404 rather than 403: the store reads
+      // "not found" (no watermark yet, no published index yet) as an answer, not a failure.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [this.bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': readable.map((prefix) => this.keyPattern(prefix)) } },
+        }),
+      );
+    }
+    const objectGrants: [string, readonly string[]][] = [
+      ['s3:GetObject', readable],
+      ['s3:PutObject', writable],
+      ['s3:DeleteObject', deletable],
+    ];
+    for (const [action, prefixes] of objectGrants) {
+      if (prefixes.length === 0) continue;
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: [action],
+          resources: prefixes.map((prefix) => this.bucket.arnForObjects(this.keyPattern(prefix))),
+        }),
+      );
+    }
+    this.acknowledgeWildcards(fn, [...readable, ...writable, ...deletable]);
   }
 
-  private acknowledgeWildcards(
-    fn: lambda.Function,
-    granted: { readable: readonly string[]; writable: readonly string[]; deletable: readonly string[] },
-  ): void {
+  /**
+   * The cdk-nag IAM5 findings these grants raise are the object-key wildcards, acknowledged one per granted
+   * prefix, so any other wildcard on the function still fails the check. Actions are never wildcards.
+   */
+  private acknowledgeWildcards(fn: lambda.Function, granted: readonly string[]): void {
     const validations = Validations.of(fn);
     const bucketArn = this.nagBucketArn(fn);
-    for (const prefix of new Set([...granted.readable, ...granted.writable, ...granted.deletable])) {
+    for (const prefix of new Set(granted)) {
       validations.acknowledge({
         id: `AwsSolutions-IAM5[Resource::${bucketArn}/${this.keyPattern(prefix)}]`,
         reason: `Object-key wildcard limited to the lake prefix "${prefix}" this function owns per the IAM contract; no other keys.`,
       });
-    }
-    const actionReasons: [string, boolean, string][] = [
-      [
-        's3:GetObject*',
-        granted.readable.length > 0,
-        'GetObject and its version/ACL/tagging variants, on the granted prefixes only.',
-      ],
-      [
-        's3:GetBucket*',
-        granted.readable.length > 0,
-        'Bucket metadata reads (location, versioning) the S3 client needs; no object data.',
-      ],
-      [
-        's3:List*',
-        granted.readable.length > 0,
-        'Listing partitions (dt=/hour=) needs bucket-level ListBucket; object reads stay prefix-scoped.',
-      ],
-      [
-        's3:Abort*',
-        granted.writable.length > 0,
-        'Aborting its own multipart uploads of large Parquet files under the granted prefixes.',
-      ],
-      [
-        's3:DeleteObject*',
-        granted.deletable.length > 0,
-        'Replacing superseded view/state files under the granted read-write prefixes only.',
-      ],
-    ];
-    for (const [action, applies, reason] of actionReasons) {
-      if (applies) validations.acknowledge({ id: `AwsSolutions-IAM5[Action::${action}]`, reason });
     }
   }
 

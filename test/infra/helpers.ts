@@ -22,8 +22,18 @@ export function logicalId(template: Template, type: string, prefix: string): str
   return ids[0]!;
 }
 
-/** Every (action, S3 resource suffix) the role of function `fnPrefix` is allowed, e.g. ['s3:PutObject', '/views/*']. */
-export function s3Permissions(template: Template, fnPrefix: string): { action: string; resource: string }[] {
+/**
+ * One S3 permission of a role: the action, the resource suffix after the bucket ARN (`'/views/*'`; `''` is the
+ * bucket itself) and the statement's condition block, e.g. `{ StringLike: { 's3:prefix': ['views/*'] } }`.
+ */
+export interface S3Permission {
+  action: string;
+  resource: string;
+  condition?: Record<string, Record<string, string | string[]>>;
+}
+
+/** Every S3 permission the role of function `fnPrefix` is allowed, e.g. `{action: 's3:PutObject', resource: '/views/*'}`. */
+export function s3Permissions(template: Template, fnPrefix: string): S3Permission[] {
   const functionId = logicalId(template, 'AWS::Lambda::Function', `${fnPrefix}Function`);
   const fn = template.toJSON().Resources[functionId] as {
     Properties: { Role: { 'Fn::GetAtt': [string, string] } };
@@ -32,20 +42,42 @@ export function s3Permissions(template: Template, fnPrefix: string): { action: s
   const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources).filter((policy) =>
     (policy.Properties['Roles'] as { Ref: string }[]).some((role) => role.Ref === roleId),
   );
-  const permissions: { action: string; resource: string }[] = [];
+  const permissions: S3Permission[] = [];
   for (const policy of policies) {
     const document = policy.Properties['PolicyDocument'] as {
-      Statement: { Action: string | string[]; Resource: unknown }[];
+      Statement: { Action: string | string[]; Resource: unknown; Condition?: S3Permission['condition'] }[];
     };
     for (const statement of document.Statement) {
       const actions = ([] as string[]).concat(statement.Action).filter((action) => action.startsWith('s3:'));
       const resources = ([] as unknown[]).concat(statement.Resource);
       for (const action of actions) {
-        for (const resource of resources) permissions.push({ action, resource: s3ResourceSuffix(resource) });
+        for (const resource of resources) {
+          permissions.push({
+            action,
+            resource: s3ResourceSuffix(resource),
+            ...(statement.Condition ? { condition: statement.Condition } : {}),
+          });
+        }
       }
     }
   }
   return permissions;
+}
+
+/**
+ * Would a ListObjectsV2 call with `Prefix=listPrefix` be allowed? Only bucket-level `s3:ListBucket` grants count,
+ * and a grant with conditions counts only if its sole condition is a StringLike on `s3:prefix` that matches.
+ */
+export function canList(permissions: readonly S3Permission[], listPrefix: string): boolean {
+  return permissions.some((permission) => {
+    if (permission.resource !== '' || !allows(permission.action, 's3:ListBucket')) return false;
+    if (!permission.condition) return true;
+    const { StringLike, ...others } = permission.condition;
+    if (Object.keys(others).length > 0 || !StringLike) return false;
+    const { 's3:prefix': patterns, ...otherKeys } = StringLike;
+    if (Object.keys(otherKeys).length > 0 || patterns === undefined) return false;
+    return ([] as string[]).concat(patterns).some((pattern) => allows(pattern, listPrefix));
+  });
 }
 
 /** `{Fn::Join: ['', [<bucket arn>, '/views/*']]}` → '/views/*'; the bare bucket ARN → '' (bucket-level). */
@@ -63,11 +95,7 @@ export function allows(action: string, wanted: string): boolean {
 }
 
 /** Actions the function may perform on keys under `prefix` (e.g. 'landing/orders/dt=2024-01-01/x.csv'). */
-export function actionsOnKey(
-  permissions: { action: string; resource: string }[],
-  key: string,
-  wanted: string,
-) {
+export function actionsOnKey(permissions: readonly S3Permission[], key: string, wanted: string) {
   return permissions.filter(
     (permission) =>
       permission.resource !== '' &&

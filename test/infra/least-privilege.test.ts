@@ -1,12 +1,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { actionsOnKey, s3Permissions, synthStage } from './helpers.ts';
+import { actionsOnKey, allows, canList, s3Permissions, synthStage } from './helpers.ts';
 
 type Synth = ReturnType<typeof synthStage>;
 let dev: Synth;
+let prefixed: Synth;
 
 beforeAll(() => {
   dev = synthStage('dev');
+  prefixed = synthStage('dev', { lake: { prefix: 'tenant-a/lake' } });
 });
+
+const FUNCTIONS = ['RunBatch', 'IngestOrders', 'CompactRealtime', 'QuerySales', 'ReconcileViews'] as const;
 
 const KEYS = {
   landing: 'landing/orders/dt=2024-05-01/export.csv',
@@ -21,14 +25,29 @@ const KEYS = {
 } as const;
 type Area = keyof typeof KEYS;
 
+/** The folders each area is listed by (the `Prefix` of a ListObjectsV2 call, as functions/pipeline/lake-layout.ts builds them). */
+const LIST_PREFIXES: Record<Area, string> = {
+  landing: 'landing/orders/dt=2024-05-01/',
+  stream: 'stream/orders/dt=2024-05-01/hour=10/',
+  batchView: 'views/batch/sales_minute/dt=2024-05-01/',
+  realtimeView: 'views/realtime/sales_minute/dt=2024-05-01/',
+  quarantine: 'quarantine/orders/dt=2024-05-01/',
+  reconciliation: 'reconciliation/runs/dt=2024-05-01/',
+  alerts: 'alerts/',
+  state: 'state/batch/runs/dt=2024-05-01/',
+  streamState: 'state/stream/batches/dt=2024-05-01/',
+};
+
 function can(fn: string, action: string, area: Area): boolean {
   return actionsOnKey(s3Permissions(dev.computeTemplate, fn), KEYS[area], action).length > 0;
 }
 
-/** Which areas `fn` may read, write and delete, as a compact table. */
+/** Which areas `fn` may list, read, write and delete, as a compact table. */
 function access(fn: string) {
   const areas = Object.keys(KEYS) as Area[];
+  const permissions = s3Permissions(dev.computeTemplate, fn);
   return {
+    list: areas.filter((area) => canList(permissions, LIST_PREFIXES[area])),
     read: areas.filter((area) => can(fn, 's3:GetObject', area)),
     write: areas.filter((area) => can(fn, 's3:PutObject', area)),
     delete: areas.filter((area) => can(fn, 's3:DeleteObject', area)),
@@ -37,7 +56,7 @@ function access(fn: string) {
 
 describe('lake permissions per function (contract: IAM prefixes)', () => {
   it('no function has an S3 action on every object ("*" or "<bucket>/*"), only on named prefixes', () => {
-    for (const fn of ['RunBatch', 'IngestOrders', 'CompactRealtime', 'QuerySales', 'ReconcileViews']) {
+    for (const fn of FUNCTIONS) {
       const permissions = s3Permissions(dev.computeTemplate, fn);
       expect(permissions.length).toBeGreaterThan(0);
       for (const { action, resource } of permissions) {
@@ -47,45 +66,122 @@ describe('lake permissions per function (contract: IAM prefixes)', () => {
     }
   });
 
-  it('query-sales is read-only on views, reconciliation, alerts, quarantine and state', () => {
-    expect(access('QuerySales')).toEqual({
-      read: ['batchView', 'realtimeView', 'quarantine', 'reconciliation', 'alerts', 'state', 'streamState'],
-      write: [],
+  it('query-sales lists and reads views, reconciliation, alerts, quarantine and state; writes and deletes nothing', () => {
+    const readable = [
+      'batchView',
+      'realtimeView',
+      'quarantine',
+      'reconciliation',
+      'alerts',
+      'state',
+      'streamState',
+    ];
+    expect(access('QuerySales')).toEqual({ list: readable, read: readable, write: [], delete: [] });
+  });
+
+  it('ingest-orders appends stream, partials and quarantine, reads only state/stream, deletes nothing', () => {
+    expect(access('IngestOrders')).toEqual({
+      list: ['streamState'],
+      read: ['streamState'],
+      write: ['stream', 'realtimeView', 'quarantine', 'streamState'],
       delete: [],
     });
   });
 
-  it('ingest-orders appends stream, partials and quarantine, owns only state/stream, cannot read landing', () => {
-    expect(access('IngestOrders')).toEqual({
-      read: ['streamState'],
-      write: ['stream', 'realtimeView', 'quarantine', 'streamState'],
-      delete: ['streamState'],
-    });
-    expect(can('IngestOrders', 's3:GetObject', 'landing')).toBe(false);
-  });
-
-  it('run-batch reads landing and owns batch views, quarantine and state', () => {
+  it('run-batch reads landing and its own views and state, deletes only superseded batch views', () => {
+    const readable = ['landing', 'batchView', 'state'];
     expect(access('RunBatch')).toEqual({
-      read: ['landing', 'batchView', 'quarantine', 'state', 'streamState'],
-      write: ['batchView', 'quarantine', 'state', 'streamState'],
-      delete: ['batchView', 'quarantine', 'state', 'streamState'],
+      list: readable,
+      read: readable,
+      write: ['batchView', 'quarantine', 'state'],
+      delete: ['batchView'],
     });
   });
 
-  it('compact-realtime reads the stream archive and owns realtime views only', () => {
+  it('compact-realtime reads the stream archive, realtime views and the watermark; owns realtime views only', () => {
+    const readable = ['stream', 'realtimeView', 'streamState'];
     expect(access('CompactRealtime')).toEqual({
-      read: ['stream', 'realtimeView'],
+      list: readable,
+      read: readable,
       write: ['realtimeView'],
       delete: ['realtimeView'],
     });
   });
 
-  it('reconcile-views reads everything and writes reconciliation, alerts and the layers it recomputes', () => {
+  it('reconcile-views reads every layer, writes what it recomputes and records, deletes only superseded batch views', () => {
+    const readable = Object.keys(KEYS).filter((area) => area !== 'alerts');
     expect(access('ReconcileViews')).toEqual({
-      read: Object.keys(KEYS),
-      write: ['batchView', 'realtimeView', 'quarantine', 'reconciliation', 'alerts', 'state', 'streamState'],
-      delete: ['batchView', 'realtimeView', 'quarantine', 'reconciliation', 'alerts', 'state', 'streamState'],
+      list: readable,
+      read: readable,
+      write: ['batchView', 'realtimeView', 'quarantine', 'reconciliation', 'alerts', 'state'],
+      delete: ['batchView'],
     });
+  });
+
+  it('ingest and query cannot list landing/ (nor query stream/), and nobody lists the bucket root', () => {
+    const ingest = s3Permissions(dev.computeTemplate, 'IngestOrders');
+    const query = s3Permissions(dev.computeTemplate, 'QuerySales');
+
+    expect(canList(ingest, LIST_PREFIXES.landing)).toBe(false);
+    expect(canList(query, LIST_PREFIXES.landing)).toBe(false);
+    expect(canList(query, LIST_PREFIXES.stream)).toBe(false);
+    for (const fn of FUNCTIONS) {
+      const permissions = s3Permissions(dev.computeTemplate, fn);
+      expect(canList(permissions, ''), fn).toBe(false);
+      expect(canList(permissions, 'views'), `${fn} lists a prefix that is not a granted folder`).toBe(false);
+    }
+  });
+
+  it('every bucket-level grant is s3:ListBucket with an s3:prefix StringLike condition, nothing else', () => {
+    for (const fn of FUNCTIONS) {
+      const bucketLevel = s3Permissions(dev.computeTemplate, fn).filter(({ resource }) => resource === '');
+      expect(bucketLevel.length, fn).toBeGreaterThan(0);
+      for (const { action, condition } of bucketLevel) {
+        expect(action, fn).toBe('s3:ListBucket');
+        expect(Object.keys(condition ?? {}), fn).toEqual(['StringLike']);
+        expect(Object.keys(condition?.['StringLike'] ?? {}), fn).toEqual(['s3:prefix']);
+      }
+    }
+  });
+
+  it('grants only ListBucket, GetObject, PutObject and DeleteObject: no versions, ACLs, retention or legal holds', () => {
+    for (const fn of FUNCTIONS) {
+      const actions = new Set(s3Permissions(dev.computeTemplate, fn).map(({ action }) => action));
+      for (const action of actions) {
+        expect(
+          ['s3:ListBucket', 's3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+          `${fn} ${action}`,
+        ).toContain(action);
+      }
+      for (const forbidden of [
+        's3:DeleteObjectVersion',
+        's3:PutObjectRetention',
+        's3:PutObjectLegalHold',
+        's3:GetObjectVersion',
+        's3:PutObjectAcl',
+        's3:GetBucketLocation',
+      ]) {
+        expect(
+          [...actions].filter((action) => allows(action, forbidden)),
+          `${fn} ${forbidden}`,
+        ).toEqual([]);
+      }
+    }
+  });
+
+  it('under a lake prefix, listing and object grants stay inside it', () => {
+    const query = s3Permissions(prefixed.computeTemplate, 'QuerySales');
+    const listed = query.flatMap(({ condition }) => condition?.['StringLike']?.['s3:prefix'] ?? []);
+
+    expect([...listed].sort()).toEqual(
+      ['alerts/*', 'quarantine/*', 'reconciliation/*', 'state/*', 'views/*'].map((p) => `tenant-a/lake/${p}`),
+    );
+    expect(canList(query, `tenant-a/lake/${LIST_PREFIXES.batchView}`)).toBe(true);
+    expect(canList(query, LIST_PREFIXES.batchView)).toBe(false);
+    expect(canList(query, 'tenant-a/lake/landing/orders/')).toBe(false);
+    for (const { resource } of query.filter(({ resource }) => resource !== '')) {
+      expect(resource).toMatch(/^\/tenant-a\/lake\/[a-z_/]+\*$/);
+    }
   });
 
   it('only reconcile-views may read DLQ attributes and publish alerts', () => {

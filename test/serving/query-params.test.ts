@@ -73,6 +73,23 @@ describe('serving parameters', () => {
     expect(parameterOf(() => paramsFromQueryString('a=1&b=2&a=3'))).toBe('a');
   });
 
+  it('refuses broken percent-encoding, naming the parameter, and decodes the rest as a form does', () => {
+    expect(parameterOf(() => paramsFromQueryString('start=2026-11-20&product_id=%E0%A4%A'))).toBe(
+      'product_id',
+    );
+    expect(parameterOf(() => paramsFromQueryString('product_id=%E0%A4'))).toBe('product_id');
+    expect(parameterOf(() => paramsFromQueryString('product_id=100%'))).toBe('product_id');
+    expect(parameterOf(() => paramsFromQueryString('%ZZ=1'))).toBe('%ZZ');
+
+    expect(paramsFromQueryString('product_id=%E0%A4%95&at=a+b&sizes=1%2C5&empty=&flag&&')).toEqual({
+      product_id: 'क',
+      at: 'a b',
+      sizes: '1,5',
+      empty: '',
+      flag: '',
+    });
+  });
+
   it('keeps money exact in cents', () => {
     expect(formatCents(centsOf('0.10') + centsOf('0.2'))).toBe('0.30');
     expect(formatCents(centsOf('-1.05'))).toBe('-1.05');
