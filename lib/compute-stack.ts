@@ -33,6 +33,10 @@ export class ComputeStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const lake = new LakeAccess(props.lakeBucket, config.lake.prefix);
+    const validation = {
+      ACCEPTED_CURRENCIES: config.validation.currencies.join(','),
+      MAX_CLOCK_SKEW_SECONDS: String(config.validation.maxClockSkewSeconds),
+    };
     const defaults: FunctionDefaults = {
       serviceName: config.serviceName,
       metricsNamespace: METRICS_NAMESPACE,
@@ -50,6 +54,7 @@ export class ComputeStack extends Stack {
       environment: {
         SPIKE_FACTOR: String(config.batch.spikeFactor),
         MAX_MALFORMED_SHARE: String(config.batch.maxMalformedShare),
+        ...validation,
       },
     }).function;
     // Deletes only superseded view versions; quarantine files and run reports are kept.
@@ -70,7 +75,7 @@ export class ComputeStack extends Stack {
       memorySize: 2048,
       timeout: Duration.seconds(config.stream.functionTimeoutSeconds),
       defaults,
-      environment: { ALLOWED_LATENESS_SECONDS: String(config.stream.allowedLatenessSeconds) },
+      environment: { ALLOWED_LATENESS_SECONDS: String(config.stream.allowedLatenessSeconds), ...validation },
     }).function;
     // Append-only: every output is a new key or a conditional overwrite of the watermark, never a delete.
     lake.connect(ingestOrders, {

@@ -1,3 +1,6 @@
+import type { InvalidInputError } from '../functions/pipeline/errors.ts';
+import { DEFAULT_MAX_CLOCK_SKEW_SECONDS, validationPolicy } from '../functions/pipeline/validation-policy.ts';
+
 /**
  * Everything that differs between deployments of Twinflow, as one typed value per stage.
  * `bin/twinflow.ts` picks the stage from CDK context and passes the config down as props; constructs never
@@ -47,6 +50,13 @@ export interface StageConfig {
     readonly deadLetterRetentionDays: number;
     /** Alarm when the oldest queued order is older than this. */
     readonly oldestMessageAlarmSeconds: number;
+  };
+  /** What both layers accept (functions/pipeline/validation-policy.ts); the same values reach batch and stream. */
+  readonly validation: {
+    /** ISO 4217 codes accepted; [] = every ISO 4217 code. Others are quarantined with a reason. */
+    readonly currencies: readonly string[];
+    /** Event times more than this past the record's receive time are quarantined (they never move the watermark). */
+    readonly maxClockSkewSeconds: number;
   };
   readonly batch: {
     readonly schedule: ScheduleExpression;
@@ -106,6 +116,7 @@ const dev: StageConfig = {
     deadLetterRetentionDays: 14,
     oldestMessageAlarmSeconds: 300,
   },
+  validation: { currencies: [], maxClockSkewSeconds: DEFAULT_MAX_CLOCK_SKEW_SECONDS },
   batch: {
     schedule: 'cron(0 2 * * ? *)',
     spikeFactor: 3,
@@ -203,6 +214,11 @@ function validate(config: StageConfig): void {
   }
   if (reconcile.deviationThreshold <= 0 || reconcile.deviationThreshold >= 1) {
     fail('reconcile.deviationThreshold', 'is a fraction in (0, 1), e.g. 0.1 for 10 %');
+  }
+  try {
+    validationPolicy(config.validation);
+  } catch (error) {
+    fail(`validation.${(error as InvalidInputError).parameter}`, (error as Error).message);
   }
   if (api.throttling.burstLimit < api.throttling.rateLimit) {
     fail('api.throttling.burstLimit', 'must be at least the rate limit');

@@ -15,6 +15,7 @@ import {
   type RecordCounts,
 } from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
+import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
 import { landingFiles, viewVersion } from './landing-files.ts';
 import {
   DEFAULT_THRESHOLDS,
@@ -62,7 +63,7 @@ const EMPTY_COUNTS: RecordCounts = { received: 0, valid: 0, quarantined: 0, dupl
  * and throws `QualityGateError` (after storing the failed run's report).
  */
 export async function runBatchDay(
-  input: { day: string; thresholds?: Partial<GateThresholds> },
+  input: { day: string; thresholds?: Partial<GateThresholds>; policy?: ValidationPolicy },
   deps: CoreDeps,
 ): Promise<BatchRunReport> {
   const day = parseDay(input.day);
@@ -106,7 +107,11 @@ export async function runBatchDay(
         ).missingColumns;
       }
       durations.load = performance.now() - t0;
-      const counts = await buildOrderViews(connection, { daily: true, expectedDay: day });
+      const counts = await buildOrderViews(connection, {
+        daily: true,
+        expectedDay: day,
+        ...(input.policy ? { policy: input.policy } : {}),
+      });
       const revenueRows = (
         await connection.runAndReadAll(
           'select currency, sum(revenue)::decimal(38, 2)::varchar as revenue from daily_sales group by all order by currency',

@@ -3,6 +3,7 @@ import { readPublished } from '../pipeline/batch-published.ts';
 import { addDays, dayOf, daysBetween, parseDay } from '../pipeline/dates.ts';
 import { revenueText } from '../pipeline/money.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
+import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
 import { landingDays, landingFiles, viewVersion } from './landing-files.ts';
 import type { GateThresholds } from './quality-gates.ts';
 import { type BatchRunReport, batchDayState, runBatchDay } from './run-batch-day.ts';
@@ -21,6 +22,8 @@ export interface BatchRangeInput {
   /** Re-run days whose inputs did not change, and let a row-count spike through. */
   force?: boolean;
   thresholds?: Partial<Omit<GateThresholds, 'force'>>;
+  /** Accepted currencies (default: every ISO 4217 code). */
+  policy?: ValidationPolicy;
   onProgress?: (progress: { done: number; total: number; outcome: DayOutcome }) => void;
 }
 
@@ -59,7 +62,14 @@ export async function runBatchRange(input: BatchRangeInput, deps: CoreDeps): Pro
           return { day, status: 'skipped', detail: `${day}: unchanged since run ${state.runId}` };
         }
       }
-      const report = await runBatchDay({ day, thresholds: { ...input.thresholds, force } }, deps);
+      const report = await runBatchDay(
+        {
+          day,
+          thresholds: { ...input.thresholds, force },
+          ...(input.policy ? { policy: input.policy } : {}),
+        },
+        deps,
+      );
       return {
         day,
         status: 'published',

@@ -1,4 +1,4 @@
-import { lakeStoreFromEnv, numberFromEnv } from '../lambda/lake-from-env.ts';
+import { lakeStoreFromEnv, numberFromEnv, validationPolicyFromEnv } from '../lambda/lake-from-env.ts';
 import { DEFAULT_ALLOWED_LATENESS_SECONDS } from '../stream/watermark.ts';
 
 /** Read once at cold start; a bad value fails the first invocation loudly. */
@@ -9,4 +9,5 @@ export const env = {
     'ALLOWED_LATENESS_SECONDS',
     DEFAULT_ALLOWED_LATENESS_SECONDS,
   ),
+  policy: validationPolicyFromEnv(process.env),
 };

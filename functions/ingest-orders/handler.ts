@@ -41,6 +41,7 @@ async function ingestOrders(event: SQSEvent): Promise<SQSBatchResponse> {
     {
       messages: event.Records.map(streamMessage),
       allowedLatenessSeconds: env.allowedLatenessSeconds,
+      policy: env.policy,
       source: 'sqs',
     },
     deps,

@@ -3,6 +3,12 @@ import path from 'node:path';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import type { ObjectStore } from '../pipeline/object-store.ts';
 import { openStore } from '../pipeline/open-store.ts';
+import {
+  currenciesFromText,
+  DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+  type ValidationPolicy,
+  validationPolicy,
+} from '../pipeline/validation-policy.ts';
 
 /**
  * The lake a handler works on, from its environment (read once at cold start):
@@ -33,4 +39,12 @@ export function numberFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: nu
   const value = Number(raw);
   if (!Number.isFinite(value)) throw new InvalidInputError(`${name} must be a number, got "${raw}"`, name);
   return value;
+}
+
+/** The validation policy (`ACCEPTED_CURRENCIES`, `MAX_CLOCK_SKEW_SECONDS`), checked at cold start. */
+export function validationPolicyFromEnv(env: NodeJS.ProcessEnv): ValidationPolicy {
+  return validationPolicy({
+    currencies: currenciesFromText(env['ACCEPTED_CURRENCIES']),
+    maxClockSkewSeconds: numberFromEnv(env, 'MAX_CLOCK_SKEW_SECONDS', DEFAULT_MAX_CLOCK_SKEW_SECONDS),
+  });
 }

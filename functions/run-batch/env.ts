@@ -1,4 +1,4 @@
-import { lakeStoreFromEnv, numberFromEnv } from '../lambda/lake-from-env.ts';
+import { lakeStoreFromEnv, numberFromEnv, validationPolicyFromEnv } from '../lambda/lake-from-env.ts';
 
 /** Read once at cold start; a bad value fails the deployment's first invocation loudly. */
 export const env = {
@@ -7,4 +7,5 @@ export const env = {
   maxMalformedShare: numberFromEnv(process.env, 'MAX_MALFORMED_SHARE', 0.05),
   lookbackDays: numberFromEnv(process.env, 'BATCH_LOOKBACK_DAYS', 7),
   concurrency: numberFromEnv(process.env, 'BATCH_CONCURRENCY', 2),
+  policy: validationPolicyFromEnv(process.env),
 };

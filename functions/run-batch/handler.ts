@@ -33,6 +33,7 @@ async function runBatch(event: unknown) {
       concurrency: 'concurrency' in request ? request.concurrency : env.concurrency,
       force: 'force' in request && request.force !== undefined ? request.force : plan.force,
       thresholds,
+      policy: env.policy,
       onProgress: ({ done, total, outcome }) =>
         logger.info('batch progress', { done, total, ...outcome, report: undefined }),
     },

@@ -57,10 +57,13 @@ describe('functions', () => {
     }
     expect(functionProps(dev, 'IngestOrders').Environment.Variables).toMatchObject({
       ALLOWED_LATENESS_SECONDS: '3600',
+      ACCEPTED_CURRENCIES: '',
+      MAX_CLOCK_SKEW_SECONDS: '300',
     });
     expect(functionProps(dev, 'RunBatch').Environment.Variables).toMatchObject({
       SPIKE_FACTOR: '3',
       MAX_MALFORMED_SHARE: '0.05',
+      ACCEPTED_CURRENCIES: '',
     });
     expect(functionProps(dev, 'ReconcileViews').Environment.Variables).toMatchObject({
       ALERT_TOPIC_ARN: { 'Fn::ImportValue': expect.stringMatching(/AlertsTopic/) },

@@ -43,4 +43,17 @@ describe('stage config', () => {
   it('rejects a deviation threshold given as a percentage', () => {
     expect(() => stageConfig('dev', { reconcile: { deviationThreshold: 10 } })).toThrow('is a fraction');
   });
+
+  it('rejects a currency outside ISO 4217 and a negative clock skew, naming the setting', () => {
+    expect(() => stageConfig('dev', { validation: { currencies: ['USD', 'XYZ'] } })).toThrow(
+      /validation\.currencies .*XYZ/,
+    );
+    expect(() => stageConfig('dev', { validation: { maxClockSkewSeconds: -5 } })).toThrow(
+      /validation\.maxClockSkewSeconds/,
+    );
+    expect(stageConfig('dev', { validation: { currencies: ['USD', 'EUR'] } }).validation.currencies).toEqual([
+      'USD',
+      'EUR',
+    ]);
+  });
 });
