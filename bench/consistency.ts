@@ -18,7 +18,7 @@ import { sqlPath, sqlPathList, withConnection } from '../functions/pipeline/duck
 import { lake } from '../functions/pipeline/lake-layout.ts';
 import { LocalDirectoryStore } from '../functions/pipeline/local-directory-store.ts';
 import { silentLog } from '../functions/pipeline/ports.ts';
-import { realtimeDaySnapshot } from '../functions/pipeline/realtime-view.ts';
+import { realtimeDaySnapshot, snapshotFiles } from '../functions/pipeline/realtime-view.ts';
 import { compactRealtime } from '../functions/stream/compaction.ts';
 import { consumeMicroBatch, type StreamMessage } from '../functions/stream/micro-batch.ts';
 import { ordersForDay, seededRandom } from '../local/order-generator.ts';
@@ -169,9 +169,7 @@ export async function benchConsistency(options: { orders: number; batchSize?: nu
     }
     const streamMs = performance.now() - tStream;
     const realtimeFiles = async () =>
-      Promise.all(
-        [...(await realtimeDaySnapshot(store, DAY)).values()].flat().map((info) => store.localPath(info)),
-      );
+      Promise.all(snapshotFiles(await realtimeDaySnapshot(store, DAY)).map((info) => store.localPath(info)));
     const published = (await readPublished(store)).index.days[DAY];
     if (!published) throw new Error(`batch did not publish ${DAY}`);
     const batchFile = path.join(dir, published.files.sales_minute);

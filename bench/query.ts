@@ -101,18 +101,20 @@ async function seedRealtime(store: ObjectStore, ordersPerDay: number, dir: strin
     byHour.set(hh, [...(byHour.get(hh) ?? []), o]);
   }
   let partials = 0;
+  const compacted = orders.filter((o) => Date.parse(o.event_time) < compactedUntil);
+  const key = lake.realtimeCompacted(TODAY, 'c-today');
+  await putMinutes(store, key, compacted, dir);
+  const covered: Record<string, string[]> = {};
+  for (const hh of byHour.keys()) covered[hh] = [`covered-${hh}`];
+  await putJson(store, lake.realtimeManifest(TODAY), {
+    compacted: key,
+    covered,
+    compactedAt: NOW.toISOString(),
+    orders: compacted.length,
+    duplicates: 0,
+  } satisfies RealtimeManifest);
   for (const [hh, hourOrders] of byHour) {
-    const compacted = hourOrders.filter((o) => Date.parse(o.event_time) < compactedUntil);
     const recent = hourOrders.filter((o) => Date.parse(o.event_time) >= compactedUntil);
-    const key = lake.realtimeCompacted(TODAY, hh, `c-${hh}`);
-    await putMinutes(store, key, compacted, dir);
-    await putJson(store, lake.realtimeManifest(TODAY, hh), {
-      compacted: key,
-      batches: [`covered-${hh}`],
-      compactedAt: NOW.toISOString(),
-      orders: compacted.length,
-      duplicates: 0,
-    } satisfies RealtimeManifest);
     const slices = new Map<number, OrderEvent[]>();
     for (const o of recent) {
       const slice = Math.floor(Date.parse(o.event_time) / (PARTIAL_SECONDS * 1000));

@@ -35,13 +35,13 @@ export function register(program: Command): void {
         console.log(JSON.stringify(result, null, 2));
         return;
       }
-      for (const h of result.hours) {
+      for (const d of result.days) {
         console.log(
-          `${h.day} ${h.hour}:00  ${h.status.padEnd(9)} ${h.orders} orders from ${h.batches} batches, ${h.duplicates} duplicates removed`,
+          `${d.day}  ${d.status.padEnd(9)} ${d.orders} orders from ${d.batches} archive file(s) (${d.read} read), ${d.duplicates} duplicates removed`,
         );
       }
       console.log(
-        `compacted ${result.hours.filter((h) => h.status === 'compacted').length} hour(s), deleted ${result.deleted.length} covered file(s) in ${result.durationMs} ms (lake ${store.location})`,
+        `compacted ${result.days.filter((d) => d.status === 'compacted').length} day(s), deleted ${result.deleted.length} covered file(s) in ${result.durationMs} ms (lake ${store.location})`,
       );
     });
 }

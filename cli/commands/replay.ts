@@ -84,9 +84,9 @@ export function register(program: Command): void {
             `${totals.late} late, ${totals.failed} failed (lake ${store.location})`,
         );
         if (compaction) {
-          const removed = compaction.hours.reduce((sum, h) => sum + h.duplicates, 0);
+          const removed = compaction.days.reduce((sum, d) => sum + d.duplicates, 0);
           console.log(
-            `compacted ${compaction.hours.length} hour(s); ${removed} cross-batch duplicate(s) removed`,
+            `compacted ${compaction.days.length} day(s); ${removed} duplicate(s) removed (same order_id on one day)`,
           );
         }
       }

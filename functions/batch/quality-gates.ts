@@ -29,6 +29,8 @@ export interface GateInput {
   trailingOrders: number[];
   /** When the newest landing file was written; an export written before its day ended is incomplete. */
   newestLandingAt: Date | undefined;
+  /** Orders also counted on a neighbouring published day, by day. */
+  crossDayDuplicates?: Record<string, number>;
 }
 
 function median(values: number[]): number {
@@ -70,7 +72,11 @@ export function evaluateGates(input: GateInput, thresholds: GateThresholds): Gat
       gate: 'duplicate_keys',
       fatal: false,
       passed: true,
-      detail: `${counts.duplicates} duplicate order_id records removed`,
+      detail:
+        `${counts.duplicates} duplicate order_id records removed` +
+        Object.entries(input.crossDayDuplicates ?? {})
+          .map(([other, n]) => `; ${n} order_id(s) also on ${other} (counted on each day)`)
+          .join(''),
     },
   ];
   if (input.trailingOrders.length > 0) {

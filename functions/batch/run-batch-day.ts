@@ -1,9 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type PublishedDay, publishDay, readPublished } from '../pipeline/batch-published.ts';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import {
+  type PublishedDay,
+  type PublishedIndex,
+  publishDay,
+  readPublished,
+} from '../pipeline/batch-published.ts';
 import { addDays, parseDay } from '../pipeline/dates.ts';
-import { withConnection } from '../pipeline/duckdb-session.ts';
+import { sqlPath, withConnection } from '../pipeline/duckdb-session.ts';
 import { runId as newRunId } from '../pipeline/ids.ts';
 import { type BatchView, lake } from '../pipeline/lake-layout.ts';
 import { getJson, putJson } from '../pipeline/object-store.ts';
@@ -39,6 +45,11 @@ export interface BatchRunReport {
   /** Revenue of the day per ISO 4217 code (decimal strings); never summed across currencies. */
   revenue_by_currency: Record<string, string>;
   gates: GateResult[];
+  /**
+   * Orders of this day whose order_id is also counted on a neighbouring published day, by that day. Copies on two
+   * days count on each day (the dedup rule is per day); this says how many, as of the run.
+   */
+  cross_day_duplicates: Record<string, number>;
   durationsMs: { load: number; transform: number; write: number; publish: number; total: number };
   quarantineKey: string | null;
   error?: string;
@@ -92,6 +103,7 @@ export async function runBatchDay(
     counts: EMPTY_COUNTS,
     revenue_by_currency: {},
     gates: [],
+    cross_day_duplicates: {},
     durationsMs: durations,
     quarantineKey: null,
   };
@@ -122,12 +134,14 @@ export async function runBatchDay(
         revenueRows.map((row) => [String(row['currency']), String(row['revenue'])]),
       );
       durations.transform = performance.now() - t0 - durations.load;
+      report.cross_day_duplicates = await crossDayDuplicates(connection, deps, index, day);
       report.gates = evaluateGates(
         {
           day,
           counts,
           missingColumns,
           trailingOrders,
+          crossDayDuplicates: report.cross_day_duplicates,
           newestLandingAt: files.length
             ? new Date(Math.max(...files.map((f) => f.lastModified.getTime())))
             : undefined,
@@ -195,6 +209,29 @@ export async function runBatchDay(
       log.info('batch day published', { day, runId, version, counts: report.counts, durationsMs: durations });
     }
   }
+}
+
+/** Counts this day's orders (`order_facts`) whose order_id the published day before or after also counts. */
+async function crossDayDuplicates(
+  connection: DuckDBConnection,
+  { store }: CoreDeps,
+  index: PublishedIndex,
+  day: string,
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const neighbour of [addDays(day, -1), addDays(day, 1)]) {
+    const key = index.days[neighbour]?.files.order_facts;
+    const info = key ? await store.head(key) : undefined;
+    if (!info) continue;
+    const local = await store.localPath(info);
+    const reader = await connection.runAndReadAll(
+      `select count(*)::integer as n from order_facts
+       where order_id in (select order_id from read_parquet(${sqlPath(local)}))`,
+    );
+    const n = Number(reader.getRowObjectsJson()[0]?.['n'] ?? 0);
+    if (n > 0) counts[neighbour] = n;
+  }
+  return counts;
 }
 
 /** Deletes a day's view files from other versions once they are older than the grace period. */

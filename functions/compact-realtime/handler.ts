@@ -19,12 +19,12 @@ async function compact(event: { time?: string }) {
     { ...deps, clock: () => now },
     { now, graceMs: env.graceSeconds * 1000, lookbackDays: env.lookbackDays },
   );
-  const compacted = result.hours.filter((h) => h.status === 'compacted');
-  metrics.addMetric('hoursCompacted', MetricUnit.Count, compacted.length);
+  const compacted = result.days.filter((d) => d.status === 'compacted');
+  metrics.addMetric('daysCompacted', MetricUnit.Count, compacted.length);
   metrics.addMetric(
     'compactionDuplicatesRemoved',
     MetricUnit.Count,
-    compacted.reduce((sum, h) => sum + h.duplicates, 0),
+    compacted.reduce((sum, d) => sum + d.duplicates, 0),
   );
   metrics.addMetric('partialsDeleted', MetricUnit.Count, result.deleted.length);
   metrics.addMetric('compactionMs', MetricUnit.Milliseconds, result.durationMs);
@@ -38,13 +38,13 @@ async function compact(event: { time?: string }) {
     metrics.addMetric('realtimeFreshnessSeconds', MetricUnit.Seconds, freshnessSeconds);
   }
   return {
-    hours: result.hours.map(({ day, hour, status, orders, duplicates, batches }) => ({
+    days: result.days.map(({ day, status, orders, duplicates, batches, read }) => ({
       day,
-      hour,
       status,
       orders,
       duplicates,
       batches,
+      read,
     })),
     deleted: result.deleted.length,
     durationMs: result.durationMs,

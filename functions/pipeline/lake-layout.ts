@@ -42,10 +42,14 @@ export const lake = {
     `views/realtime/sales_minute/dt=${parseDay(day)}/` + (hh === undefined ? '' : `hour=${hour(hh)}/`),
   realtimePartial: (day: string, hh: string, batchId: string) =>
     `views/realtime/sales_minute/dt=${parseDay(day)}/hour=${hour(hh)}/part-${safeId(batchId, 'batch id')}.parquet`,
-  realtimeCompacted: (day: string, hh: string, compactionId: string) =>
-    `views/realtime/sales_minute/dt=${parseDay(day)}/hour=${hour(hh)}/compacted-${safeId(compactionId, 'compaction id')}.parquet`,
-  realtimeManifest: (day: string, hh: string) =>
-    `views/realtime/sales_minute/dt=${parseDay(day)}/hour=${hour(hh)}/_manifest.json`,
+  realtimeCompacted: (day: string, compactionId: string) =>
+    `views/realtime/sales_minute/dt=${parseDay(day)}/compacted-${safeId(compactionId, 'compaction id')}.parquet`,
+  /** One manifest per UTC day: orders dedupe per day, so the compacted view of a day switches in one write. */
+  realtimeManifest: (day: string) => `views/realtime/sales_minute/dt=${parseDay(day)}/_manifest.json`,
+  /** The day's deduplicated orders so far, so the next compaction only reads archives written since. */
+  realtimeFactsPrefix: (day: string) => `views/realtime/order_facts/dt=${parseDay(day)}/`,
+  realtimeFacts: (day: string, compactionId: string) =>
+    `views/realtime/order_facts/dt=${parseDay(day)}/facts-${safeId(compactionId, 'compaction id')}.parquet`,
   realtimeRoot: 'views/realtime/sales_minute/',
 
   quarantine: (day: string, sourceId: string) =>

@@ -3,17 +3,18 @@ import { lake, partitionOf } from './lake-layout.ts';
 import { getJson, type ObjectInfo, type ObjectStore } from './object-store.ts';
 
 /**
- * The realtime view of one hour is: the compacted file named by `_manifest.json` (exact, deduped by order_id)
- * plus every partial whose batch id the manifest does not cover (written after that compaction).
+ * The realtime view of one UTC day is: the compacted file named by the day's `_manifest.json` (exact: orders
+ * deduplicated over the whole day) plus every partial whose (hour, batch) the manifest does not cover (written
+ * after that compaction).
  */
 export interface RealtimeManifest {
-  /** Key of the compacted sales_minute file, or null before the first compaction. */
+  /** Key of the day's compacted sales_minute file, or null before the first compaction. */
   compacted: string | null;
-  /** Batch ids whose archives the compacted file was computed from. */
-  batches: string[];
+  /** Per event hour `HH`: the batch ids whose archives of that hour the compacted file was computed from. */
+  covered: Record<string, string[]>;
   compactedAt: string;
   orders: number;
-  /** Valid records dropped as duplicates (same order_id) when compacting this hour. */
+  /** Valid records dropped as duplicates (same order_id on the same day) when compacting. */
   duplicates: number;
 }
 
@@ -22,6 +23,11 @@ const PARTIAL = /\/part-([A-Za-z0-9._-]+)\.parquet$/;
 /** The batch id a partial was written from, or undefined for other files. */
 export function batchIdOfPartial(key: string): string | undefined {
   return PARTIAL.exec(key)?.[1];
+}
+
+/** Whether `manifest` covers the partial of `batchId` in hour `hh`. */
+export function isCovered(manifest: RealtimeManifest | undefined, hh: string, batchId: string): boolean {
+  return manifest?.covered[hh]?.includes(batchId) ?? false;
 }
 
 /**
@@ -46,12 +52,24 @@ async function readManifest(
   return entry;
 }
 
-/** One consistent set of sales_minute files per hour of a day, keyed `HH`. */
-export type RealtimeSnapshot = Map<string, ObjectInfo[]>;
+/** One consistent set of realtime sales_minute files of a day. */
+export interface RealtimeSnapshot {
+  /** The day's current compacted file (every covered hour), or null. */
+  compacted: ObjectInfo | null;
+  /** Uncovered partials by hour `HH`. */
+  partials: Map<string, ObjectInfo[]>;
+  /** Hours `HH` with realtime data: covered by the compacted file or with an uncovered partial. */
+  hours: Set<string>;
+}
+
+/** Every file of a snapshot. */
+export function snapshotFiles(snapshot: RealtimeSnapshot): ObjectInfo[] {
+  return [...(snapshot.compacted ? [snapshot.compacted] : []), ...[...snapshot.partials.values()].flat()];
+}
 
 /**
  * Lists a day's realtime files as a consistent snapshot: each order counted once even while compaction runs.
- * Each listed manifest is read (or taken from the cache when its ETag is unchanged); if one read returns another
+ * The listed manifest is read (or taken from the cache when its ETag is unchanged); if the read returns another
  * version than the listing saw, a compaction ran in between and the listing is retried.
  */
 export async function realtimeDaySnapshot(
@@ -59,36 +77,35 @@ export async function realtimeDaySnapshot(
   day: string,
   attempts = 5,
 ): Promise<RealtimeSnapshot> {
+  const manifestKey = lake.realtimeManifest(day);
   for (let attempt = 1; ; attempt++) {
     const objects = await store.list(lake.realtimePrefix(day));
-    const manifestKeys = objects.filter((o) => o.key.endsWith('/_manifest.json'));
-    const manifests = new Map<string, { manifest: RealtimeManifest; etag: string }>();
-    await Promise.all(
-      manifestKeys.map(async (info) => {
-        const found = await readManifest(store, info);
-        const hh = partitionOf(info.key).hour;
-        if (found && hh) manifests.set(hh, found);
-      }),
-    );
-    const stable = manifestKeys.every(
-      (info) => manifests.get(partitionOf(info.key).hour ?? '')?.etag === info.etag,
-    );
-    if (!stable) {
+    const listed = objects.find((o) => o.key === manifestKey);
+    const found = listed ? await readManifest(store, listed) : undefined;
+    const compactedListed =
+      !found?.manifest.compacted || objects.some((o) => o.key === found.manifest.compacted);
+    if ((listed && found?.etag !== listed.etag) || !compactedListed) {
       if (attempt >= attempts) throw new PreconditionFailedError(lake.realtimePrefix(day));
       continue;
     }
-    const snapshot: RealtimeSnapshot = new Map();
+    const manifest = found?.manifest;
+    const snapshot: RealtimeSnapshot = {
+      compacted: null,
+      partials: new Map(),
+      hours: new Set(Object.keys(manifest?.covered ?? {})),
+    };
     for (const info of objects) {
+      if (manifest?.compacted === info.key) {
+        snapshot.compacted = info;
+        continue;
+      }
       const hh = partitionOf(info.key).hour;
-      if (!hh) continue;
-      const manifest = manifests.get(hh)?.manifest;
       const batchId = batchIdOfPartial(info.key);
-      const isCurrentCompacted = manifest?.compacted === info.key;
-      const isUncoveredPartial = batchId !== undefined && !manifest?.batches.includes(batchId);
-      if (!isCurrentCompacted && !isUncoveredPartial) continue;
-      const files = snapshot.get(hh) ?? [];
+      if (!hh || batchId === undefined || isCovered(manifest, hh, batchId)) continue;
+      const files = snapshot.partials.get(hh) ?? [];
       files.push(info);
-      snapshot.set(hh, files);
+      snapshot.partials.set(hh, files);
+      snapshot.hours.add(hh);
     }
     return snapshot;
   }

@@ -5,7 +5,7 @@ import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { addMoney, type MoneyByCurrency } from '../pipeline/money.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
-import { realtimeDaySnapshot } from '../pipeline/realtime-view.ts';
+import { realtimeDaySnapshot, snapshotFiles } from '../pipeline/realtime-view.ts';
 import { materialize } from '../pipeline/sql-models.ts';
 import { toCents } from './exact.ts';
 
@@ -169,7 +169,7 @@ export async function readDayLayers(
   published: PublishedDay | undefined,
 ): Promise<DayLayers> {
   const snapshot = await realtimeDaySnapshot(store, day);
-  const realtimeInfos = [...snapshot.values()].flat();
+  const realtimeInfos = snapshotFiles(snapshot);
   const archiveInfos = (await store.list(lake.streamArchivePrefix(day))).filter((info) =>
     info.key.endsWith('.parquet'),
   );
@@ -259,7 +259,7 @@ export async function readDayLayers(
       day,
       cells: [...cells.values()],
       archiveHours,
-      realtimeHours: new Set(snapshot.keys()),
+      realtimeHours: snapshot.hours,
       archiveFiles: archiveInfos.length,
       missingFromStream: await presence(connection, 'batch_orders', 'stream_orders'),
       missingFromBatch: await presence(connection, 'stream_orders', 'batch_orders'),

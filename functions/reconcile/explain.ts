@@ -72,6 +72,9 @@ function summaryOf(input: ExplainInput, e: Omit<DayExplanation, 'summary' | 'by_
     `duplicates removed: ${e.duplicates}`,
   );
   if (e.batch_quarantined) parts.push(`export records quarantined by batch: ${e.batch_quarantined}`);
+  for (const [other, n] of Object.entries(e.cross_day_duplicates ?? {})) {
+    parts.push(`${n} order_id(s) also counted on ${other} (copies on two days count on each)`);
+  }
   return parts.join('; ');
 }
 
@@ -88,6 +91,7 @@ export async function explainDay(input: ExplainInput, deps: ReconcileDeps): Prom
   const base = {
     quarantined: { records: quarantine.records, by_reason: quarantine.byReason, by_hour: quarantine.byHour },
     batch_quarantined: runReport?.value.counts.quarantined ?? null,
+    cross_day_duplicates: runReport?.value.cross_day_duplicates ?? null,
     dlq_messages: input.dlqMessages,
     late: sum('late'),
     duplicates: sum('duplicates'),

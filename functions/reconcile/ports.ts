@@ -26,12 +26,11 @@ export interface HourStreamStats {
  */
 export interface SpeedLayerPort {
   streamStats(store: CoreDeps['store'], day: string): Promise<Map<string, HourStreamStats>>;
-  /** Resolves with how it went (`compacted`, or `lost-race` when a concurrent compaction of the hour won). */
-  recomputeRealtimeHour(
-    deps: CoreDeps,
-    day: string,
-    hour: string,
-  ): Promise<{ status: string; orders: number }>;
+  /**
+   * Recomputes a day's realtime view from all its archives (orders dedupe per day). Resolves with how it went
+   * (`compacted`, or `lost-race` when a concurrent compaction of the day won).
+   */
+  recomputeRealtimeDay(deps: CoreDeps, day: string): Promise<{ status: string; orders: number }>;
 }
 
 export interface ReconcileDeps extends CoreDeps {

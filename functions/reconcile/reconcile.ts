@@ -172,6 +172,7 @@ async function fillRealtimeGaps(
     const servingNote = isPublished
       ? 'batch has published this day, so queries are answered from batch whatever the realtime view holds'
       : 'no batch yet: queries are answered from the realtime view';
+    let recomputed: Promise<{ status: string; orders: number }> | undefined;
     for (const gap of realtimeGaps(day, now)) {
       const reason = `realtime view has ${gap.realtime.orders} orders / ${revenueText(measuresJson(gap.realtime))} where the stream archive has ${gap.archive.orders} / ${revenueText(measuresJson(gap.archive))}`;
       if (!deps.speed) {
@@ -187,11 +188,13 @@ async function fillRealtimeGaps(
         continue;
       }
       try {
-        const outcome = await deps.speed.recomputeRealtimeHour(deps, day.day, gap.hour);
+        // Orders dedupe per day, so the repair recomputes the day once, whatever the number of short hours.
+        recomputed ??= deps.speed.recomputeRealtimeDay(deps, day.day);
+        const outcome = await recomputed;
         const how =
           outcome.status === 'lost-race'
-            ? 'a concurrent compaction of the hour recomputed it from the stream archive'
-            : `recomputed from the stream archive (${outcome.orders} orders)`;
+            ? 'a concurrent compaction of the day recomputed it from the stream archive'
+            : `the day recomputed from the stream archive (${outcome.orders} orders)`;
         corrections.push({
           kind: 'realtime_recompute',
           day: day.day,

@@ -15,6 +15,11 @@ export interface DayExplanation {
   quarantined: { records: number; by_reason: Record<string, number>; by_hour: Record<string, number> };
   /** Records the batch layer quarantined from the day's exports (from its run report), or null if unknown. */
   batch_quarantined: number | null;
+  /**
+   * Orders of the day whose order_id a neighbouring day also counts (the dedup rule is per day), from the batch run
+   * report, by that day; null if unknown. Both layers count such a copy on each day, so it explains no deviation.
+   */
+  cross_day_duplicates: Record<string, number> | null;
   /** Messages in the orders DLQ right now (whole queue, every day), or "unknown" when it is not reachable. */
   dlq_messages: number | 'unknown';
   /** Late events and duplicates removed by the speed layer (its streamStats), or "unknown". */

@@ -1,4 +1,4 @@
-import { recomputeRealtimeHour } from '../stream/compaction.ts';
+import { compactDay } from '../stream/compaction.ts';
 import { streamStats } from '../stream/stream-stats.ts';
 import type { HourStreamStats, SpeedLayerPort } from './ports.ts';
 
@@ -19,5 +19,5 @@ export const speedLayer: SpeedLayerPort = {
       ]),
     );
   },
-  recomputeRealtimeHour: (deps, day, hour) => recomputeRealtimeHour(deps, day, hour),
+  recomputeRealtimeDay: (deps, day) => compactDay(deps, day, { full: true }),
 };

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
-import { realtimeDaySnapshot } from '../pipeline/realtime-view.ts';
+import { realtimeDaySnapshot, snapshotFiles } from '../pipeline/realtime-view.ts';
 
 /** Beyond this many days, one listing of the realtime root finds the days that have files at all. */
 const LIST_ROOT_ABOVE_DAYS = 31;
@@ -28,16 +28,24 @@ export async function realtimeFilesFor(
       limit(async () => {
         const hours = hoursByDay.get(day);
         const snapshot = await realtimeDaySnapshot(store, day);
-        return [...snapshot].filter(([hh]) => hours?.has(hh)).flatMap(([, files]) => files);
+        // The compacted file covers the whole day; the query bounds its rows to the range.
+        const partials = [...snapshot.partials]
+          .filter(([hh]) => hours?.has(hh))
+          .flatMap(([, files]) => files);
+        const isWanted = [...(hours ?? [])].some((hh) => snapshot.hours.has(hh));
+        return [...(snapshot.compacted && isWanted ? [snapshot.compacted] : []), ...partials];
       }),
     ),
   );
   return perDay.flat();
 }
 
-/** The files of the newest hour of `day` that has realtime files, or [] (health's freshness). */
+/** The files that hold the newest realtime minute of `day`, or [] (health's freshness). */
 export async function newestRealtimeHourFiles(store: ObjectStore, day: string): Promise<ObjectInfo[]> {
   const snapshot = await realtimeDaySnapshot(store, day);
-  const newest = [...snapshot.keys()].sort().at(-1);
-  return newest === undefined ? [] : (snapshot.get(newest) ?? []);
+  const newest = [...snapshot.partials.keys()].sort().at(-1);
+  return [
+    ...(snapshot.compacted ? [snapshot.compacted] : []),
+    ...(newest === undefined ? [] : (snapshot.partials.get(newest) ?? [])),
+  ];
 }

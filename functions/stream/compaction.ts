@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
 import { addDays, dayOf, parseDay } from '../pipeline/dates.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
@@ -10,24 +11,35 @@ import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import { getJson, type ObjectInfo, putJson } from '../pipeline/object-store.ts';
 import { copyToParquet } from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
-import { batchIdOfPartial, type RealtimeManifest } from '../pipeline/realtime-view.ts';
+import { batchIdOfPartial, isCovered, type RealtimeManifest } from '../pipeline/realtime-view.ts';
 import { materialize } from '../pipeline/sql-models.ts';
 
+/** What compaction recorded about one event hour of the day. */
+export interface HourCompactionStats {
+  /** Valid records archived for the hour (every copy). */
+  records: number;
+  /** Orders counted in the hour after the day's dedup (the earliest copy of each order_id wins). */
+  orders: number;
+}
+
 /**
- * The manifest the speed layer writes: the serving layer's `RealtimeManifest` plus, per covered batch, since when
- * it is covered. A partial is deleted only once its coverage is older than the grace period, so a reader that
- * listed the hour under the previous manifest still finds every file it planned to read.
+ * The manifest the speed layer writes: the serving layer's `RealtimeManifest` plus what the next compaction and
+ * the clean-up need. A partial is deleted only once its coverage is older than the grace period, so a reader that
+ * listed the day under the previous manifest still finds every file it planned to read.
  */
 export interface StreamManifest extends RealtimeManifest {
+  /** The day's deduplicated orders so far (archive columns): the next compaction starts from it. */
+  facts: string;
+  /** Since when each `HH/batchId` is covered. */
   coveredSince: Record<string, string>;
   /**
-   * Compacted files this manifest's predecessors named, with when they were superseded. Only these are ever
-   * deleted (after the grace period): a compacted file no manifest retired may belong to a compaction still
-   * running, which is about to commit it.
+   * Compacted and facts files this manifest's predecessors named, with when they were superseded. Only these are
+   * ever deleted (after the grace period): a file no manifest retired may belong to a compaction still running.
    */
   retired?: Record<string, string>;
   /** Valid records read from the archives (orders + duplicates). */
   archivedRecords: number;
+  hours: Record<string, HourCompactionStats>;
 }
 
 export interface CompactionOptions {
@@ -40,109 +52,217 @@ export interface CompactionOptions {
   graceMs?: number;
 }
 
-export interface HourCompaction {
+export interface DayCompaction {
   day: string;
-  hour: string;
   status: 'compacted' | 'lost-race' | 'empty';
   compacted: string | null;
+  /** Archive files (hour × micro-batch) the compacted view covers. */
   batches: number;
+  /** Archive files read by this run (all of them for a full recompute, the new ones otherwise). */
+  read: number;
   orders: number;
   duplicates: number;
 }
 
 export interface CompactionResult {
-  hours: HourCompaction[];
+  days: DayCompaction[];
   deleted: string[];
   durationMs: number;
 }
 
 export const DEFAULT_COMPACTION_GRACE_MS = 5 * 60_000;
 const DOWNLOAD_CONCURRENCY = 16;
+/**
+ * `retired` and `coveredSince` entries are kept this long; the clean-up (every run, after the grace period) has
+ * deleted their files long before. Forgetting one later only leaves garbage no reader sees, never a wrong count.
+ */
+const MEMORY_MS = 60 * 60 * 1000;
 
-function archiveBatchId(key: string): string | undefined {
-  return /\/([A-Za-z0-9._-]+)\.parquet$/.exec(key)?.[1];
+/** An archive file, with the hour and micro-batch it holds. */
+interface Archive {
+  info: ObjectInfo;
+  hh: string;
+  batchId: string;
 }
 
-function groupByHour(objects: readonly ObjectInfo[]): Map<string, ObjectInfo[]> {
-  const hours = new Map<string, ObjectInfo[]>();
-  for (const info of objects) {
-    const hh = partitionOf(info.key).hour;
-    if (!hh) continue;
-    const list = hours.get(hh) ?? [];
-    list.push(info);
-    hours.set(hh, list);
-  }
-  return hours;
+function archivesOf(objects: readonly ObjectInfo[]): Archive[] {
+  return objects
+    .map((info) => ({
+      info,
+      hh: partitionOf(info.key).hour,
+      batchId: /\/([A-Za-z0-9._-]+)\.parquet$/.exec(info.key)?.[1],
+    }))
+    .filter((a): a is Archive => a.hh !== undefined && a.batchId !== undefined)
+    .sort((a, b) => (a.info.key < b.info.key ? -1 : 1));
+}
+
+const ARCHIVE_COLUMNS = 'order_id, event_id, user_id, product_id, quantity, unit_price, currency, event_time';
+
+/**
+ * Loads the previous facts and the new archives as `validated_orders` and runs the shared `order_facts` (dedup
+ * per day: the earliest copy wins) and `sales_minute`. The earliest-copy rule is a minimum, so starting from the
+ * previous facts gives exactly what all archives would.
+ */
+async function computeDay(
+  connection: DuckDBConnection,
+  input: { factsPath: string | undefined; archivePaths: string[]; workDir: string },
+): Promise<{ newRecordsByHour: Map<string, number>; ordersByHour: Map<string, number>; orders: number }> {
+  const sources = [
+    ...(input.factsPath
+      ? [`select ${ARCHIVE_COLUMNS}, false as is_new from read_parquet(${sqlPathList([input.factsPath])})`]
+      : []),
+    ...(input.archivePaths.length > 0
+      ? [`select ${ARCHIVE_COLUMNS}, true as is_new from read_parquet(${sqlPathList(input.archivePaths)})`]
+      : []),
+  ];
+  await connection.run(
+    `create or replace temp table validated_orders as
+     select *, true as is_valid from (${sources.join(' union all ')})`,
+  );
+  await materialize(connection, 'order_facts');
+  await materialize(connection, 'sales_minute');
+  await copyToParquet(
+    connection,
+    `select ${ARCHIVE_COLUMNS} from order_facts order by event_time, order_id`,
+    path.join(input.workDir, 'facts.parquet'),
+  );
+  await copyToParquet(
+    connection,
+    'select * from sales_minute order by window_start, product_id, currency',
+    path.join(input.workDir, 'compacted.parquet'),
+  );
+  const byHour = async (sql: string) =>
+    new Map(
+      (await connection.runAndReadAll(sql))
+        .getRowObjectsJson()
+        .map((row) => [String(row['hh']), Number(row['n'])] as const),
+    );
+  const newRecordsByHour = await byHour(
+    `select strftime(event_time, '%H') as hh, count(*)::integer as n from validated_orders where is_new group by all`,
+  );
+  const ordersByHour = await byHour(
+    `select strftime(event_time, '%H') as hh, count(*)::integer as n from order_facts group by all`,
+  );
+  const orders = [...ordersByHour.values()].reduce((sum, n) => sum + n, 0);
+  return { newRecordsByHour, ordersByHour, orders };
 }
 
 /**
- * Recomputes one realtime hour exactly from ALL its stream archives: dedup by order_id with the shared models
- * (`order_facts`, `sales_minute`), write `compacted-<id>.parquet`, then the manifest naming exactly the batches
- * read. Readers switch atomically with the manifest. Reconciliation calls this to repair an hour.
+ * Since when each covered `HH/batchId` is covered: kept from the predecessor, `now` for what this run adds; entries
+ * older than `MEMORY_MS` are dropped (their partials were deleted long before).
  */
-export async function recomputeRealtimeHour(
+function coveredSinceOf(
+  previous: StreamManifest | undefined,
+  coveredKeys: readonly string[],
+  now: string,
+): Record<string, string> {
+  const since: Record<string, string> = {};
+  for (const key of coveredKeys) {
+    const [hh = '', batchId = ''] = key.split('/');
+    const at = previous?.coveredSince?.[key] ?? (isCovered(previous, hh, batchId) ? undefined : now);
+    if (at !== undefined && Date.parse(now) - Date.parse(at) < MEMORY_MS) since[key] = at;
+  }
+  return since;
+}
+
+/** The predecessor's retired files, plus the files this compaction replaces. */
+function retiredFiles(
+  previous: StreamManifest | undefined,
+  current: string[],
+  now: string,
+): Record<string, string> {
+  const retired: Record<string, string> = {};
+  for (const [key, at] of Object.entries(previous?.retired ?? {})) {
+    if (!current.includes(key) && Date.parse(now) - Date.parse(at) < MEMORY_MS) retired[key] = at;
+  }
+  for (const key of [previous?.compacted, previous?.facts]) {
+    if (key && !current.includes(key)) retired[key] ??= now;
+  }
+  return retired;
+}
+
+/**
+ * Compacts one UTC day: the previous compacted orders (unless `full`) plus every archive the manifest does not
+ * cover, deduplicated over the whole day with the shared models, then `compacted-<id>.parquet`, then the manifest
+ * naming exactly what was read. Readers switch atomically with the manifest. `full` recomputes the day from all
+ * its archives (reconciliation's repair).
+ */
+export async function compactDay(
   deps: CoreDeps,
   day: string,
-  hour: string,
-  archives?: readonly ObjectInfo[],
-): Promise<HourCompaction> {
+  options: { full?: boolean; archives?: readonly ObjectInfo[] } = {},
+): Promise<DayCompaction> {
   const { store, clock, log } = deps;
   parseDay(day);
-  const manifestKey = lake.realtimeManifest(day, hour);
+  const manifestKey = lake.realtimeManifest(day);
   const previous = await getJson<StreamManifest>(store, manifestKey);
-  const files = archives ?? (await store.list(lake.streamArchivePrefix(day, hour)));
-  const batches = files
-    .map((info) => ({ info, batchId: archiveBatchId(info.key) }))
-    .filter((f): f is { info: ObjectInfo; batchId: string } => f.batchId !== undefined)
-    .sort((a, b) => (a.batchId < b.batchId ? -1 : 1));
-  if (batches.length === 0) {
-    return { day, hour, status: 'empty', compacted: null, batches: 0, orders: 0, duplicates: 0 };
-  }
-  const batchIds = batches.map((b) => b.batchId);
-  const compactionId = shortHash(...batchIds);
-  const compactedKey = lake.realtimeCompacted(day, hour, compactionId);
-  const workDir = await mkdtemp(path.join(os.tmpdir(), `twinflow-compact-${day}-${hour}-`));
+  const base = options.full ? undefined : previous?.value;
+  const archives = archivesOf(options.archives ?? (await store.list(lake.streamArchivePrefix(day))));
+  const toRead = archives.filter((a) => !isCovered(base, a.hh, a.batchId));
+  const empty: DayCompaction = {
+    day,
+    status: 'empty',
+    compacted: null,
+    batches: 0,
+    read: 0,
+    orders: 0,
+    duplicates: 0,
+  };
+  if (archives.length === 0) return empty;
+  const covered: Record<string, string[]> = {};
+  for (const hh of Object.keys(base?.covered ?? {})) covered[hh] = [...(base?.covered[hh] ?? [])];
+  for (const a of toRead) (covered[a.hh] ??= []).push(a.batchId);
+  for (const ids of Object.values(covered)) ids.sort();
+  const coveredKeys = Object.entries(covered)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .flatMap(([hh, ids]) => ids.map((id) => `${hh}/${id}`));
+  const compactionId = shortHash(...coveredKeys);
+  const compactedKey = lake.realtimeCompacted(day, compactionId);
+  const factsKey = lake.realtimeFacts(day, compactionId);
+  const workDir = await mkdtemp(path.join(os.tmpdir(), `twinflow-compact-${day}-`));
   try {
     const limit = pLimit(DOWNLOAD_CONCURRENCY);
-    const localPaths = await Promise.all(batches.map(({ info }) => limit(() => store.localPath(info))));
-    const counts = await withConnection(async (connection) => {
-      // Archived rows are validated orders already: load them in validated_orders' shape and let the shared
-      // order_facts model dedup across batches, exactly as the batch layer dedups a day.
-      await connection.run(
-        `create or replace temp table validated_orders as
-         select order_id, event_id, user_id, product_id, quantity, unit_price, currency, event_time,
-                true as is_valid
-         from read_parquet(${sqlPathList(localPaths)})`,
-      );
-      await materialize(connection, 'order_facts');
-      await materialize(connection, 'sales_minute');
-      await copyToParquet(
-        connection,
-        'select * from sales_minute order by window_start, product_id',
-        path.join(workDir, 'compacted.parquet'),
-      );
-      const row = (
-        await connection.runAndReadAll(
-          `select (select count(*) from validated_orders)::integer as records,
-                  (select count(*) from order_facts)::integer as orders`,
-        )
-      ).getRowObjectsJson()[0] as { records: number; orders: number };
-      return row;
-    });
+    const baseFacts = base ? await store.head(base.facts) : undefined;
+    if (base && !baseFacts) throw new PreconditionFailedError(base.facts);
+    const [factsPath, archivePaths] = await Promise.all([
+      baseFacts ? store.localPath(baseFacts) : Promise.resolve(undefined),
+      Promise.all(toRead.map(({ info }) => limit(() => store.localPath(info)))),
+    ]);
+    const computed = await withConnection((connection) =>
+      computeDay(connection, { factsPath, archivePaths, workDir }),
+    );
+    await store.putFile(factsKey, path.join(workDir, 'facts.parquet'));
     await store.putFile(compactedKey, path.join(workDir, 'compacted.parquet'));
     const now = clock().toISOString();
-    const retired = retiredFiles(previous?.value, compactedKey, now);
+    const hours: Record<string, HourCompactionStats> = {};
+    for (const hh of Object.keys(covered).sort()) {
+      hours[hh] = {
+        records: (base?.hours[hh]?.records ?? 0) + (computed.newRecordsByHour.get(hh) ?? 0),
+        orders: computed.ordersByHour.get(hh) ?? 0,
+      };
+    }
+    const archivedRecords = Object.values(hours).reduce((sum, h) => sum + h.records, 0);
+    const retired = retiredFiles(previous?.value, [compactedKey, factsKey], now);
     const manifest: StreamManifest = {
       compacted: compactedKey,
-      batches: batchIds,
+      facts: factsKey,
+      covered,
       compactedAt: now,
-      orders: counts.orders,
-      duplicates: counts.records - counts.orders,
-      archivedRecords: counts.records,
-      coveredSince: Object.fromEntries(
-        batchIds.map((id) => [id, previous?.value.coveredSince?.[id] ?? now] as const),
-      ),
+      orders: computed.orders,
+      duplicates: archivedRecords - computed.orders,
+      archivedRecords,
+      hours,
+      coveredSince: coveredSinceOf(previous?.value, coveredKeys, now),
       ...(Object.keys(retired).length > 0 ? { retired } : {}),
+    };
+    const result: DayCompaction = {
+      day,
+      status: 'compacted',
+      compacted: compactedKey,
+      batches: coveredKeys.length,
+      read: toRead.length,
+      orders: manifest.orders,
+      duplicates: manifest.duplicates,
     };
     try {
       await putJson(
@@ -153,36 +273,13 @@ export async function recomputeRealtimeHour(
       );
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;
-      // Another compaction of this hour won; its manifest covers at least what it listed. Ours is left
-      // uncommitted (its compacted file is garbage once the grace period has passed).
-      log.warn('compaction lost a race; the other run wins', { day, hour });
-      return {
-        day,
-        hour,
-        status: 'lost-race',
-        compacted: null,
-        batches: batchIds.length,
-        orders: 0,
-        duplicates: 0,
-      };
+      // Another compaction of this day won; its manifest covers at least what it listed. Ours stays uncommitted
+      // (its files are garbage no reader can see).
+      log.warn('compaction lost a race; the other run wins', { day });
+      return { ...result, status: 'lost-race', compacted: null, orders: 0, duplicates: 0 };
     }
-    log.info('realtime hour compacted', {
-      day,
-      hour,
-      compacted: compactedKey,
-      batches: batchIds.length,
-      orders: manifest.orders,
-      duplicates: manifest.duplicates,
-    });
-    return {
-      day,
-      hour,
-      status: 'compacted',
-      compacted: compactedKey,
-      batches: batchIds.length,
-      orders: manifest.orders,
-      duplicates: manifest.duplicates,
-    };
+    log.info('realtime day compacted', { ...result });
+    return result;
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
@@ -197,41 +294,28 @@ export function compactionDays(now: Date, lookbackDays = 3): string[] {
 }
 
 /**
- * Compacts every hour whose archives are not all covered by its manifest, then deletes partials covered for
- * longer than the grace period and superseded compacted files. Safe to run concurrently with consumers,
- * readers and other compactions (manifests are written conditionally).
+ * Compacts every day with archives its manifest does not cover, then deletes partials covered for longer than the
+ * grace period and superseded compacted files. Safe to run concurrently with consumers, readers and other
+ * compactions (manifests are written conditionally).
  */
 export async function compactRealtime(deps: CoreDeps, options: CompactionOptions): Promise<CompactionResult> {
   const t0 = performance.now();
   const { store, log } = deps;
   const graceMs = options.graceMs ?? DEFAULT_COMPACTION_GRACE_MS;
   const days = options.days ?? compactionDays(options.now, options.lookbackDays);
-  const result: CompactionResult = { hours: [], deleted: [], durationMs: 0 };
+  const result: CompactionResult = { days: [], deleted: [], durationMs: 0 };
   for (const day of days) {
-    const [archiveObjects, realtimeObjects] = await Promise.all([
-      store.list(lake.streamArchivePrefix(day)),
-      store.list(lake.realtimePrefix(day)),
-    ]);
-    const archivesByHour = groupByHour(archiveObjects);
-    const realtimeByHour = groupByHour(realtimeObjects);
-    const hours = [...new Set([...archivesByHour.keys(), ...realtimeByHour.keys()])].sort();
-    for (const hour of hours) {
-      const archives = archivesByHour.get(hour) ?? [];
-      const manifestKey = lake.realtimeManifest(day, hour);
-      const before = await getJson<StreamManifest>(store, manifestKey);
-      const covered = new Set(before?.value.batches ?? []);
-      const isDirty = archives.some((info) => {
-        const id = archiveBatchId(info.key);
-        return id !== undefined && !covered.has(id);
-      });
-      if (isDirty) result.hours.push(await recomputeRealtimeHour(deps, day, hour, archives));
-      result.deleted.push(...(await removeCoveredFiles(deps, day, hour, options.now, graceMs)));
+    const archives = await store.list(lake.streamArchivePrefix(day));
+    const manifest = (await getJson<StreamManifest>(store, lake.realtimeManifest(day)))?.value;
+    if (archivesOf(archives).some((a) => !isCovered(manifest, a.hh, a.batchId))) {
+      result.days.push(await compactDay(deps, day, { archives }));
     }
+    result.deleted.push(...(await removeCoveredFiles(deps, day, options.now, graceMs)));
   }
   result.durationMs = Math.round(performance.now() - t0);
   log.info('realtime compaction finished', {
     days,
-    compacted: result.hours.filter((h) => h.status === 'compacted').length,
+    compacted: result.days.filter((d) => d.status === 'compacted').length,
     deleted: result.deleted.length,
     durationMs: result.durationMs,
   });
@@ -239,53 +323,43 @@ export async function compactRealtime(deps: CoreDeps, options: CompactionOptions
 }
 
 /**
- * Deletes, for one hour, the partials whose batch the manifest has covered for longer than `graceMs`, and the
- * compacted files the manifest no longer names once it has been current for longer than `graceMs`.
+ * Deletes, for one day, the partials the manifest has covered for longer than `graceMs`, and the compacted and
+ * facts files a manifest retired longer than `graceMs` ago.
  */
-/** Entries kept in `retired` this long after superseding; compaction deletes the files long before. */
-const RETIRED_MEMORY_MS = 24 * 60 * 60 * 1000;
-
-/** The predecessor's retired files, plus its compacted file when this compaction replaces it. */
-function retiredFiles(
-  previous: StreamManifest | undefined,
-  compactedKey: string,
-  now: string,
-): Record<string, string> {
-  const retired: Record<string, string> = {};
-  for (const [key, at] of Object.entries(previous?.retired ?? {})) {
-    if (key !== compactedKey && Date.parse(now) - Date.parse(at) < RETIRED_MEMORY_MS) retired[key] = at;
-  }
-  if (previous?.compacted && previous.compacted !== compactedKey) retired[previous.compacted] ??= now;
-  return retired;
-}
-
 async function removeCoveredFiles(
   { store }: CoreDeps,
   day: string,
-  hour: string,
   now: Date,
   graceMs: number,
 ): Promise<string[]> {
-  const found = await getJson<StreamManifest>(store, lake.realtimeManifest(day, hour));
+  const found = await getJson<StreamManifest>(store, lake.realtimeManifest(day));
   if (!found) return [];
   const manifest = found.value;
   const cutoff = now.getTime() - graceMs;
   // Logical times only (the run's `now` against times this code recorded), so a replayed schedule behaves alike.
-  const objects = await store.list(lake.realtimePrefix(day, hour));
-  const doomed = objects
-    .filter((info) => {
-      const batchId = batchIdOfPartial(info.key);
-      if (batchId !== undefined) {
-        const since = manifest.coveredSince?.[batchId];
-        // Coverage only grows (archives are never deleted), so a covered partial stays covered.
-        return manifest.batches.includes(batchId) && since !== undefined && Date.parse(since) <= cutoff;
-      }
-      // Only files a manifest superseded: another compaction of this hour may have written a new file and not
-      // yet committed the manifest naming it.
-      const retiredAt = manifest.retired?.[info.key];
-      return info.key !== manifest.compacted && retiredAt !== undefined && Date.parse(retiredAt) <= cutoff;
-    })
-    .map((info) => info.key);
+  const [realtimeObjects, factsObjects] = await Promise.all([
+    store.list(lake.realtimePrefix(day)),
+    store.list(lake.realtimeFactsPrefix(day)),
+  ]);
+  const partials = realtimeObjects.filter((info) => {
+    const hh = partitionOf(info.key).hour;
+    const batchId = batchIdOfPartial(info.key);
+    if (!hh || batchId === undefined) return false;
+    const since = manifest.coveredSince?.[`${hh}/${batchId}`];
+    // Coverage only grows (archives are never deleted), so a covered partial stays covered.
+    return isCovered(manifest, hh, batchId) && since !== undefined && Date.parse(since) <= cutoff;
+  });
+  // Only files a manifest superseded: another compaction may have written new ones and not yet committed them.
+  const retired = [...realtimeObjects, ...factsObjects].filter((info) => {
+    const at = manifest.retired?.[info.key];
+    return (
+      info.key !== manifest.compacted &&
+      info.key !== manifest.facts &&
+      at !== undefined &&
+      Date.parse(at) <= cutoff
+    );
+  });
+  const doomed = [...partials, ...retired].map((info) => info.key);
   if (doomed.length > 0) await store.delete(doomed);
   return doomed;
 }

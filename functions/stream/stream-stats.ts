@@ -1,7 +1,8 @@
 import pLimit from 'p-limit';
 import { parseDay } from '../pipeline/dates.ts';
-import { lake, partitionOf } from '../pipeline/lake-layout.ts';
+import { lake } from '../pipeline/lake-layout.ts';
 import { getJson, type ObjectStore } from '../pipeline/object-store.ts';
+import { isCovered } from '../pipeline/realtime-view.ts';
 import type { StreamManifest } from './compaction.ts';
 import type { BatchStatsDoc } from './micro-batch.ts';
 import { streamKeys } from './stream-keys.ts';
@@ -16,7 +17,10 @@ export interface StreamHourStats {
   late: number;
   /** Valid records dropped as duplicates within one micro-batch. */
   duplicatesInBatch: number;
-  /** Archived orders dropped by compaction as duplicates across batches (redeliveries, producer retries). */
+  /**
+   * Archived copies of this hour dropped by compaction: the same order_id earlier on the same UTC day (redeliveries,
+   * producer retries, whatever their hour).
+   */
   duplicatesRemovedByCompaction: number;
   /** Orders written to partials (sum over batches; before cross-batch dedup). */
   partialOrders: number;
@@ -47,10 +51,7 @@ function emptyHour(): StreamHourStats {
 export async function streamStats(store: ObjectStore, day: string): Promise<Record<string, StreamHourStats>> {
   parseDay(day);
   const limit = pLimit(16);
-  const [statObjects, realtimeObjects] = await Promise.all([
-    store.list(streamKeys.batchStatsPrefix(day)),
-    store.list(lake.realtimePrefix(day)),
-  ]);
+  const statObjects = await store.list(streamKeys.batchStatsPrefix(day));
   const docs = await Promise.all(
     statObjects.map((info) => limit(async () => (await getJson<BatchStatsDoc>(store, info.key))?.value)),
   );
@@ -80,21 +81,16 @@ export async function streamStats(store: ObjectStore, day: string): Promise<Reco
       stats.received += doc.quarantined.count;
     }
   }
-  const manifests = realtimeObjects.filter((o) => o.key.endsWith('/_manifest.json'));
-  await Promise.all(
-    manifests.map((info) =>
-      limit(async () => {
-        const hh = partitionOf(info.key).hour;
-        const manifest = (await getJson<StreamManifest>(store, info.key))?.value;
-        if (!hh || !manifest) return;
-        const stats = hourOf(hh);
-        stats.compactedOrders = manifest.orders;
-        stats.duplicatesRemovedByCompaction = manifest.duplicates;
-        const covered = new Set(manifest.batches);
-        stats.uncompactedBatches = [...(batchesByHour.get(hh) ?? [])].filter((id) => !covered.has(id)).length;
-      }),
-    ),
-  );
+  const manifest = (await getJson<StreamManifest>(store, lake.realtimeManifest(day)))?.value;
+  for (const [hh, counts] of Object.entries(manifest?.hours ?? {})) {
+    const stats = hourOf(hh);
+    stats.compactedOrders = counts.orders;
+    // Attributed to the hour of the dropped copy: the day's earliest copy of an order may sit in another hour.
+    stats.duplicatesRemovedByCompaction = counts.records - counts.orders;
+    stats.uncompactedBatches = [...(batchesByHour.get(hh) ?? [])].filter(
+      (id) => !isCovered(manifest, hh, id),
+    ).length;
+  }
   for (const [hh, ids] of batchesByHour) {
     const stats = hourOf(hh);
     if (stats.compactedOrders === null) stats.uncompactedBatches = ids.size;

@@ -89,6 +89,7 @@ function explanation(summary: string): DayExplanation {
     summary,
     quarantined: { records: 3, by_reason: {}, by_hour: {} },
     batch_quarantined: 1,
+    cross_day_duplicates: {},
     dlq_messages: DLQ_MESSAGES,
     late: 1,
     duplicates: 0,

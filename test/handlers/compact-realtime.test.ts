@@ -13,7 +13,7 @@ const lakeDir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-compact-handler-'))
 type Handler = (
   event: unknown,
   context: ReturnType<typeof lambdaContext>,
-) => Promise<{ hours: unknown[]; realtimeFreshnessSeconds: number | null }>;
+) => Promise<{ days: unknown[]; realtimeFreshnessSeconds: number | null }>;
 let handler: Handler;
 
 beforeAll(async () => {
@@ -47,8 +47,8 @@ describe('compact-realtime handler (events/ fixtures)', () => {
       lambdaContext('compact-realtime'),
     );
 
-    expect(result.hours).toEqual([
-      { day: '2026-11-21', hour: '10', status: 'compacted', orders: 1, duplicates: 1, batches: 2 },
+    expect(result.days).toEqual([
+      { day: '2026-11-21', status: 'compacted', orders: 1, duplicates: 1, batches: 2, read: 2 },
     ]);
     expect(await realtimeOrders(store, '2026-11-21')).toBe(1);
     // Newest event 10:01:00, schedule time 10:20:00: the freshness alarm's metric.

@@ -344,11 +344,11 @@ describe('querySales merges batch and realtime per hour', () => {
       async localPath(info: ObjectInfo) {
         if (!compacted) {
           compacted = true;
-          const key = lake.realtimeCompacted('2026-11-20', '10', 'c1');
+          const key = lake.realtimeCompacted('2026-11-20', 'c1');
           await putSalesMinute(inner, key, sales);
-          await putJson(inner, lake.realtimeManifest('2026-11-20', '10'), {
+          await putJson(inner, lake.realtimeManifest('2026-11-20'), {
             compacted: key,
-            batches: ['batch-1', 'batch-2'],
+            covered: { '10': ['batch-1', 'batch-2'] },
             compactedAt: NOW.toISOString(),
             orders: 2,
             duplicates: 0,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { lake } from '../../functions/pipeline/lake-layout.ts';
 import { getJson } from '../../functions/pipeline/object-store.ts';
-import { compactRealtime, recomputeRealtimeHour } from '../../functions/stream/compaction.ts';
+import { compactDay, compactRealtime } from '../../functions/stream/compaction.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
 import { streamStats } from '../../functions/stream/stream-stats.ts';
 import { readWatermark } from '../../functions/stream/watermark.ts';
@@ -74,9 +74,7 @@ describe('speed layer consumer', () => {
     await consumeMicroBatch({ messages: messages([{ ...original, event_id: 'e1-retry' }], 'b') }, deps);
     expect(await realtimeOrders(deps.store, DAY)).toBe(3); // partials alone over-count the retry
     const result = await compactRealtime(deps, { now: clock.now, days: [DAY] });
-    expect(result.hours).toMatchObject([
-      { day: DAY, hour: '10', status: 'compacted', orders: 2, duplicates: 1 },
-    ]);
+    expect(result.days).toMatchObject([{ day: DAY, status: 'compacted', orders: 2, duplicates: 1 }]);
     expect(await realtimeOrders(deps.store, DAY)).toBe(2);
     const stats = await streamStats(deps.store, DAY);
     expect(stats['10']).toMatchObject({
@@ -237,8 +235,11 @@ describe('realtime compaction', () => {
     expect(observed.some((k) => k.endsWith('_manifest.json'))).toBe(true);
     expect(second.deleted.length).toBe(3); // the first three partials, covered for > 5 min
     expect(await realtimeOrders(deps.store, DAY)).toBe(13);
-    const manifest = await getJson<{ batches: string[] }>(deps.store, lake.realtimeManifest(DAY, '10'));
-    expect(manifest?.value.batches).toHaveLength(4);
+    const manifest = await getJson<{ covered: Record<string, string[]> }>(
+      deps.store,
+      lake.realtimeManifest(DAY),
+    );
+    expect(manifest?.value.covered['10']).toHaveLength(4);
   });
 
   it('keeps covered partials during the grace period', async () => {
@@ -246,23 +247,23 @@ describe('realtime compaction', () => {
     await consumeMicroBatch({ messages: messages([order({ order_id: 'o1' })]) }, deps);
     const result = await compactRealtime(deps, { now: clock.now, days: [DAY] });
     expect(result.deleted).toEqual([]);
-    expect(
-      (await deps.store.list(lake.realtimePrefix(DAY, '10'))).map((o) => o.key.split('/').pop()),
-    ).toHaveLength(3);
+    expect((await deps.store.list(lake.realtimePrefix(DAY))).map((o) => o.key.split('/').pop())).toHaveLength(
+      3,
+    ); // the partial, the day's compacted file and its manifest
   });
 
   it('deletes only compacted files a manifest retired, after the grace period, never one a concurrent run may commit', async () => {
     // Prepare: hour 10 compacted once (file c1); another compaction's file written but not yet committed.
     const { deps, clock } = streamDeps();
     const at = (minutes: number) => new Date(Date.parse('2026-11-21T10:10:00Z') + minutes * 60_000);
-    const manifestKey = lake.realtimeManifest(DAY, '10');
+    const manifestKey = lake.realtimeManifest(DAY);
     const compactedNow = async () =>
       (await getJson<{ compacted: string }>(deps.store, manifestKey))?.value.compacted;
     const exists = async (key: string) => (await deps.store.head(key)) !== undefined;
     await consumeMicroBatch({ messages: messages([order({ order_id: 'o1' })], 'a') }, deps);
     await compactRealtime(deps, { now: clock.now, days: [DAY] });
     const c1 = (await compactedNow()) ?? '';
-    const inFlight = lake.realtimeCompacted(DAY, '10', 'in-flight');
+    const inFlight = lake.realtimeCompacted(DAY, 'in-flight');
     await deps.store.put(inFlight, 'written by a compaction that has not committed its manifest yet');
 
     // Act: a quiet run long after the grace period; then a new batch recompacts (c1 retired); then grace passes.
@@ -285,17 +286,17 @@ describe('realtime compaction', () => {
     expect(await realtimeOrders(deps.store, DAY)).toBe(2);
   });
 
-  it('recomputes an hour on demand (reconciliation repair) idempotently', async () => {
+  it('recomputes a day on demand (reconciliation repair) idempotently', async () => {
     const { deps } = streamDeps();
     await consumeMicroBatch(
       { messages: messages([order({ order_id: 'o1' }), order({ order_id: 'o2' })]) },
       deps,
     );
-    const first = await recomputeRealtimeHour(deps, DAY, '10');
-    const second = await recomputeRealtimeHour(deps, DAY, '10');
+    const first = await compactDay(deps, DAY, { full: true });
+    const second = await compactDay(deps, DAY, { full: true });
     expect(second).toEqual({ ...first });
-    expect(first).toMatchObject({ status: 'compacted', orders: 2, batches: 1 });
-    expect(await recomputeRealtimeHour(deps, DAY, '03')).toMatchObject({ status: 'empty' });
+    expect(first).toMatchObject({ status: 'compacted', orders: 2, batches: 1, read: 1 });
+    expect(await compactDay(deps, '2026-11-03', { full: true })).toMatchObject({ status: 'empty' });
     expect(await realtimeOrders(deps.store, DAY)).toBe(2);
   });
 });

@@ -27,7 +27,7 @@ describe('twinflow replay / quarantine / compact', () => {
 
     const compact = await twinflow('compact', '--lake', lake, '--date', '2026-11-21');
     expect(compact.code).toBe(0);
-    expect(compact.stdout).toMatch(/compacted 0 hour\(s\)/);
+    expect(compact.stdout).toMatch(/compacted 0 day\(s\)/);
   });
 
   it('names the bad flag and exits non-zero', async () => {

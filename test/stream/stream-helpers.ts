@@ -7,7 +7,7 @@ import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
 import { appendJsonRecords, createRawOrders } from '../../functions/pipeline/order-sources.ts';
 import { buildOrderViews } from '../../functions/pipeline/order-views.ts';
 import { type CoreDeps, silentLog } from '../../functions/pipeline/ports.ts';
-import { realtimeDaySnapshot } from '../../functions/pipeline/realtime-view.ts';
+import { realtimeDaySnapshot, snapshotFiles } from '../../functions/pipeline/realtime-view.ts';
 import type { StreamMessage } from '../../functions/stream/micro-batch.ts';
 
 export type MinuteRow = {
@@ -35,8 +35,22 @@ export function messages(bodies: readonly unknown[], prefix = 'm'): StreamMessag
   }));
 }
 
-/** What the batch layer computes for these bodies: the shared models over all of them at once. */
+/**
+ * What the batch layer computes for these bodies: the shared models over each UTC day's events (one export per
+ * day, as the batch layer runs), rows of every day in order.
+ */
 export async function batchLayerMinutes(bodies: readonly string[]): Promise<MinuteRow[]> {
+  const byDay = new Map<string, string[]>();
+  for (const body of bodies) {
+    const day = String((JSON.parse(body) as { event_time: string }).event_time).slice(0, 10);
+    byDay.set(day, [...(byDay.get(day) ?? []), body]);
+  }
+  const rows: MinuteRow[] = [];
+  for (const day of [...byDay.keys()].sort()) rows.push(...(await dayMinutes(byDay.get(day) ?? [])));
+  return rows;
+}
+
+async function dayMinutes(bodies: readonly string[]): Promise<MinuteRow[]> {
   return withConnection(async (connection) => {
     await createRawOrders(connection);
     await appendJsonRecords(
@@ -58,7 +72,7 @@ export async function batchLayerMinutes(bodies: readonly string[]): Promise<Minu
 /** What a reader sees for a day: the consistent snapshot's files summed per minute and product (as serving does). */
 export async function realtimeMinutes(store: ObjectStore, day: string): Promise<MinuteRow[]> {
   const snapshot = await realtimeDaySnapshot(store, day);
-  const files = await Promise.all([...snapshot.values()].flat().map((info) => store.localPath(info)));
+  const files = await Promise.all(snapshotFiles(snapshot).map((info) => store.localPath(info)));
   if (files.length === 0) return [];
   return withConnection(async (connection) => {
     const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ');

@@ -22,7 +22,14 @@ const scenarioArb = fc
     fc.record({
       event: eventArb,
       redeliveries: fc.integer({ min: 0, max: 1 }),
-      retries: fc.integer({ min: 0, max: 1 }),
+      // A producer retry is a new event (new event_id) of the same order, possibly stamped in another hour or on
+      // the other day: within a day the earliest copy wins; on two days each day counts it once.
+      retries: fc.array(
+        fc.record({ shift: fc.constantFrom('same', 'hour', 'day'), hour: fc.constantFrom('09', '10', '23') }),
+        {
+          maxLength: 2,
+        },
+      ),
     }),
     { minLength: 1, maxLength: 25 },
   )
@@ -38,10 +45,18 @@ const scenarioArb = fc
         quantity: event.quantity,
         unit_price: (event.cents / 100).toFixed(2),
         currency: 'USD',
-        event_time: `${event.day}T${event.hour}:${pad(event.minute)}:${pad(event.second)}Z`,
       };
-      for (let r = 0; r <= retries; r++) {
-        const body = JSON.stringify({ event_id: `e${i}-${r}`, ...fields });
+      const copies = [{ day: event.day, hour: event.hour }];
+      for (const retry of retries) {
+        const otherDay = DAYS.find((d) => d !== event.day) ?? event.day;
+        copies.push({
+          day: retry.shift === 'day' ? otherDay : event.day,
+          hour: retry.shift === 'hour' ? retry.hour : event.hour,
+        });
+      }
+      for (const [r, copy] of copies.entries()) {
+        const eventTime = `${copy.day}T${copy.hour}:${pad(event.minute)}:${pad(event.second)}Z`;
+        const body = JSON.stringify({ event_id: `e${i}-${r}`, ...fields, event_time: eventTime });
         bodies.push(body);
         for (let d = 0; d <= redeliveries; d++) messages.push({ messageId: `m${i}-${r}`, body });
       }
@@ -68,7 +83,7 @@ function microBatches(deliveries: readonly StreamMessage[], size: number): Strea
 }
 
 describe('unified logic (DESIGN invariant 1)', () => {
-  it('consumer + compaction equals the batch models over the same events, whatever the split, order and duplicates', async () => {
+  it('consumer + compaction equals the batch models over the same events, whatever the split, order, duplicates and copies across hours and days', async () => {
     await fc.assert(
       fc.asyncProperty(
         scenarioArb,

@@ -1,5 +1,8 @@
--- grain: one row per order_id. Valid orders deduplicated: an order counts once whatever the redeliveries
--- or producer retries. The survivor is chosen by a total order on the row, so every layer keeps the same one.
+-- grain: one row per order_id and UTC day. THE dedup rule of every layer: within the order's UTC day an order
+-- counts once whatever the redeliveries or producer retries, and the copy with the earliest event_time wins
+-- (ties broken by a total order on the row, so every layer keeps the same one, whatever the arrival order).
+-- Copies on two different days count on each day (days stay independent, so backfills run in parallel); the
+-- batch run report and reconciliation report them as cross-day duplicates.
 with
 
 valid_orders as (
@@ -19,7 +22,7 @@ deduplicated as (
         event_time,
     from valid_orders
     qualify row_number() over (
-        partition by order_id
+        partition by order_id, event_time::date
         order by event_time, event_id nulls last, product_id, quantity, unit_price, user_id, currency
     ) = 1
 )
