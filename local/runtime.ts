@@ -1,9 +1,11 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { openStore } from '../functions/pipeline/open-store.ts';
 import { type LocalS3, startLocalS3 } from './aws-servers.ts';
 import { type DurableSqs, startDurableSqs } from './durable-sqs.ts';
 import { FunctionHost, type InvocationOutcome } from './function-host.ts';
@@ -12,6 +14,7 @@ import { functionEnvironment, LOCAL_REGION, type LocalEndpoints, queueArn } from
 import { type OrderGeneratorFeed, replayFile, startOrderGenerator } from './order-feed.ts';
 import { createScaledClock, type ScaledClock } from './scaled-clock.ts';
 import { Scheduler } from './scheduler.ts';
+import { type SeedReport, seedHistory } from './seed.ts';
 import { SqsEventSource } from './sqs-event-source.ts';
 import { type CfnTemplate, type FunctionPlan, planFromTemplate, type RuntimePlan } from './template-plan.ts';
 
@@ -41,6 +44,11 @@ export interface RuntimeOptions {
   /** Handler sources by function name, e.g. a fake handler in tests; default the template's entry. */
   entryOverrides?: Partial<Record<string, string>>;
   hostEnv?: NodeJS.ProcessEnv;
+  /**
+   * On a first start (no S3 data in `dataDir` yet), seed a recent history through the real functions (default
+   * true; `twinflow start --no-seed` turns it off). See `local/seed.ts`.
+   */
+  seed?: boolean;
 }
 
 export interface Runtime {
@@ -58,6 +66,8 @@ export interface Runtime {
   fireSchedules(name: string): Promise<void>;
   /** Resolves once a replay file (if any) is fully sent; the count of accepted lines. */
   replayed: Promise<number>;
+  /** Resolves when the first-start seed finished (undefined when it did not run; rejects never: it prints). */
+  seeded: Promise<SeedReport | undefined>;
   stop(): Promise<void>;
 }
 
@@ -84,6 +94,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const logsDir = path.join(dataDir, 'logs');
   await mkdir(logsDir, { recursive: true });
   const clock = createScaledClock(options.clockSpeed ?? 1);
+  const s3Dir = path.join(dataDir, 's3');
+  const isFirstStart = (await readdir(s3Dir).catch(() => [])).length === 0;
   const stack: (() => Promise<void>)[] = [];
   const cleanup = async () => {
     for (const close of stack.splice(0).reverse()) await close().catch(() => undefined);
@@ -91,7 +103,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   try {
     const s3: LocalS3 = await startLocalS3({
-      directory: path.join(dataDir, 's3'),
+      directory: s3Dir,
       port: options.s3Port ?? 0,
       buckets: plan.buckets.map((b) => b.name),
     });
@@ -274,7 +286,51 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       ].join('\n'),
     );
 
-    printSummary(print, { plan, dataDir, s3, sqs, http, scheduler, clock, options, ordersQueueUrl, nameOf });
+    const willSeed =
+      options.seed !== false && isFirstStart && ordersQueueUrl !== undefined && bucket !== undefined;
+    printSummary(print, {
+      plan,
+      dataDir,
+      s3,
+      sqs,
+      http,
+      scheduler,
+      clock,
+      options,
+      ordersQueueUrl,
+      nameOf,
+      seed: willSeed ? 'first start: seeding 7 days of history (--no-seed to skip)' : undefined,
+    });
+    let seeded: Promise<SeedReport | undefined> = Promise.resolve(undefined);
+    if (willSeed && ordersQueueUrl && bucket) {
+      const s3Client = new S3Client({
+        region: LOCAL_REGION,
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      });
+      stack.push(async () => s3Client.destroy());
+      seeded = seedHistory({
+        store: openStore(`s3://${bucket.name}`, {
+          client: s3Client,
+          cacheDir: path.join(dataDir, 'seed-cache'),
+        }),
+        sqs: sqsClient,
+        ordersQueueUrl,
+        clock,
+        invoke: (name, event) => hostOf(byName(name).logicalId).invoke(event),
+        print,
+      }).catch((error: Error) => {
+        print(
+          `seed: stopped: ${error.message} (the platform runs on; start with a fresh --data to seed again)`,
+        );
+        return undefined;
+      });
+      // The producer is stopped first; an unfinished seed is awaited so no function is cut off mid-write.
+      stack.push(async () => {
+        await seeded;
+      });
+    }
 
     let stopping: Promise<void> | undefined;
     return {
@@ -285,6 +341,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       queueUrls,
       ordersQueueUrl,
       replayed,
+      seeded,
       invoke: (name, event) => hostOf(byName(name).logicalId).invoke(event),
       fireSchedules: (name) =>
         scheduler.fireAll((rule) => rule.targets.some((t) => nameOf(t.functionId) === name)),
@@ -312,6 +369,7 @@ function printSummary(
     options: RuntimeOptions;
     ordersQueueUrl: string | undefined;
     nameOf: (functionId: string) => string;
+    seed: string | undefined;
   },
 ): void {
   const { plan, s3, sqs, http, scheduler, clock, options, nameOf } = context;
@@ -365,5 +423,6 @@ function printSummary(
     print('  not emulated:');
     for (const [type, { count, reason }] of notEmulated) print(`        ${count} × ${type}: ${reason}`);
   }
+  if (context.seed) print(`  seed  ${context.seed}`);
   print(`  endpoints for other tools: ${path.join(context.dataDir, 'endpoints.env')}`);
 }

@@ -60,6 +60,10 @@ export function register(program: Command): void {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
+    .option(
+      '--no-seed',
+      'on a first start (empty --data), do not seed 7 days of history through the functions',
+    )
     .option('--verbose', 'echo function logs and HTTP requests', false)
     .action(async (options) => {
       const [{ REPO_ROOT, startRuntime }, { parseOverrides }, { loadTemplate }] = await Promise.all([
@@ -91,6 +95,7 @@ export function register(program: Command): void {
         ...(options.replayFile ? { replayFile: options.replayFile } : {}),
         clockSpeed: options.clockSpeed,
         verbose: options.verbose,
+        seed: options.seed,
       });
       console.log('ready — Ctrl-C to stop');
       await new Promise<void>((resolve) => {

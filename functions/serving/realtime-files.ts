@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
-import { realtimeDaySnapshot, snapshotFiles } from '../pipeline/realtime-view.ts';
+import { realtimeDaySnapshot } from '../pipeline/realtime-view.ts';
 
 /** Beyond this many days, one listing of the realtime root finds the days that have files at all. */
 const LIST_ROOT_ABOVE_DAYS = 31;

@@ -211,7 +211,7 @@ export async function compactDay(
   if (archives.length === 0) return empty;
   const covered: Record<string, string[]> = {};
   for (const hh of Object.keys(base?.covered ?? {})) covered[hh] = [...(base?.covered[hh] ?? [])];
-  for (const a of toRead) (covered[a.hh] ??= []).push(a.batchId);
+  for (const a of toRead) covered[a.hh] = [...(covered[a.hh] ?? []), a.batchId];
   for (const ids of Object.values(covered)) ids.sort();
   const coveredKeys = Object.entries(covered)
     .sort(([a], [b]) => (a < b ? -1 : 1))

@@ -32,7 +32,15 @@ function readEnvFile(file: string): Record<string, string> {
   return env;
 }
 
-export async function startTwinflow(dataDir: string, extraArgs: string[] = []): Promise<RunningTwinflow> {
+/**
+ * Starts `twinflow start` on free ports. A test counts what it sends, so the first-start seed is off unless
+ * `seed` is set.
+ */
+export async function startTwinflow(
+  dataDir: string,
+  extraArgs: string[] = [],
+  { seed = false }: { seed?: boolean } = {},
+): Promise<RunningTwinflow> {
   const args = [
     CLI,
     'start',
@@ -46,6 +54,7 @@ export async function startTwinflow(dataDir: string, extraArgs: string[] = []): 
     dataDir,
     '--rate',
     '0',
+    ...(seed ? [] : ['--no-seed']),
   ];
   // A short batching window keeps tests fast; pass `--batching-window` yourself to override it.
   const window = extraArgs.includes('--batching-window') ? [] : ['--batching-window', '1'];
