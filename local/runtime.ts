@@ -205,6 +205,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
     const http: HttpApi = await startHttpApi({
       routes: plan.routes,
+      ...(plan.cors ? { cors: plan.cors } : {}),
       port: options.port,
       invoke: (functionId, event) => hostOf(functionId).invoke(event),
       ...(options.verbose

@@ -56,7 +56,6 @@ describe('planFromTemplate on a hand-written template', () => {
       ['QuerySalesFunction943226D6', 'functions/query-sales/handler.ts'],
     ]);
     expect(plan.notEmulated.map((n) => n.type).sort()).toEqual([
-      'AWS::ApiGatewayV2::Api',
       'AWS::ApiGatewayV2::Integration',
       'AWS::CloudWatch::Alarm',
       'AWS::Lambda::Function',
@@ -131,5 +130,14 @@ describe('planFromTemplate on the synthesized CDK app', () => {
     expect(compaction(dev)).toBe('rate(1 minute)');
     expect(compaction(changed)).toBe('rate(2 minutes)');
     expect(dev.routes.map((r) => r.routeKey)).toContain('GET /sales');
+    // The local HTTP API answers CORS from the API's CorsConfiguration (the dev stage's origins).
+    expect(dev.cors).toEqual({
+      allowOrigins: ['http://localhost:3000', 'http://127.0.0.1:3000'],
+      allowMethods: ['GET', 'OPTIONS'],
+      allowHeaders: ['authorization', 'content-type', 'x-amz-date', 'x-amz-security-token'],
+      exposeHeaders: [],
+      allowCredentials: false,
+      maxAgeSeconds: 3600,
+    });
   }, 120_000);
 });
