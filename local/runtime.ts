@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type LocalS3, startLocalS3 } from './aws-servers.ts';
 import { type DurableSqs, startDurableSqs } from './durable-sqs.ts';
-import { FunctionHost, type InvocationOutcome } from './function-host.ts';
+import { describeOutcome, FunctionHost, formatMs, type InvocationOutcome } from './function-host.ts';
 import { type HttpApi, startHttpApi } from './http-api.ts';
 import { functionEnvironment, LOCAL_REGION, type LocalEndpoints, queueArn } from './local-resources.ts';
 import { type OrderGeneratorFeed, replayFile, startOrderGenerator } from './order-feed.ts';
@@ -59,17 +59,6 @@ export interface Runtime {
   /** Resolves once a replay file (if any) is fully sent; the count of accepted lines. */
   replayed: Promise<number>;
   stop(): Promise<void>;
-}
-
-function ms(value: number): string {
-  return value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
-}
-
-function describeOutcome(outcome: InvocationOutcome): string {
-  const cold = outcome.coldStart ? ', cold start' : '';
-  return outcome.ok
-    ? `ok (${ms(outcome.durationMs)}${cold})`
-    : `FAILED ${outcome.error?.name}: ${outcome.error?.message} (${ms(outcome.durationMs)}${cold})`;
 }
 
 /** DLQs before the queues that name them (local-aws-sqs checks the target exists). */
@@ -185,9 +174,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           invoke: (event) => hostOf(mapping.functionId).invoke(event),
           onBatch: (report) =>
             print(
-              `${name}: batch of ${report.size} ${describeOutcome(report.outcome)}` +
-                (report.retried > 0 ? `, ${report.retried} left for redelivery` : '') +
-                (report.batchFailure ? ` [${report.batchFailure}]` : ''),
+              `${name}: batch of ${report.size} ` +
+                describeOutcome(
+                  report.outcome,
+                  (report.retried > 0 ? `, ${report.retried} left for redelivery` : '') +
+                    (report.batchFailure ? ` [${report.batchFailure}]` : ''),
+                ),
             ),
           onError: (error) => print(`${name}: poller error: ${error.message}`),
         });
@@ -211,7 +203,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.verbose
         ? {
             onRequest: (r: { method: string; path: string; status: number; ms: number }) =>
-              print(`http: ${r.method} ${r.path} ${r.status} ${ms(r.ms)}`),
+              print(`http: ${r.method} ${r.path} ${r.status} ${formatMs(r.ms)}`),
           }
         : {}),
     });

@@ -6,10 +6,10 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aw
 import { afterEach, describe, expect, it } from 'vitest';
 import { redriveDlq } from '../../functions/stream/dlq.ts';
 import { startDurableSqs } from '../../local/durable-sqs.ts';
-import { FunctionHost } from '../../local/function-host.ts';
+import { describeOutcome, FunctionHost } from '../../local/function-host.ts';
 import { queueArn } from '../../local/local-resources.ts';
 import { sendBodies } from '../../local/order-feed.ts';
-import { type BatchReport, SqsEventSource } from '../../local/sqs-event-source.ts';
+import { type BatchReport, SqsEventSource, toSqsRecord } from '../../local/sqs-event-source.ts';
 import { planFromTemplate } from '../../local/template-plan.ts';
 import { sqsQuery } from '../support/local-aws.ts';
 import { handWrittenTemplate } from './fixtures/template.ts';
@@ -178,6 +178,39 @@ describe('SQS event source against local-aws-sqs', () => {
     await until(async () => (await depth(client, dlqUrl)) === 2, 15_000);
 
     expect(await depth(client, ordersUrl)).toBe(0);
+  });
+});
+
+describe('local console', () => {
+  it('a micro-batch that fails completely is printed with its underlying cause', async () => {
+    // Prepare: Powertools' batch processor failing every record, in a worker like any local function.
+    const host = new FunctionHost({
+      name: 'fake',
+      entryPath: FAKE_HANDLERS,
+      handlerExport: 'handler',
+      environment: { FAKE_MODE: 'fail-all-records' },
+      timeoutSeconds: 10,
+      memoryMb: 128,
+      maxInstances: 1,
+      logSink: process.stderr,
+    });
+    cleanups.push(() => host.close());
+    const records = ['m1', 'm2', 'm3'].map((id) =>
+      toSqsRecord(
+        { MessageId: id, ReceiptHandle: id, Body: '{}', Attributes: {} },
+        'arn:aws:sqs:us-east-1:123456789012:q',
+      ),
+    );
+
+    // Act
+    const outcome = await host.invoke({ Records: records });
+
+    // Assess: what "See individual errors below" refers to is below, once, with its count.
+    const printed = describeOutcome(outcome, ', 3 left for redelivery').split('\n');
+    expect(printed[0]).toMatch(
+      /^FAILED FullBatchFailureError: All records failed processing\. See individual errors below\. \(.+\), 3 left for redelivery$/,
+    );
+    expect(printed.slice(1)).toEqual(['    RangeError: lake unavailable (×3)']);
   });
 });
 
