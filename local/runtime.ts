@@ -8,7 +8,13 @@ import { type LocalS3, startLocalS3 } from './aws-servers.ts';
 import { type DurableSqs, startDurableSqs } from './durable-sqs.ts';
 import { describeOutcome, FunctionHost, formatMs, type InvocationOutcome } from './function-host.ts';
 import { type HttpApi, startHttpApi } from './http-api.ts';
-import { functionEnvironment, LOCAL_REGION, type LocalEndpoints, queueArn } from './local-resources.ts';
+import {
+  functionEnvironment,
+  LOCAL_REGION,
+  type LocalEndpoints,
+  localAwsEnvironment,
+  queueArn,
+} from './local-resources.ts';
 import { type OrderGeneratorFeed, replayFile, startOrderGenerator } from './order-feed.ts';
 import { createScaledClock, type ScaledClock } from './scaled-clock.ts';
 import { Scheduler } from './scheduler.ts';
@@ -249,22 +255,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const ordersDlqId = plan.queues.find((q) => q.logicalId === ordersMapping?.queueId)?.redrive
       ?.deadLetterQueueId;
     const bucket = plan.buckets.find((b) => /^lakebucket/.test(b.name)) ?? plan.buckets[0];
+    const endpointsEnv: Record<string, string> = {
+      ...localAwsEnvironment(endpoints),
+      ...(bucket ? { LAKE_BUCKET: bucket.name } : {}),
+      ...(ordersQueueUrl ? { ORDERS_QUEUE_URL: ordersQueueUrl } : {}),
+      ...(ordersDlqId ? { ORDERS_DLQ_URL: queueUrls[ordersDlqId] ?? '' } : {}),
+      TWINFLOW_API_URL: http.url,
+    };
     await writeFile(
       path.join(dataDir, 'endpoints.env'),
-      [
-        `AWS_ENDPOINT_URL_S3=${s3.endpoint}`,
-        `AWS_ENDPOINT_URL_SQS=${sqs.endpoint}`,
-        'AWS_ACCESS_KEY_ID=local',
-        'AWS_SECRET_ACCESS_KEY=local',
-        `AWS_REGION=${LOCAL_REGION}`,
-        'AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED',
-        'AWS_RESPONSE_CHECKSUM_VALIDATION=WHEN_REQUIRED',
-        ...(bucket ? [`LAKE_BUCKET=${bucket.name}`] : []),
-        ...(ordersQueueUrl ? [`ORDERS_QUEUE_URL=${ordersQueueUrl}`] : []),
-        ...(ordersDlqId ? [`ORDERS_DLQ_URL=${queueUrls[ordersDlqId]}`] : []),
-        `TWINFLOW_API_URL=${http.url}`,
-        '',
-      ].join('\n'),
+      Object.entries(endpointsEnv)
+        .map(([name, value]) => `${name}=${value}\n`)
+        .join(''),
     );
 
     printSummary(print, { plan, dataDir, s3, sqs, http, scheduler, clock, options, ordersQueueUrl, nameOf });
