@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { createRequestHandler, type ISqsServerOptions } from 'local-aws-sqs';
 
 /**
@@ -386,9 +387,41 @@ export interface LocalSqsOptions {
   queues?: ISqsServerOptions['queues'];
 }
 
+/** One message as a local-aws-sqs queue holds it. */
+export interface LocalSqsRecord {
+  MessageId: string;
+  MessageBody: string;
+  MessageAttributes?: Record<string, MessageAttributeValue>;
+  /** System attributes as strings: SentTimestamp, DeadLetterQueueSourceArn, AWSTraceHeader … */
+  attributes: Record<string, string | undefined>;
+}
+
+/**
+ * The operations of one local-aws-sqs queue that change which messages it holds, whatever protocol (JSON or
+ * query) or internal path (redrive policy, move task) asked for it. Its message list itself is private.
+ */
+export interface LocalSqsQueue {
+  readonly QueueName: string;
+  /** Every message enters a queue here: sends, dead-lettering by the redrive policy, move tasks. */
+  newRecord(record: LocalSqsRecord, delaySeconds?: number): unknown;
+  setRecord(
+    input: {
+      MessageBody: string;
+      MessageAttributes?: Record<string, MessageAttributeValue>;
+      MessageSystemAttributes?: Record<string, MessageAttributeValue>;
+    },
+    messageId?: string,
+  ): unknown;
+  delete(receiptHandle: string): boolean;
+  /** Purge (after its 60 s delay) and DeleteQueue. */
+  clearRecords(): void;
+}
+
 export interface LocalSqs extends LocalServer {
   /** Queue URL for a queue name on this server. */
   queueUrl(name: string): string;
+  /** The queue named `name`, to restore or observe its messages in process. */
+  queue(name: string): LocalSqsQueue | undefined;
 }
 
 /**
@@ -398,7 +431,7 @@ export interface LocalSqs extends LocalServer {
 export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<LocalSqs> {
   const server = http.createServer();
   const port = await listen(server, options.port ?? 0);
-  const { requestHandler } = createRequestHandler({
+  const { requestHandler, service } = createRequestHandler({
     port,
     hostname: '127.0.0.1',
     // Tests create and delete queues with fresh names; no need for AWS's 60 s name-reuse delay.
@@ -416,6 +449,8 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     endpoint,
     port,
     queueUrl: (name) => `${endpoint}/123456789012/${name}`,
+    // The package types records as `any`; LocalSqsQueue names the shape it actually uses.
+    queue: (name) => service.Queues.find((q) => q.QueueName === name) as LocalSqsQueue | undefined,
     close: () => closeServer(server),
   };
 }

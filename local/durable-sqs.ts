@@ -1,23 +1,23 @@
 import { once } from 'node:events';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { type LocalSqs, startLocalSqs } from './aws-servers.ts';
+import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
+import { type LocalSqs, type LocalSqsQueue, type LocalSqsRecord, startLocalSqs } from './aws-servers.ts';
 
 /**
- * SQS that survives a restart, even SIGKILL: local-aws-sqs keeps messages in memory, so this front server
- * journals every accepted SendMessage(Batch) and every DeleteMessage(Batch) to `<dataDir>/journal.jsonl`
- * (fsynced before the client gets its 200), and on start re-sends the messages that were never deleted.
+ * SQS that survives a restart, even SIGKILL: local-aws-sqs keeps messages in memory, so every change to a
+ * queue's messages is journaled to `<dataDir>/journal.jsonl` at the queue itself — a message entering a queue
+ * (SendMessage(Batch) over the JSON or the query protocol, dead-lettering by the redrive policy, a move task),
+ * a delete and a purge — and the front server answers only once those lines are fsynced. On start, the
+ * messages never deleted are put back into their queues with their message ids.
  *
  * What a restart does not keep: receive counts and in-flight visibility (restored messages are visible at
- * once, with new message ids), and DLQ moves made by the redrive policy (such a message returns to its source
- * queue and is dead-lettered again after maxReceiveCount receives). Nothing accepted is lost; a message whose
- * batch was processed but not yet deleted is delivered again, which the stream's dedup by order_id absorbs.
- * Only the JSON protocol (every current AWS SDK and CLI) is journaled.
+ * once). Nothing accepted is lost; a message whose batch was processed but not yet deleted is delivered again,
+ * which the stream's dedup by order_id absorbs. Queues are those created at start (standard queues).
  */
 
 export interface DurableQueue {
@@ -42,60 +42,70 @@ export interface DurableSqs {
 }
 
 type JournalEntry =
+  | {
+      op: 'put';
+      q: string;
+      id: string;
+      body: string;
+      attrs?: Record<string, MessageAttributeValue>;
+      /** String system attributes to keep (the DLQ source a move task returns a message to). */
+      sys?: Record<string, string>;
+    }
+  /** Written before puts were journaled at the queue; read as a put. */
   | { op: 'send'; q: string; id: string; body: string; attrs?: Record<string, MessageAttributeValue> }
   | { op: 'delete'; q: string; id: string }
   | { op: 'purge'; q: string };
 
+type StoredMessage = Extract<JournalEntry, { op: 'put' }>;
+
 const JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
+const KEPT_SYSTEM_ATTRIBUTES = ['DeadLetterQueueSourceArn', 'AWSTraceHeader'];
 
-/** Appends journal lines with group commit: one fsync covers every line written since the last one. */
+/**
+ * Appends journal lines with group commit: one fsync covers every line recorded since the last one. Queue
+ * operations record synchronously; whoever must not answer before they are durable awaits `synced()`.
+ */
 class Journal {
-  private pending: { line: string; resolve: () => void; reject: (e: Error) => void }[] = [];
-  private flushing: Promise<void> | undefined;
+  private pending: string[] = [];
+  private scheduled = false;
+  private last: Promise<void> = Promise.resolve();
 
-  private constructor(private readonly file: import('node:fs/promises').FileHandle) {}
+  private constructor(private readonly file: FileHandle) {}
 
   static async open(filePath: string): Promise<Journal> {
     return new Journal(await open(filePath, 'a'));
   }
 
-  append(entries: JournalEntry[]): Promise<void> {
-    if (entries.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.pending.push({ line: entries.map((e) => JSON.stringify(e)).join('\n') + '\n', resolve, reject });
-      this.flushing ??= this.flush();
-    });
+  record(entry: JournalEntry): void {
+    this.pending.push(`${JSON.stringify(entry)}\n`);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.last = this.last
+      .catch(() => undefined)
+      .then(async () => {
+        this.scheduled = false;
+        await this.file.appendFile(this.pending.splice(0).join(''));
+        await this.file.datasync();
+      });
+    // Move tasks record outside any request; their failure surfaces at the next `synced()`.
+    this.last.catch(() => undefined);
   }
 
-  private async flush(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0);
-      try {
-        await this.file.appendFile(batch.map((b) => b.line).join(''));
-        await this.file.datasync();
-        for (const b of batch) b.resolve();
-      } catch (error) {
-        for (const b of batch) b.reject(error as Error);
-      }
-    }
-    this.flushing = undefined;
+  /** Resolves once everything recorded so far is on disk; rejects if the last write failed. */
+  synced(): Promise<void> {
+    return this.last;
   }
 
   async close(): Promise<void> {
-    await this.flushing;
+    await this.last.catch(() => undefined);
     await this.file.close();
   }
 }
 
-/** Messages never deleted, per queue, in the order they were accepted. A torn last line is ignored. */
-async function survivingMessages(
-  filePath: string,
-): Promise<Map<string, Map<string, { body: string; attrs?: Record<string, MessageAttributeValue> }>>> {
-  const queues = new Map<
-    string,
-    Map<string, { body: string; attrs?: Record<string, MessageAttributeValue> }>
-  >();
-  if (!existsSync(filePath)) return queues;
+/** Messages never deleted, by message id, in the order they entered their queue. A torn last line is ignored. */
+async function survivingMessages(filePath: string): Promise<Map<string, StoredMessage>> {
+  const messages = new Map<string, StoredMessage>();
+  if (!existsSync(filePath)) return messages;
   const lines = createInterface({
     input: createReadStream(filePath, 'utf8'),
     crlfDelay: Number.POSITIVE_INFINITY,
@@ -108,23 +118,21 @@ async function survivingMessages(
     } catch {
       continue;
     }
-    const queue = queues.get(entry.q) ?? new Map();
-    queues.set(entry.q, queue);
-    if (entry.op === 'send')
-      queue.set(entry.id, { body: entry.body, ...(entry.attrs ? { attrs: entry.attrs } : {}) });
-    else if (entry.op === 'delete') queue.delete(entry.id);
-    else queue.clear();
+    if (entry.op === 'put' || entry.op === 'send') {
+      // A message dead-lettered by the redrive policy keeps its id: it now lives in the DLQ only.
+      messages.delete(entry.id);
+      messages.set(entry.id, { ...entry, op: 'put' });
+    } else if (entry.op === 'delete') {
+      if (messages.get(entry.id)?.q === entry.q) messages.delete(entry.id);
+    } else {
+      for (const [id, message] of messages) if (message.q === entry.q) messages.delete(id);
+    }
   }
-  return queues;
-}
-
-/** The queue name in a QueueUrl (`…/123456789012/Name`). */
-function queueNameOf(url: unknown): string {
-  return typeof url === 'string' ? (url.split('/').filter(Boolean).pop() ?? '') : '';
+  return messages;
 }
 
 /** local-aws-sqs receipt handles are base64(uuid + JSON with the MessageId). */
-export function messageIdOfReceipt(receiptHandle: unknown): string | undefined {
+function messageIdOfReceipt(receiptHandle: unknown): string | undefined {
   if (typeof receiptHandle !== 'string') return undefined;
   try {
     const text = Buffer.from(receiptHandle, 'base64').toString('utf8');
@@ -134,83 +142,43 @@ export function messageIdOfReceipt(receiptHandle: unknown): string | undefined {
   }
 }
 
-/** Journal entries for a successful JSON-protocol request. */
-function journalEntries(
-  action: string,
-  request: Record<string, unknown>,
-  response: Record<string, unknown>,
-): JournalEntry[] {
-  const q = queueNameOf(request['QueueUrl']);
-  switch (action) {
-    case 'SendMessage':
-      return typeof response['MessageId'] === 'string'
-        ? [
-            {
-              op: 'send',
-              q,
-              id: response['MessageId'],
-              body: String(request['MessageBody'] ?? ''),
-              ...(request['MessageAttributes']
-                ? { attrs: request['MessageAttributes'] as Record<string, MessageAttributeValue> }
-                : {}),
-            },
-          ]
-        : [];
-    case 'SendMessageBatch': {
-      const entries = new Map(
-        ((request['Entries'] as Record<string, unknown>[] | undefined) ?? []).map((e) => [
-          String(e['Id']),
-          e,
-        ]),
-      );
-      return ((response['Successful'] as { Id: string; MessageId: string }[] | undefined) ?? []).flatMap(
-        (ok) => {
-          const entry = entries.get(ok.Id);
-          if (!entry) return [];
-          return [
-            {
-              op: 'send' as const,
-              q,
-              id: ok.MessageId,
-              body: String(entry['MessageBody'] ?? ''),
-              ...(entry['MessageAttributes']
-                ? { attrs: entry['MessageAttributes'] as Record<string, MessageAttributeValue> }
-                : {}),
-            },
-          ];
-        },
-      );
-    }
-    case 'DeleteMessage': {
-      const id = messageIdOfReceipt(request['ReceiptHandle']);
-      return id ? [{ op: 'delete', q, id }] : [];
-    }
-    case 'DeleteMessageBatch': {
-      const handles = new Map(
-        ((request['Entries'] as { Id: string; ReceiptHandle: string }[] | undefined) ?? []).map((e) => [
-          e.Id,
-          e.ReceiptHandle,
-        ]),
-      );
-      return ((response['Successful'] as { Id: string }[] | undefined) ?? []).flatMap((ok) => {
-        const id = messageIdOfReceipt(handles.get(ok.Id));
-        return id ? [{ op: 'delete' as const, q, id }] : [];
-      });
-    }
-    case 'PurgeQueue':
-      return [{ op: 'purge', q }];
-    default:
-      return [];
+function storedMessage(q: string, record: LocalSqsRecord): StoredMessage {
+  const sys: Record<string, string> = {};
+  for (const name of KEPT_SYSTEM_ATTRIBUTES) {
+    const value = record.attributes[name];
+    if (value !== undefined) sys[name] = value;
   }
+  return {
+    op: 'put',
+    q,
+    id: record.MessageId,
+    body: record.MessageBody,
+    ...(record.MessageAttributes ? { attrs: record.MessageAttributes } : {}),
+    ...(Object.keys(sys).length > 0 ? { sys } : {}),
+  };
 }
 
-const JOURNALED = new Set([
-  'SendMessage',
-  'SendMessageBatch',
-  'DeleteMessage',
-  'DeleteMessageBatch',
-  'PurgeQueue',
-]);
+/** Journals every change to the messages `queue` holds, at the queue, whichever request or timer made it. */
+function journalQueue(queue: LocalSqsQueue, journal: Journal): void {
+  const add = queue.newRecord.bind(queue);
+  const remove = queue.delete.bind(queue);
+  const clear = queue.clearRecords.bind(queue);
+  queue.newRecord = (record, delaySeconds) => {
+    const held = add(record, delaySeconds);
+    journal.record(storedMessage(queue.QueueName, record));
+    return held;
+  };
+  queue.delete = (receiptHandle) => {
+    const deleted = remove(receiptHandle);
+    const id = messageIdOfReceipt(receiptHandle);
+    if (id) journal.record({ op: 'delete', q: queue.QueueName, id });
+    return deleted;
+  };
+  queue.clearRecords = () => {
+    clear();
+    journal.record({ op: 'purge', q: queue.QueueName });
+  };
+}
 
 /** Starts local-aws-sqs behind a journaling front on `port` (127.0.0.1), restoring the journal first. */
 export async function startDurableSqs(options: DurableSqsOptions): Promise<DurableSqs> {
@@ -218,53 +186,43 @@ export async function startDurableSqs(options: DurableSqsOptions): Promise<Durab
   const journalPath = path.join(options.dataDir, 'journal.jsonl');
   const inner: LocalSqs = await startLocalSqs({ queues: options.queues });
 
-  // Restore: re-send survivors, then start a compacted journal that names them by their new ids.
-  const survivors = await survivingMessages(journalPath);
+  // Restore the survivors with their ids, then start a compacted journal that holds just them.
   const restored: Record<string, number> = {};
-  const compacted: JournalEntry[] = [];
-  const client = new SQSClient({
-    region: 'us-east-1',
-    endpoint: inner.endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  const known = new Set(options.queues.map((q) => q.QueueName));
-  for (const [q, messages] of survivors) {
-    if (!known.has(q) || messages.size === 0) continue;
-    const list = [...messages.values()];
-    for (let i = 0; i < list.length; i += 10) {
-      const chunk = list.slice(i, i + 10);
-      const out = await client.send(
-        new SendMessageBatchCommand({
-          QueueUrl: inner.queueUrl(q),
-          Entries: chunk.map((m, n) => ({
-            Id: String(n),
-            MessageBody: m.body,
-            ...(m.attrs ? { MessageAttributes: m.attrs } : {}),
-          })),
-        }),
-      );
-      for (const ok of out.Successful ?? []) {
-        const m = chunk[Number(ok.Id)];
-        if (m && ok.MessageId)
-          compacted.push({
-            op: 'send',
-            q,
-            id: ok.MessageId,
-            body: m.body,
-            ...(m.attrs ? { attrs: m.attrs } : {}),
-          });
-      }
-    }
-    restored[q] = list.length;
+  const compacted: StoredMessage[] = [];
+  for (const message of (await survivingMessages(journalPath)).values()) {
+    const queue = inner.queue(message.q);
+    if (!queue) continue;
+    queue.setRecord(
+      {
+        MessageBody: message.body,
+        ...(message.attrs ? { MessageAttributes: message.attrs } : {}),
+        ...(message.sys
+          ? {
+              MessageSystemAttributes: Object.fromEntries(
+                Object.entries(message.sys).map(([name, value]) => [
+                  name,
+                  { DataType: 'String', StringValue: value },
+                ]),
+              ),
+            }
+          : {}),
+      },
+      message.id,
+    );
+    compacted.push(message);
+    restored[message.q] = (restored[message.q] ?? 0) + 1;
   }
-  client.destroy();
   const fresh = `${journalPath}.next`;
   const handle = await open(fresh, 'w');
-  await handle.writeFile(compacted.map((e) => JSON.stringify(e) + '\n').join(''));
+  await handle.writeFile(compacted.map((e) => `${JSON.stringify(e)}\n`).join(''));
   await handle.sync();
   await handle.close();
   await rename(fresh, journalPath);
   const journal = await Journal.open(journalPath);
+  for (const { QueueName } of options.queues) {
+    const queue = inner.queue(QueueName);
+    if (queue) journalQueue(queue, journal);
+  }
 
   let publicPort = 0;
   const innerHost = `127.0.0.1:${inner.port}`;
@@ -283,13 +241,7 @@ export async function startDurableSqs(options: DurableSqsOptions): Promise<Durab
         ...(body.length > 0 ? { body } : {}),
       });
       let text = await upstream.text();
-      const isJson = String(req.headers['content-type'] ?? '').startsWith(JSON_CONTENT_TYPE);
-      const action = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-      if (upstream.ok && isJson && JOURNALED.has(action)) {
-        await journal.append(
-          journalEntries(action, JSON.parse(body.toString('utf8') || '{}'), JSON.parse(text || '{}')),
-        );
-      }
+      await journal.synced();
       // Queue URLs must name this front, or clients following a QueueUrl would bypass the journal.
       text = text.replaceAll(innerHost, `127.0.0.1:${publicPort}`);
       const responseHeaders: Record<string, string> = {};

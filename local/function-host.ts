@@ -34,6 +34,23 @@ export interface InvocationOutcome {
   coldStart: boolean;
 }
 
+/** A duration for the console: `180 ms`, `1.4 s`. */
+export function formatMs(value: number): string {
+  return value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
+}
+
+/**
+ * One invocation as the local console prints it: `ok (180 ms)` or `FAILED Name: message (…)`, then `detail`,
+ * then the failure's causes, one indented line each.
+ */
+export function describeOutcome(outcome: InvocationOutcome, detail = ''): string {
+  const cold = outcome.coldStart ? ', cold start' : '';
+  const took = `(${formatMs(outcome.durationMs)}${cold})`;
+  if (outcome.ok) return `ok ${took}${detail}`;
+  const causes = (outcome.error?.causes ?? []).map((cause) => `\n    ${cause}`).join('');
+  return `FAILED ${outcome.error?.name}: ${outcome.error?.message} ${took}${detail}${causes}`;
+}
+
 interface Container {
   worker: Worker;
   ready: Promise<SerializedError | undefined>;

@@ -4,17 +4,23 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { InvocationOutcome } from './function-host.ts';
+import { corsResponseHeaders, isPreflight } from './http-api-cors.ts';
 import { LOCAL_ACCOUNT_ID } from './local-resources.ts';
-import type { RoutePlan } from './template-plan.ts';
+import type { CorsPlan, RoutePlan } from './template-plan.ts';
 
 /**
  * The HTTP API on loopback: requests become API Gateway v2 (payload 2.0) events for the route's function, and
  * results become responses the way API Gateway maps them. Routes come from the template; anything else is a
- * 404 `{"message":"Not Found"}`, like API Gateway. IAM authorization is not checked locally.
+ * 404 `{"message":"Not Found"}`, like API Gateway. The template's CORS configuration is applied as API Gateway
+ * applies it, and so is its payload limit (10 MB). IAM authorization is not checked locally.
  */
+
+/** API Gateway HTTP APIs refuse a request body over 10 MB with 413. */
+export const MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
 
 export interface HttpApiOptions {
   routes: readonly RoutePlan[];
+  cors?: CorsPlan;
   port?: number;
   invoke: (functionId: string, event: APIGatewayProxyEventV2) => Promise<InvocationOutcome>;
   onRequest?: (report: { method: string; path: string; status: number; ms: number }) => void;
@@ -187,15 +193,29 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     const send = (status: number, headers: Record<string, string>, body: Buffer | string) => {
       res.writeHead(status, {
         'apigw-requestid': randomUUID(),
-        ...headers,
+        ...(options.cors ? corsResponseHeaders(options.cors, method, req.headers, headers) : headers),
         'content-length': Buffer.byteLength(body),
       });
       res.end(body);
       options.onRequest?.({ method, path, status, ms: performance.now() - started });
     };
     try {
+      if (options.cors && isPreflight(method, req.headers)) {
+        req.resume();
+        send(204, {}, '');
+        return;
+      }
       const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
+      let size = 0;
+      // Past the limit the rest is read and dropped: the client gets its 413 once it has sent the body.
+      for await (const chunk of req) {
+        size += (chunk as Buffer).length;
+        if (size <= MAX_REQUEST_BODY_BYTES) chunks.push(chunk as Buffer);
+      }
+      if (size > MAX_REQUEST_BODY_BYTES) {
+        send(413, { 'content-type': 'application/json' }, '{"message":"Request Entity Too Large"}');
+        return;
+      }
       const matched = matchRoute(options.routes, method, path);
       if (!matched) {
         send(404, { 'content-type': 'application/json' }, '{"message":"Not Found"}');

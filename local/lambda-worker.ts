@@ -23,6 +23,11 @@ export interface SerializedError {
   name: string;
   message: string;
   stack?: string;
+  /**
+   * The errors it stands for — Powertools' FullBatchFailureError per record, an AggregateError's, a `cause` —
+   * as `Name: message`, alike ones once with a count: "See individual errors below" needs them below.
+   */
+  causes?: string[];
 }
 
 export type WorkerReply =
@@ -32,9 +37,29 @@ export type WorkerReply =
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
+function causesOf(error: Error): string[] {
+  const inner: unknown[] = [];
+  const { recordErrors } = error as Error & { recordErrors?: unknown };
+  if (Array.isArray(recordErrors)) inner.push(...recordErrors);
+  if (error instanceof AggregateError) inner.push(...error.errors);
+  if (error.cause !== undefined) inner.push(error.cause);
+  const counts = new Map<string, number>();
+  for (const cause of inner) {
+    const text = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    counts.set(text, (counts.get(text) ?? 0) + 1);
+  }
+  return [...counts].map(([text, count]) => (count > 1 ? `${text} (×${count})` : text));
+}
+
 function serialize(error: unknown): SerializedError {
   if (error instanceof Error) {
-    return { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) };
+    const causes = causesOf(error);
+    return {
+      name: error.name,
+      message: error.message,
+      ...(error.stack ? { stack: error.stack } : {}),
+      ...(causes.length > 0 ? { causes } : {}),
+    };
   }
   return { name: 'Error', message: String(error) };
 }

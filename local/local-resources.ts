@@ -97,8 +97,28 @@ export function resolveValue(
 const HOST_VARIABLES = ['PATH', 'HOME', 'TMPDIR', 'LANG'];
 
 /**
- * A function's environment as Lambda would set it, pointed at the local servers: template variables (resolved),
- * dummy credentials, and the SDK's service-specific endpoint variables.
+ * What any AWS client needs to reach the local servers: the region under both names (the JS SDK and AWS CLI v2
+ * read AWS_REGION; boto3 and AWS CLI v1 only AWS_DEFAULT_REGION), dummy credentials and the service endpoints.
+ * Functions get it, and so does `<data>/endpoints.env` for other tools.
+ */
+export function localAwsEnvironment(endpoints: LocalEndpoints): Record<string, string> {
+  return {
+    AWS_REGION: LOCAL_REGION,
+    AWS_DEFAULT_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    ...(endpoints.sns ? { AWS_ENDPOINT_URL_SNS: endpoints.sns } : {}),
+    // s3rver does not understand aws-chunked uploads with trailing checksums.
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+  };
+}
+
+/**
+ * A function's environment as Lambda would set it, pointed at the local servers: template variables (resolved)
+ * and the local AWS environment.
  */
 export function functionEnvironment(
   plan: RuntimePlan,
@@ -115,21 +135,11 @@ export function functionEnvironment(
   for (const [name, value] of Object.entries(fn.environment)) env[name] = resolveValue(value, attribute);
   // Workers cannot take node flags; source maps are on for tsx anyway.
   delete env['NODE_OPTIONS'];
-  Object.assign(env, {
-    AWS_REGION: LOCAL_REGION,
-    AWS_DEFAULT_REGION: LOCAL_REGION,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_ENDPOINT_URL_S3: endpoints.s3,
-    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
-    // s3rver does not understand aws-chunked uploads with trailing checksums.
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+  Object.assign(env, localAwsEnvironment(endpoints), {
     AWS_LAMBDA_FUNCTION_NAME: fn.name,
     AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
     AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`,
   });
-  if (endpoints.sns) env['AWS_ENDPOINT_URL_SNS'] = endpoints.sns;
   return env;
 }

@@ -8,9 +8,15 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { openStore } from '../functions/pipeline/open-store.ts';
 import { type LocalS3, startLocalS3 } from './aws-servers.ts';
 import { type DurableSqs, startDurableSqs } from './durable-sqs.ts';
-import { FunctionHost, type InvocationOutcome } from './function-host.ts';
+import { describeOutcome, FunctionHost, formatMs, type InvocationOutcome } from './function-host.ts';
 import { type HttpApi, startHttpApi } from './http-api.ts';
-import { functionEnvironment, LOCAL_REGION, type LocalEndpoints, queueArn } from './local-resources.ts';
+import {
+  functionEnvironment,
+  LOCAL_REGION,
+  type LocalEndpoints,
+  localAwsEnvironment,
+  queueArn,
+} from './local-resources.ts';
 import { type OrderGeneratorFeed, replayFile, startOrderGenerator } from './order-feed.ts';
 import { createScaledClock, type ScaledClock } from './scaled-clock.ts';
 import { Scheduler } from './scheduler.ts';
@@ -69,17 +75,6 @@ export interface Runtime {
   /** Resolves when the first-start seed finished (undefined when it did not run; rejects never: it prints). */
   seeded: Promise<SeedReport | undefined>;
   stop(): Promise<void>;
-}
-
-function ms(value: number): string {
-  return value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
-}
-
-function describeOutcome(outcome: InvocationOutcome): string {
-  const cold = outcome.coldStart ? ', cold start' : '';
-  return outcome.ok
-    ? `ok (${ms(outcome.durationMs)}${cold})`
-    : `FAILED ${outcome.error?.name}: ${outcome.error?.message} (${ms(outcome.durationMs)}${cold})`;
 }
 
 /** DLQs before the queues that name them (local-aws-sqs checks the target exists). */
@@ -197,9 +192,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           invoke: (event) => hostOf(mapping.functionId).invoke(event),
           onBatch: (report) =>
             print(
-              `${name}: batch of ${report.size} ${describeOutcome(report.outcome)}` +
-                (report.retried > 0 ? `, ${report.retried} left for redelivery` : '') +
-                (report.batchFailure ? ` [${report.batchFailure}]` : ''),
+              `${name}: batch of ${report.size} ` +
+                describeOutcome(
+                  report.outcome,
+                  (report.retried > 0 ? `, ${report.retried} left for redelivery` : '') +
+                    (report.batchFailure ? ` [${report.batchFailure}]` : ''),
+                ),
             ),
           onError: (error) => print(`${name}: poller error: ${error.message}`),
         });
@@ -217,12 +215,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
     const http: HttpApi = await startHttpApi({
       routes: plan.routes,
+      ...(plan.cors ? { cors: plan.cors } : {}),
       port: options.port,
       invoke: (functionId, event) => hostOf(functionId).invoke(event),
       ...(options.verbose
         ? {
             onRequest: (r: { method: string; path: string; status: number; ms: number }) =>
-              print(`http: ${r.method} ${r.path} ${r.status} ${ms(r.ms)}`),
+              print(`http: ${r.method} ${r.path} ${r.status} ${formatMs(r.ms)}`),
           }
         : {}),
     });
@@ -268,22 +267,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const ordersDlqId = plan.queues.find((q) => q.logicalId === ordersMapping?.queueId)?.redrive
       ?.deadLetterQueueId;
     const bucket = plan.buckets.find((b) => /^lakebucket/.test(b.name)) ?? plan.buckets[0];
+    const endpointsEnv: Record<string, string> = {
+      ...localAwsEnvironment(endpoints),
+      ...(bucket ? { LAKE_BUCKET: bucket.name } : {}),
+      ...(ordersQueueUrl ? { ORDERS_QUEUE_URL: ordersQueueUrl } : {}),
+      ...(ordersDlqId ? { ORDERS_DLQ_URL: queueUrls[ordersDlqId] ?? '' } : {}),
+      TWINFLOW_API_URL: http.url,
+    };
     await writeFile(
       path.join(dataDir, 'endpoints.env'),
-      [
-        `AWS_ENDPOINT_URL_S3=${s3.endpoint}`,
-        `AWS_ENDPOINT_URL_SQS=${sqs.endpoint}`,
-        'AWS_ACCESS_KEY_ID=local',
-        'AWS_SECRET_ACCESS_KEY=local',
-        `AWS_REGION=${LOCAL_REGION}`,
-        'AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED',
-        'AWS_RESPONSE_CHECKSUM_VALIDATION=WHEN_REQUIRED',
-        ...(bucket ? [`LAKE_BUCKET=${bucket.name}`] : []),
-        ...(ordersQueueUrl ? [`ORDERS_QUEUE_URL=${ordersQueueUrl}`] : []),
-        ...(ordersDlqId ? [`ORDERS_DLQ_URL=${queueUrls[ordersDlqId]}`] : []),
-        `TWINFLOW_API_URL=${http.url}`,
-        '',
-      ].join('\n'),
+      Object.entries(endpointsEnv)
+        .map(([name, value]) => `${name}=${value}\n`)
+        .join(''),
     );
 
     const willSeed =

@@ -106,6 +106,16 @@ export interface RoutePlan {
   payloadFormatVersion: string;
 }
 
+/** An HTTP API's `CorsConfiguration`: API Gateway answers preflights and sets the CORS headers itself. */
+export interface CorsPlan {
+  allowOrigins: string[];
+  allowMethods: string[];
+  allowHeaders: string[];
+  exposeHeaders: string[];
+  allowCredentials: boolean;
+  maxAgeSeconds?: number;
+}
+
 export interface NotEmulated {
   logicalId: string;
   type: string;
@@ -120,6 +130,8 @@ export interface RuntimePlan {
   eventSources: EventSourcePlan[];
   schedules: SchedulePlan[];
   routes: RoutePlan[];
+  /** The HTTP API's CORS configuration, when the template sets one. */
+  cors?: CorsPlan;
   notEmulated: NotEmulated[];
 }
 
@@ -135,7 +147,6 @@ const PASSIVE_TYPES: Record<string, string> = {
   'AWS::Logs::LogGroup': 'function logs go to <data>/logs/<function>.log',
   'AWS::CloudWatch::Alarm': 'no CloudWatch locally (metrics are in the function logs)',
   'AWS::CloudWatch::Dashboard': 'no CloudWatch locally (the query API serves /dashboard)',
-  'AWS::ApiGatewayV2::Api': 'served by the local HTTP API',
   'AWS::ApiGatewayV2::Stage': 'one local stage; throttling and access logs are not emulated',
   'AWS::ApiGatewayV2::Integration': 'served by the local HTTP API',
   'Custom::S3AutoDeleteObjects': 'deployment-time custom resource',
@@ -147,6 +158,22 @@ type Getter = (key: string) => unknown;
 function props(resource: CfnResource): Getter {
   const properties = resource.Properties ?? {};
   return (key) => properties[key];
+}
+
+function stringsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+function corsPlan(cors: Record<string, unknown>): CorsPlan {
+  const maxAge = cors['MaxAge'];
+  return {
+    allowOrigins: stringsOf(cors['AllowOrigins']),
+    allowMethods: stringsOf(cors['AllowMethods']),
+    allowHeaders: stringsOf(cors['AllowHeaders']),
+    exposeHeaders: stringsOf(cors['ExposeHeaders']),
+    allowCredentials: cors['AllowCredentials'] === true,
+    ...(typeof maxAge === 'number' ? { maxAgeSeconds: maxAge } : {}),
+  };
 }
 
 function numberOr(value: unknown, fallback: number): number {
@@ -363,6 +390,11 @@ export function planFromTemplate(template: CfnTemplate): RuntimePlan {
           ...(typeof description === 'string' ? { description } : {}),
           targets,
         });
+        break;
+      }
+      case 'AWS::ApiGatewayV2::Api': {
+        const cors = get('CorsConfiguration') as Record<string, unknown> | undefined;
+        if (cors) plan.cors = corsPlan(cors);
         break;
       }
       case 'AWS::ApiGatewayV2::Route': {

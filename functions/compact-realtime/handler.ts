@@ -2,8 +2,8 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
+import { scheduledTime } from '../lambda/event-input.ts';
 import { log, logger, metrics } from '../lambda/observability.ts';
-import { InvalidInputError } from '../pipeline/errors.ts';
 import { compactRealtime } from '../stream/compaction.ts';
 import { readWatermark } from '../stream/watermark.ts';
 import { env } from './env.ts';
@@ -11,10 +11,8 @@ import { env } from './env.ts';
 const deps = { store: env.store, clock: () => new Date(), log };
 
 /** Scheduled compaction of realtime partials; the logical time is the schedule's `event.time`. */
-async function compact(event: { time?: string }) {
-  const now = new Date(event?.time ?? Number.NaN);
-  if (Number.isNaN(now.getTime()))
-    throw new InvalidInputError('expected a Scheduled Event with "time"', 'time');
+async function compact(event: unknown) {
+  const now = scheduledTime(event);
   const result = await compactRealtime(
     { ...deps, clock: () => now },
     { now, graceMs: env.graceSeconds * 1000, lookbackDays: env.lookbackDays },

@@ -60,7 +60,10 @@ async function ingestOrders(event: SQSEvent): Promise<SQSBatchResponse> {
     event,
     (record: SQSRecord) => {
       if (failed.has(record.messageId)) {
-        throw new RecordNotStoredError(`message ${record.messageId} not stored (batch ${result.batchId})`);
+        // The same words for every record of the batch, so a console can say them once with a count.
+        throw new RecordNotStoredError(
+          `not stored by micro-batch ${result.batchId}: ${result.error ?? 'write failed'}`,
+        );
       }
     },
     processor,

@@ -1,24 +1,30 @@
 import { randomUUID } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LakeUnavailableError, PreconditionFailedError } from './errors.ts';
+import { withFileLock } from './file-lock.ts';
 import type { ObjectInfo, ObjectStore, PutOptions } from './object-store.ts';
 
 const TEMP_SUFFIX = '.tmp-write';
+const LOCK_SUFFIX = '.lock-write';
 
-function etagOf(size: number, mtimeMs: number): string {
-  return `${size.toString(16)}-${Math.trunc(mtimeMs * 1000).toString(16)}`;
+/**
+ * File times tick coarsely, so two versions of one size can share an mtime; every write renames a new file
+ * into place, so the inode tells them apart.
+ */
+function etagOf(s: Stats): string {
+  return `${s.ino.toString(16)}-${s.size.toString(16)}-${Math.trunc(s.mtimeMs * 1000).toString(16)}`;
 }
 
 /**
  * The lake as a directory: the embedded default for the CLI, tests and benchmarks.
  * Writes go to a temp file and are renamed into place, so a reader never sees half an object.
- * Conditional writes are checked within this process (one writer process per local lake).
+ * Conditional writes hold across processes: the check and the rename run under a lock file per key.
  */
 export class LocalDirectoryStore implements ObjectStore {
   readonly location: string;
   private readonly root: string;
-  private writeChain: Promise<unknown> = Promise.resolve();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -36,7 +42,7 @@ export class LocalDirectoryStore implements ObjectStore {
     try {
       const s = await stat(full);
       if (!s.isFile()) return undefined;
-      return { key, etag: etagOf(s.size, s.mtimeMs), size: s.size, lastModified: s.mtime };
+      return { key, etag: etagOf(s), size: s.size, lastModified: s.mtime };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new LakeUnavailableError(`cannot read ${this.location}/${key}: ${(error as Error).message}`, {
@@ -63,32 +69,28 @@ export class LocalDirectoryStore implements ObjectStore {
 
   private async writeAtomically(key: string, options: PutOptions, write: (temp: string) => Promise<void>) {
     const full = this.pathOf(key);
-    // Serialise conditional writes so check-then-rename is atomic within this process.
-    const run = async () => {
-      if (options.ifMatch !== undefined || options.ifNoneMatch) {
+    await mkdir(path.dirname(full), { recursive: true });
+    const temp = `${full}.${randomUUID()}${TEMP_SUFFIX}`;
+    const conditional = options.ifMatch !== undefined || options.ifNoneMatch === true;
+    const commit = async () => {
+      if (conditional) {
         const current = await this.info(key, full);
         if (options.ifNoneMatch && current) throw new PreconditionFailedError(key);
         if (options.ifMatch !== undefined && current?.etag !== options.ifMatch) {
           throw new PreconditionFailedError(key);
         }
       }
-      await mkdir(path.dirname(full), { recursive: true });
-      const temp = `${full}.${randomUUID()}${TEMP_SUFFIX}`;
-      try {
-        await write(temp);
-        await rename(temp, full);
-      } catch (error) {
-        await rm(temp, { force: true });
-        throw error;
-      }
+      await rename(temp, full);
       const written = await this.info(key, full);
       return { etag: written?.etag ?? '' };
     };
-    const conditional = options.ifMatch !== undefined || options.ifNoneMatch;
-    if (!conditional) return run();
-    const result = this.writeChain.then(run, run);
-    this.writeChain = result.catch(() => undefined);
-    return result;
+    try {
+      await write(temp);
+      return await (conditional ? withFileLock(`${full}${LOCK_SUFFIX}`, commit) : commit());
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
   }
 
   put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<{ etag: string }> {
@@ -117,7 +119,8 @@ export class LocalDirectoryStore implements ObjectStore {
         entries.map(async (entry): Promise<ObjectInfo[]> => {
           const full = path.join(dir, entry.name);
           if (entry.isDirectory()) return walk(full);
-          if (!entry.isFile() || entry.name.endsWith(TEMP_SUFFIX)) return [];
+          if (!entry.isFile() || entry.name.endsWith(TEMP_SUFFIX) || entry.name.endsWith(LOCK_SUFFIX))
+            return [];
           const key = path.relative(this.root, full).split(path.sep).join('/');
           if (!key.startsWith(prefix)) return [];
           const info = await this.info(key, full);

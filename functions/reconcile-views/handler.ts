@@ -4,9 +4,8 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
-import { z } from 'zod';
+import { scheduledTime } from '../lambda/event-input.ts';
 import { log, logger, metrics } from '../lambda/observability.ts';
-import { InvalidInputError } from '../pipeline/errors.ts';
 import { fanOutAlerts, lakeAlertSink, snsAlertSink } from '../reconcile/alert-sinks.ts';
 import { sqsDlqProbe } from '../reconcile/dlq-probe.ts';
 import type { ReconcileDeps } from '../reconcile/ports.ts';
@@ -28,23 +27,12 @@ const deps: ReconcileDeps = {
   ...(sqs && env.dlqUrl ? { dlq: sqsDlqProbe(sqs, env.dlqUrl) } : {}),
 };
 
-/** The hourly EventBridge schedule; its `time` is the run's logical time, so a fixture replays any hour. */
-const scheduledEventSchema = z.object({
-  'detail-type': z.literal('Scheduled Event'),
-  time: z.iso.datetime({ offset: true }),
-});
-
 /** Reconciliation (EventBridge hourly): compare, correct, explain, alert; emits `deviationRatio`. */
 async function reconcileViews(event: unknown) {
-  const parsed = scheduledEventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new InvalidInputError(
-      `expected an EventBridge Scheduled Event: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ')}`,
-    );
-  }
   const { record, key, deviationRatio } = await reconcile(
     {
-      now: new Date(parsed.data.time),
+      // The hourly schedule's time is the run's logical time, so a fixture replays any hour.
+      now: scheduledTime(event),
       lookbackDays: env.lookbackDays,
       threshold: env.threshold,
       batchThresholds: { spikeFactor: env.spikeFactor, maxMalformedShare: env.maxMalformedShare },

@@ -1,19 +1,33 @@
 import { z } from 'zod';
+import { parseEvent, type ScheduledEvent, scheduledEventSchema } from '../lambda/event-input.ts';
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD');
 
-/** The three ways the batch function is invoked: the daily schedule, one day, or a backfill range. */
-export const batchRequestSchema = z.union([
-  z.object({ 'detail-type': z.literal('Scheduled Event'), time: z.iso.datetime({ offset: true }) }),
-  z.object({ date: day, force: z.boolean().optional() }).strict(),
-  z
-    .object({
-      startDate: day,
-      endDate: day,
-      force: z.boolean().optional(),
-      concurrency: z.number().int().min(1).max(16).optional(),
-    })
-    .strict(),
-]);
+const dayRequestSchema = z.object({ date: day, force: z.boolean().optional() }).strict();
 
-export type BatchRequest = z.infer<typeof batchRequestSchema>;
+const rangeRequestSchema = z
+  .object({
+    startDate: day,
+    endDate: day,
+    force: z.boolean().optional(),
+    concurrency: z.number().int().min(1).max(16).optional(),
+  })
+  .strict();
+
+/** The three ways the batch function is invoked: the daily schedule, one day, or a backfill range. */
+export type BatchRequest =
+  | ScheduledEvent
+  | z.infer<typeof dayRequestSchema>
+  | z.infer<typeof rangeRequestSchema>;
+
+/**
+ * Reads the event as the one form it claims to be (a schedule's `detail-type`/`time`, a `date`, or else a
+ * range), so a mistake is named by its field (`time: must be …`) instead of "no form matched".
+ */
+export function parseBatchRequest(event: unknown): BatchRequest {
+  const fields = typeof event === 'object' && event !== null ? event : {};
+  const expected = 'a Scheduled Event, {date} or {startDate, endDate}';
+  if ('detail-type' in fields || 'time' in fields) return parseEvent(scheduledEventSchema, event, expected);
+  if ('date' in fields) return parseEvent(dayRequestSchema, event, expected);
+  return parseEvent(rangeRequestSchema, event, expected);
+}

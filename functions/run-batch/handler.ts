@@ -5,21 +5,14 @@ import middy from '@middy/core';
 import { BatchRunFailedError, backfillDays, runBatchRange, scheduledDays } from '../batch/run-batch.ts';
 import { log, logger, metrics } from '../lambda/observability.ts';
 import { parseDay } from '../pipeline/dates.ts';
-import { InvalidInputError } from '../pipeline/errors.ts';
-import { batchRequestSchema } from './batch-request.ts';
+import { parseBatchRequest } from './batch-request.ts';
 import { env } from './env.ts';
 
 const deps = { store: env.store, clock: () => new Date(), log };
 
 /** Batch layer: `{time}` from EventBridge (yesterday + changed days), `{date}` or `{startDate, endDate}`. */
 async function runBatch(event: unknown) {
-  const parsed = batchRequestSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new InvalidInputError(
-      `expected a Scheduled Event, {date} or {startDate, endDate}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ')}`,
-    );
-  }
-  const request = parsed.data;
+  const request = parseBatchRequest(event);
   const thresholds = { spikeFactor: env.spikeFactor, maxMalformedShare: env.maxMalformedShare };
   const plan =
     'time' in request

@@ -55,7 +55,14 @@ describe('compact-realtime handler (events/ fixtures)', () => {
     expect(result.realtimeFreshnessSeconds).toBe(19 * 60);
   });
 
-  it('rejects an event without a time', async () => {
-    await expect(handler({}, lambdaContext('compact-realtime'))).rejects.toThrow(/time/);
+  it('rejects an event without a time, or with a time in no zone, naming the field', async () => {
+    await expect(handler({}, lambdaContext('compact-realtime'))).rejects.toThrow(/time: /);
+    // Read in the machine's zone, this would compact different hours on different machines.
+    await expect(
+      handler(
+        { 'detail-type': 'Scheduled Event', time: '2026-11-21T02:00:00' },
+        lambdaContext('compact-realtime'),
+      ),
+    ).rejects.toThrow(/time: must be an ISO-8601 timestamp with a zone/);
   });
 });

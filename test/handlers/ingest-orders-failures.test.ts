@@ -50,10 +50,18 @@ describe('ingest-orders handler when the lake fails', () => {
     const event = (await fixture('sqs-orders.json')) as SQSEvent;
     lake.failWrites = () => true;
 
-    // Act + Assess
-    await expect(handler(event, lambdaContext('ingest-orders'))).rejects.toThrow(
-      /All records failed processing/,
-    );
+    // Act
+    const failure = await handler(event, lambdaContext('ingest-orders')).catch((error: unknown) => error);
     lake.failWrites = () => false;
+
+    // Assess: each record's error says why (the lake write), in the same words for the whole batch.
+    expect(failure).toMatchObject({
+      name: 'FullBatchFailureError',
+      message: expect.stringMatching(/All records failed processing/),
+    });
+    const reasons = (failure as { recordErrors: Error[] }).recordErrors.map((e) => e.message);
+    expect(reasons).toHaveLength(event.Records.length);
+    expect(new Set(reasons).size).toBe(1);
+    expect(reasons[0]).toMatch(/^not stored by micro-batch .+: injected: put .+ failed$/);
   });
 });

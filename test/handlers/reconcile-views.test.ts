@@ -62,6 +62,12 @@ describe('reconcile-views handler', () => {
   it('rejects an event that is not a scheduled event, naming the field', async () => {
     await expect(
       handler({ 'detail-type': 'Scheduled Event', time: 'noon' }, lambdaContext()),
-    ).rejects.toThrow(/time: /);
+    ).rejects.toThrow(/time: must be an ISO-8601 timestamp with a zone/);
+    await expect(
+      handler({ 'detail-type': 'Scheduled Event', time: '2026-11-21T02:00:00' }, lambdaContext()),
+    ).rejects.toThrow(/time: must be an ISO-8601 timestamp with a zone/);
+    await expect(handler({ time: '2026-11-21T02:00:00Z' }, lambdaContext())).rejects.toThrow(
+      /detail-type: must be "Scheduled Event"/,
+    );
   });
 });

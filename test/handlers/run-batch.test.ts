@@ -53,6 +53,12 @@ describe('run-batch handler', () => {
     );
   });
 
+  it('rejects a scheduled event whose time has no zone, naming the field', async () => {
+    await expect(
+      handler({ 'detail-type': 'Scheduled Event', time: '2026-11-21T02:00:00' }, lambdaContext()),
+    ).rejects.toThrow(/time: must be an ISO-8601 timestamp with a zone/);
+  });
+
   it('fails the invocation when a day fails its gates, so the alarm fires', async () => {
     await expect(handler({ date: '2026-11-10' }, lambdaContext())).rejects.toThrow(/zero_rows/);
   });

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { InvocationOutcome } from '../../local/function-host.ts';
-import { fromLambdaResult, matchRoute, toApiGatewayEvent } from '../../local/http-api.ts';
+import { fromLambdaResult, matchRoute, startHttpApi, toApiGatewayEvent } from '../../local/http-api.ts';
 import { createScaledClock } from '../../local/scaled-clock.ts';
 import { nextFireTime, parseSchedule } from '../../local/schedule-expression.ts';
 import { Scheduler } from '../../local/scheduler.ts';
 import { recordsToRetry, toSqsRecord } from '../../local/sqs-event-source.ts';
 import { parseOverrides } from '../../local/stage-overrides.ts';
-import type { RoutePlan } from '../../local/template-plan.ts';
+import type { CorsPlan, RoutePlan } from '../../local/template-plan.ts';
 
 const at = (iso: string) => new Date(iso);
 
@@ -141,6 +141,109 @@ describe('HTTP API emulation', () => {
     });
     expect(fromLambdaResult({ ok: true }).status).toBe(200);
     expect(fromLambdaResult({ ok: true }).body.toString()).toBe('{"ok":true}');
+  });
+});
+
+describe('HTTP API on loopback: CORS and payload limit from the template', () => {
+  const cors: CorsPlan = {
+    allowOrigins: ['http://localhost:3000'],
+    allowMethods: ['GET', 'OPTIONS'],
+    allowHeaders: ['authorization', 'content-type'],
+    exposeHeaders: [],
+    allowCredentials: false,
+    maxAgeSeconds: 3600,
+  };
+  const route: RoutePlan = {
+    logicalId: 'RouteSales',
+    routeKey: 'GET /sales',
+    functionId: 'Q',
+    authorizationType: 'NONE',
+    payloadFormatVersion: '2.0',
+  };
+
+  const corsHeadersOf = (response: Response) => {
+    const found: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      if (name.startsWith('access-control-')) found[name] = value;
+    });
+    return found;
+  };
+
+  /** The local HTTP API in front of a function answering with its own (wide-open) CORS header. */
+  async function apiWithCors() {
+    const bodies: number[] = [];
+    const api = await startHttpApi({
+      routes: [route, { ...route, logicalId: 'RouteIngest', routeKey: 'POST /sales' }],
+      cors,
+      invoke: async (_id, event): Promise<InvocationOutcome> => {
+        bodies.push(event.body?.length ?? 0);
+        return {
+          ok: true,
+          requestId: 'r',
+          coldStart: false,
+          durationMs: 1,
+          result: {
+            statusCode: 200,
+            headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*' },
+            body: '{}',
+          },
+        };
+      },
+    });
+    return { api, bodies };
+  }
+
+  it('answers preflights itself and replaces the function’s CORS headers with the configured ones', async () => {
+    const { api, bodies } = await apiWithCors();
+    try {
+      const preflight = (origin: string) =>
+        fetch(`${api.url}/sales`, {
+          method: 'OPTIONS',
+          headers: { origin, 'access-control-request-method': 'GET' },
+        });
+      const allowed = await preflight('http://localhost:3000');
+      const denied = await preflight('http://evil.example');
+      const get = (origin: string) => fetch(`${api.url}/sales`, { headers: { origin } });
+      const fromAllowed = await get('http://localhost:3000');
+      const fromDenied = await get('http://evil.example');
+
+      expect(allowed.status).toBe(204);
+      expect(corsHeadersOf(allowed)).toEqual({
+        'access-control-allow-origin': 'http://localhost:3000',
+        'access-control-allow-methods': 'GET,OPTIONS',
+        'access-control-allow-headers': 'authorization,content-type',
+        'access-control-max-age': '3600',
+      });
+      expect(denied.status).toBe(204);
+      expect(denied.headers.get('access-control-allow-origin')).toBeNull();
+      expect(bodies).toHaveLength(2); // preflights never reach the function
+      expect(fromAllowed.status).toBe(200);
+      expect(fromAllowed.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
+      expect(fromDenied.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('refuses a request body over 10 MB with 413 and a JSON message; 10 MB passes', async () => {
+    const TEN_MB = 10 * 1024 * 1024;
+    const { api, bodies } = await apiWithCors();
+    try {
+      const post = (bytes: number) =>
+        fetch(`${api.url}/sales`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: Buffer.alloc(bytes, 1),
+        });
+      const over = await post(TEN_MB + 1);
+      const atLimit = await post(TEN_MB);
+
+      expect([over.status, await over.json()]).toEqual([413, { message: 'Request Entity Too Large' }]);
+      expect(atLimit.status).toBe(200);
+      expect(bodies).toEqual([Math.ceil(TEN_MB / 3) * 4]); // base64 of the 10 MB body
+    } finally {
+      await api.close();
+    }
   });
 });
 

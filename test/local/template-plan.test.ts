@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { synthTemplate } from '../../lib/synth.ts';
-import { functionEnvironment } from '../../local/local-resources.ts';
+import { functionEnvironment, localAwsEnvironment } from '../../local/local-resources.ts';
 import { parseOverrides } from '../../local/stage-overrides.ts';
 import { type CfnTemplate, planFromTemplate } from '../../local/template-plan.ts';
 import { handWrittenTemplate } from './fixtures/template.ts';
@@ -56,7 +56,6 @@ describe('planFromTemplate on a hand-written template', () => {
       ['QuerySalesFunction943226D6', 'functions/query-sales/handler.ts'],
     ]);
     expect(plan.notEmulated.map((n) => n.type).sort()).toEqual([
-      'AWS::ApiGatewayV2::Api',
       'AWS::ApiGatewayV2::Integration',
       'AWS::CloudWatch::Alarm',
       'AWS::Lambda::Function',
@@ -81,6 +80,29 @@ describe('planFromTemplate on a hand-written template', () => {
     });
     expect(ingestEnv).toMatchObject({ LAKE_BUCKET: 'lakebucketb1d32e10', ALLOWED_LATENESS_SECONDS: '3600' });
     expect(ingestEnv).not.toHaveProperty('NODE_OPTIONS');
+  });
+
+  it('points every AWS client at the local servers, naming the region the way each reads it', () => {
+    // endpoints.env and every function get this; boto3 and AWS CLI v1 read only AWS_DEFAULT_REGION.
+    const plan = planFromTemplate(handWrittenTemplate());
+    const env = localAwsEnvironment(endpoints);
+    const ingest = functionEnvironment(
+      plan,
+      plan.functions.find((f) => f.name === 'ingest-orders')!,
+      endpoints,
+    );
+
+    expect(env).toEqual({
+      AWS_REGION: 'us-east-1',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_S3: endpoints.s3,
+      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    });
+    expect(ingest).toMatchObject(env);
   });
 
   it('refuses a redrive policy naming a queue the template does not define', () => {
@@ -131,5 +153,14 @@ describe('planFromTemplate on the synthesized CDK app', () => {
     expect(compaction(dev)).toBe('rate(1 minute)');
     expect(compaction(changed)).toBe('rate(2 minutes)');
     expect(dev.routes.map((r) => r.routeKey)).toContain('GET /sales');
+    // The local HTTP API answers CORS from the API's CorsConfiguration (the dev stage's origins).
+    expect(dev.cors).toEqual({
+      allowOrigins: ['http://localhost:3000', 'http://127.0.0.1:3000'],
+      allowMethods: ['GET', 'OPTIONS'],
+      allowHeaders: ['authorization', 'content-type', 'x-amz-date', 'x-amz-security-token'],
+      exposeHeaders: [],
+      allowCredentials: false,
+      maxAgeSeconds: 3600,
+    });
   }, 120_000);
 });

@@ -107,3 +107,18 @@ export function useLocalSqs(): LocalSqsFixture {
   });
   return fixture;
 }
+
+/**
+ * One SQS request over the query protocol (form-encoded `Action=…`, what awscli v1 and older SDKs speak),
+ * posted to the queue URL; returns the XML answer.
+ */
+export async function sqsQuery(queueUrl: string, action: string, params: Record<string, string> = {}) {
+  const response = await fetch(queueUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ Action: action, Version: '2012-11-05', QueueUrl: queueUrl, ...params }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${action}: HTTP ${response.status} ${text}`);
+  return text;
+}
