@@ -36,8 +36,8 @@ export interface SeedReport {
   durationMs: number;
 }
 
-/** Seeded exports are generated from this seed, so a stream of the same orders overlaps batch exactly. */
-const SEED = 7;
+/** Each day's orders come from a seed of its own, so the stream of a day's orders overlaps its export exactly. */
+const seedOf = (day: string) => Number(day.replaceAll('-', '')) % 1_000_003;
 const MALFORMED = ['{"order_id": "seed-broken"', JSON.stringify({ order_id: 'seed-neg', quantity: -1 })];
 
 function scheduledEvent(time: Date) {
@@ -94,7 +94,7 @@ export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   };
   let exportedOrders = 0;
   for (const day of days) {
-    const { rows } = await writeLandingExport({ day, orders: ordersOf(day), seed: SEED }, options.store);
+    const { rows } = await writeLandingExport({ day, orders: ordersOf(day), seed: seedOf(day) }, options.store);
     exportedOrders += rows;
   }
   options.print(
@@ -103,7 +103,7 @@ export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   await must(options.invoke('run-batch', { startDate: first, endDate: yesterday }), 'run-batch backfill');
   options.print(`seed: run-batch published ${first} … ${yesterday}`);
 
-  const bodies = [...ordersForDay(yesterday, ordersOf(yesterday), SEED)].map((order) =>
+  const bodies = [...ordersForDay(yesterday, ordersOf(yesterday), seedOf(yesterday))].map((order) =>
     JSON.stringify(order),
   );
   await sendBodies(options.sqs, options.ordersQueueUrl, [...bodies, ...MALFORMED]);

@@ -2,6 +2,7 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { type DuckDBConnection, listValue } from '@duckdb/node-api';
 import { duckdbHome, sqlPath, withConnection } from '../pipeline/duckdb-session.ts';
+import { shortHash } from '../pipeline/ids.ts';
 import { addMoney, centsOf, type MoneyByCurrency } from './money.ts';
 import type { Granularity } from './sales-query.ts';
 import { REALTIME_LATEST_SQL, SALES_ROWS_SQL } from './sales-rows-sql.ts';
@@ -56,7 +57,8 @@ function emptyFile(view: keyof typeof EMPTY_SELECT): Promise<string> {
   let file = emptyFiles.get(view);
   if (!file) {
     file = withConnection(async (connection) => {
-      const target = path.join(duckdbHome, `serving-empty-${view}.parquet`);
+      // Named by its schema: processes of another code version may share the directory (and did, in tests).
+      const target = path.join(duckdbHome, `serving-empty-${view}-${shortHash(EMPTY_SELECT[view])}.parquet`);
       const temp = `${target}.${process.pid}.tmp`;
       await connection.run(`copy (${EMPTY_SELECT[view]} limit 0) to ${sqlPath(temp)} (format parquet)`);
       // Renamed into place: concurrent processes (test workers) share the directory.

@@ -178,4 +178,51 @@ describe('twinflow start, driven over HTTP and SQS', () => {
     expect(first.output()).toContain('ingest-orders: batch of');
     expect(totals).toEqual(expectedTotals(accepted));
   }, 120_000);
+
+  it('a first start on an empty data directory seeds a history: batch boundary, realtime freshness and a reconciliation run', async () => {
+    // Prepare
+    const dataDir = path.join(tempDir(), 'data');
+    const started = Date.now();
+
+    // Act: as a newcomer's first `npm start` (seed on by default), with a small live feed.
+    const twinflow = await startTwinflow(dataDir, ['--rate', '2'], { seed: true });
+    running.push(twinflow);
+    const today = dayOf(new Date());
+    const health = await eventually(
+      async () => (await (await fetch(`${twinflow.apiUrl}/health`)).json()) as Record<string, unknown>,
+      (h) => h['batch_boundary'] === `${today}T00:00:00.000Z` && h['realtime_freshness'] !== null,
+      150_000,
+    );
+    const trend = await eventually(
+      async () =>
+        (await (await fetch(`${twinflow.apiUrl}/reconciliation?days=7`)).json()) as { runs: unknown[] },
+      (t) => t.runs.length > 0,
+      150_000,
+    );
+    const seconds = (Date.now() - started) / 1000;
+    const response = await fetch(`${twinflow.apiUrl}/sales?start=${today}T00:00:00Z&granularity=hour`);
+    const sales = (await response.json()) as { segments: { source: string }[] };
+    expect(response.status, JSON.stringify(sales)).toBe(200);
+
+    // Assess
+    expect(twinflow.output()).toMatch(/seed {2}first start: seeding 7 days of history \(--no-seed to skip\)/);
+    expect(twinflow.output()).toContain('seed: run-batch published');
+    expect(health['batch_boundary']).toBe(`${today}T00:00:00.000Z`);
+    expect(trend.runs.length).toBeGreaterThan(0);
+    expect(sales.segments.map((s) => s.source)).toEqual(['realtime']);
+    expect(seconds).toBeLessThan(180);
+    // A second start of the same directory does not seed again.
+    expect(await twinflow.stop('SIGTERM')).toBe(0);
+    const again = await startTwinflow(dataDir, [], { seed: true });
+    running.push(again);
+    expect(again.output()).not.toContain('seeding');
+  }, 240_000);
+
+  it('--no-seed leaves an empty data directory empty', async () => {
+    const twinflow = await startTwinflow(path.join(tempDir(), 'data'));
+    running.push(twinflow);
+    const health = (await (await fetch(`${twinflow.apiUrl}/health`)).json()) as Record<string, unknown>;
+    expect(health['batch_boundary']).toBeNull();
+    expect(twinflow.output()).not.toContain('seeding');
+  }, 90_000);
 });

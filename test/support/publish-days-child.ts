@@ -21,7 +21,7 @@ await Promise.all(
         runId: `run-${process.pid}`,
         publishedAt: new Date().toISOString(),
         orders: 1,
-        revenue: '1.00',
+        revenue_by_currency: { USD: '1.00' },
         files: { sales_minute: 'a', daily_sales: 'b', order_facts: 'c' },
       },
       new Date(),
