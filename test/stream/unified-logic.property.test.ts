@@ -112,5 +112,6 @@ describe('unified logic (DESIGN invariant 1)', () => {
       ),
       { numRuns: 40 },
     );
-  });
+    // 40 runs take ~20 s on a quiet 2-core machine; leave room for a loaded one.
+  }, 180_000);
 });
