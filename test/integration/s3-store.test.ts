@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
 import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { readPublished } from '../../functions/pipeline/batch-published.ts';
@@ -30,16 +31,18 @@ describe('S3 lake', () => {
     expect(await store.head(index.days['2026-11-20']?.files.sales_minute ?? '')).toBeDefined();
   });
 
-  it('lists while objects under the prefix are written and deleted (consumers and compaction racing a reader)', async () => {
-    // Prepare: many objects, each alone in its directory (s3rver removes a directory when it empties); a client
-    // without retries, so
-    // one failed LIST fails the test instead of being retried away.
+  it('lists while objects under the prefix are written, overwritten and deleted (consumers and compaction racing a reader)', async () => {
+    // Prepare: objects each alone in its directory (s3rver removes a directory when it empties), few enough that
+    // one LIST is quick, so the readers list hundreds of times while the writers work; a client without
+    // retries, so one failed LIST fails the test instead of being retried away.
     const store = s3.store('race');
-    const keys = Array.from(
-      { length: 600 },
-      (_, i) => `views/rt/dt=2026-11-21/hour=${String(i % 24).padStart(2, '0')}/batch=${i}/part.parquet`,
-    );
-    await Promise.all(keys.map((key) => store.put(key, 'x')));
+    const slots = 16;
+    const batch = 8;
+    const passes = 12;
+    const keyOf = (slot: number, generation: number) =>
+      `views/rt/dt=2026-11-21/hour=${String(slot % 24).padStart(2, '0')}/batch=${slot}/part-${generation}.parquet`;
+    const current = Array.from({ length: slots }, (_, slot) => keyOf(slot, 0));
+    await Promise.all(current.map((key) => store.put(key, 'x')));
     const noRetries = new S3Client({
       region: 'us-east-1',
       endpoint: s3.server.endpoint,
@@ -48,12 +51,16 @@ describe('S3 lake', () => {
       maxAttempts: 1,
     });
 
-    // Act: delete 16 and write 16 at a time while four readers list continuously.
-    let deleting = true;
+    // Act: while four readers list continuously, rounds of writers each delete a batch of objects and write
+    // their successors under new names (compaction), and overwrite as many others in place (a rewritten
+    // file; s3rver rewrites an object's metadata file in place, the window a LIST must not read through).
+    // Without the list/write gate of local/aws-servers.ts, about one LIST in thirty here fails with a 500 (a
+    // truncated metadata file, or a file that vanished mid-walk): a dozen or more failures every run.
+    let writing = true;
     const failures: string[] = [];
     let listings = 0;
     const lister = async () => {
-      while (deleting) {
+      while (writing) {
         try {
           await noRetries.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'race/views/rt/' }));
           listings += 1;
@@ -63,29 +70,38 @@ describe('S3 lake', () => {
       }
     };
     const listers = Array.from({ length: 4 }, lister);
-    const written = keys.map((key) => key.replace('/part.parquet', '/part-2.parquet'));
-    for (let i = 0; i < keys.length; i += 16) {
-      await Promise.all([
-        ...keys.slice(i, i + 16).map((k) => store.delete([k])),
-        ...written.slice(i, i + 16).map((k) => store.put(k, Buffer.alloc(64 * 1024, 1))),
-      ]);
+    const body = Buffer.alloc(64 * 1024, 1);
+    for (let pass = 1; pass <= passes; pass++) {
+      for (let first = 0; first < slots; first += batch) {
+        const replaced = Array.from({ length: batch }, (_, i) => first + i);
+        const overwritten = replaced.map((slot) => (slot + slots / 2) % slots);
+        await Promise.all([
+          ...replaced.map((slot) => store.delete([current[slot]!])),
+          ...replaced.map((slot) => store.put(keyOf(slot, pass), body)),
+          ...overwritten.map((slot) => store.put(current[slot]!, body)),
+        ]);
+        for (const slot of replaced) current[slot] = keyOf(slot, pass);
+      }
     }
-    deleting = false;
+    writing = false;
     await Promise.all(listers);
     noRetries.destroy();
 
     // Assess
     expect(failures).toEqual([]);
     expect(listings).toBeGreaterThan(4);
-    expect((await store.list('views/rt/')).map((o) => o.key).sort()).toEqual([...written].sort());
+    const listed = await store.list('views/rt/');
+    expect(listed.map((o) => o.key).sort()).toEqual([...current].sort());
+    expect(listed.every((o) => o.size === body.length)).toBe(true);
   });
 
   it('lists a prefix of more than 1,000 objects (pages with continuation tokens)', async () => {
+    // Prepare: one more key than a LIST page holds (S3 and s3rver answer at most 1,000), so the listing is
+    // complete only if the store follows the continuation token.
     const store = s3.store();
-    const keys = Array.from({ length: 1234 }, (_, i) => `stream/orders/dt=2026-11-21/hour=10/b-${i}.parquet`);
-    for (let i = 0; i < keys.length; i += 100) {
-      await Promise.all(keys.slice(i, i + 100).map((key) => store.put(key, 'x')));
-    }
+    const keys = Array.from({ length: 1001 }, (_, i) => `stream/orders/dt=2026-11-21/hour=10/b-${i}.parquet`);
+    const limit = pLimit(32);
+    await Promise.all(keys.map((key) => limit(() => store.put(key, 'x'))));
 
     const listed = await store.list('stream/orders/dt=2026-11-21/');
 
