@@ -74,15 +74,22 @@ export async function appendJsonRecords(
   await connection.run('drop table raw_orders_batch; drop table raw_order_lines');
 }
 
-/** The non-empty lines of a `.jsonl` file, each with the ref `<refPrefix>:<line number>`. */
+/** The byte order mark some Windows tools write at the start of a UTF-8 file. */
+const BOM = '\uFEFF';
+
+/**
+ * The non-empty lines of a `.jsonl` file, each with the ref `<refPrefix>:<line number>`. A BOM at the start of the
+ * file marks its encoding, not its first record, so it is dropped (as DuckDB's CSV reader does).
+ */
 export async function* jsonLinesOf(localPath: string, refPrefix: string): AsyncGenerator<JsonRecord> {
   const lines = createInterface({
     input: createReadStream(localPath, 'utf8'),
     crlfDelay: Number.POSITIVE_INFINITY,
   });
   let number = 0;
-  for await (const line of lines) {
+  for await (const text of lines) {
     number += 1;
+    const line = number === 1 && text.startsWith(BOM) ? text.slice(BOM.length) : text;
     if (line.trim() === '') continue;
     yield { ref: `${refPrefix}:${number}`, line };
   }

@@ -134,3 +134,15 @@ describe('malformed records', () => {
     expect(await realtimeOrders(deps.store, '2026-11-20')).toBe(2);
   });
 });
+
+describe('record encoding', () => {
+  it('a body starting with a UTF-8 BOM is read like a file that starts with one', async () => {
+    // Prepare
+    const { deps } = streamDeps();
+    const body = `\uFEFF${JSON.stringify(order({ order_id: 'bom' }))}`;
+    // Act
+    const result = await consumeMicroBatch({ messages: [{ messageId: 'msg-bom', body }] }, deps);
+    // Assess
+    expect(result).toMatchObject({ received: 1, valid: 1, quarantined: 0, orders: 1 });
+  });
+});

@@ -7,14 +7,23 @@ raw_order_lines as (
     select * from raw_order_lines
 ),
 
+unmarked as (
+    -- A leading UTF-8 byte order mark (some .NET and Windows producers write one) is an encoding marker, not
+    -- JSON: RFC 8259 lets a parser ignore it, and files drop it the same way. `raw` keeps the body as received.
+    select
+        *,
+        if(starts_with(line, chr(65279)), line[2:], line) as json_text,
+    from raw_order_lines
+),
+
 parsed as (
     select
         record_ref,
         source,
         is_event_id_required,
         line as raw,
-        if(json_valid(line), line, null)::json as doc,
-    from raw_order_lines
+        if(json_valid(json_text), json_text, null)::json as doc,
+    from unmarked
 ),
 
 fields as (
