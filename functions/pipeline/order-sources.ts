@@ -1,5 +1,5 @@
+import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlPath } from './duckdb-session.ts';
 import { materialize } from './sql-models.ts';
@@ -27,7 +27,12 @@ export const REQUIRED_EXPORT_COLUMNS = ORDER_FIELDS.filter(
 export interface JsonRecord {
   ref: string;
   line: string;
+  /** The bytes were not UTF-8; `line` shows each offending byte as `\xNN` (see `jsonLinesOf`). */
+  isInvalidUtf8?: boolean;
 }
+
+/** The reason for a record whose bytes are not UTF-8, whatever the source (JSONL, CSV, SQS, Parquet). */
+export const NOT_UTF8 = 'record: not valid UTF-8';
 
 /** Recognises an export file's format from its name; `undefined` for files that are not exports. */
 export function exportFormatOf(key: string): ExportFormat | undefined {
@@ -57,14 +62,20 @@ export async function appendJsonRecords(
   options: { source: string; isEventIdRequired: boolean },
 ): Promise<void> {
   await connection.run(
-    'create or replace temp table raw_order_lines (record_ref varchar, source varchar, is_event_id_required boolean, line varchar)',
+    `create or replace temp table raw_order_lines (record_ref varchar, source varchar, is_event_id_required boolean,
+       line varchar, encoding_error varchar)`,
   );
   const appender = await connection.createAppender('raw_order_lines');
   for await (const record of records) {
+    // A lone surrogate cannot be written as UTF-8: the appender would store U+FFFD and the record would pass as
+    // repaired text. Shown as its `\uXXXX` escape, which stays invalid JSON if the raw record is replayed.
+    const hasLoneSurrogate = LONE_SURROGATE.test(record.line);
     appender.appendVarchar(record.ref);
     appender.appendVarchar(options.source);
     appender.appendBoolean(options.isEventIdRequired);
-    appender.appendVarchar(record.line);
+    appender.appendVarchar(hasLoneSurrogate ? escapeLoneSurrogates(record.line) : record.line);
+    if (record.isInvalidUtf8 || hasLoneSurrogate) appender.appendVarchar(NOT_UTF8);
+    else appender.appendNull();
     appender.endRow();
   }
   appender.flushSync();
@@ -74,24 +85,71 @@ export async function appendJsonRecords(
   await connection.run('drop table raw_orders_batch; drop table raw_order_lines');
 }
 
-/** The byte order mark some Windows tools write at the start of a UTF-8 file. */
-const BOM = '\uFEFF';
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function escapeLoneSurrogates(text: string): string {
+  return text.replace(/\p{Cs}/gu, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /**
- * The non-empty lines of a `.jsonl` file, each with the ref `<refPrefix>:<line number>`. A BOM at the start of the
- * file marks its encoding, not its first record, so it is dropped (as DuckDB's CSV reader does).
+ * Text for bytes that are not UTF-8: valid sequences decoded, every other byte shown as `\xNN`. Unlike U+FFFD
+ * replacement this keeps the bytes recoverable from the quarantine record, and a backslash-x is never valid JSON,
+ * so replaying the record cannot make it pass.
+ */
+function escapeInvalidUtf8(bytes: Buffer): string {
+  let text = '';
+  let runStart = 0;
+  let at = 0;
+  while (at < bytes.length) {
+    const lead = bytes[at] ?? 0;
+    const size = lead < 0x80 ? 1 : lead < 0xc2 ? 0 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : lead < 0xf5 ? 4 : 0;
+    if (size === 1 || (size > 1 && isUtf8(bytes.subarray(at, at + size)))) {
+      at += size;
+      continue;
+    }
+    text += `${bytes.toString('utf8', runStart, at)}\\x${lead.toString(16).toUpperCase().padStart(2, '0')}`;
+    at += 1;
+    runStart = at;
+  }
+  return text + bytes.toString('utf8', runStart);
+}
+
+/** The lines of a file as bytes, split at `\n` (a trailing `\r` stays on the line). */
+async function* byteLinesOf(localPath: string): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  for await (const chunk of createReadStream(localPath) as AsyncIterable<Buffer>) {
+    let start = 0;
+    for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, end);
+      yield pending.length > 0 ? Buffer.concat([...pending, piece]) : piece;
+      pending = [];
+      start = end + 1;
+    }
+    if (start < chunk.length) pending.push(chunk.subarray(start));
+  }
+  if (pending.length > 0) yield Buffer.concat(pending);
+}
+
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * The non-empty lines of a `.jsonl` file, each with the ref `<refPrefix>:<line number>`. Lines end at `\n` or
+ * `\r\n`. A BOM at the start of the file marks its encoding, not its first record, so it is dropped (as DuckDB's
+ * CSV reader does). Lines are checked as bytes: decoding the stream as UTF-8 would silently turn bytes that are
+ * not UTF-8 into U+FFFD and count the repaired record; such a line is flagged and quarantined instead.
  */
 export async function* jsonLinesOf(localPath: string, refPrefix: string): AsyncGenerator<JsonRecord> {
-  const lines = createInterface({
-    input: createReadStream(localPath, 'utf8'),
-    crlfDelay: Number.POSITIVE_INFINITY,
-  });
   let number = 0;
-  for await (const text of lines) {
+  for await (const bytes of byteLinesOf(localPath)) {
     number += 1;
-    const line = number === 1 && text.startsWith(BOM) ? text.slice(BOM.length) : text;
-    if (line.trim() === '') continue;
-    yield { ref: `${refPrefix}:${number}`, line };
+    let line = number === 1 && bytes.subarray(0, 3).equals(UTF8_BOM) ? bytes.subarray(3) : bytes;
+    if (line.at(-1) === 0x0d) line = line.subarray(0, -1);
+    const isValid = isUtf8(line);
+    const text = isValid ? line.toString('utf8') : escapeInvalidUtf8(line);
+    if (text.trim() === '') continue;
+    yield isValid
+      ? { ref: `${refPrefix}:${number}`, line: text }
+      : { ref: `${refPrefix}:${number}`, line: text, isInvalidUtf8: true };
   }
 }
 
@@ -141,10 +199,14 @@ export async function appendExportFile(
       `insert into raw_orders by name
        select $source || ':line-' || line as record_ref, $source as source, false as is_event_id_required,
               any_value(csv_line) as raw,
-              'record: malformed CSV line (' || string_agg(distinct lower(error_type), ', ') || ')' as parse_error
+              if(
+                  bool_or(error_type = 'INVALID ENCODING'),
+                  $notUtf8,
+                  'record: malformed CSV line (' || string_agg(distinct lower(error_type), ', ') || ')'
+              ) as parse_error
        from reject_errors_t
        group by line`,
-      { source: sourceKey },
+      { source: sourceKey, notUtf8: NOT_UTF8 },
     );
     await connection.run('drop table if exists reject_errors_t; drop table if exists reject_scans_t');
   }

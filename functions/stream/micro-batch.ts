@@ -23,6 +23,8 @@ export interface StreamMessage {
   sentAt?: Date;
   /** SQS `ApproximateReceiveCount`: 2+ means a redelivery. */
   receiveCount?: number;
+  /** Replay of a file line whose bytes were not UTF-8 (the body shows them as `\xNN`): quarantined as such. */
+  isInvalidUtf8?: boolean;
 }
 
 /** Counts for one event hour of one micro-batch. */
@@ -153,7 +155,7 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
       await createRawOrders(connection);
       await appendJsonRecords(
         connection,
-        messages.map((m) => ({ ref: m.messageId, line: m.body })),
+        messages.map((m) => ({ ref: m.messageId, line: m.body, isInvalidUtf8: m.isInvalidUtf8 })),
         { source, isEventIdRequired: true },
       );
       const counts = await buildOrderViews(connection);

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { testDeps, writeJsonlExport } from '../support/lake.ts';
@@ -7,6 +8,20 @@ import { useTempDirs } from '../support/temp-dir.ts';
 
 const DAY = '2026-11-20';
 const tempDir = useTempDirs();
+
+interface QuarantineLine {
+  record_ref: string;
+  reasons: string[];
+  raw: string;
+}
+
+function quarantineOf(dir: string, key: string | null): QuarantineLine[] {
+  expect(key).not.toBeNull();
+  return readFileSync(path.join(dir, key ?? ''), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as QuarantineLine);
+}
 
 /** Orders at distinct minutes of DAY, so every one is valid and counted. */
 function orders(n: number, prefix = 'o'): Record<string, unknown>[] {
@@ -17,14 +32,54 @@ function orders(n: number, prefix = 'o'): Record<string, unknown>[] {
 
 describe('batch exports as real producers write them', () => {
   it('a UTF-8 BOM at the start of a JSONL export keeps its first order', async () => {
-    // Prepare
+    // Prepare: as Windows tools write it, with CRLF line ends.
     const dir = tempDir();
     const file = writeJsonlExport(dir, DAY, 'orders.jsonl', orders(20));
-    writeFileSync(file, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), readFileSync(file)]));
+    const crlf = readFileSync(file, 'utf8').replaceAll('\n', '\r\n');
+    writeFileSync(file, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(crlf)]));
     // Act
     const report = await runBatchDay({ day: DAY }, testDeps(dir));
     // Assess
     expect(report.counts).toMatchObject({ received: 20, valid: 20, quarantined: 0, orders: 20 });
     expect(report.quarantineKey).toBeNull();
+  });
+
+  it('a JSONL line with bytes that are not UTF-8 is quarantined, not silently repaired', async () => {
+    // Prepare: line 3 carries a Latin-1 "é" (0xE9), as a mis-configured export writes it.
+    const dir = tempDir();
+    const file = writeJsonlExport(dir, DAY, 'orders.jsonl', orders(40));
+    const lines = readFileSync(file)
+      .toString('utf8')
+      .split('\n')
+      .map((line) => Buffer.from(line));
+    const broken = Buffer.from(JSON.stringify(order({ order_id: 'latin1', user_id: 'ren#' })));
+    broken[broken.indexOf('#')] = 0xe9;
+    lines.splice(2, 0, broken);
+    writeFileSync(file, Buffer.concat(lines.flatMap((b, i) => (i ? [Buffer.from('\n'), b] : [b]))));
+    // Act
+    const report = await runBatchDay({ day: DAY }, testDeps(dir));
+    // Assess
+    expect(report.counts).toMatchObject({ received: 41, quarantined: 1, orders: 40 });
+    const [quarantined] = quarantineOf(dir, report.quarantineKey);
+    expect(quarantined?.reasons).toEqual(['record: not valid UTF-8']);
+    expect(quarantined?.record_ref).toBe(`landing/orders/dt=${DAY}/orders.jsonl:3`);
+    expect(quarantined?.raw).toContain('"user_id":"ren\\xE9"');
+  });
+
+  it('a CSV line with bytes that are not UTF-8 gets the same reason as a JSONL line', async () => {
+    const dir = tempDir();
+    const deps = testDeps(dir);
+    const header = 'order_id,user_id,product_id,quantity,unit_price,currency,event_time';
+    const lines = Array.from({ length: 30 }, (_, i) => `o${i},u1,p1,1,2.50,USD,${DAY}T08:00:00Z`);
+    const csv = Buffer.from([header, ...lines, `o-bad,ren#,p1,1,2.50,USD,${DAY}T08:00:00Z`, ''].join('\n'));
+    csv[csv.lastIndexOf('#')] = 0xe9;
+    await deps.store.put(`landing/orders/dt=${DAY}/orders.csv`, csv);
+
+    const report = await runBatchDay({ day: DAY }, deps);
+
+    expect(report.counts).toMatchObject({ received: 31, quarantined: 1, orders: 30 });
+    expect(quarantineOf(dir, report.quarantineKey).map((q) => q.reasons)).toEqual([
+      ['record: not valid UTF-8'],
+    ]);
   });
 });

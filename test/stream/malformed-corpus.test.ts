@@ -1,5 +1,9 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { CoreDeps } from '../../functions/pipeline/ports.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
+import { fileMessages } from '../../functions/stream/replay.ts';
 import { order } from '../support/orders.ts';
 import { realtimeOrders, streamDeps } from './stream-helpers.ts';
 
@@ -135,6 +139,15 @@ describe('malformed records', () => {
   });
 });
 
+async function quarantineLines(deps: CoreDeps, key: string | null) {
+  const object = key === null ? undefined : await deps.store.get(key);
+  expect(object, 'quarantine file').toBeDefined();
+  return (object?.body.toString('utf8') ?? '')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { reasons: string[]; raw: string });
+}
+
 describe('record encoding', () => {
   it('a body starting with a UTF-8 BOM is read like a file that starts with one', async () => {
     // Prepare
@@ -144,5 +157,37 @@ describe('record encoding', () => {
     const result = await consumeMicroBatch({ messages: [{ messageId: 'msg-bom', body }] }, deps);
     // Assess
     expect(result).toMatchObject({ received: 1, valid: 1, quarantined: 0, orders: 1 });
+  });
+
+  it('a body holding a lone UTF-16 surrogate is quarantined as not UTF-8, never stored repaired', async () => {
+    // Real SQS refuses such bodies; a fixture through `twinflow invoke` (JSON.parse of "\ud800") can carry one.
+    const { deps } = streamDeps();
+    // JSON.stringify would escape it, so it goes in by hand, as JSON.parse of an event fixture leaves it.
+    const body = JSON.stringify(order({ order_id: 'surrogate', user_id: 'u#' })).replace('#', '\ud800');
+
+    const result = await consumeMicroBatch({ messages: [{ messageId: 'msg-lone', body }] }, deps);
+
+    expect(result).toMatchObject({ received: 1, valid: 0, quarantined: 1, orders: 0 });
+    const [line] = await quarantineLines(deps, result.quarantineKey);
+    expect(line?.reasons).toEqual(['record: not valid UTF-8']);
+    expect(line?.raw).toContain('"user_id":"u\\ud800"');
+  });
+
+  it('a replayed .jsonl line with bytes that are not UTF-8 gets the reason a batch export gets', async () => {
+    // Prepare
+    const { dir, deps } = streamDeps();
+    const file = path.join(dir, 'events.jsonl');
+    const broken = Buffer.from(JSON.stringify(order({ order_id: 'latin1', user_id: 'ren#' })));
+    broken[broken.indexOf('#')] = 0xe9;
+    writeFileSync(file, Buffer.concat([Buffer.from(`${JSON.stringify(order())}\n`), broken]));
+    const replayed = [];
+    for await (const message of fileMessages(file)) replayed.push(message);
+    // Act
+    const result = await consumeMicroBatch({ messages: replayed }, deps);
+    // Assess
+    expect(result).toMatchObject({ received: 2, valid: 1, quarantined: 1 });
+    const [line] = await quarantineLines(deps, result.quarantineKey);
+    expect(line?.reasons).toEqual(['record: not valid UTF-8']);
+    expect(line?.raw).toContain('ren\\xE9');
   });
 });

@@ -22,7 +22,8 @@ parsed as (
         source,
         is_event_id_required,
         line as raw,
-        if(json_valid(json_text), json_text, null)::json as doc,
+        encoding_error,
+        if(encoding_error is null and json_valid(json_text), json_text, null)::json as doc,
     from unmarked
 ),
 
@@ -33,6 +34,7 @@ fields as (
         is_event_id_required,
         raw,
         case
+            when encoding_error is not null then encoding_error
             when doc is null then 'record: not valid JSON'
             when json_type(doc) <> 'OBJECT' then 'record: not a JSON object'
         end as parse_error,
