@@ -51,7 +51,9 @@ export async function createRawOrders(connection: DuckDBConnection): Promise<voi
   const fields = ORDER_FIELDS.map((field) => `${field} varchar`).join(', ');
   await connection.run(
     `create or replace temp table raw_orders (record_ref varchar, record_no bigint, source varchar, is_event_id_required boolean,
-       raw varchar, parse_error varchar, ${fields})`,
+       raw varchar, parse_error varchar,
+       mistyped_fields varchar[], -- fields whose source type the contract does not accept (a JSON array id, …)
+       ${fields})`,
   );
 }
 

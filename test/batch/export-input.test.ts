@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
-import { testDeps, writeJsonlExport } from '../support/lake.ts';
+import { readPublished } from '../../functions/pipeline/batch-published.ts';
+import { parquetRows, testDeps, writeJsonlExport } from '../support/lake.ts';
 import { order } from '../support/orders.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 
@@ -81,5 +82,37 @@ describe('batch exports as real producers write them', () => {
     expect(quarantineOf(dir, report.quarantineKey).map((q) => q.reasons)).toEqual([
       ['record: not valid UTF-8'],
     ]);
+  });
+
+  it('a JSONL export rejects ids of the wrong JSON type and records with a duplicated key', async () => {
+    // Prepare
+    const dir = tempDir();
+    const good = orders(80);
+    const wrong = [
+      order({ order_id: ['o-array'] }),
+      order({ order_id: 'o-object', product_id: { sku: 'p1' } }),
+      order({ order_id: 'o-bool', user_id: true }),
+      JSON.stringify(order({ order_id: 'o-first' })).replace('"o-first"', '"o-first","order_id":"o-second"'),
+    ];
+    const wholeNumberIds = JSON.stringify(order({ order_id: 'n' })).replace('"n"', '9007199254740993');
+    writeJsonlExport(dir, DAY, 'orders.jsonl', [
+      ...good.slice(0, 20),
+      ...wrong,
+      wholeNumberIds,
+      ...good.slice(20),
+    ]);
+    // Act
+    const report = await runBatchDay({ day: DAY }, testDeps(dir));
+    // Assess
+    expect(report.counts).toMatchObject({ received: 85, quarantined: 4, orders: 81 });
+    expect(quarantineOf(dir, report.quarantineKey).map((q) => q.reasons)).toEqual([
+      ['order_id: must be a string or a whole number'],
+      ['product_id: must be a string or a whole number'],
+      ['user_id: must be a string or a whole number'],
+      ['record: duplicate key order_id'],
+    ]);
+    const { index } = await readPublished(testDeps(dir).store);
+    const facts = await parquetRows(path.join(dir, index.days[DAY]?.files.order_facts ?? ''), 'order_id');
+    expect(facts.map((f) => f['order_id'])).toContain('9007199254740993');
   });
 });

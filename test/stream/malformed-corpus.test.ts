@@ -97,7 +97,35 @@ const CORPUS: [string, string, string][] = [
   ['256 KB body', JSON.stringify({ ...valid, quantity: 'big', padding: 'x'.repeat(256 * 1024) }), 'quantity'],
   ['256 KB garbage', 'x'.repeat(256 * 1024), 'record: not valid JSON'],
   ['deeply nested', `${'['.repeat(5000)}${']'.repeat(5000)}`, 'record: not'],
-  ['duplicate keys, bad last', '{"order_id":"o","quantity":1,"quantity":"bad"}', 'event_id: required'],
+  [
+    'duplicate keys, bad last',
+    '{"order_id":"o","quantity":1,"quantity":"bad"}',
+    'record: duplicate key quantity',
+  ],
+  [
+    'duplicate keys, good last',
+    JSON.stringify(valid).replace('{', '{"order_id":"decoy",'),
+    'record: duplicate key order_id',
+  ],
+  [
+    'duplicate keys, same value',
+    JSON.stringify(valid).replace('{', '{"unit_price":"10.00",'),
+    'record: duplicate key unit_price',
+  ],
+  ['order_id array', JSON.stringify({ ...valid, order_id: ['o1'] }), 'order_id: must be a string or'],
+  ['order_id object', JSON.stringify({ ...valid, order_id: { id: 'o1' } }), 'order_id: must be a string or'],
+  ['order_id boolean', JSON.stringify({ ...valid, order_id: true }), 'order_id: must be a string or'],
+  ['order_id fraction', JSON.stringify({ ...valid, order_id: 4.5 }), 'order_id: must be a string or'],
+  [
+    'product_id array',
+    JSON.stringify({ ...valid, product_id: ['p1', 'p2'] }),
+    'product_id: must be a string',
+  ],
+  ['user_id boolean', JSON.stringify({ ...valid, user_id: false }), 'user_id: must be a string or'],
+  ['event_id object', JSON.stringify({ ...valid, event_id: { id: 'e1' } }), 'event_id: must be a string or'],
+  ['currency array', JSON.stringify({ ...valid, currency: ['USD'] }), 'currency: not an ISO 4217 code'],
+  ['event_time array', JSON.stringify({ ...valid, event_time: [valid['event_time']] }), 'event_time: not an'],
+  ['event_time boolean', JSON.stringify({ ...valid, event_time: true }), 'event_time: not an ISO-8601'],
   ['invalid UTF-16 escape', '{"order_id":"\\ud800","quantity":1}', 'record'],
 ];
 
@@ -147,6 +175,21 @@ async function quarantineLines(deps: CoreDeps, key: string | null) {
     .split('\n')
     .map((line) => JSON.parse(line) as { reasons: string[]; raw: string });
 }
+
+describe('JSON types', () => {
+  it('whole-number ids are still accepted, as their digits', async () => {
+    // Prepare: producers with integer keys send them as JSON numbers; nothing in them is ambiguous.
+    const { deps } = streamDeps();
+    const body = JSON.stringify(order({ order_id: 42, event_id: 7, product_id: 5 })).replace(
+      '"u1"',
+      '9007199254740993',
+    );
+    // Act
+    const result = await consumeMicroBatch({ messages: [{ messageId: 'msg-42', body }] }, deps);
+    // Assess
+    expect(result).toMatchObject({ received: 1, valid: 1, orders: 1 });
+  });
+});
 
 describe('record encoding', () => {
   it('a body starting with a UTF-8 BOM is read like a file that starts with one', async () => {

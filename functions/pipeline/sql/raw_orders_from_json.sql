@@ -27,6 +27,19 @@ parsed as (
     from unmarked
 ),
 
+keyed as (
+    -- JSON.parse keeps the last of two equal keys, json_extract the first: which value the producer meant is
+    -- unknowable, so a contract field given twice rejects the record. Repeated unknown fields are ignored.
+    select
+        *,
+        list_sort(list_distinct(list_filter(
+            json_keys(doc),
+            lambda key, i: list_position(json_keys(doc), key) < i
+                and key in ('event_id', 'order_id', 'user_id', 'product_id', 'quantity', 'unit_price', 'currency', 'event_time')
+        ))) as duplicate_keys,
+    from parsed
+),
+
 fields as (
     select
         record_ref,
@@ -37,7 +50,22 @@ fields as (
             when encoding_error is not null then encoding_error
             when doc is null then 'record: not valid JSON'
             when json_type(doc) <> 'OBJECT' then 'record: not a JSON object'
+            when len(duplicate_keys) > 0
+                then 'record: duplicate key ' || array_to_string(duplicate_keys, ', ')
         end as parse_error,
+        -- Ids are text; a whole JSON number (64-bit) is read as its digits, exactly. Anything else (an array, object,
+        -- boolean, fraction or a longer number) would otherwise be counted as its JSON text. Currency and event time
+        -- are text (their own checks reject other JSON too).
+        list_concat(
+            list_filter(
+                ['event_id', 'order_id', 'user_id', 'product_id'],
+                lambda field: json_type(doc, '$.' || field) not in ('VARCHAR', 'BIGINT', 'UBIGINT', 'NULL')
+            ),
+            list_filter(
+                ['currency', 'event_time'],
+                lambda field: json_type(doc, '$.' || field) not in ('VARCHAR', 'NULL')
+            )
+        ) as mistyped_fields,
         json_extract_string(doc, '$.event_id') as event_id,
         json_extract_string(doc, '$.order_id') as order_id,
         json_extract_string(doc, '$.user_id') as user_id,
@@ -46,7 +74,7 @@ fields as (
         json_extract_string(doc, '$.unit_price') as unit_price,
         json_extract_string(doc, '$.currency') as currency,
         json_extract_string(doc, '$.event_time') as event_time,
-    from parsed
+    from keyed
 )
 
 select * from fields
