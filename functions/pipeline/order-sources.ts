@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlPath } from './duckdb-session.ts';
 import { materialize } from './sql-models.ts';
+import { typedColumnText } from './typed-columns.ts';
 
 /** The order fields of the contract, in the column order of `raw_orders`. */
 export const ORDER_FIELDS = [
@@ -15,6 +16,8 @@ export const ORDER_FIELDS = [
   'currency',
   'event_time',
 ] as const;
+
+export type OrderField = (typeof ORDER_FIELDS)[number];
 
 export type ExportFormat = 'parquet' | 'csv' | 'jsonl';
 
@@ -155,9 +158,12 @@ export async function* jsonLinesOf(localPath: string, refPrefix: string): AsyncG
   }
 }
 
-async function columnsOf(connection: DuckDBConnection, relation: string): Promise<Set<string>> {
+/** The columns of a relation and their DuckDB types. */
+async function columnTypesOf(connection: DuckDBConnection, relation: string): Promise<Map<string, string>> {
   const reader = await connection.runAndReadAll(`describe select * from ${relation}`);
-  return new Set(reader.getRowObjectsJson().map((row) => String(row['column_name'])));
+  return new Map(
+    reader.getRowObjectsJson().map((row) => [String(row['column_name']), String(row['column_type'])]),
+  );
 }
 
 /**
@@ -184,14 +190,24 @@ export async function appendExportFile(
     format === 'parquet'
       ? `read_parquet(${sqlPath(localPath)}, file_row_number = true)`
       : `read_csv(${sqlPath(localPath)}, header = true, all_varchar = true, store_rejects = true, rejects_scan = 'reject_scans_t', rejects_table = 'reject_errors_t')`;
-  const present = await columnsOf(connection, relation);
-  const fields = ORDER_FIELDS.map((field) =>
-    present.has(field) ? `${field}::varchar as ${field}` : `null::varchar as ${field}`,
+  const types = await columnTypesOf(connection, relation);
+  // CSV columns are all VARCHAR; Parquet columns keep their types until typedColumnText turns them into text.
+  const columns = ORDER_FIELDS.flatMap((field) => {
+    const type = types.get(field);
+    return type === undefined ? [] : [{ field, ...typedColumnText(field, type, `"${field}"`) }];
+  });
+  const fields = ORDER_FIELDS.map(
+    (field) => `${columns.find((c) => c.field === field)?.text ?? 'null::varchar'} as ${field}`,
   );
+  const mistyped = columns.filter((c) => c.isMistyped);
+  const mistypedFields = mistyped.length
+    ? `list_filter([${mistyped.map((c) => `if("${c.field}" is null, null, '${c.field}')`).join(', ')}], lambda field: field is not null)`
+    : 'null::varchar[]';
   const recordNo = format === 'parquet' ? 'file_row_number + 1' : 'row_number() over ()';
   await connection.run(
     `insert into raw_orders by name
-     select ${recordNo} as record_no, $source as source, false as is_event_id_required, ${fields.join(', ')}
+     select ${recordNo} as record_no, $source as source, false as is_event_id_required,
+            ${mistypedFields} as mistyped_fields, ${fields.join(', ')}
      from ${relation}`,
     { source: sourceKey },
   );
@@ -212,5 +228,5 @@ export async function appendExportFile(
     );
     await connection.run('drop table if exists reject_errors_t; drop table if exists reject_scans_t');
   }
-  return { missingColumns: REQUIRED_EXPORT_COLUMNS.filter((field) => !present.has(field)) };
+  return { missingColumns: REQUIRED_EXPORT_COLUMNS.filter((field) => !types.has(field)) };
 }

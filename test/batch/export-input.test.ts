@@ -1,8 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { readPublished } from '../../functions/pipeline/batch-published.ts';
+import { sqlPath, withConnection } from '../../functions/pipeline/duckdb-session.ts';
 import { parquetRows, testDeps, writeJsonlExport } from '../support/lake.ts';
 import { order } from '../support/orders.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
@@ -29,6 +30,50 @@ function orders(n: number, prefix = 'o'): Record<string, unknown>[] {
   return Array.from({ length: n }, (_, i) =>
     order({ order_id: `${prefix}${i}`, event_time: `${DAY}T10:${String(i % 60).padStart(2, '0')}:00Z` }),
   );
+}
+
+/** Writes `select` as a Parquet export of DAY with DuckDB, which keeps the column types the select gives. */
+async function writeParquetExport(dir: string, name: string, select: string): Promise<string> {
+  const file = path.join(dir, 'landing', 'orders', `dt=${DAY}`, name);
+  mkdirSync(path.dirname(file), { recursive: true });
+  await withConnection((connection) =>
+    connection.run(`copy (${select}) to ${sqlPath(file)} (format parquet)`),
+  );
+  return file;
+}
+
+/**
+ * Marks the file's one millisecond timestamp column as UTC-adjusted, as Spark (TIMESTAMP_MILLIS) and pyarrow
+ * (coerce_timestamps='ms' on a tz-aware column) write it; DuckDB only writes such columns unadjusted. In the
+ * footer's compact Thrift, TimestampType's isAdjustedToUTC is the field header right after the TIMESTAMP member
+ * (0x8c): 0x12 is false, 0x11 true; the unit that follows is MILLIS (0x1c 0x1c 0x00).
+ */
+function markMillisecondsUtc(file: string): void {
+  const bytes = readFileSync(file);
+  const unadjustedMillis = Buffer.from([0x8c, 0x12, 0x1c, 0x1c, 0x00]);
+  const at = bytes.indexOf(unadjustedMillis);
+  expect(at, 'an unadjusted TIMESTAMP(MILLIS) column').toBeGreaterThan(0);
+  expect(bytes.indexOf(unadjustedMillis, at + 1), 'exactly one').toBe(-1);
+  bytes[at + 1] = 0x11;
+  writeFileSync(file, bytes);
+}
+
+/** Selects `n` orders of DAY, one a minute from 10:00, with SQL expressions over `i` (0..n-1) for some fields. */
+function typedOrders(n: number, columns: Record<string, string>): string {
+  const base: Record<string, string> = {
+    event_id: `'e' || i`,
+    order_id: `'o' || i`,
+    user_id: `'u1'`,
+    product_id: `'p' || (i % 2)`,
+    quantity: '1',
+    unit_price: `'10.00'`,
+    currency: `'USD'`,
+    event_time: `timestamptz '${DAY} 10:00:00+00' + to_minutes(i)`,
+    ...columns,
+  };
+  return `select ${Object.entries(base)
+    .map(([name, expr]) => `${expr} as ${name}`)
+    .join(', ')} from range(${n}) t(i)`;
 }
 
 describe('batch exports as real producers write them', () => {
@@ -114,5 +159,106 @@ describe('batch exports as real producers write them', () => {
     const { index } = await readPublished(testDeps(dir).store);
     const facts = await parquetRows(path.join(dir, index.days[DAY]?.files.order_facts ?? ''), 'order_id');
     expect(facts.map((f) => f['order_id'])).toContain('9007199254740993');
+  });
+
+  it('typed Parquet columns are read as the values they unambiguously hold', async () => {
+    // Prepare: what Spark, Glue and pandas write: DECIMAL(10,4) prices, DOUBLE and DECIMAL quantities, integer and
+    // UUID ids, UTC-adjusted timestamps in micro- and milliseconds, a FLOAT price that happens to be whole.
+    const dir = tempDir();
+    await writeParquetExport(
+      dir,
+      'spark.parquet',
+      typedOrders(60, {
+        order_id: 'i::bigint',
+        user_id: '(i % 7)::integer',
+        quantity: '2.0::double',
+        unit_price: '19.9900::decimal(10,4)',
+      }),
+    );
+    const pandas = await writeParquetExport(
+      dir,
+      'pandas.parquet',
+      typedOrders(40, {
+        order_id: `'pd' || i`,
+        event_id: `('00000000-0000-4000-8000-' || lpad(i::varchar, 12, '0'))::uuid`,
+        quantity: '3.00::decimal(10,2)',
+        unit_price: 'if(i % 2 = 0, 19.99::double, 5.0::float)',
+        event_time: `(timestamp '${DAY} 12:00:00' + to_minutes(i))::timestamp_ms`,
+      }),
+    );
+    markMillisecondsUtc(pandas);
+    // Act
+    const report = await runBatchDay({ day: DAY }, testDeps(dir));
+    // Assess
+    expect(report.counts).toMatchObject({ received: 100, valid: 100, quarantined: 0, orders: 100 });
+    const { index } = await readPublished(testDeps(dir).store);
+    const daily = await parquetRows(path.join(dir, index.days[DAY]?.files.daily_sales ?? ''), 'product_id');
+    // p0: 30 × 2 × 19.99 (Spark) + 20 × 3 × 19.99 (pandas, DOUBLE); p1: 30 × 2 × 19.99 + 20 × 3 × 5.00 (FLOAT).
+    expect(daily.map((d) => [d['product_id'], d['orders'], d['units'], d['revenue']])).toEqual([
+      ['p0', '50', '120', '2398.80'],
+      ['p1', '50', '120', '1499.40'],
+    ]);
+    const minutes = await parquetRows(
+      path.join(dir, index.days[DAY]?.files.sales_minute ?? ''),
+      'window_start',
+    );
+    expect(minutes.at(-1)?.['window_start']).toBe(`${DAY} 12:39:00`);
+  });
+
+  it('typed values that are not unambiguous are quarantined with the reason of their field', async () => {
+    // Prepare: 148 good rows; then a price with a 4th decimal place, a fractional DOUBLE quantity, a FLOAT
+    // price that is not 19.99, a boolean id; and files whose event time states no zone.
+    const dir = tempDir();
+    await writeParquetExport(
+      dir,
+      'typed.parquet',
+      typedOrders(150, {
+        quantity: 'if(i = 101, 2.5, 2.0)::double',
+        unit_price: 'if(i = 100, 19.9950, 19.9900)::decimal(10,4)',
+      }),
+    );
+    await writeParquetExport(
+      dir,
+      'float.parquet',
+      typedOrders(1, { order_id: `'f'`, unit_price: '19.99::float' }),
+    );
+    await writeParquetExport(dir, 'bool-id.parquet', typedOrders(1, { order_id: 'true' }));
+    await writeParquetExport(
+      dir,
+      'naive.parquet',
+      typedOrders(1, { order_id: `'n'`, event_time: `timestamp '${DAY} 10:00:00'` }),
+    );
+    await writeParquetExport(
+      dir,
+      'epoch.parquet',
+      typedOrders(1, { order_id: `'m'`, event_time: `epoch_ms(timestamp '${DAY} 10:00:00')` }),
+    );
+    // Act
+    const report = await runBatchDay({ day: DAY }, testDeps(dir));
+    // Assess
+    expect(report.counts).toMatchObject({ received: 154, quarantined: 6, orders: 148 });
+    const byRaw = quarantineOf(dir, report.quarantineKey).map((q) => [JSON.parse(q.raw), q.reasons]);
+    expect(byRaw).toEqual(
+      expect.arrayContaining([
+        [expect.objectContaining({ unit_price: '19.9950' }), ['unit_price: more than 2 decimal places']],
+        [
+          expect.objectContaining({ quantity: '2.5' }),
+          ['quantity: not a whole number (or more than 9 digits)'],
+        ],
+        [
+          expect.objectContaining({ unit_price: '19.989999771118164' }),
+          ['unit_price: more than 2 decimal places'],
+        ],
+        [expect.objectContaining({ order_id: 'true' }), ['order_id: must be a string or a whole number']],
+        [
+          expect.objectContaining({ event_time: `${DAY} 10:00:00` }),
+          ['event_time: not an ISO-8601 timestamp with a time zone'],
+        ],
+        [
+          expect.objectContaining({ event_time: '1795168800000' }),
+          ['event_time: not an ISO-8601 timestamp with a time zone'],
+        ],
+      ]),
+    );
   });
 });
