@@ -1,4 +1,4 @@
-import type { RecordCounts } from '../pipeline/order-views.ts';
+import type { ReasonCount, RecordCounts } from '../pipeline/order-views.ts';
 
 /** A data-quality gate's verdict, kept in the run report whether it passed or not. */
 export interface GateResult {
@@ -29,6 +29,8 @@ export interface GateInput {
   trailingOrders: number[];
   /** When the newest landing file was written; an export written before its day ended is incomplete. */
   newestLandingAt: Date | undefined;
+  /** The most frequent reasons records were rejected, named by the malformed-share gate. */
+  topReasons?: ReasonCount[];
 }
 
 function median(values: number[]): number {
@@ -64,7 +66,11 @@ export function evaluateGates(input: GateInput, thresholds: GateThresholds): Gat
       gate: 'malformed_share',
       fatal: true,
       passed: malformedShare <= thresholds.maxMalformedShare,
-      detail: `${counts.quarantined} of ${counts.received} records invalid (${percent(malformedShare)}, limit ${percent(thresholds.maxMalformedShare)})`,
+      detail:
+        `${counts.quarantined} of ${counts.received} records invalid (${percent(malformedShare)}, limit ${percent(thresholds.maxMalformedShare)})` +
+        (counts.quarantined > 0 && input.topReasons?.length
+          ? `; top reasons: ${input.topReasons.map((r) => `${r.reason} ×${r.count}`).join(', ')}`
+          : ''),
     },
     {
       gate: 'duplicate_keys',

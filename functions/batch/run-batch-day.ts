@@ -12,7 +12,9 @@ import {
   buildOrderViews,
   copyQuarantine,
   copyToParquet,
+  type ReasonCount,
   type RecordCounts,
+  topRejectReasons,
 } from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import { landingFiles, viewVersion } from './landing-files.ts';
@@ -38,7 +40,10 @@ export interface BatchRunReport {
   revenue: string;
   gates: GateResult[];
   durationsMs: { load: number; transform: number; write: number; publish: number; total: number };
+  /** Where the rejected records are; written whether or not the day was published. */
   quarantineKey: string | null;
+  /** The most frequent reasons records were rejected (up to 5), most frequent first. */
+  topReasons: ReasonCount[];
   error?: string;
 }
 
@@ -92,6 +97,7 @@ export async function runBatchDay(
     gates: [],
     durationsMs: durations,
     quarantineKey: null,
+    topReasons: [],
   };
   log.info('batch day started', { day, runId, version, files: files.length });
   try {
@@ -113,6 +119,7 @@ export async function runBatchDay(
       ).getRowObjectsJson()[0];
       report.counts = counts;
       report.revenue = String(revenueRow?.['r'] ?? '0.00');
+      report.topReasons = counts.quarantined > 0 ? await topRejectReasons(connection) : [];
       durations.transform = performance.now() - t0 - durations.load;
       report.gates = evaluateGates(
         {
@@ -123,13 +130,22 @@ export async function runBatchDay(
           newestLandingAt: files.length
             ? new Date(Math.max(...files.map((f) => f.lastModified.getTime())))
             : undefined,
+          topReasons: report.topReasons,
         },
         thresholds,
       );
+
+      const tWrite = performance.now();
+      // Kept whether or not the day publishes: when a gate fails because records are invalid, these are the
+      // records an operator has to look at.
+      const quarantinePath = path.join(workDir, 'quarantine.jsonl');
+      if ((await copyQuarantine(connection, quarantinePath, started)) > 0) {
+        report.quarantineKey = lake.quarantine(day, `batch-${version}`);
+        await store.putFile(report.quarantineKey, quarantinePath);
+      }
       const failed = failedFatalGates(report.gates);
       if (failed.length > 0) throw new QualityGateError(day, failed);
 
-      const tWrite = performance.now();
       const views: Record<BatchView, string> = {
         sales_minute: 'select * from sales_minute order by window_start, product_id',
         daily_sales: 'select * from daily_sales order by product_id',
@@ -142,11 +158,6 @@ export async function runBatchDay(
         await copyToParquet(connection, select, localFile);
         viewKeys[view] = lake.batchView(view, day, version);
         await store.putFile(viewKeys[view], localFile);
-      }
-      const quarantinePath = path.join(workDir, 'quarantine.jsonl');
-      if ((await copyQuarantine(connection, quarantinePath, started)) > 0) {
-        report.quarantineKey = lake.quarantine(day, `batch-${version}`);
-        await store.putFile(report.quarantineKey, quarantinePath);
       }
       durations.write = performance.now() - tWrite;
 

@@ -1,9 +1,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
+import { type BatchRunReport, runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { readPublished } from '../../functions/pipeline/batch-published.ts';
 import { sqlPath, withConnection } from '../../functions/pipeline/duckdb-session.ts';
+import { lake } from '../../functions/pipeline/lake-layout.ts';
+import { getJson } from '../../functions/pipeline/object-store.ts';
 import { parquetRows, testDeps, writeJsonlExport } from '../support/lake.ts';
 import { order } from '../support/orders.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
@@ -260,5 +262,47 @@ describe('batch exports as real producers write them', () => {
         ],
       ]),
     );
+  });
+
+  it('a failed gate still quarantines the rejected records and names the top reasons', async () => {
+    // Prepare: an export where nothing is valid, for three different reasons.
+    const dir = tempDir();
+    const deps = testDeps(dir);
+    await writeParquetExport(
+      dir,
+      'typed.parquet',
+      typedOrders(85, {
+        quantity: 'if(i < 60, 2.0, 2.5)::double',
+        unit_price: 'if(i < 60, 19.9950, 19.9900)::decimal(10,4)',
+      }),
+    );
+    await writeParquetExport(
+      dir,
+      'naive.parquet',
+      typedOrders(15, { order_id: `'n' || i`, event_time: `timestamp '${DAY} 10:00:00' + to_minutes(i)` }),
+    );
+    // Act
+    const run = runBatchDay({ day: DAY }, deps);
+    // Assess
+    const topReasons = [
+      { reason: 'unit_price: more than 2 decimal places', count: 60 },
+      { reason: 'quantity: not a whole number (or more than 9 digits)', count: 25 },
+      { reason: 'event_time: not an ISO-8601 timestamp with a time zone', count: 15 },
+    ];
+    await expect(run).rejects.toThrow(
+      'malformed_share: 100 of 100 records invalid (100.00 %, limit 5.00 %); top reasons: ' +
+        topReasons.map((r) => `${r.reason} ×${r.count}`).join(', '),
+    );
+    const [reportInfo] = await deps.store.list(lake.batchRunReportPrefix(DAY));
+    const report = (await getJson<BatchRunReport>(deps.store, reportInfo?.key ?? ''))?.value;
+    expect(report).toMatchObject({
+      status: 'failed',
+      counts: { received: 100, quarantined: 100 },
+      topReasons,
+    });
+    const quarantined = quarantineOf(dir, report?.quarantineKey ?? null);
+    expect(quarantined).toHaveLength(100);
+    expect(quarantined.filter((q) => q.record_ref.endsWith('naive.parquet:row-1'))).toHaveLength(1);
+    expect(await readPublished(deps.store).then(({ index }) => index.days[DAY])).toBeUndefined();
   });
 });
