@@ -25,6 +25,8 @@ export interface GateInput {
   counts: RecordCounts;
   /** Export files lacking required columns: `file → missing columns`. */
   missingColumns: Record<string, string[]>;
+  /** Export files that could not be read at all: `file → why`. */
+  unreadableFiles?: Record<string, string>;
   /** Orders published for the trailing days (up to 7), for the spike gate. */
   trailingOrders: number[];
   /** When the newest landing file was written; an export written before its day ended is incomplete. */
@@ -45,16 +47,20 @@ const percent = (share: number) => `${(share * 100).toFixed(2)} %`;
 export function evaluateGates(input: GateInput, thresholds: GateThresholds): GateResult[] {
   const { counts } = input;
   const missing = Object.entries(input.missingColumns).filter(([, columns]) => columns.length > 0);
+  const unreadable = Object.entries(input.unreadableFiles ?? {});
   const malformedShare = counts.received === 0 ? 0 : counts.quarantined / counts.received;
   const results: GateResult[] = [
     {
       gate: 'schema',
       fatal: true,
-      passed: missing.length === 0,
+      passed: missing.length === 0 && unreadable.length === 0,
       detail:
-        missing.length === 0
+        missing.length === 0 && unreadable.length === 0
           ? 'every export has the required columns'
-          : missing.map(([file, columns]) => `${file} lacks ${columns.join(', ')}`).join('; '),
+          : [
+              ...unreadable.map(([file, why]) => `${file} is not readable: ${why}`),
+              ...missing.map(([file, columns]) => `${file} lacks ${columns.join(', ')}`),
+            ].join('; '),
     },
     {
       gate: 'zero_rows',

@@ -104,11 +104,12 @@ export async function runBatchDay(
     await withConnection(async (connection) => {
       await createRawOrders(connection);
       const missingColumns: Record<string, string[]> = {};
+      const unreadableFiles: Record<string, string> = {};
       for (const file of files) {
         const local = await store.localPath(file);
-        missingColumns[file.key] = (
-          await appendExportFile(connection, local, file.format, file.key)
-        ).missingColumns;
+        const problems = await appendExportFile(connection, local, file.format, file.key);
+        missingColumns[file.key] = problems.missingColumns;
+        if (problems.unreadable) unreadableFiles[file.key] = problems.unreadable;
       }
       durations.load = performance.now() - t0;
       const counts = await buildOrderViews(connection, { daily: true, expectedDay: day });
@@ -126,6 +127,7 @@ export async function runBatchDay(
           day,
           counts,
           missingColumns,
+          unreadableFiles,
           trailingOrders,
           newestLandingAt: files.length
             ? new Date(Math.max(...files.map((f) => f.lastModified.getTime())))

@@ -166,8 +166,16 @@ async function columnTypesOf(connection: DuckDBConnection, relation: string): Pr
   );
 }
 
+/** What loading an export file found wrong with the file as a whole (its records are judged by validation). */
+export interface ExportFileProblems {
+  /** Required columns the file lacks. */
+  missingColumns: string[];
+  /** Why none of the file could be read; nothing of it was loaded. */
+  unreadable?: string;
+}
+
 /**
- * Appends one landing export file to `raw_orders` and reports the required columns it lacks.
+ * Appends one landing export file to `raw_orders` and reports what is wrong with the file as a whole.
  * CSV lines that cannot be parsed at all are kept (as `record: malformed CSV line`) rather than dropped,
  * so every input line is accounted for.
  */
@@ -176,7 +184,7 @@ export async function appendExportFile(
   localPath: string,
   format: ExportFormat,
   sourceKey: string,
-): Promise<{ missingColumns: string[] }> {
+): Promise<ExportFileProblems> {
   if (format === 'jsonl') {
     await appendJsonRecords(connection, jsonLinesOf(localPath, sourceKey), {
       source: sourceKey,
@@ -203,14 +211,29 @@ export async function appendExportFile(
   const mistypedFields = mistyped.length
     ? `list_filter([${mistyped.map((c) => `if("${c.field}" is null, null, '${c.field}')`).join(', ')}], lambda field: field is not null)`
     : 'null::varchar[]';
+  const invalidUtf8 = columns.flatMap((c) => (c.invalidUtf8 ? [c.invalidUtf8] : []));
+  const parseError = invalidUtf8.length ? `if(${invalidUtf8.join(' or ')}, $notUtf8, null)` : 'null::varchar';
   const recordNo = format === 'parquet' ? 'file_row_number + 1' : 'row_number() over ()';
-  await connection.run(
-    `insert into raw_orders by name
-     select ${recordNo} as record_no, $source as source, false as is_event_id_required,
-            ${mistypedFields} as mistyped_fields, ${fields.join(', ')}
-     from ${relation}`,
-    { source: sourceKey },
-  );
+  try {
+    await connection.run(
+      `insert into raw_orders by name
+       select ${recordNo} as record_no, $source as source, false as is_event_id_required,
+              ${parseError} as parse_error, ${mistypedFields} as mistyped_fields, ${fields.join(', ')}
+       from ${relation}`,
+      invalidUtf8.length ? { source: sourceKey, notUtf8: NOT_UTF8 } : { source: sourceKey },
+    );
+  } catch (error) {
+    // DuckDB refuses a whole Parquet file whose UTF8-annotated strings hold other bytes (no row of it can be
+    // read, so none can be quarantined); the statement is rolled back and the file reported by name instead.
+    const invalid = /Invalid string encoding found in Parquet file .*: value (".*") is not valid UTF8/s.exec(
+      (error as Error).message,
+    );
+    if (!invalid) throw error;
+    return {
+      missingColumns: REQUIRED_EXPORT_COLUMNS.filter((field) => !types.has(field)),
+      unreadable: `a string column holds bytes that are not valid UTF-8 (value ${invalid[1]})`,
+    };
+  }
   if (format === 'csv') {
     await connection.run(
       // DuckDB logs one reject row per missing/bad column; a line is one record.

@@ -14,7 +14,9 @@
  *   false, INT96, DATE) or a bare integer (epoch seconds? milliseconds? of UTC or of a local wall clock?) states
  *   no zone, so it keeps a zone-less text and is rejected by the event_time check;
  * - ids are strings, integers (also DECIMAL(p,0), as Oracle NUMBER exports write them) or UUIDs; anything else
- *   (a boolean, a floating-point id that may have lost digits, a list) is listed in `mistyped_fields`.
+ *   (a boolean, a floating-point id that may have lost digits, a list) is listed in `mistyped_fields`;
+ * - a BLOB (strings written as BYTE_ARRAY without the UTF8 annotation, as older Hive and Impala writers do) is
+ *   its UTF-8 text, or, where its bytes are not UTF-8, the record is rejected as such (as a JSONL line would be).
  */
 import type { OrderField } from './order-sources.ts';
 
@@ -37,6 +39,8 @@ export interface ColumnText {
   text: string;
   /** The column's type is not one the contract accepts for the field (listed in `mistyped_fields`). */
   isMistyped: boolean;
+  /** A SQL condition true where the value is bytes that are not UTF-8 (BLOB columns only). */
+  invalidUtf8?: string;
 }
 
 function decimalScale(type: string): number | undefined {
@@ -47,6 +51,13 @@ function decimalScale(type: string): number | undefined {
 /** `type` is the column's DuckDB type as `describe` spells it; `column` its quoted name. */
 export function typedColumnText(field: OrderField, type: string, column: string): ColumnText {
   if (type === 'VARCHAR') return { text: column, isMistyped: false };
+  if (type === 'BLOB') {
+    return {
+      text: `try(decode(${column}))`,
+      isMistyped: false,
+      invalidUtf8: `(${column} is not null and try(decode(${column})) is null)`,
+    };
+  }
   const scale = decimalScale(type);
   const asText = `${column}::varchar`;
   switch (field) {

@@ -39,9 +39,23 @@ async function writeParquetExport(dir: string, name: string, select: string): Pr
   const file = path.join(dir, 'landing', 'orders', `dt=${DAY}`, name);
   mkdirSync(path.dirname(file), { recursive: true });
   await withConnection((connection) =>
-    connection.run(`copy (${select}) to ${sqlPath(file)} (format parquet)`),
+    connection.run(`copy (${select}) to ${sqlPath(file)} (format parquet, compression uncompressed)`),
   );
   return file;
+}
+
+/** Replaces every `marker` in an uncompressed file with `bytes` of the same length (a value, its statistics). */
+function patchBytes(file: string, marker: string, bytes: number[]): void {
+  const content = readFileSync(file);
+  const patch = Buffer.from(bytes);
+  expect(patch.length).toBe(Buffer.byteLength(marker));
+  let count = 0;
+  for (let at = content.indexOf(marker); at !== -1; at = content.indexOf(marker, at + 1)) {
+    patch.copy(content, at);
+    count += 1;
+  }
+  expect(count, `${marker} in ${file}`).toBeGreaterThan(0);
+  writeFileSync(file, content);
 }
 
 /**
@@ -304,5 +318,49 @@ describe('batch exports as real producers write them', () => {
     expect(quarantined).toHaveLength(100);
     expect(quarantined.filter((q) => q.record_ref.endsWith('naive.parquet:row-1'))).toHaveLength(1);
     expect(await readPublished(deps.store).then(({ index }) => index.days[DAY])).toBeUndefined();
+  });
+
+  it('a Parquet binary column with bytes that are not UTF-8 quarantines the record, like a JSONL line', async () => {
+    // Prepare: strings written as BYTE_ARRAY without the UTF8 annotation (older Hive and Impala writers), which
+    // DuckDB reads as BLOB and would otherwise print as escaped text; one of them is Latin-1.
+    const dir = tempDir();
+    const file = await writeParquetExport(
+      dir,
+      'binary.parquet',
+      typedOrders(30, { user_id: `encode(if(i = 7, 'ren#', 'rené'))` }),
+    );
+    patchBytes(file, 'ren#', [0x72, 0x65, 0x6e, 0xe9]);
+    // Act
+    const report = await runBatchDay({ day: DAY }, testDeps(dir));
+    // Assess
+    expect(report.counts).toMatchObject({ received: 30, quarantined: 1, orders: 29 });
+    const [quarantined] = quarantineOf(dir, report.quarantineKey);
+    expect(quarantined).toMatchObject({
+      record_ref: `landing/orders/dt=${DAY}/binary.parquet:row-8`,
+      reasons: ['record: not valid UTF-8'],
+    });
+  });
+
+  it('a Parquet string column with bytes that are not UTF-8 fails the day naming the file', async () => {
+    // Prepare: DuckDB refuses to read such a file at all, so no single record can be quarantined.
+    const dir = tempDir();
+    const deps = testDeps(dir);
+    await writeParquetExport(dir, 'good.parquet', typedOrders(30, {}));
+    const file = await writeParquetExport(
+      dir,
+      'latin1.parquet',
+      typedOrders(30, { order_id: `'x' || i`, user_id: `if(i = 7, 'ren#', 'rené')` }),
+    );
+    patchBytes(file, 'ren#', [0x72, 0x65, 0x6e, 0xe9]);
+    // Act
+    const run = runBatchDay({ day: DAY }, deps);
+    // Assess
+    await expect(run).rejects.toThrow(
+      `schema: landing/orders/dt=${DAY}/latin1.parquet is not readable: ` +
+        'a string column holds bytes that are not valid UTF-8 (value "ren\\xE9")',
+    );
+    const [reportInfo] = await deps.store.list(lake.batchRunReportPrefix(DAY));
+    const report = (await getJson<BatchRunReport>(deps.store, reportInfo?.key ?? ''))?.value;
+    expect(report).toMatchObject({ status: 'failed', counts: { received: 30, orders: 30 } });
   });
 });
