@@ -48,6 +48,11 @@ function decimalScale(type: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** TIMESTAMP WITH TIME ZONE, and DuckDB 2's nanosecond TIMESTAMPTZ_NS (how it reads isAdjustedToUTC nanos). */
+function isZonedTimestamp(type: string): boolean {
+  return type.startsWith('TIMESTAMP') && (type.endsWith('WITH TIME ZONE') || type.startsWith('TIMESTAMPTZ'));
+}
+
 /** `type` is the column's DuckDB type as `describe` spells it; `column` its quoted name. */
 export function typedColumnText(field: OrderField, type: string, column: string): ColumnText {
   if (type === 'VARCHAR') return { text: column, isMistyped: false };
@@ -78,7 +83,7 @@ export function typedColumnText(field: OrderField, type: string, column: string)
       if (type === 'FLOAT') return { text: `${column}::double::varchar`, isMistyped: false };
       return { text: asText, isMistyped: false };
     case 'event_time':
-      if (type === 'TIMESTAMP WITH TIME ZONE') {
+      if (isZonedTimestamp(type)) {
         return {
           text: `if(isfinite(${column}), strftime(timezone('UTC', ${column}), '%Y-%m-%dT%H:%M:%S.%fZ'), ${asText})`,
           isMistyped: false,
