@@ -119,23 +119,49 @@ function escapeInvalidUtf8(bytes: Buffer): string {
   return text + bytes.toString('utf8', runStart);
 }
 
-/** The lines of a file as bytes, split at `\n` (a trailing `\r` stays on the line). */
-async function* byteLinesOf(localPath: string): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = [];
-  for await (const chunk of createReadStream(localPath) as AsyncIterable<Buffer>) {
-    let start = 0;
-    for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
-      const piece = chunk.subarray(start, end);
-      yield pending.length > 0 ? Buffer.concat([...pending, piece]) : piece;
-      pending = [];
-      start = end + 1;
-    }
-    if (start < chunk.length) pending.push(chunk.subarray(start));
-  }
-  if (pending.length > 0) yield Buffer.concat(pending);
+interface DecodedLine {
+  text: string;
+  isUtf8: boolean;
 }
 
-const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+/** Splits complete lines at `\n`: decoded in one go when all are UTF-8, else checked line by line. */
+function decodeLines(bytes: Buffer): DecodedLine[] {
+  if (isUtf8(bytes))
+    return bytes
+      .toString('utf8')
+      .split('\n')
+      .map((text) => ({ text, isUtf8: true }));
+  const lines: DecodedLine[] = [];
+  for (let start = 0; ; ) {
+    const end = bytes.indexOf(0x0a, start);
+    const line = bytes.subarray(start, end === -1 ? bytes.length : end);
+    lines.push(
+      isUtf8(line)
+        ? { text: line.toString('utf8'), isUtf8: true }
+        : { text: escapeInvalidUtf8(line), isUtf8: false },
+    );
+    if (end === -1) return lines;
+    start = end + 1;
+  }
+}
+
+/** The lines of a file, split at `\n` (a `\r` before it stays on the line), a read chunk's worth at a time. */
+async function* decodedLinesOf(localPath: string): AsyncGenerator<DecodedLine[]> {
+  let partial: Buffer[] = [];
+  for await (const chunk of createReadStream(localPath) as AsyncIterable<Buffer>) {
+    const lastEnd = chunk.lastIndexOf(0x0a);
+    if (lastEnd === -1) {
+      partial.push(chunk);
+      continue;
+    }
+    yield decodeLines(Buffer.concat([...partial, chunk.subarray(0, lastEnd)]));
+    partial = [chunk.subarray(lastEnd + 1)];
+  }
+  const rest = Buffer.concat(partial);
+  if (rest.length > 0) yield decodeLines(rest);
+}
+
+const BOM = '\uFEFF';
 
 /**
  * The non-empty lines of a `.jsonl` file, each with the ref `<refPrefix>:<line number>`. Lines end at `\n` or
@@ -145,16 +171,16 @@ const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
  */
 export async function* jsonLinesOf(localPath: string, refPrefix: string): AsyncGenerator<JsonRecord> {
   let number = 0;
-  for await (const bytes of byteLinesOf(localPath)) {
-    number += 1;
-    let line = number === 1 && bytes.subarray(0, 3).equals(UTF8_BOM) ? bytes.subarray(3) : bytes;
-    if (line.at(-1) === 0x0d) line = line.subarray(0, -1);
-    const isValid = isUtf8(line);
-    const text = isValid ? line.toString('utf8') : escapeInvalidUtf8(line);
-    if (text.trim() === '') continue;
-    yield isValid
-      ? { ref: `${refPrefix}:${number}`, line: text }
-      : { ref: `${refPrefix}:${number}`, line: text, isInvalidUtf8: true };
+  for await (const lines of decodedLinesOf(localPath)) {
+    for (const { text, isUtf8: isValid } of lines) {
+      number += 1;
+      let line = number === 1 && text.startsWith(BOM) ? text.slice(BOM.length) : text;
+      if (line.endsWith('\r')) line = line.slice(0, -1);
+      if (line.trim() === '') continue;
+      yield isValid
+        ? { ref: `${refPrefix}:${number}`, line }
+        : { ref: `${refPrefix}:${number}`, line, isInvalidUtf8: true };
+    }
   }
 }
 

@@ -28,17 +28,23 @@ parsed as (
 ),
 
 keyed as (
+    select
+        *,
+        json_keys(doc) as keys,
+    from parsed
+),
+
+deduplicated_keys as (
     -- JSON.parse keeps the last of two equal keys, json_extract the first: which value the producer meant is
     -- unknowable, so a contract field given twice rejects the record. Repeated unknown fields are ignored.
     -- Counted per contract field, so a body of thousands of keys stays linear.
     select
         *,
-        json_keys(doc) as keys,
         list_filter(
             ['event_id', 'order_id', 'user_id', 'product_id', 'quantity', 'unit_price', 'currency', 'event_time'],
             lambda field: len(list_filter(keys, lambda key: key = field)) > 1
         ) as duplicate_keys,
-    from parsed
+    from keyed
 ),
 
 fields as (
@@ -75,7 +81,7 @@ fields as (
         json_extract_string(doc, '$.unit_price') as unit_price,
         json_extract_string(doc, '$.currency') as currency,
         json_extract_string(doc, '$.event_time') as event_time,
-    from keyed
+    from deduplicated_keys
 )
 
 select * from fields
