@@ -94,7 +94,10 @@ export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   };
   let exportedOrders = 0;
   for (const day of days) {
-    const { rows } = await writeLandingExport({ day, orders: ordersOf(day), seed: seedOf(day) }, options.store);
+    const { rows } = await writeLandingExport(
+      { day, orders: ordersOf(day), seed: seedOf(day) },
+      options.store,
+    );
     exportedOrders += rows;
   }
   options.print(

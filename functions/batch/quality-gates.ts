@@ -1,4 +1,4 @@
-import type { RecordCounts } from '../pipeline/order-views.ts';
+import type { ReasonCount, RecordCounts } from '../pipeline/order-views.ts';
 
 /** A data-quality gate's verdict, kept in the run report whether it passed or not. */
 export interface GateResult {
@@ -25,12 +25,16 @@ export interface GateInput {
   counts: RecordCounts;
   /** Export files lacking required columns: `file → missing columns`. */
   missingColumns: Record<string, string[]>;
+  /** Export files that could not be read at all: `file → why`. */
+  unreadableFiles?: Record<string, string>;
   /** Orders published for the trailing days (up to 7), for the spike gate. */
   trailingOrders: number[];
   /** When the newest landing file was written; an export written before its day ended is incomplete. */
   newestLandingAt: Date | undefined;
   /** Orders also counted on a neighbouring published day, by day. */
   crossDayDuplicates?: Record<string, number>;
+  /** The most frequent reasons records were rejected, named by the malformed-share gate. */
+  topReasons?: ReasonCount[];
 }
 
 function median(values: number[]): number {
@@ -45,16 +49,20 @@ const percent = (share: number) => `${(share * 100).toFixed(2)} %`;
 export function evaluateGates(input: GateInput, thresholds: GateThresholds): GateResult[] {
   const { counts } = input;
   const missing = Object.entries(input.missingColumns).filter(([, columns]) => columns.length > 0);
+  const unreadable = Object.entries(input.unreadableFiles ?? {});
   const malformedShare = counts.received === 0 ? 0 : counts.quarantined / counts.received;
   const results: GateResult[] = [
     {
       gate: 'schema',
       fatal: true,
-      passed: missing.length === 0,
+      passed: missing.length === 0 && unreadable.length === 0,
       detail:
-        missing.length === 0
+        missing.length === 0 && unreadable.length === 0
           ? 'every export has the required columns'
-          : missing.map(([file, columns]) => `${file} lacks ${columns.join(', ')}`).join('; '),
+          : [
+              ...unreadable.map(([file, why]) => `${file} is not readable: ${why}`),
+              ...missing.map(([file, columns]) => `${file} lacks ${columns.join(', ')}`),
+            ].join('; '),
     },
     {
       gate: 'zero_rows',
@@ -66,7 +74,11 @@ export function evaluateGates(input: GateInput, thresholds: GateThresholds): Gat
       gate: 'malformed_share',
       fatal: true,
       passed: malformedShare <= thresholds.maxMalformedShare,
-      detail: `${counts.quarantined} of ${counts.received} records invalid (${percent(malformedShare)}, limit ${percent(thresholds.maxMalformedShare)})`,
+      detail:
+        `${counts.quarantined} of ${counts.received} records invalid (${percent(malformedShare)}, limit ${percent(thresholds.maxMalformedShare)})` +
+        (counts.quarantined > 0 && input.topReasons?.length
+          ? `; top reasons: ${input.topReasons.map((r) => `${r.reason} ×${r.count}`).join(', ')}`
+          : ''),
     },
     {
       gate: 'duplicate_keys',

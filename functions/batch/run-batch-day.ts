@@ -18,7 +18,9 @@ import {
   buildOrderViews,
   copyQuarantine,
   copyToParquet,
+  type ReasonCount,
   type RecordCounts,
+  topRejectReasons,
 } from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
@@ -51,7 +53,10 @@ export interface BatchRunReport {
    */
   cross_day_duplicates: Record<string, number>;
   durationsMs: { load: number; transform: number; write: number; publish: number; total: number };
+  /** Where the rejected records are; written whether or not the day was published. */
   quarantineKey: string | null;
+  /** The most frequent reasons records were rejected (up to 5), most frequent first. */
+  topReasons: ReasonCount[];
   error?: string;
 }
 
@@ -106,17 +111,19 @@ export async function runBatchDay(
     cross_day_duplicates: {},
     durationsMs: durations,
     quarantineKey: null,
+    topReasons: [],
   };
   log.info('batch day started', { day, runId, version, files: files.length });
   try {
     await withConnection(async (connection) => {
       await createRawOrders(connection);
       const missingColumns: Record<string, string[]> = {};
+      const unreadableFiles: Record<string, string> = {};
       for (const file of files) {
         const local = await store.localPath(file);
-        missingColumns[file.key] = (
-          await appendExportFile(connection, local, file.format, file.key)
-        ).missingColumns;
+        const problems = await appendExportFile(connection, local, file.format, file.key);
+        missingColumns[file.key] = problems.missingColumns;
+        if (problems.unreadable) unreadableFiles[file.key] = problems.unreadable;
       }
       durations.load = performance.now() - t0;
       const counts = await buildOrderViews(connection, {
@@ -133,6 +140,7 @@ export async function runBatchDay(
       report.revenue_by_currency = Object.fromEntries(
         revenueRows.map((row) => [String(row['currency']), String(row['revenue'])]),
       );
+      report.topReasons = counts.quarantined > 0 ? await topRejectReasons(connection) : [];
       durations.transform = performance.now() - t0 - durations.load;
       report.cross_day_duplicates = await crossDayDuplicates(connection, deps, index, day);
       report.gates = evaluateGates(
@@ -140,18 +148,28 @@ export async function runBatchDay(
           day,
           counts,
           missingColumns,
+          unreadableFiles,
           trailingOrders,
           crossDayDuplicates: report.cross_day_duplicates,
           newestLandingAt: files.length
             ? new Date(Math.max(...files.map((f) => f.lastModified.getTime())))
             : undefined,
+          topReasons: report.topReasons,
         },
         thresholds,
       );
+
+      const tWrite = performance.now();
+      // Kept whether or not the day publishes: when a gate fails because records are invalid, these are the
+      // records an operator has to look at.
+      const quarantinePath = path.join(workDir, 'quarantine.jsonl');
+      if ((await copyQuarantine(connection, quarantinePath, started)) > 0) {
+        report.quarantineKey = lake.quarantine(day, `batch-${version}`);
+        await store.putFile(report.quarantineKey, quarantinePath);
+      }
       const failed = failedFatalGates(report.gates);
       if (failed.length > 0) throw new QualityGateError(day, failed);
 
-      const tWrite = performance.now();
       const views: Record<BatchView, string> = {
         sales_minute: 'select * from sales_minute order by window_start, product_id',
         daily_sales: 'select * from daily_sales order by product_id',
@@ -164,11 +182,6 @@ export async function runBatchDay(
         await copyToParquet(connection, select, localFile);
         viewKeys[view] = lake.batchView(view, day, version);
         await store.putFile(viewKeys[view], localFile);
-      }
-      const quarantinePath = path.join(workDir, 'quarantine.jsonl');
-      if ((await copyQuarantine(connection, quarantinePath, started)) > 0) {
-        report.quarantineKey = lake.quarantine(day, `batch-${version}`);
-        await store.putFile(report.quarantineKey, quarantinePath);
       }
       durations.write = performance.now() - tWrite;
 

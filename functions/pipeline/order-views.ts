@@ -94,3 +94,24 @@ export async function copyQuarantine(
   );
   return count;
 }
+
+/** How many rejected records gave one reason. */
+export interface ReasonCount {
+  reason: string;
+  count: number;
+}
+
+/** The most frequent reasons in `validated_orders`, most frequent first (a record may give several). */
+export async function topRejectReasons(connection: DuckDBConnection, limit = 5): Promise<ReasonCount[]> {
+  const reader = await connection.runAndReadAll(
+    `select reason, count(*)::integer as count
+     from (select unnest(reasons) as reason from validated_orders where not is_valid)
+     group by reason
+     order by count desc, reason
+     limit $limit`,
+    { limit },
+  );
+  return reader
+    .getRowObjectsJson()
+    .map((row) => ({ reason: String(row['reason']), count: Number(row['count']) }));
+}

@@ -24,6 +24,8 @@ export interface StreamMessage {
   sentAt?: Date;
   /** SQS `ApproximateReceiveCount`: 2+ means a redelivery. */
   receiveCount?: number;
+  /** Replay of a file line whose bytes were not UTF-8 (the body shows them as `\xNN`): quarantined as such. */
+  isInvalidUtf8?: boolean;
 }
 
 /** Counts for one event hour of one micro-batch. */
@@ -157,7 +159,12 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
       await appendJsonRecords(
         connection,
         // Received = when SQS took the message (stable across redeliveries), else when this batch started.
-        messages.map((m) => ({ ref: m.messageId, line: m.body, receivedAt: m.sentAt ?? started })),
+        messages.map((m) => ({
+          ref: m.messageId,
+          line: m.body,
+          receivedAt: m.sentAt ?? started,
+          isInvalidUtf8: m.isInvalidUtf8,
+        })),
         { source, isEventIdRequired: true },
       );
       const counts = await buildOrderViews(connection, input.policy ? { policy: input.policy } : {});

@@ -48,7 +48,9 @@ export async function* fileMessages(file: string): AsyncGenerator<StreamMessage>
   const content = createHash('sha256');
   for await (const chunk of createReadStream(file)) content.update(chunk as Buffer);
   const prefix = `${path.basename(file)}@${content.digest('hex').slice(0, 8)}`;
-  for await (const { ref, line } of jsonLinesOf(file, prefix)) yield { messageId: ref, body: line };
+  for await (const { ref, line, isInvalidUtf8 } of jsonLinesOf(file, prefix)) {
+    yield isInvalidUtf8 ? { messageId: ref, body: line, isInvalidUtf8 } : { messageId: ref, body: line };
+  }
 }
 
 export async function* chunks<T>(items: AsyncIterable<T> | Iterable<T>, size: number): AsyncGenerator<T[]> {

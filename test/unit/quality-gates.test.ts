@@ -36,6 +36,21 @@ describe('quality gates', () => {
     );
   });
 
+  it('names the top reasons in the malformed-share verdict', () => {
+    const above = {
+      ...base,
+      counts: { ...counts, received: 100, quarantined: 90 },
+      topReasons: [
+        { reason: 'unit_price: more than 2 decimal places', count: 60 },
+        { reason: 'quantity: required', count: 30 },
+      ],
+    };
+    expect(evaluateGates(above, DEFAULT_THRESHOLDS).find((g) => g.gate === 'malformed_share')?.detail).toBe(
+      '90 of 100 records invalid (90.00 %, limit 5.00 %); ' +
+        'top reasons: unit_price: more than 2 decimal places ×60, quantity: required ×30',
+    );
+  });
+
   it('warns (not fails) when the export was written before its day ended', () => {
     const early = { ...base, newestLandingAt: new Date('2026-11-20T12:00:00Z') };
     const freshness = evaluateGates(early, DEFAULT_THRESHOLDS).find((g) => g.gate === 'freshness');

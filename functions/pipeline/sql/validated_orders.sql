@@ -61,22 +61,27 @@ checked as (
     select
         *,
         case
+            when parse_error is null and list_contains(mistyped_fields, 'event_id')
+                then 'event_id: must be a string or a whole number'
             when parse_error is null and event_id_text is null and is_event_id_required
                 then 'event_id: required'
             when length(event_id_text) > 128 then 'event_id: longer than 128 characters'
         end as event_id_reason,
         case
             when parse_error is not null then null
+            when list_contains(mistyped_fields, 'order_id') then 'order_id: must be a string or a whole number'
             when order_id_text is null then 'order_id: required'
             when length(order_id_text) > 128 then 'order_id: longer than 128 characters'
         end as order_id_reason,
         case
             when parse_error is not null then null
+            when list_contains(mistyped_fields, 'user_id') then 'user_id: must be a string or a whole number'
             when user_id_text is null then 'user_id: required'
             when length(user_id_text) > 128 then 'user_id: longer than 128 characters'
         end as user_id_reason,
         case
             when parse_error is not null then null
+            when list_contains(mistyped_fields, 'product_id') then 'product_id: must be a string or a whole number'
             when product_id_text is null then 'product_id: required'
             when length(product_id_text) > 128 then 'product_id: longer than 128 characters'
         end as product_id_reason,
