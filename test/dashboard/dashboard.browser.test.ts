@@ -58,10 +58,10 @@ async function expectTotals(page: Page, start: Date, end: Date): Promise<void> {
   expect(expected.orders).toBeGreaterThan(0);
   expect(await text(page, 'total-orders')).toBe(formatCount(expected.orders));
   expect(await text(page, 'total-units')).toBe(formatCount(expected.units));
-  expect(await text(page, 'total-revenue')).toBe(formatMoney(expected.revenue));
+  expect(await text(page, 'total-revenue')).toBe(`${formatMoney(expected.revenue)} USD`);
   const top = topProductIn(seed, start, end);
   expect(await text(page, 'top-product-0-id')).toBe(top.productId);
-  expect(await text(page, 'top-product-0-revenue')).toBe(formatMoney(top.revenue));
+  expect(await text(page, 'top-product-0-revenue')).toBe(`${formatMoney(top.revenue)} USD`);
 }
 
 beforeAll(async () => {
@@ -105,7 +105,7 @@ describe('operations dashboard in Chromium', () => {
     for (const minutes of [1, 5, 15]) {
       const expected = totalsIn(seed, new Date(end - minutes * 60_000), new Date(end));
       expect(await text(page, `window-${minutes}-orders`)).toBe(formatCount(expected.orders));
-      expect(await text(page, `window-${minutes}-revenue`)).toBe(formatMoney(expected.revenue));
+      expect(await text(page, `window-${minutes}-revenue`)).toBe(`${formatMoney(expected.revenue)} USD`);
     }
     expect(await text(page, 'window-15-orders')).not.toBe('0');
 
@@ -153,7 +153,7 @@ describe('operations dashboard in Chromium', () => {
     expect(month.end.getTime() - month.start.getTime()).toBe(30 * 86_400_000);
     expect(await page.getByTestId('sales-chart').getAttribute('data-buckets')).toBe('30');
     expect(await page.getByTestId('sales-chart').getAttribute('data-revenue')).toBe(
-      totalsIn(seed, month.start, month.end).revenue,
+      JSON.stringify({ USD: totalsIn(seed, month.start, month.end).revenue }),
     );
     await expectTotals(page, month.start, month.end);
 
@@ -179,7 +179,9 @@ describe('operations dashboard in Chromium', () => {
         document.querySelector('[data-testid="range-label"]')?.getAttribute('data-granularity') === 'hour',
     );
     expect(await page.getByTestId('sales-chart').getAttribute('data-buckets')).toBe('48');
-    expect(await text(page, 'total-revenue')).toBe(formatMoney(totalsIn(seed, day(-10), day(-8)).revenue));
+    expect(await text(page, 'total-revenue')).toBe(
+      `${formatMoney(totalsIn(seed, day(-10), day(-8)).revenue)} USD`,
+    );
     expect(consoleErrors).toEqual([]);
     await page.close();
   });

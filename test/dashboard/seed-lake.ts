@@ -294,15 +294,18 @@ export function topProductIn(
   start: Date,
   end: Date,
 ): { productId: string; revenue: string } {
-  const cents = new Map<string, bigint>();
+  // The dashboard ranks by orders: revenue in different currencies has no common order.
+  const byProduct = new Map<string, { orders: number; cents: bigint }>();
   for (const sale of seed.served) {
     const t = Date.parse(sale.event_time);
     if (t < start.getTime() || t >= end.getTime()) continue;
     const [whole = '0', fraction = '0'] = sale.unit_price.split('.');
     const amount = BigInt(sale.quantity) * (BigInt(whole) * 100n + BigInt(fraction.padEnd(2, '0')));
-    cents.set(sale.product_id, (cents.get(sale.product_id) ?? 0n) + amount);
+    const entry = byProduct.get(sale.product_id) ?? { orders: 0, cents: 0n };
+    byProduct.set(sale.product_id, { orders: entry.orders + 1, cents: entry.cents + amount });
   }
-  const [productId = '', value = 0n] =
-    [...cents].sort(([a, x], [b, y]) => (x === y ? a.localeCompare(b) : x > y ? -1 : 1))[0] ?? [];
+  const [productId = '', top = { orders: 0, cents: 0n }] =
+    [...byProduct].sort(([a, x], [b, y]) => y.orders - x.orders || a.localeCompare(b))[0] ?? [];
+  const value = top.cents;
   return { productId, revenue: `${value / 100n}.${(value % 100n).toString().padStart(2, '0')}` };
 }

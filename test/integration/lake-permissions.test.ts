@@ -132,8 +132,9 @@ describe('every S3 call a handler makes is allowed by its synthesized role (lake
     await invoke('RunBatch', handler, await fixture('batch-backfill.json'));
     await invoke('RunBatch', handler, await fixture('batch-day.json'));
 
+    // HeadObject: the neighbouring days' published order_facts (cross-day duplicates), authorized as s3:GetObject.
     expect(commands('RunBatch')).toEqual(
-      new Set(['ListObjectsV2Command', 'GetObjectCommand', 'PutObjectCommand']),
+      new Set(['ListObjectsV2Command', 'GetObjectCommand', 'HeadObjectCommand', 'PutObjectCommand']),
     );
     expect(violations('RunBatch')).toEqual([]);
   });

@@ -113,7 +113,11 @@ describe('load', () => {
       expect(sent).toHaveLength(SECONDS * RATE);
       expect(await sqs.depth(queueUrl)).toEqual({ visible: 0, inFlight: 0 });
       expect(await sqs.depth(dlqUrl)).toEqual({ visible: 0, inFlight: 0 });
-      expect({ orders, units, revenue: formatCents(cents) }).toEqual(expected);
+      expect({ orders, units, revenue_by_currency: { USD: formatCents(cents) } }).toEqual({
+        orders: expected.orders,
+        units: expected.units,
+        revenue_by_currency: expected.revenue_by_currency,
+      });
     },
     (SECONDS + 60) * 1000,
   );
