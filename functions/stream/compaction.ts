@@ -190,12 +190,18 @@ function retiredFiles(
 export async function compactDay(
   deps: CoreDeps,
   day: string,
-  options: { full?: boolean; archives?: readonly ObjectInfo[] } = {},
+  options: {
+    full?: boolean;
+    archives?: readonly ObjectInfo[];
+    /** The day's manifest as the caller just read it (with its ETag: the commit is conditional on it). */
+    previous?: { value: StreamManifest; etag: string } | undefined;
+  } = {},
 ): Promise<DayCompaction> {
   const { store, clock, log } = deps;
   parseDay(day);
   const manifestKey = lake.realtimeManifest(day);
-  const previous = await getJson<StreamManifest>(store, manifestKey);
+  const previous =
+    'previous' in options ? options.previous : await getJson<StreamManifest>(store, manifestKey);
   const base = options.full ? undefined : previous?.value;
   const archives = archivesOf(options.archives ?? (await store.list(lake.streamArchivePrefix(day))));
   const toRead = archives.filter((a) => !isCovered(base, a.hh, a.batchId));
@@ -306,9 +312,10 @@ export async function compactRealtime(deps: CoreDeps, options: CompactionOptions
   const result: CompactionResult = { days: [], deleted: [], durationMs: 0 };
   for (const day of days) {
     const archives = await store.list(lake.streamArchivePrefix(day));
-    const manifest = (await getJson<StreamManifest>(store, lake.realtimeManifest(day)))?.value;
+    const found = await getJson<StreamManifest>(store, lake.realtimeManifest(day));
+    const manifest = found?.value;
     if (archivesOf(archives).some((a) => !isCovered(manifest, a.hh, a.batchId))) {
-      result.days.push(await compactDay(deps, day, { archives }));
+      result.days.push(await compactDay(deps, day, { archives, previous: found }));
     }
     result.deleted.push(...(await removeCoveredFiles(deps, day, options.now, graceMs)));
   }

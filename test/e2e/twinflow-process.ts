@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { revenueJson } from '../../functions/pipeline/money.ts';
 import type { OrderEvent } from '../../local/order-generator.ts';
 
 /** Drives `twinflow start` as a user would: a child process on free loopback ports, talked to over HTTP/SQS. */
@@ -150,18 +151,7 @@ export function expectedTotals(orders: readonly OrderEvent[]): SalesResponse['to
     cents.set(currency, (cents.get(currency) ?? 0n) + amount);
     units += order.quantity;
   }
-  const byCurrency = Object.fromEntries(
-    [...cents]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([code, c]) => [code, `${c / 100n}.${String(c % 100n).padStart(2, '0')}`]),
-  );
-  const codes = Object.keys(byCurrency);
-  return {
-    orders: orders.length,
-    units,
-    revenue_by_currency: byCurrency,
-    ...(codes.length === 1 ? { revenue: byCurrency[codes[0] as string] as string } : {}),
-  };
+  return { orders: orders.length, units, ...revenueJson(cents) };
 }
 
 /** Polls until `check` returns true (or throws with the last value seen). */

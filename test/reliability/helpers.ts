@@ -1,7 +1,8 @@
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { lake } from '../../functions/pipeline/lake-layout.ts';
+import { revenueJson } from '../../functions/pipeline/money.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
-import { formatCents, toCents } from '../../functions/reconcile/exact.ts';
+import { toCents } from '../../functions/reconcile/exact.ts';
 import type { StreamQuarantineRecord } from '../../functions/stream/micro-batch.ts';
 import { createOrderGenerator, type OrderEvent } from '../../local/order-generator.ts';
 import { expectedTotals } from '../e2e/twinflow-process.ts';
@@ -70,14 +71,7 @@ export async function realtimeTotals(store: ObjectStore, day: string): Promise<T
     units += Number(row.units);
     cents.set(row.currency, (cents.get(row.currency) ?? 0n) + toCents(row.revenue));
   }
-  const byCurrency = Object.fromEntries([...cents].sort().map(([code, c]) => [code, formatCents(c)]));
-  const codes = Object.keys(byCurrency);
-  return {
-    orders,
-    units,
-    revenue_by_currency: byCurrency,
-    ...(codes.length === 1 ? { revenue: byCurrency[codes[0] as string] as string } : {}),
-  };
+  return { orders, units, ...revenueJson(cents) };
 }
 
 export function sleep(ms: number): Promise<void> {
