@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { Option } from 'commander';
+import { parseTimeZone } from '../functions/pipeline/dates.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { openStore } from '../functions/pipeline/open-store.ts';
+import { stageConfig } from '../lib/stage-config.ts';
 
 /** The CLI's one reader of process.env: endpoints for local servers or LocalStack. */
 export const cliEnv = {
@@ -9,6 +11,10 @@ export const cliEnv = {
   sqsEndpoint: process.env['AWS_ENDPOINT_URL_SQS'] ?? process.env['AWS_ENDPOINT_URL'],
   region: process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
   isTty: Boolean(process.stdout.isTTY),
+  /** `REPORTING_TIME_ZONE` (endpoints.env of `twinflow start` names it), else the stage's setting. */
+  timeZone:
+    process.env['REPORTING_TIME_ZONE']?.trim() ||
+    stageConfig(process.env['TWINFLOW_STAGE'] ?? 'dev').reporting.timeZone,
 };
 
 /** Default local data directory (`npm start` uses the same). */
@@ -20,6 +26,16 @@ export function lakeOption(): Option {
   return new Option('--lake <dir|s3-url>', 'lake location: a directory or s3://bucket/prefix').default(
     DEFAULT_LAKE,
   );
+}
+
+/**
+ * The `--tz ZONE` option every data command takes: the reporting time zone whose days the lake's days are
+ * (default: `REPORTING_TIME_ZONE`, else the stage setting `reporting.timeZone` of `TWINFLOW_STAGE`, dev).
+ */
+export function tzOption(): Option {
+  return new Option('--tz <zone>', 'reporting time zone, an IANA name such as Asia/Taipei')
+    .default(cliEnv.timeZone)
+    .argParser((value) => parseTimeZone(value, 'tz'));
 }
 
 /** Opens the lake named on the command line, honouring AWS_ENDPOINT_URL*. */

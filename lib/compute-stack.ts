@@ -43,6 +43,7 @@ export class ComputeStack extends Stack {
       logLevel: config.logLevel,
       logRetentionDays: config.logRetentionDays,
       retainData: config.retainData,
+      reportingTimeZone: config.reporting.timeZone,
     };
 
     const runBatch = new TwinflowFunction(this, 'RunBatch', {
@@ -66,7 +67,7 @@ export class ComputeStack extends Stack {
     new ScheduledJob(this, 'RunBatchDaily', {
       function: runBatch,
       schedule: config.batch.schedule,
-      description: 'Daily batch run for yesterday (UTC)',
+      description: 'Daily batch run for yesterday (the last ended day of the reporting time zone)',
     });
 
     const ingestOrders = new TwinflowFunction(this, 'IngestOrders', {
@@ -144,6 +145,7 @@ export class ComputeStack extends Stack {
         LOOKBACK_DAYS: String(config.reconcile.lookbackDays),
         SPIKE_FACTOR: String(config.batch.spikeFactor),
         MAX_MALFORMED_SHARE: String(config.batch.maxMalformedShare),
+        ...validation,
       },
     }).function;
     // Reconciliation re-runs batch days (batch's grants, superseded views deleted) and recomputes realtime hours

@@ -1,3 +1,4 @@
+import { parseTimeZone } from '../functions/pipeline/dates.ts';
 import type { InvalidInputError } from '../functions/pipeline/errors.ts';
 import { DEFAULT_MAX_CLOCK_SKEW_SECONDS, validationPolicy } from '../functions/pipeline/validation-policy.ts';
 
@@ -58,6 +59,14 @@ export interface StageConfig {
     /** Event times more than this past the record's receive time are quarantined (they never move the watermark). */
     readonly maxClockSkewSeconds: number;
   };
+  /** How days are reported (functions/pipeline/dates.ts); reaches every function as `REPORTING_TIME_ZONE`. */
+  readonly reporting: {
+    /**
+     * IANA zone whose days the lake is partitioned and reported by: a landing folder `dt=D` holds day D of this
+     * zone, daily rollups and day buckets follow it. Minute and hour buckets stay UTC. Fixed for a lake's life.
+     */
+    readonly timeZone: string;
+  };
   readonly batch: {
     readonly schedule: ScheduleExpression;
     readonly spikeFactor: number;
@@ -117,6 +126,7 @@ const dev: StageConfig = {
     oldestMessageAlarmSeconds: 300,
   },
   validation: { currencies: [], maxClockSkewSeconds: DEFAULT_MAX_CLOCK_SKEW_SECONDS },
+  reporting: { timeZone: 'UTC' },
   batch: {
     schedule: 'cron(0 2 * * ? *)',
     spikeFactor: 3,
@@ -219,6 +229,11 @@ function validate(config: StageConfig): void {
     validationPolicy(config.validation);
   } catch (error) {
     fail(`validation.${(error as InvalidInputError).parameter}`, (error as Error).message);
+  }
+  try {
+    parseTimeZone(config.reporting.timeZone, 'timeZone');
+  } catch (error) {
+    fail('reporting.timeZone', (error as Error).message);
   }
   if (api.throttling.burstLimit < api.throttling.rateLimit) {
     fail('api.throttling.burstLimit', 'must be at least the rate limit');

@@ -18,6 +18,8 @@ export interface LandingExportInput {
   malformedShare?: number;
   /** File name inside the day's landing partition (default `orders-<seed>.<ext>`). */
   name?: string;
+  /** The reporting time zone whose day `day` is (default UTC). */
+  timeZone?: string;
 }
 
 const MALFORMATIONS: ((event: OrderEvent) => Record<string, string | number | null>)[] = [
@@ -58,7 +60,7 @@ export async function writeLandingExport(
       );
       const appender = await connection.createAppender('export_rows');
       let i = 0;
-      for (const event of ordersForDay(day, input.orders, seed)) {
+      for (const event of ordersForDay(day, input.orders, seed, input.timeZone)) {
         let row: Record<string, string | number | null> = event as unknown as Record<string, string | number>;
         if (share > 0 && random() < share) {
           malformed += 1;

@@ -3,6 +3,8 @@
  * fixed catalogue prices, mostly single-unit orders, and a day-shaped arrival curve. Deterministic per seed.
  */
 
+import { dayRange, UTC } from '../functions/pipeline/dates.ts';
+
 /** An order event as the contract defines it (DESIGN.md "Order event"). */
 export interface OrderEvent {
   event_id: string;
@@ -74,19 +76,33 @@ const HOURLY_WEIGHT = [
 ];
 const WEIGHT_SUM = HOURLY_WEIGHT.reduce((a, b) => a + b, 0);
 
-/** `count` orders spread over the UTC day `day`, sorted by event time. */
-export function* ordersForDay(day: string, count: number, seed = 42): Generator<OrderEvent> {
+/**
+ * `count` orders spread over `day` of `timeZone` (default UTC; a DST day has 23 or 25 hours), sorted by event
+ * time.
+ */
+export function* ordersForDay(
+  day: string,
+  count: number,
+  seed = 42,
+  timeZone: string = UTC,
+): Generator<OrderEvent> {
   const generator = createOrderGenerator({ seed, idPrefix: `${day.replaceAll('-', '')}s${seed}` });
   const random = seededRandom(seed ^ 0x5bd1e995);
-  const dayStart = Date.parse(`${day}T00:00:00Z`);
+  const { start, end } = dayRange(day, timeZone);
+  const hours = Math.ceil((end.getTime() - start.getTime()) / 3_600_000);
+  const weightOf = (hour: number) => HOURLY_WEIGHT[hour % 24] ?? 1;
+  const weightSum =
+    hours === 24 ? WEIGHT_SUM : Array.from({ length: hours }, (_, h) => weightOf(h)).reduce((a, b) => a + b, 0);
   let emitted = 0;
-  for (let hour = 0; hour < 24; hour++) {
-    const share = (HOURLY_WEIGHT[hour] ?? 1) / WEIGHT_SUM;
-    const inHour = hour === 23 ? count - emitted : Math.round(count * share);
-    const offsets = Array.from({ length: Math.max(0, inHour) }, () => Math.floor(random() * 3_600_000)).sort(
+  for (let hour = 0; hour < hours; hour++) {
+    const hourStart = start.getTime() + hour * 3_600_000;
+    const length = Math.min(3_600_000, end.getTime() - hourStart);
+    const share = weightOf(hour) / weightSum;
+    const inHour = hour === hours - 1 ? count - emitted : Math.round(count * share);
+    const offsets = Array.from({ length: Math.max(0, inHour) }, () => Math.floor(random() * length)).sort(
       (a, b) => a - b,
     );
-    for (const offset of offsets) yield generator.next(new Date(dayStart + hour * 3_600_000 + offset));
+    for (const offset of offsets) yield generator.next(new Date(hourStart + offset));
     emitted += offsets.length;
   }
 }

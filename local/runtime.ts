@@ -267,12 +267,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const ordersDlqId = plan.queues.find((q) => q.logicalId === ordersMapping?.queueId)?.redrive
       ?.deadLetterQueueId;
     const bucket = plan.buckets.find((b) => /^lakebucket/.test(b.name)) ?? plan.buckets[0];
+    // The stage's reporting zone as the template gives it to the functions; the CLI reads it from endpoints.env.
+    const timeZone = String(
+      plan.functions.find((f) => f.environment['REPORTING_TIME_ZONE'] !== undefined)?.environment[
+        'REPORTING_TIME_ZONE'
+      ] ?? 'UTC',
+    );
     const endpointsEnv: Record<string, string> = {
       ...localAwsEnvironment(endpoints),
       ...(bucket ? { LAKE_BUCKET: bucket.name } : {}),
       ...(ordersQueueUrl ? { ORDERS_QUEUE_URL: ordersQueueUrl } : {}),
       ...(ordersDlqId ? { ORDERS_DLQ_URL: queueUrls[ordersDlqId] ?? '' } : {}),
       TWINFLOW_API_URL: http.url,
+      REPORTING_TIME_ZONE: timeZone,
     };
     await writeFile(
       path.join(dataDir, 'endpoints.env'),
@@ -315,6 +322,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         clock,
         invoke: (name, event) => hostOf(byName(name).logicalId).invoke(event),
         print,
+        timeZone,
       }).catch((error: Error) => {
         print(
           `seed: stopped: ${error.message} (the platform runs on; start with a fresh --data to seed again)`,

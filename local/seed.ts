@@ -27,6 +27,8 @@ export interface SeedOptions {
   ordersPerDay?: number;
   /** How long to wait for the stream to drain, ms (default 120 s). */
   drainTimeoutMs?: number;
+  /** The stage's reporting time zone: seeded days are its days (default UTC). */
+  timeZone?: string;
 }
 
 export interface SeedReport {
@@ -81,7 +83,7 @@ async function waitForDrain(sqs: SQSClient, queueUrl: string, timeoutMs: number)
 export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   const t0 = performance.now();
   const now = options.clock.now();
-  const today = dayOf(now);
+  const today = dayOf(now, options.timeZone);
   const count = options.days ?? 7;
   const perDay = options.ordersPerDay ?? 2000;
   const days = Array.from({ length: count }, (_, i) => addDays(today, i - count));
@@ -95,7 +97,12 @@ export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   let exportedOrders = 0;
   for (const day of days) {
     const { rows } = await writeLandingExport(
-      { day, orders: ordersOf(day), seed: seedOf(day) },
+      {
+        day,
+        orders: ordersOf(day),
+        seed: seedOf(day),
+        ...(options.timeZone ? { timeZone: options.timeZone } : {}),
+      },
       options.store,
     );
     exportedOrders += rows;
@@ -106,8 +113,8 @@ export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   await must(options.invoke('run-batch', { startDate: first, endDate: yesterday }), 'run-batch backfill');
   options.print(`seed: run-batch published ${first} … ${yesterday}`);
 
-  const bodies = [...ordersForDay(yesterday, ordersOf(yesterday), seedOf(yesterday))].map((order) =>
-    JSON.stringify(order),
+  const bodies = [...ordersForDay(yesterday, ordersOf(yesterday), seedOf(yesterday), options.timeZone)].map(
+    (order) => JSON.stringify(order),
   );
   await sendBodies(options.sqs, options.ordersQueueUrl, [...bodies, ...MALFORMED]);
   await waitForDrain(options.sqs, options.ordersQueueUrl, options.drainTimeoutMs ?? 120_000);

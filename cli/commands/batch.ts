@@ -3,7 +3,7 @@ import { backfillDays, runBatchRange } from '../../functions/batch/run-batch.ts'
 import { parseDay } from '../../functions/pipeline/dates.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
-import { cliEnv, lakeOption, openCliStore } from '../cli-env.ts';
+import { cliEnv, lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 import { progressReporter } from '../progress.ts';
 
 export function register(program: Command): void {
@@ -24,6 +24,7 @@ export function register(program: Command): void {
     .option('--json', 'print the run result as JSON', false)
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())
+    .addOption(tzOption())
     .action(async (options) => {
       const isRange = options.startDate !== undefined || options.endDate !== undefined;
       if (options.date !== undefined && isRange) {
@@ -49,7 +50,12 @@ export function register(program: Command): void {
           thresholds: {},
           onProgress: options.json ? undefined : progressReporter(cliEnv.isTty, 'batch'),
         },
-        { store, clock: () => new Date(), log: options.verbose ? consoleLog : silentLog },
+        {
+          store,
+          clock: () => new Date(),
+          log: options.verbose ? consoleLog : silentLog,
+          timeZone: options.tz,
+        },
       );
       if (options.json) {
         console.log(JSON.stringify(result, null, 2));

@@ -3,7 +3,7 @@ import { parseDay } from '../../functions/pipeline/dates.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { compactRealtime, DEFAULT_COMPACTION_GRACE_MS } from '../../functions/stream/compaction.ts';
-import { lakeOption, openCliStore } from '../cli-env.ts';
+import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 
 export function register(program: Command): void {
   program
@@ -23,12 +23,13 @@ export function register(program: Command): void {
     .option('--json', 'print JSON', false)
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())
+    .addOption(tzOption())
     .action(async (options) => {
       const now = new Date();
       const store = openCliStore(options.lake);
       const days = (options.date as string[] | undefined)?.map((d) => parseDay(d));
       const result = await compactRealtime(
-        { store, clock: () => now, log: options.verbose ? consoleLog : silentLog },
+        { store, clock: () => now, log: options.verbose ? consoleLog : silentLog, timeZone: options.tz },
         { now, graceMs: options.graceSeconds * 1000, ...(days ? { days } : {}) },
       );
       if (options.json) {

@@ -9,7 +9,7 @@ import {
   revalidateQuarantine,
 } from '../../functions/stream/quarantine.ts';
 import { replayMessages, sendToQueue } from '../../functions/stream/replay.ts';
-import { lakeOption, openCliStore } from '../cli-env.ts';
+import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 import { sqsClientFor, withSqsErrors } from './dlq.ts';
 
 function sinceOption() {
@@ -32,6 +32,7 @@ export function register(program: Command): void {
     .addOption(sinceOption())
     .option('--json', 'print JSON lines', false)
     .addOption(lakeOption())
+    .addOption(tzOption())
     .action(async (options) => {
       const store = openCliStore(options.lake);
       const records = await listQuarantine(store, options.since ? { since: options.since } : {});
@@ -52,6 +53,7 @@ export function register(program: Command): void {
     .option('--queue-url <url>', 'send them to this SQS queue instead of consuming them in-process')
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())
+    .addOption(tzOption())
     .action((options) =>
       withSqsErrors(options.queueUrl, async () => {
         const store = openCliStore(options.lake);
@@ -67,7 +69,12 @@ export function register(program: Command): void {
           const totals = await replayMessages(
             nowValid,
             { source: 'quarantine-replay' },
-            { store, clock: () => new Date(), log: options.verbose ? consoleLog : silentLog },
+            {
+              store,
+              clock: () => new Date(),
+              log: options.verbose ? consoleLog : silentLog,
+              timeZone: options.tz,
+            },
           );
           console.log(`re-ingested ${totals.orders} order(s) from ${nowValid.length} now-valid record(s)`);
           isReplayed = totals.failed === 0;

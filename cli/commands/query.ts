@@ -3,7 +3,7 @@ import { revenueText } from '../../functions/pipeline/money.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { parseSalesParams } from '../../functions/serving/query-params.ts';
 import { querySales, type SalesResponse } from '../../functions/serving/query-sales.ts';
-import { lakeOption, openCliStore } from '../cli-env.ts';
+import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 
 function table(result: SalesResponse): string {
   const withProduct = result.rows.some((row) => row.product_id !== undefined);
@@ -51,7 +51,10 @@ export function register(program: Command): void {
     .description(
       'sales over [start, end): batch where published, realtime elsewhere (same JSON as GET /sales)',
     )
-    .requiredOption('--start <instant>', 'ISO-8601 instant with a zone, or a day YYYY-MM-DD (UTC midnight)')
+    .requiredOption(
+      '--start <instant>',
+      'ISO-8601 instant with a zone, or a day YYYY-MM-DD (midnight in --tz)',
+    )
     .option('--end <instant>', 'exclusive end, same formats (default: the end of a --start day, else now)')
     .option('--granularity <g>', 'minute | hour | day', 'hour')
     .option('--product-id <id>', 'only this product')
@@ -59,6 +62,7 @@ export function register(program: Command): void {
     .option('--json', 'print the GET /sales JSON body', false)
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())
+    .addOption(tzOption())
     .action(async (options) => {
       const params: Record<string, string> = {
         start: options.start,
@@ -66,12 +70,14 @@ export function register(program: Command): void {
         granularity: options.granularity,
         ...(options.productId !== undefined ? { product_id: options.productId } : {}),
         ...(options.groupBy !== undefined ? { group_by: options.groupBy } : {}),
+        tz: options.tz,
       };
-      const query = parseSalesParams(params);
+      const query = parseSalesParams(params, new Date(), options.tz);
       const result = await querySales(query, {
         store: openCliStore(options.lake),
         clock: () => new Date(),
         log: options.verbose ? consoleLog : silentLog,
+        timeZone: options.tz,
       });
       console.log(options.json ? JSON.stringify(result, null, 2) : table(result));
     });

@@ -11,7 +11,7 @@ import {
   type ReconciliationTrend,
   reconciliationTrend,
 } from '../../functions/reconcile/trend.ts';
-import { cliEnv, lakeOption, openCliStore } from '../cli-env.ts';
+import { cliEnv, lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
 
@@ -133,6 +133,7 @@ export function register(program: Command): void {
     .option('--json', 'print the run record as JSON', false)
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())
+    .addOption(tzOption())
     .action(async (options) => {
       const store = openCliStore(options.lake);
       const dlq = options.dlqUrl
@@ -148,6 +149,7 @@ export function register(program: Command): void {
           store,
           clock: () => new Date(),
           log: options.verbose ? consoleLog : silentLog,
+          timeZone: options.tz,
           // Locally an alert is a file the dashboard reads plus a log line on stderr.
           alerts: lakeAlertSink(store, consoleLog),
           ...(dlq ? { dlq } : {}),
@@ -167,6 +169,7 @@ export function register(program: Command): void {
     .option('--now <ISO>', 'the last day to show (default: today)')
     .option('--json', 'print the trend as JSON', false)
     .addOption(lakeOption())
+    .addOption(tzOption())
     .action(async (options, trend: Command) => {
       // Flags `reconcile` also has (--lake, --json, --now) may have been parsed by it: take them from there too.
       const pick = (name: string): unknown =>
@@ -177,6 +180,7 @@ export function register(program: Command): void {
       const now = pick('now');
       const result = await reconciliationTrend(store, {
         days: options.days,
+        timeZone: String(pick('tz')),
         ...(now === undefined ? {} : { now: parseNow(String(now)) }),
       });
       console.log(pick('json') ? JSON.stringify(result, null, 2) : formatTrend(result));

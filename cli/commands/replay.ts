@@ -5,7 +5,7 @@ import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { fileMessages, replayMessages, sendToQueue } from '../../functions/stream/replay.ts';
 import { DEFAULT_ALLOWED_LATENESS_SECONDS } from '../../functions/stream/watermark.ts';
-import { lakeOption, openCliStore } from '../cli-env.ts';
+import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 import { sqsClientFor, withSqsErrors } from './dlq.ts';
 
 function positiveInt(name: string) {
@@ -37,6 +37,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON', false)
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())
+    .addOption(tzOption())
     .action(async (options) => {
       if (!existsSync(options.file)) throw new InvalidInputError(`no such file: ${options.file}`, 'file');
       if (options.queueUrl) {
@@ -56,7 +57,7 @@ export function register(program: Command): void {
       }
       const store = openCliStore(options.lake);
       const now = () => new Date();
-      const deps = { store, clock: now, log: options.verbose ? consoleLog : silentLog };
+      const deps = { store, clock: now, log: options.verbose ? consoleLog : silentLog, timeZone: options.tz };
       const days = new Set<string>();
       const totals = await replayMessages(
         fileMessages(options.file),

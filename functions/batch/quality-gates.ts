@@ -1,3 +1,4 @@
+import { dayRange, UTC } from '../pipeline/dates.ts';
 import type { ReasonCount, RecordCounts } from '../pipeline/order-views.ts';
 
 /** A data-quality gate's verdict, kept in the run report whether it passed or not. */
@@ -35,6 +36,8 @@ export interface GateInput {
   crossDayDuplicates?: Record<string, number>;
   /** The most frequent reasons records were rejected, named by the malformed-share gate. */
   topReasons?: ReasonCount[];
+  /** The reporting time zone the day is a day of (default UTC). */
+  timeZone?: string;
 }
 
 function median(values: number[]): number {
@@ -104,7 +107,7 @@ export function evaluateGates(input: GateInput, thresholds: GateThresholds): Gat
         `${baseline} (limit ${limit})${isSpike && thresholds.force ? '; forced' : ''}`,
     });
   }
-  const dayEnd = Date.parse(`${input.day}T00:00:00Z`) + 86_400_000;
+  const dayEnd = dayRange(input.day, input.timeZone ?? UTC).end.getTime();
   const isFresh = input.newestLandingAt === undefined || input.newestLandingAt.getTime() >= dayEnd;
   results.push({
     gate: 'freshness',

@@ -3,12 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import {
+  assertIndexTimeZone,
   type PublishedDay,
   type PublishedIndex,
   publishDay,
   readPublished,
 } from '../pipeline/batch-published.ts';
-import { addDays, parseDay } from '../pipeline/dates.ts';
+import { addDays, parseDay, UTC } from '../pipeline/dates.ts';
 import { sqlPath, withConnection } from '../pipeline/duckdb-session.ts';
 import { runId as newRunId } from '../pipeline/ids.ts';
 import { type BatchView, lake } from '../pipeline/lake-layout.ts';
@@ -91,6 +92,8 @@ export async function runBatchDay(
   const files = await landingFiles(store, day);
   const version = viewVersion(files);
   const { index } = await readPublished(store);
+  const timeZone = deps.timeZone ?? UTC;
+  assertIndexTimeZone(index, timeZone);
   const trailingOrders = Array.from(
     { length: 7 },
     (_, i) => index.days[addDays(day, -(i + 1))]?.orders,
@@ -129,6 +132,7 @@ export async function runBatchDay(
       const counts = await buildOrderViews(connection, {
         daily: true,
         expectedDay: day,
+        timeZone,
         ...(input.policy ? { policy: input.policy } : {}),
       });
       const revenueRows = (
@@ -155,6 +159,7 @@ export async function runBatchDay(
             ? new Date(Math.max(...files.map((f) => f.lastModified.getTime())))
             : undefined,
           topReasons: report.topReasons,
+          timeZone,
         },
         thresholds,
       );
@@ -195,7 +200,7 @@ export async function runBatchDay(
         revenue_by_currency: report.revenue_by_currency,
         files: viewKeys,
       };
-      await publishDay(store, entry, clock());
+      await publishDay(store, entry, clock(), timeZone);
       report.status = 'published';
       await putJson(store, lake.batchDayState(day), {
         day,

@@ -22,7 +22,7 @@ export interface BatchRangeInput {
   /** Re-run days whose inputs did not change, and let a row-count spike through. */
   force?: boolean;
   thresholds?: Partial<Omit<GateThresholds, 'force'>>;
-  /** Accepted currencies (default: every ISO 4217 code). */
+  /** Accepted currencies and clock skew (default: every ISO 4217 code, 300 s). */
   policy?: ValidationPolicy;
   onProgress?: (progress: { done: number; total: number; outcome: DayOutcome }) => void;
 }
@@ -108,7 +108,8 @@ export async function scheduledDays(
   lookbackDays: number,
   deps: CoreDeps,
 ): Promise<string[]> {
-  const yesterday = addDays(dayOf(eventTime), -1);
+  // The last day that has ended in the reporting zone (the schedule is UTC; its local day may still be running).
+  const yesterday = addDays(dayOf(eventTime, deps.timeZone), -1);
   const oldest = addDays(yesterday, -Math.max(0, lookbackDays));
   const days = new Set([yesterday]);
   for (const day of (await landingDays(deps.store)).keys()) {

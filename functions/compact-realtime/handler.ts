@@ -8,7 +8,7 @@ import { compactRealtime } from '../stream/compaction.ts';
 import { readWatermark } from '../stream/watermark.ts';
 import { env } from './env.ts';
 
-const deps = { store: env.store, clock: () => new Date(), log };
+const deps = { store: env.store, clock: () => new Date(), log, timeZone: env.timeZone };
 
 /** Scheduled compaction of realtime partials; the logical time is the schedule's `event.time`. */
 async function compact(event: unknown) {

@@ -1,4 +1,9 @@
-import { lakeStoreFromEnv, numberFromEnv, validationPolicyFromEnv } from '../lambda/lake-from-env.ts';
+import {
+  lakeStoreFromEnv,
+  numberFromEnv,
+  timeZoneFromEnv,
+  validationPolicyFromEnv,
+} from '../lambda/lake-from-env.ts';
 import { DEFAULT_ALLOWED_LATENESS_SECONDS } from '../stream/watermark.ts';
 
 /** Read once at cold start; a bad value fails the first invocation loudly. */
@@ -10,4 +15,5 @@ export const env = {
     DEFAULT_ALLOWED_LATENESS_SECONDS,
   ),
   policy: validationPolicyFromEnv(process.env),
+  timeZone: timeZoneFromEnv(process.env),
 };

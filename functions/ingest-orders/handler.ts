@@ -9,7 +9,7 @@ import { InvalidInputError } from '../pipeline/errors.ts';
 import { consumeMicroBatch, type StreamMessage } from '../stream/micro-batch.ts';
 import { env } from './env.ts';
 
-const deps = { store: env.store, clock: () => new Date(), log };
+const deps = { store: env.store, clock: () => new Date(), log, timeZone: env.timeZone };
 const processor = new BatchProcessor(EventType.SQS);
 
 /** A record whose micro-batch write failed: reported so SQS delivers it again (and finally dead-letters it). */

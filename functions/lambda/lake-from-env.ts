@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { parseTimeZone, UTC } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import type { ObjectStore } from '../pipeline/object-store.ts';
 import { openStore } from '../pipeline/open-store.ts';
@@ -39,6 +40,12 @@ export function numberFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: nu
   const value = Number(raw);
   if (!Number.isFinite(value)) throw new InvalidInputError(`${name} must be a number, got "${raw}"`, name);
   return value;
+}
+
+/** The reporting time zone (`REPORTING_TIME_ZONE`, an IANA name; default UTC), checked at cold start. */
+export function timeZoneFromEnv(env: NodeJS.ProcessEnv): string {
+  const raw = env['REPORTING_TIME_ZONE']?.trim();
+  return raw ? parseTimeZone(raw, 'REPORTING_TIME_ZONE') : UTC;
 }
 
 /** The validation policy (`ACCEPTED_CURRENCIES`, `MAX_CLOCK_SKEW_SECONDS`), checked at cold start. */

@@ -1,4 +1,5 @@
-import { PreconditionFailedError } from './errors.ts';
+import { addDays, dayStartMs, UTC } from './dates.ts';
+import { InvalidInputError, PreconditionFailedError } from './errors.ts';
 import { type BatchView, lake } from './lake-layout.ts';
 import { getJson, type ObjectStore, putJson } from './object-store.ts';
 
@@ -19,6 +20,8 @@ export interface PublishedDay {
 export interface PublishedIndex {
   days: Record<string, PublishedDay>;
   updatedAt: string;
+  /** The reporting time zone the days are days of (absent in indexes written before it existed: UTC). */
+  timeZone?: string;
 }
 
 const EMPTY: PublishedIndex = { days: {}, updatedAt: new Date(0).toISOString() };
@@ -56,12 +59,36 @@ export async function updatePublished(
   }
 }
 
-/** Publishes (or republishes) one day. */
-export function publishDay(store: ObjectStore, entry: PublishedDay, now: Date): Promise<PublishedIndex> {
-  return updatePublished(store, (index) => ({
-    days: { ...index.days, [entry.day]: entry },
-    updatedAt: now.toISOString(),
-  }));
+/** The reporting time zone of an index's days. */
+export function indexTimeZone(index: PublishedIndex): string {
+  return index.timeZone ?? UTC;
+}
+
+/**
+ * Throws unless days of `timeZone` may be published into `index`: a lake has one reporting time zone, since a
+ * Taipei day and a UTC day of the same name cover different instants (mixing them would count hours twice).
+ */
+export function assertIndexTimeZone(index: PublishedIndex, timeZone: string): void {
+  if (Object.keys(index.days).length > 0 && indexTimeZone(index) !== timeZone) {
+    throw new InvalidInputError(
+      `this lake's batch days are days in ${indexTimeZone(index)}, not ${timeZone}: a lake has one reporting ` +
+        `time zone (stage setting reporting.timeZone, --tz); use ${indexTimeZone(index)} or a new lake`,
+      'tz',
+    );
+  }
+}
+
+/** Publishes (or republishes) one day of `timeZone` (default UTC). */
+export function publishDay(
+  store: ObjectStore,
+  entry: PublishedDay,
+  now: Date,
+  timeZone: string = UTC,
+): Promise<PublishedIndex> {
+  return updatePublished(store, (index) => {
+    assertIndexTimeZone(index, timeZone);
+    return { days: { ...index.days, [entry.day]: entry }, updatedAt: now.toISOString(), timeZone };
+  });
 }
 
 /** Days published, sorted. */
@@ -69,16 +96,18 @@ export function publishedDays(index: PublishedIndex): string[] {
   return Object.keys(index.days).sort();
 }
 
-/** End of the latest contiguous published range starting from the first published day (exclusive, ISO), or null. */
+/**
+ * End of the latest contiguous published range starting from the first published day (exclusive, ISO), or null.
+ * Days end at midnight of the index's time zone.
+ */
 export function batchBoundary(index: PublishedIndex): string | null {
   const days = publishedDays(index);
   const first = days[0];
   if (first === undefined) return null;
-  let end = Date.parse(`${first}T00:00:00Z`);
+  let next = first;
   for (const day of days) {
-    const start = Date.parse(`${day}T00:00:00Z`);
-    if (start !== end && start !== end - 86_400_000) break;
-    end = start + 86_400_000;
+    if (day !== next && day !== addDays(next, -1)) break;
+    next = addDays(day, 1);
   }
-  return new Date(end).toISOString();
+  return new Date(dayStartMs(next, indexTimeZone(index))).toISOString();
 }

@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { UTC } from './dates.ts';
 import { sqlPath } from './duckdb-session.ts';
 import { materialize } from './sql-models.ts';
 import { createPolicyTables, type ValidationPolicy } from './validation-policy.ts';
@@ -14,12 +15,16 @@ export interface RecordCounts {
   orders: number;
 }
 
-/** Materialises `validated_orders` over `raw_orders` under `policy` (default: any ISO 4217 code, 5 min skew). */
+/**
+ * Materialises `validated_orders` over `raw_orders` under `policy` (default: any ISO 4217 code, 5 min skew), with
+ * each order's `reporting_day` in `timeZone`.
+ */
 export async function validateRawOrders(
   connection: DuckDBConnection,
   policy?: ValidationPolicy,
+  timeZone: string = UTC,
 ): Promise<void> {
-  await createPolicyTables(connection, policy);
+  await createPolicyTables(connection, policy, timeZone);
   await materialize(connection, 'validated_orders');
 }
 
@@ -30,16 +35,20 @@ export async function validateRawOrders(
  */
 export async function buildOrderViews(
   connection: DuckDBConnection,
-  options: { daily?: boolean; expectedDay?: string; policy?: ValidationPolicy } = {},
+  options: { daily?: boolean; expectedDay?: string; policy?: ValidationPolicy; timeZone?: string } = {},
 ): Promise<RecordCounts> {
-  await validateRawOrders(connection, options.policy);
+  const timeZone = options.timeZone ?? UTC;
+  await validateRawOrders(connection, options.policy, timeZone);
   if (options.expectedDay !== undefined) {
     // A day's export may only hold that day's orders; others would be served under the wrong day.
     await connection.run(
       `update validated_orders
-       set is_valid = false, reasons = list_append(reasons, 'event_time: not in the export day ' || $day)
-       where is_valid and event_time::date <> $day::date`,
-      { day: options.expectedDay },
+       set is_valid = false, reasons = list_append(reasons, 'event_time: not in the export day ' || $day || $zone)
+       where is_valid and reporting_day <> $day::date`,
+      {
+        day: options.expectedDay,
+        zone: timeZone === UTC ? '' : ` (${timeZone})`,
+      },
     );
   }
   await materialize(connection, 'order_facts');

@@ -20,4 +20,9 @@ export interface CoreDeps {
   store: import('./object-store.ts').ObjectStore;
   clock: () => Date;
   log: LogPort;
+  /**
+   * The lake's reporting time zone (IANA; default UTC, stage setting `reporting.timeZone`): a landing folder's
+   * day, the dedup scope, daily rollups and day partitions are days in it. Minute and hour buckets stay UTC.
+   */
+  timeZone?: string;
 }

@@ -1,6 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { listValue } from '@duckdb/node-api';
 import { ISO_4217_CODES } from './currencies.ts';
+import { UTC } from './dates.ts';
 import { InvalidInputError } from './errors.ts';
 
 /**
@@ -52,11 +53,13 @@ export function currenciesFromText(text: string | undefined): string[] {
 
 /**
  * Creates the temp tables the validation model reads its policy from: `currency_codes` (every ISO 4217 code
- * and whether this stage accepts it) and the one-row `validation_policy`.
+ * and whether this stage accepts it) and the one-row `validation_policy`, which also names the reporting time zone
+ * (the models' `reporting_day`).
  */
 export async function createPolicyTables(
   connection: DuckDBConnection,
   policy: ValidationPolicy = DEFAULT_VALIDATION_POLICY,
+  timeZone: string = UTC,
 ): Promise<void> {
   const accepted = policy.currencies.length > 0 ? policy.currencies : ISO_4217_CODES;
   await connection.run(
@@ -66,8 +69,10 @@ export async function createPolicyTables(
   );
   await connection.run(
     `create or replace temp table validation_policy as
-     select $skew::integer as max_clock_skew_seconds, $accepted::varchar as accepted_currencies`,
+     select $skew::integer as max_clock_skew_seconds, $accepted::varchar as accepted_currencies,
+       $zone::varchar as time_zone`,
     {
+      zone: timeZone,
       skew: Math.round(policy.maxClockSkewSeconds),
       accepted: policy.currencies.length > 0 ? policy.currencies.join(', ') : 'any ISO 4217 code',
     },

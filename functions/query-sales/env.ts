@@ -1,4 +1,4 @@
-import { lakeStoreFromEnv } from '../lambda/lake-from-env.ts';
+import { lakeStoreFromEnv, timeZoneFromEnv } from '../lambda/lake-from-env.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 
 function corsOrigins(raw: string | undefined): string[] {
@@ -24,4 +24,5 @@ export const env = {
   corsOrigins: corsOrigins(process.env['CORS_ALLOWED_ORIGINS']),
   /** Reported by GET /health. */
   version: process.env['TWINFLOW_VERSION'] ?? process.env['AWS_LAMBDA_FUNCTION_VERSION'] ?? 'dev',
+  timeZone: timeZoneFromEnv(process.env),
 };

@@ -11,7 +11,13 @@ import { env } from './env.ts';
 import { dispatch } from './router.ts';
 import { routes } from './routes/index.ts';
 
-const deps: ServingDeps = { store: env.store, clock: () => new Date(), log, version: env.version };
+const deps: ServingDeps = {
+  store: env.store,
+  clock: () => new Date(),
+  log,
+  version: env.version,
+  timeZone: env.timeZone,
+};
 
 /** Query API (API Gateway HTTP API, payload v2): GET /sales, /sales/windows, /health and registered routes. */
 function serve(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {

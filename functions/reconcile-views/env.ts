@@ -1,4 +1,9 @@
-import { lakeStoreFromEnv, numberFromEnv } from '../lambda/lake-from-env.ts';
+import {
+  lakeStoreFromEnv,
+  numberFromEnv,
+  timeZoneFromEnv,
+  validationPolicyFromEnv,
+} from '../lambda/lake-from-env.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { DEFAULT_LOOKBACK_DAYS, DEFAULT_THRESHOLD } from '../reconcile/reconcile.ts';
 
@@ -34,4 +39,7 @@ export const env = {
   /** The batch function's gate settings, for the days reconciliation re-runs. */
   spikeFactor: numberFromEnv(process.env, 'SPIKE_FACTOR', 3),
   maxMalformedShare: numberFromEnv(process.env, 'MAX_MALFORMED_SHARE', 0.05),
+  /** The batch function's validation policy, for the same reruns. */
+  policy: validationPolicyFromEnv(process.env),
+  timeZone: timeZoneFromEnv(process.env),
 };

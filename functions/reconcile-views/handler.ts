@@ -20,6 +20,7 @@ const deps: ReconcileDeps = {
   store: env.store,
   clock: () => new Date(),
   log,
+  timeZone: env.timeZone,
   alerts: fanOutAlerts(
     lakeAlertSink(env.store, log),
     ...(sns && env.alertTopicArn ? [snsAlertSink(sns, env.alertTopicArn)] : []),
@@ -36,6 +37,7 @@ async function reconcileViews(event: unknown) {
       lookbackDays: env.lookbackDays,
       threshold: env.threshold,
       batchThresholds: { spikeFactor: env.spikeFactor, maxMalformedShare: env.maxMalformedShare },
+      policy: env.policy,
     },
     deps,
   );

@@ -67,7 +67,7 @@ async function loadMinutes(
   connection: DuckDBConnection,
   table: string,
   paths: string[],
-  day: string,
+  where: { day: string; timeZone: string },
 ): Promise<void> {
   await connection.run(`create or replace temp table ${table} ${MINUTES_TABLE}`);
   if (paths.length === 0) return;
@@ -75,8 +75,8 @@ async function loadMinutes(
     `insert into ${table} by name
      select window_start, product_id, currency, orders, units, revenue
      from read_parquet(${sqlPathList(paths)}, union_by_name = true)
-     where window_start::date = $day::date`,
-    { day },
+     where timezone($zone, window_start::timestamptz)::date = $day::date`,
+    { day: where.day, zone: where.timeZone },
   );
 }
 
@@ -88,7 +88,7 @@ async function loadArchive(connection: DuckDBConnection, paths: string[], day: s
   await connection.run(
     `create or replace temp table validated_orders (
        order_id varchar, event_id varchar, user_id varchar, product_id varchar, quantity integer,
-       unit_price decimal(18, 2), currency varchar, event_time timestamp, is_valid boolean)`,
+       unit_price decimal(18, 2), currency varchar, event_time timestamp, is_valid boolean, reporting_day date)`,
   );
   if (paths.length > 0) {
     const relation = `read_parquet(${sqlPathList(paths)}, union_by_name = true)`;
@@ -105,11 +105,12 @@ async function loadArchive(connection: DuckDBConnection, paths: string[], day: s
            ${column('order_id', 'varchar')}, ${column('event_id', 'varchar')}, ${column('user_id', 'varchar')},
            ${column('product_id', 'varchar')}, ${column('quantity', 'integer')},
            ${column('unit_price', 'decimal(18, 2)')}, ${column('currency', 'varchar')},
-           ${column('event_time', 'timestamp')}, true as is_valid
+           ${column('event_time', 'timestamp')}, true as is_valid, $day::date as reporting_day
        from ${relation}`,
+      // The archive of day D holds day D's orders (written per reporting day by the consumer).
+      { day },
     );
   }
-  await connection.run('delete from validated_orders where event_time::date <> $day::date', { day });
   await materialize(connection, 'order_facts', 'stream_orders');
   await connection.run('create or replace temp view order_facts as select * from stream_orders');
   await materialize(connection, 'sales_minute', 'archive_minutes');
@@ -167,6 +168,7 @@ export async function readDayLayers(
   store: ObjectStore,
   day: string,
   published: PublishedDay | undefined,
+  timeZone: string,
 ): Promise<DayLayers> {
   const snapshot = await realtimeDaySnapshot(store, day);
   const realtimeInfos = snapshotFiles(snapshot);
@@ -187,8 +189,8 @@ export async function readDayLayers(
     localPaths(store, archiveInfos),
   ]);
   return withConnection(async (connection) => {
-    await loadMinutes(connection, 'batch_minutes', batchPaths.slice(0, 1), day);
-    await loadMinutes(connection, 'realtime_minutes', realtimePaths, day);
+    await loadMinutes(connection, 'batch_minutes', batchPaths.slice(0, 1), { day, timeZone });
+    await loadMinutes(connection, 'realtime_minutes', realtimePaths, { day, timeZone });
     await connection.run(
       'create or replace temp table batch_orders (order_id varchar, event_time timestamp)',
     );

@@ -16,6 +16,8 @@ export interface ExplainInput {
   published: PublishedDay;
   dlqMessages: number | 'unknown';
   scored: ScoredDay;
+  /** The reporting time zone the day is a day of. */
+  timeZone: string;
 }
 
 const presenceJson = (p: OrderPresence): OrderPresenceJson => ({
@@ -82,7 +84,7 @@ function summaryOf(input: ExplainInput, e: Omit<DayExplanation, 'summary' | 'by_
 export async function explainDay(input: ExplainInput, deps: ReconcileDeps): Promise<DayExplanation> {
   const { layers } = input;
   const [quarantine, stats, runReport] = await Promise.all([
-    streamQuarantineCounts(deps.store, layers.day),
+    streamQuarantineCounts(deps.store, layers.day, input.timeZone),
     streamStatsOf(input, deps),
     getJson<BatchRunReport>(deps.store, lake.batchRunReport(layers.day, input.published.runId)),
   ]);

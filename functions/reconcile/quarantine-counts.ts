@@ -14,7 +14,11 @@ export interface QuarantineCounts {
 }
 
 /** Counts the stream-side quarantined records of a day by reason and by the hour they claimed. */
-export async function streamQuarantineCounts(store: ObjectStore, day: string): Promise<QuarantineCounts> {
+export async function streamQuarantineCounts(
+  store: ObjectStore,
+  day: string,
+  timeZone: string,
+): Promise<QuarantineCounts> {
   const infos = (await store.list(lake.quarantinePrefix(day))).filter(
     (info) => info.key.endsWith('.jsonl') && !BATCH_FILE.test(info.key),
   );
@@ -44,9 +48,9 @@ export async function streamQuarantineCounts(store: ObjectStore, day: string): P
        )
        select strftime(event_time::timestamp, '%H') as hour, count(*)::integer as n
        from claimed
-       where event_time is not null and event_time::timestamp::date = $day::date
+       where event_time is not null and timezone($zone, event_time)::date = $day::date
        group by all order by hour`,
-      { day },
+      { day, zone: timeZone },
     );
     await connection.run('drop table stream_quarantine');
     return {

@@ -3,12 +3,13 @@ import type { GateThresholds } from '../batch/quality-gates.ts';
 import { runBatchRange } from '../batch/run-batch.ts';
 import { type BatchRunReport, batchDayState } from '../batch/run-batch-day.ts';
 import { type PublishedIndex, readPublished } from '../pipeline/batch-published.ts';
-import { addDays, dayOf, daysBetween } from '../pipeline/dates.ts';
+import { addDays, dayOf, daysBetween, hourWithin, UTC } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { runId as newRunId } from '../pipeline/ids.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { revenueText } from '../pipeline/money.ts';
 import { getJson, putJson } from '../pipeline/object-store.ts';
+import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
 import { buildAlert } from './alerts.ts';
 import { addMeasures, type DayLayers, type Measures, readDayLayers, zero } from './day-layers.ts';
 import { dayComparison, measuresJson, type ScoredDay, scoreDay } from './deviation.ts';
@@ -27,6 +28,8 @@ export interface ReconcileInput {
   threshold?: number;
   /** Gate thresholds for the batch days reconciliation re-runs (the batch function's own settings). */
   batchThresholds?: Partial<Omit<GateThresholds, 'force'>>;
+  /** The batch function's validation policy, for the days reconciliation re-runs (default: the default policy). */
+  policy?: ValidationPolicy;
 }
 
 export interface ReconcileResult {
@@ -39,9 +42,8 @@ export interface ReconcileResult {
 
 export const DEFAULT_LOOKBACK_DAYS = 3;
 export const DEFAULT_THRESHOLD = 0.1;
-const MS_PER_HOUR = 3_600_000;
 
-function checkInput(input: ReconcileInput): Required<Omit<ReconcileInput, 'batchThresholds'>> {
+function checkInput(input: ReconcileInput): Required<Omit<ReconcileInput, 'batchThresholds' | 'policy'>> {
   const lookbackDays = input.lookbackDays ?? DEFAULT_LOOKBACK_DAYS;
   const threshold = input.threshold ?? DEFAULT_THRESHOLD;
   if (Number.isNaN(input.now.getTime())) throw new InvalidInputError('now is not a valid time', 'now');
@@ -70,9 +72,10 @@ function hourTotals(layers: DayLayers, hour: string): Measures {
 export function realtimeGaps(
   layers: DayLayers,
   now: Date,
+  timeZone: string = UTC,
 ): { hour: string; archive: Measures; realtime: Measures }[] {
   return [...layers.archiveHours]
-    .filter(([hour]) => Date.parse(`${layers.day}T${hour}:00:00Z`) + MS_PER_HOUR <= now.getTime())
+    .filter(([hour]) => (hourWithin(layers.day, hour, timeZone)?.end ?? 0) <= now.getTime())
     .map(([hour, archive]) => ({ hour, archive, realtime: hourTotals(layers, hour) }))
     .filter(
       ({ archive, realtime }) =>
@@ -104,7 +107,7 @@ async function rerunChangedBatchDays(
   input: ReconcileInput,
   deps: ReconcileDeps,
 ): Promise<Correction[]> {
-  const today = dayOf(input.now);
+  const today = dayOf(input.now, deps.timeZone);
   const corrections: Correction[] = [];
   const candidates: { day: string; reason: string; previous: string | null }[] = [];
   for (const day of days.filter((d) => d < today)) {
@@ -140,7 +143,12 @@ async function rerunChangedBatchDays(
   }
   if (candidates.length === 0) return corrections;
   const result = await runBatchRange(
-    { days: candidates.map((c) => c.day), force: false, thresholds: input.batchThresholds ?? {} },
+    {
+      days: candidates.map((c) => c.day),
+      force: false,
+      thresholds: input.batchThresholds ?? {},
+      ...(input.policy ? { policy: input.policy } : {}),
+    },
     deps,
   );
   for (const candidate of candidates) {
@@ -164,6 +172,7 @@ async function fillRealtimeGaps(
   index: PublishedIndex,
   now: Date,
   deps: ReconcileDeps,
+  timeZone: string,
 ): Promise<Correction[]> {
   const corrections: Correction[] = [];
   for (const day of layers) {
@@ -173,7 +182,7 @@ async function fillRealtimeGaps(
       ? 'batch has published this day, so queries are answered from batch whatever the realtime view holds'
       : 'no batch yet: queries are answered from the realtime view';
     let recomputed: Promise<{ status: string; orders: number }> | undefined;
-    for (const gap of realtimeGaps(day, now)) {
+    for (const gap of realtimeGaps(day, now, timeZone)) {
       const reason = `realtime view has ${gap.realtime.orders} orders / ${revenueText(measuresJson(gap.realtime))} where the stream archive has ${gap.archive.orders} / ${revenueText(measuresJson(gap.archive))}`;
       if (!deps.speed) {
         corrections.push({
@@ -253,14 +262,15 @@ export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Pr
   const { store, log } = deps;
   const startedAt = deps.clock();
   const runId = newRunId(now);
-  const today = dayOf(now);
+  const timeZone = deps.timeZone ?? UTC;
+  const today = dayOf(now, timeZone);
   const days = daysBetween(addDays(today, -lookbackDays), today);
   log.info('reconciliation started', { runId, now: now.toISOString(), days, threshold });
 
   const readAll = async (index: PublishedIndex) => {
     const layers: DayLayers[] = [];
     // One day at a time: each holds its orders in DuckDB.
-    for (const day of days) layers.push(await readDayLayers(store, day, index.days[day]));
+    for (const day of days) layers.push(await readDayLayers(store, day, index.days[day], timeZone));
     return layers;
   };
   const beforeIndex = (await readPublished(store)).index;
@@ -268,7 +278,7 @@ export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Pr
 
   const corrections = [
     ...(await rerunChangedBatchDays(days, beforeIndex, input, deps)),
-    ...(await fillRealtimeGaps(beforeLayers, beforeIndex, now, deps)),
+    ...(await fillRealtimeGaps(beforeLayers, beforeIndex, now, deps, timeZone)),
   ];
   const changed = corrections.some((c) => c.status === 'published' || c.status === 'applied');
   const afterIndex = changed ? (await readPublished(store)).index : beforeIndex;
@@ -309,7 +319,14 @@ export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Pr
       before: dayComparison(scoredBefore),
       after: dayComparison(scoredAfter),
       explanation: await explainDay(
-        { layers: after, gaps: realtimeGaps(before, now), published, dlqMessages, scored: scoredAfter },
+        {
+          layers: after,
+          gaps: realtimeGaps(before, now, timeZone),
+          published,
+          dlqMessages,
+          scored: scoredAfter,
+          timeZone,
+        },
         deps,
       ),
     };

@@ -36,7 +36,7 @@ const READ_CONCURRENCY = 16;
 /** The run records of the last `days` days (up to `now`'s day), oldest first. */
 export async function reconciliationTrend(
   store: ObjectStore,
-  input: { days: number; now?: Date },
+  input: { days: number; now?: Date; timeZone?: string },
 ): Promise<ReconciliationTrend> {
   if (!Number.isInteger(input.days) || input.days < 1 || input.days > MAX_TREND_DAYS) {
     throw new InvalidInputError(
@@ -44,7 +44,7 @@ export async function reconciliationTrend(
       'days',
     );
   }
-  const today = dayOf(input.now ?? new Date());
+  const today = dayOf(input.now ?? new Date(), input.timeZone);
   const since = addDays(today, -(input.days - 1));
   const listed = await Promise.all(
     daysBetween(since, today).map((day) => store.list(lake.reconciliationRunPrefix(day))),

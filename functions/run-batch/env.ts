@@ -1,4 +1,9 @@
-import { lakeStoreFromEnv, numberFromEnv, validationPolicyFromEnv } from '../lambda/lake-from-env.ts';
+import {
+  lakeStoreFromEnv,
+  numberFromEnv,
+  timeZoneFromEnv,
+  validationPolicyFromEnv,
+} from '../lambda/lake-from-env.ts';
 
 /** Read once at cold start; a bad value fails the deployment's first invocation loudly. */
 export const env = {
@@ -8,4 +13,5 @@ export const env = {
   lookbackDays: numberFromEnv(process.env, 'BATCH_LOOKBACK_DAYS', 7),
   concurrency: numberFromEnv(process.env, 'BATCH_CONCURRENCY', 2),
   policy: validationPolicyFromEnv(process.env),
+  timeZone: timeZoneFromEnv(process.env),
 };

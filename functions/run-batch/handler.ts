@@ -8,7 +8,7 @@ import { parseDay } from '../pipeline/dates.ts';
 import { parseBatchRequest } from './batch-request.ts';
 import { env } from './env.ts';
 
-const deps = { store: env.store, clock: () => new Date(), log };
+const deps = { store: env.store, clock: () => new Date(), log, timeZone: env.timeZone };
 
 /** Batch layer: `{time}` from EventBridge (yesterday + changed days), `{date}` or `{startDate, endDate}`. */
 async function runBatch(event: unknown) {

@@ -1,5 +1,5 @@
 import { batchBoundary, publishedDays, readPublished } from '../pipeline/batch-published.ts';
-import { addDays, dayOf } from '../pipeline/dates.ts';
+import { addDays, dayOf, UTC } from '../pipeline/dates.ts';
 import { PreconditionFailedError } from '../pipeline/errors.ts';
 import type { ServingDeps } from './query-sales.ts';
 import { latestWindow } from './read-buckets.ts';
@@ -11,7 +11,7 @@ export interface HealthResponse {
   version: string;
   /** End of the contiguous published batch range (exclusive, ISO), or null. */
   batch_boundary: string | null;
-  /** Newest realtime minute window of today or yesterday (UTC, by the clock), or null. */
+  /** Newest realtime minute window of today or yesterday (days of the reporting zone, by the clock), or null. */
   realtime_freshness: string | null;
   /** How many days batch has published, and the first and last of them. */
   published_days: number;
@@ -19,16 +19,20 @@ export interface HealthResponse {
   last_published_day: string | null;
   /** ETag of the publish index: the version of batch data being served. */
   published_version: string;
+  /** The reporting time zone: days (landing folders, daily rollups, day buckets) are days in it. */
+  time_zone: string;
   generated_at: string;
 }
 
 /** Newest realtime window: the newest hour with files today, else yesterday. Retries once if a file vanishes. */
-export async function realtimeFreshness(deps: Pick<ServingDeps, 'store' | 'clock'>): Promise<string | null> {
-  const today = dayOf(deps.clock());
+export async function realtimeFreshness(
+  deps: Pick<ServingDeps, 'store' | 'clock' | 'timeZone'>,
+): Promise<string | null> {
+  const today = dayOf(deps.clock(), deps.timeZone);
   for (let attempt = 1; ; attempt++) {
     try {
       for (const day of [today, addDays(today, -1)]) {
-        const files = await newestRealtimeHourFiles(deps.store, day);
+        const files = await newestRealtimeHourFiles(deps.store, day, deps.timeZone);
         if (files.length === 0) continue;
         const latest = await latestWindow(await Promise.all(files.map((info) => deps.store.localPath(info))));
         if (latest) return latest;
@@ -57,6 +61,7 @@ export async function health(deps: ServingDeps): Promise<HealthResponse> {
     first_published_day: days[0] ?? null,
     last_published_day: days.at(-1) ?? null,
     published_version: etag,
+    time_zone: index.timeZone ?? deps.timeZone ?? UTC,
     generated_at: deps.clock().toISOString(),
   };
 }

@@ -1,5 +1,5 @@
 import type { PublishedIndex } from '../pipeline/batch-published.ts';
-import { dayOf, hourOf } from '../pipeline/dates.ts';
+import { addDays, dayOf, dayStartMs, hourOf, UTC } from '../pipeline/dates.ts';
 
 export type Source = 'batch' | 'realtime';
 
@@ -14,7 +14,7 @@ export interface Segment {
 export interface HourPlan {
   /** Published days touched by the range, with the part of the range inside each. */
   batchDays: Map<string, { start: Date; end: Date }>;
-  /** Hours (`HH`) served from realtime, per day. */
+  /** UTC hours (`HH`) served from realtime, per day (the lake's day partitions). */
   realtimeHours: Map<string, Set<string>>;
   segments: Segment[];
 }
@@ -29,19 +29,22 @@ function isBatchHour(index: PublishedIndex, day: string): boolean {
   return index.days[day] !== undefined;
 }
 
-/** Splits [start, end) into hours and assigns each to batch or realtime; segments are merged contiguous runs. */
-export function planHours(index: PublishedIndex, start: Date, end: Date): HourPlan {
+/**
+ * Splits [start, end) into slots — UTC hours, cut again where a day of `timeZone` starts (half-hour zones) — and
+ * assigns each to batch or realtime by the day it belongs to; segments are merged contiguous runs. Realtime hours
+ * are the (day, UTC hour) partitions to read.
+ */
+export function planHours(index: PublishedIndex, start: Date, end: Date, timeZone: string = UTC): HourPlan {
   const plan: HourPlan = { batchDays: new Map(), realtimeHours: new Map(), segments: [] };
   const endMs = end.getTime();
   let current: Segment | undefined;
-  for (
-    let hourMs = Math.floor(start.getTime() / MS_PER_HOUR) * MS_PER_HOUR;
-    hourMs < endMs;
-    hourMs += MS_PER_HOUR
-  ) {
-    const from = new Date(Math.max(hourMs, start.getTime()));
-    const to = new Date(Math.min(hourMs + MS_PER_HOUR, endMs));
-    const day = dayOf(from);
+  let fromMs = start.getTime();
+  let day = dayOf(start, timeZone);
+  let nextDayMs = dayStartMs(addDays(day, 1), timeZone);
+  while (fromMs < endMs) {
+    const toMs = Math.min(Math.floor(fromMs / MS_PER_HOUR) * MS_PER_HOUR + MS_PER_HOUR, nextDayMs, endMs);
+    const from = new Date(fromMs);
+    const to = new Date(toMs);
     const source: Source = isBatchHour(index, day) ? 'batch' : 'realtime';
     if (source === 'batch') {
       const clip = plan.batchDays.get(day);
@@ -57,6 +60,11 @@ export function planHours(index: PublishedIndex, start: Date, end: Date): HourPl
     } else {
       current = { start: from.toISOString(), end: to.toISOString(), source };
       plan.segments.push(current);
+    }
+    fromMs = toMs;
+    if (fromMs >= nextDayMs) {
+      day = addDays(day, 1);
+      nextDayMs = dayStartMs(addDays(day, 1), timeZone);
     }
   }
   return plan;

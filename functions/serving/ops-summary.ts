@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { dayOf, daysBetween } from '../pipeline/dates.ts';
+import { dayOf, daysBetween, hourWithin } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { getJson, type ObjectStore } from '../pipeline/object-store.ts';
@@ -132,9 +132,9 @@ export async function opsSummary(input: OpsSummaryInput, deps: CoreDeps): Promis
   const { store } = deps;
   const now = deps.clock();
   const { start, end } = opsRange(input, now);
-  const days = daysBetween(dayOf(start), dayOf(new Date(end.getTime() - 1)));
+  const days = daysBetween(dayOf(start, deps.timeZone), dayOf(new Date(end.getTime() - 1), deps.timeZone));
   const limit = pLimit(READ_CONCURRENCY);
-  const today = dayOf(now);
+  const today = dayOf(now, deps.timeZone);
   const [quarantine, stats, run] = await Promise.all([
     Promise.all(days.map((day) => limit(() => quarantineOfDay(store, day)))),
     Promise.all(days.map((day) => limit(() => streamStats(store, day)))),
@@ -159,10 +159,12 @@ export async function opsSummary(input: OpsSummaryInput, deps: CoreDeps): Promis
   const lateHours: OpsSummary['late']['hours'] = [];
   days.forEach((day, i) => {
     for (const [hh, hour] of Object.entries(stats[i] ?? {})) {
-      const hourStart = `${day}T${hh}:00:00Z`;
-      const hourMs = Date.parse(hourStart);
-      if (hour.late > 0 && hourMs + 3_600_000 > start.getTime() && hourMs < end.getTime()) {
-        lateHours.push({ hour_start: hourStart, late: hour.late });
+      const slot = hourWithin(day, hh, deps.timeZone);
+      if (hour.late > 0 && slot && slot.end > start.getTime() && slot.start < end.getTime()) {
+        lateHours.push({
+          hour_start: new Date(slot.start).toISOString().replace('.000Z', 'Z'),
+          late: hour.late,
+        });
       }
     }
   });

@@ -1,4 +1,5 @@
 import { type ZodType, z } from 'zod';
+import { dayStartMs, parseTimeZone } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { checkSalesQuery, GRANULARITIES, type SalesQuery } from './sales-query.ts';
 import { MAX_WINDOWS, type WindowsInput } from './sales-windows.ts';
@@ -76,6 +77,16 @@ export function instant(parameter: string) {
 
 const productId = z.string();
 
+/** `tz=Asia/Taipei`: an IANA zone. */
+const timeZone = z.string().transform((value, ctx) => {
+  try {
+    return parseTimeZone(value, 'tz');
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
 export const salesParamsSchema = z.strictObject({
   start: instant('start'),
   end: instant('end').optional(),
@@ -84,6 +95,7 @@ export const salesParamsSchema = z.strictObject({
     .default('hour'),
   product_id: productId.optional(),
   group_by: z.enum(['product'], { error: () => 'group_by must be "product"' }).optional(),
+  tz: timeZone.optional(),
 });
 
 export const windowsParamsSchema = z.strictObject({
@@ -118,17 +130,30 @@ export function parseParams<T>(schema: ZodType<T>, params: Record<string, string
 const DAY_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 
 /**
- * `GET /sales` parameters → a checked `SalesQuery` (range limits included). Without `end`, a day `start`
- * (`2026-11-20`) means that whole day and an instant means "until now".
+ * `GET /sales` parameters → a checked `SalesQuery` (range limits included). A day (`2026-11-20`) is its midnight
+ * in `tz` (default `timeZone`, the lake's reporting zone); without `end`, a day `start` means that whole day and
+ * an instant means "until now".
  */
-export function parseSalesParams(params: Record<string, string>, now: Date = new Date()): SalesQuery {
+export function parseSalesParams(
+  params: Record<string, string>,
+  now: Date = new Date(),
+  timeZone = 'UTC',
+): SalesQuery {
   const p = parseParams(salesParamsSchema, params);
-  const end =
-    p.end ?? (DAY_ONLY.test(params['start'] ?? '') ? new Date(p.start.getTime() + 86_400_000) : now);
+  const zone = p.tz ?? timeZone;
+  const dayStart = (raw: string | undefined, parsed: Date) =>
+    raw !== undefined && DAY_ONLY.test(raw) ? new Date(dayStartMs(raw, zone)) : parsed;
+  const start = dayStart(params['start'], p.start);
+  const end = p.end
+    ? dayStart(params['end'], p.end)
+    : DAY_ONLY.test(params['start'] ?? '')
+      ? new Date(dayStartMs(new Date(p.start.getTime() + 86_400_000).toISOString().slice(0, 10), zone))
+      : now;
   return checkSalesQuery({
-    start: p.start,
+    start,
     end,
     granularity: p.granularity,
+    timeZone: zone,
     ...(p.product_id !== undefined ? { productId: p.product_id } : {}),
     ...(p.group_by !== undefined ? { groupBy: p.group_by } : {}),
   });

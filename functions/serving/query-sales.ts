@@ -1,4 +1,5 @@
 import { batchBoundary, type PublishedDay, readPublished } from '../pipeline/batch-published.ts';
+import { dayRange, UTC } from '../pipeline/dates.ts';
 import { PreconditionFailedError } from '../pipeline/errors.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
@@ -10,7 +11,10 @@ import { type BucketRow, type BucketSpec, readBuckets } from './read-buckets.ts'
 import { realtimeFilesFor } from './realtime-files.ts';
 import { checkSalesQuery, type Granularity, type SalesQuery } from './sales-query.ts';
 
-/** What the serving core needs: the lake, a clock, a logger; optionally its own batch cache (tests, benches). */
+/**
+ * What the serving core needs: the lake, a clock, a logger and the stage's reporting time zone (the default `tz`
+ * and, until batch publishes, the zone of the lake's days); optionally its own batch cache (tests, benches).
+ */
 export interface ServingDeps extends CoreDeps {
   cache?: BatchCache;
   /** Code version reported by `health` (Lambda: the function version). */
@@ -43,6 +47,8 @@ export interface SalesResponse {
     granularity: Granularity;
     product_id?: string;
     group_by?: 'product';
+    /** The zone whose days are the day buckets. */
+    tz: string;
   };
   rows: SalesRow[];
   totals: SalesTotals;
@@ -89,11 +95,14 @@ async function batchFilePath(store: ObjectStore, key: string): Promise<string> {
   return store.localPath(info);
 }
 
-const MS_PER_DAY = 86_400_000;
-
-/** At granularity=day a whole published day is read from its daily rollup instead of its minutes. */
-function usesDailyRollup(spec: BucketSpec, clip: { start: Date; end: Date }): boolean {
-  return spec.granularity === 'day' && clip.end.getTime() - clip.start.getTime() === MS_PER_DAY;
+/**
+ * At granularity=day a whole published day is read from its daily rollup instead of its minutes, when the
+ * query's days are the lake's days (same zone).
+ */
+function usesDailyRollup(spec: BucketSpec, day: string, clip: { start: Date; end: Date }): boolean {
+  if (spec.granularity !== 'day' || (spec.timeZone ?? UTC) !== (spec.lakeZone ?? UTC)) return false;
+  const whole = dayRange(day, spec.lakeZone ?? UTC);
+  return clip.start.getTime() === whole.start.getTime() && clip.end.getTime() === whole.end.getTime();
 }
 
 function batchCacheKey(
@@ -111,6 +120,8 @@ function batchCacheKey(
     spec.granularity,
     spec.byProduct ? 'by-product' : 'all',
     spec.productId ?? '',
+    spec.timeZone ?? UTC,
+    spec.lakeZone ?? UTC,
     clip.start.toISOString(),
     clip.end.toISOString(),
   ].join('\0');
@@ -146,11 +157,14 @@ function mergeRows(parts: readonly (readonly BucketRow[])[]): BucketRow[] {
   );
 }
 
-async function readRangeOnce(spec: BucketSpec, deps: ServingDeps): Promise<MergedRange> {
+async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<MergedRange> {
   const { store } = deps;
   const cache = deps.cache ?? processBatchCache;
   const { index } = await readPublished(store);
-  const plan = planHours(index, spec.start, spec.end);
+  // The zone of the lake's days: the index's once batch has published, else the stage's.
+  const lakeZone = index.timeZone ?? deps.timeZone ?? UTC;
+  const spec: BucketSpec = { ...given, timeZone: given.timeZone ?? deps.timeZone ?? UTC, lakeZone };
+  const plan = planHours(index, spec.start, spec.end, lakeZone);
 
   const cachedParts: BucketRow[][] = [];
   const missing: { key: string; day: string; entry: PublishedDay; isDaily: boolean }[] = [];
@@ -160,7 +174,7 @@ async function readRangeOnce(spec: BucketSpec, deps: ServingDeps): Promise<Merge
     const key = batchCacheKey(store, entry, spec, clip);
     const cached = cache.get(key);
     if (cached) cachedParts.push(cached);
-    else missing.push({ key, day, entry, isDaily: usesDailyRollup(spec, clip) });
+    else missing.push({ key, day, entry, isDaily: usesDailyRollup(spec, day, clip) });
   }
 
   const [batchMinutes, batchDaily, realtimeMinutes] = await Promise.all([
@@ -183,7 +197,7 @@ async function readRangeOnce(spec: BucketSpec, deps: ServingDeps): Promise<Merge
   if (missing.length > 0 || realtimeMinutes.length > 0) {
     fresh = await readBuckets(spec, { batchMinutes, batchDaily, realtimeMinutes });
     const byDay = new Map<string, BucketRow[]>(missing.map(({ day }) => [day, []]));
-    for (const row of fresh.batch) byDay.get(row.windowStart.slice(0, 10))?.push(row);
+    for (const row of fresh.batch) if (row.partDay) byDay.get(row.partDay)?.push(row);
     for (const { key, day } of missing) cache.set(key, byDay.get(day) ?? []);
   }
 
@@ -257,6 +271,7 @@ export async function querySales(input: SalesQuery, deps: ServingDeps): Promise<
     granularity: query.granularity,
     byProduct: byProduct || query.productId !== undefined,
     ...(query.productId !== undefined ? { productId: query.productId } : {}),
+    timeZone: query.timeZone ?? deps.timeZone ?? UTC,
   };
   const merged = await readMergedRange(spec, deps);
   return {
@@ -266,6 +281,7 @@ export async function querySales(input: SalesQuery, deps: ServingDeps): Promise<
       granularity: query.granularity,
       ...(query.productId !== undefined ? { product_id: query.productId } : {}),
       ...(byProduct ? { group_by: 'product' as const } : {}),
+      tz: spec.timeZone ?? UTC,
     },
     rows: merged.rows.map((row) => formatRow(row, spec.byProduct)),
     totals: totalsOf(merged.rows),

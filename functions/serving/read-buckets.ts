@@ -16,6 +16,8 @@ export interface BucketRow {
   units: number;
   /** Revenue per currency: amounts in different currencies are never added. */
   revenue: MoneyByCurrency;
+  /** The published lake day a batch row was read from (its cache entry); null for realtime rows. */
+  partDay?: string | null;
 }
 
 export interface BucketSpec {
@@ -24,6 +26,10 @@ export interface BucketSpec {
   granularity: Granularity;
   productId?: string;
   byProduct: boolean;
+  /** Zone whose days the day buckets are (default UTC). */
+  timeZone?: string;
+  /** Zone the lake's days are days of (default UTC). */
+  lakeZone?: string;
 }
 
 /** Local Parquet paths to aggregate, by kind. Callers choose them per hour (rule 6). */
@@ -96,6 +102,8 @@ export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise
       product_id: spec.productId ?? null,
       granularity: spec.granularity,
       by_product: spec.byProduct,
+      tz: spec.timeZone ?? 'UTC',
+      lake_zone: spec.lakeZone ?? 'UTC',
     });
     return reader.getRowObjectsJson();
   });
@@ -114,10 +122,18 @@ export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise
     if (Number(row['matched_rows']) === 0) continue;
     const source = row['source'] as 'batch' | 'realtime';
     const productId = (row['product_id'] as string | null) ?? null;
-    const key = `${source}\0${bucketStart}\0${productId ?? ''}`;
+    const partDay = (row['part_day'] as string | null) ?? null;
+    const key = `${source}\0${partDay ?? ''}\0${bucketStart}\0${productId ?? ''}`;
     let bucket = buckets.get(key);
     if (!bucket) {
-      bucket = { windowStart: isoOf(bucketStart), productId, orders: 0, units: 0, revenue: new Map() };
+      bucket = {
+        windowStart: isoOf(bucketStart),
+        productId,
+        orders: 0,
+        units: 0,
+        revenue: new Map(),
+        partDay,
+      };
       buckets.set(key, bucket);
       (source === 'batch' ? result.batch : result.realtime).push(bucket);
     }

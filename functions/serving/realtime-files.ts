@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import { hourWithin } from '../pipeline/dates.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
 import { realtimeDaySnapshot } from '../pipeline/realtime-view.ts';
@@ -41,9 +42,15 @@ export async function realtimeFilesFor(
 }
 
 /** The files that hold the newest realtime minute of `day`, or [] (health's freshness). */
-export async function newestRealtimeHourFiles(store: ObjectStore, day: string): Promise<ObjectInfo[]> {
+export async function newestRealtimeHourFiles(
+  store: ObjectStore,
+  day: string,
+  timeZone?: string,
+): Promise<ObjectInfo[]> {
   const snapshot = await realtimeDaySnapshot(store, day);
-  const newest = [...snapshot.partials.keys()].sort().at(-1);
+  // Hour labels are UTC hours: in a zone ahead of UTC, hour 23 of a day comes before its hour 00.
+  const startOf = (hh: string) => hourWithin(day, hh, timeZone)?.start ?? 0;
+  const newest = [...snapshot.partials.keys()].sort((a, b) => startOf(a) - startOf(b)).at(-1);
   return [
     ...(snapshot.compacted ? [snapshot.compacted] : []),
     ...(newest === undefined ? [] : (snapshot.partials.get(newest) ?? [])),

@@ -13,6 +13,8 @@ export interface SalesQuery {
   productId?: string;
   /** `product`: one row per bucket and product (dashboards' top products). */
   groupBy?: 'product';
+  /** Zone whose days are the day buckets (`tz=`; default the lake's reporting zone). */
+  timeZone?: string;
 }
 
 const MS_PER_DAY = 86_400_000;

@@ -4,25 +4,27 @@
  * schema it stands for, so the statement never changes shape.
  */
 export const SALES_ROWS_SQL = `
--- grain: one row per source, bucket (minute | hour | day, UTC), currency and, when grouped, product.
+-- grain: one row per source, part (the lake day a batch row came from), bucket (minute | hour: UTC; day: a day
+-- of $tz), currency and, when grouped, product. $lake_zone is the zone the lake's days are days of.
 -- latest_window: newest minute of the group in range whatever the product filter (realtime freshness), so the
 -- files are scanned once; groups with no matching product have matched_rows = 0.
 with
 
 batch_minutes as (
-    select 'batch' as source, window_start, product_id, currency, orders, units, revenue::decimal(38, 2) as revenue,
+    select 'batch' as source, timezone($lake_zone, window_start::timestamptz)::date as part_day,
+        window_start, product_id, currency, orders, units, revenue::decimal(38, 2) as revenue,
     from read_parquet($batch_files)
 ),
 
 batch_days as (
     -- a whole published day at granularity=day: the batch daily_sales rollup (same shared SQL, far fewer rows)
-    select 'batch' as source, day::timestamp as window_start, product_id, currency, orders, units,
-        revenue::decimal(38, 2) as revenue,
+    select 'batch' as source, day as part_day, timezone('UTC', timezone($lake_zone, day::timestamp)) as window_start,
+        product_id, currency, orders, units, revenue::decimal(38, 2) as revenue,
     from read_parquet($batch_daily_files)
 ),
 
 realtime_minutes as (
-    select 'realtime' as source, window_start, product_id, currency, orders, units,
+    select 'realtime' as source, null::date as part_day, window_start, product_id, currency, orders, units,
         revenue::decimal(38, 2) as revenue,
     from read_parquet($realtime_files)
 ),
@@ -47,7 +49,12 @@ in_range as (
 buckets as (
     select
         source,
-        date_trunc($granularity, window_start) as bucket_start,
+        part_day,
+        case
+            when $granularity = 'day'
+                then timezone('UTC', timezone($tz, date_trunc('day', timezone($tz, window_start::timestamptz))))
+            else date_trunc($granularity, window_start)
+        end as bucket_start,
         case when $by_product then product_id end as product_id,
         currency,
         count(*) filter (where is_match) as matched_rows,

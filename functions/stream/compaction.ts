@@ -105,7 +105,7 @@ const ARCHIVE_COLUMNS = 'order_id, event_id, user_id, product_id, quantity, unit
  */
 async function computeDay(
   connection: DuckDBConnection,
-  input: { factsPath: string | undefined; archivePaths: string[]; workDir: string },
+  input: { day: string; factsPath: string | undefined; archivePaths: string[]; workDir: string },
 ): Promise<{ newRecordsByHour: Map<string, number>; ordersByHour: Map<string, number>; orders: number }> {
   const sources = [
     ...(input.factsPath
@@ -115,9 +115,11 @@ async function computeDay(
       ? [`select ${ARCHIVE_COLUMNS}, true as is_new from read_parquet(${sqlPathList(input.archivePaths)})`]
       : []),
   ];
+  // Every file of the day's partition holds that reporting day's orders (the consumer wrote them there).
   await connection.run(
     `create or replace temp table validated_orders as
-     select *, true as is_valid from (${sources.join(' union all ')})`,
+     select *, true as is_valid, $day::date as reporting_day from (${sources.join(' union all ')})`,
+    { day: input.day },
   );
   await materialize(connection, 'order_facts');
   await materialize(connection, 'sales_minute');
@@ -182,7 +184,7 @@ function retiredFiles(
 }
 
 /**
- * Compacts one UTC day: the previous compacted orders (unless `full`) plus every archive the manifest does not
+ * Compacts one reporting day: the previous compacted orders (unless `full`) plus every archive the manifest does not
  * cover, deduplicated over the whole day with the shared models, then `compacted-<id>.parquet`, then the manifest
  * naming exactly what was read. Readers switch atomically with the manifest. `full` recomputes the day from all
  * its archives (reconciliation's repair).
@@ -235,7 +237,7 @@ export async function compactDay(
       Promise.all(toRead.map(({ info }) => limit(() => store.localPath(info)))),
     ]);
     const computed = await withConnection((connection) =>
-      computeDay(connection, { factsPath, archivePaths, workDir }),
+      computeDay(connection, { day, factsPath, archivePaths, workDir }),
     );
     await store.putFile(factsKey, path.join(workDir, 'facts.parquet'));
     await store.putFile(compactedKey, path.join(workDir, 'compacted.parquet'));
@@ -292,8 +294,8 @@ export async function compactDay(
 }
 
 /** The days a scheduled compaction looks at. */
-export function compactionDays(now: Date, lookbackDays = 3): string[] {
-  const today = dayOf(now);
+export function compactionDays(now: Date, lookbackDays = 3, timeZone?: string): string[] {
+  const today = dayOf(now, timeZone);
   const days = [addDays(today, 1)];
   for (let i = 0; i < lookbackDays; i++) days.push(addDays(today, -i));
   return days.sort();
@@ -308,7 +310,7 @@ export async function compactRealtime(deps: CoreDeps, options: CompactionOptions
   const t0 = performance.now();
   const { store, log } = deps;
   const graceMs = options.graceMs ?? DEFAULT_COMPACTION_GRACE_MS;
-  const days = options.days ?? compactionDays(options.now, options.lookbackDays);
+  const days = options.days ?? compactionDays(options.now, options.lookbackDays, deps.timeZone);
   const result: CompactionResult = { days: [], deleted: [], durationMs: 0 };
   for (const day of days) {
     const archives = await store.list(lake.streamArchivePrefix(day));

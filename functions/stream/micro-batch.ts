@@ -104,8 +104,13 @@ async function rows<T>(connection: DuckDBConnection, sql: string, values?: Recor
 }
 
 /** Hour bounds as SQL literals, built from a validated day and hour (paths and COPY cannot be bound). */
-function hourFilter(day: string, hh: string): string {
-  return `event_time >= timestamp '${day} ${hh}:00:00' and event_time < timestamp '${day} ${hh}:00:00' + interval 1 hour`;
+/**
+ * Rows of one lake partition: reporting day `day` (the stage's zone, from the `validation_policy` table) and UTC
+ * hour `hh`. In a zone with a half-hour offset, or on a 25-hour DST day, two stretches of a day share an hour.
+ */
+function partitionFilter(time: 'event_time' | 'window_start', day: string, hh: string): string {
+  return `timezone((select time_zone from validation_policy), ${time}::timestamptz)::date = date '${day}'
+    and strftime(${time}, '%H') = '${hh}'`;
 }
 
 /** An ISO instant as a DuckDB TIMESTAMP literal in UTC (event times are stored as UTC timestamps). */
@@ -167,7 +172,10 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
         })),
         { source, isEventIdRequired: true },
       );
-      const counts = await buildOrderViews(connection, input.policy ? { policy: input.policy } : {});
+      const counts = await buildOrderViews(connection, {
+        ...(input.policy ? { policy: input.policy } : {}),
+        ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
+      });
       result.valid = counts.valid;
       result.quarantined = counts.quarantined;
       result.duplicates = counts.duplicates;
@@ -199,7 +207,7 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
           };
           return JSON.stringify(record);
         });
-        result.quarantineKey = lake.quarantine(dayOf(sentAt), batchId);
+        result.quarantineKey = lake.quarantine(dayOf(sentAt, deps.timeZone), batchId);
         await store.put(result.quarantineKey, `${lines.join('\n')}\n`, {
           contentType: 'application/x-ndjson',
         });
@@ -222,14 +230,14 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
         connection,
         `with
          valid_hours as (
-             select strftime(event_time, '%Y-%m-%d') as day, strftime(event_time, '%H') as hh, count(*)::integer as valid,
+             select strftime(reporting_day, '%Y-%m-%d') as day, strftime(event_time, '%H') as hh, count(*)::integer as valid,
              from validated_orders
              where is_valid
              group by all
          ),
          order_hours as (
              select
-                 strftime(event_time, '%Y-%m-%d') as day,
+                 strftime(reporting_day, '%Y-%m-%d') as day,
                  strftime(event_time, '%H') as hh,
                  count(*)::integer as orders,
                  count(*) filter (where event_time < $watermark::timestamp)::integer as late,
@@ -275,13 +283,12 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
           connection,
           `select order_id, event_id, user_id, product_id, quantity, unit_price, currency, event_time,
                   '${batchId}' as batch_id
-           from order_facts where ${hourFilter(day, hh)} order by event_time, order_id`,
+           from order_facts where ${partitionFilter('event_time', day, hh)} order by event_time, order_id`,
           archiveFile,
         );
         await copyToParquet(
           connection,
-          `select * from sales_minute where window_start >= timestamp '${day} ${hh}:00:00'
-             and window_start < timestamp '${day} ${hh}:00:00' + interval 1 hour
+          `select * from sales_minute where ${partitionFilter('window_start', day, hh)}
            order by window_start, product_id`,
           partialFile,
         );
@@ -298,7 +305,7 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
         batchId,
         processedAt: nowIso,
         hours: result.hours,
-        quarantined: { day: dayOf(sentAt), hour: hourOf(sentAt), count: result.quarantined },
+        quarantined: { day: dayOf(sentAt, deps.timeZone), hour: hourOf(sentAt), count: result.quarantined },
       });
       if (lag) {
         await advanceWatermark(store, {
@@ -313,7 +320,7 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
         batchId,
         processedAt: started.toISOString(),
         hours: {},
-        quarantined: { day: dayOf(sentAt), hour: hourOf(sentAt), count: result.quarantined },
+        quarantined: { day: dayOf(sentAt, deps.timeZone), hour: hourOf(sentAt), count: result.quarantined },
       });
     }
   } catch (error) {

@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { dayOf } from '../pipeline/dates.ts';
+import { addDays, dayOf } from '../pipeline/dates.ts';
 import { withConnection } from '../pipeline/duckdb-session.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectStore } from '../pipeline/object-store.ts';
@@ -24,7 +24,8 @@ export async function listQuarantine(
   store: ObjectStore,
   options: { since?: Date } = {},
 ): Promise<QuarantinedRecord[]> {
-  const sinceDay = options.since ? dayOf(options.since) : undefined;
+  // Partitions are days of the reporting zone; a day earlier covers any zone (offsets stay under a day).
+  const sinceDay = options.since ? addDays(dayOf(options.since), -1) : undefined;
   const files = (await store.list(lake.quarantinePrefix())).filter((info) => {
     const day = partitionOf(info.key).day;
     return day !== undefined && (sinceDay === undefined || day >= sinceDay);

@@ -13,6 +13,8 @@ export interface FunctionDefaults {
   readonly logLevel: string;
   readonly logRetentionDays: number;
   readonly retainData: boolean;
+  /** `REPORTING_TIME_ZONE` of every function: the days of the lake are days of this IANA zone. */
+  readonly reportingTimeZone: string;
 }
 
 export interface TwinflowFunctionProps {
@@ -66,6 +68,7 @@ export class TwinflowFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: defaults.metricsNamespace,
         POWERTOOLS_LOG_LEVEL: defaults.logLevel,
         NODE_OPTIONS: '--enable-source-maps',
+        REPORTING_TIME_ZONE: defaults.reportingTimeZone,
         ...props.environment,
       },
     });

@@ -32,6 +32,7 @@ beforeAll(() => {
       logLevel: 'INFO',
       logRetentionDays: 14,
       retainData: false,
+      reportingTimeZone: 'UTC',
     },
   });
   app.synth();

@@ -50,7 +50,32 @@ describe('serving parameters', () => {
       end: new Date('2026-11-21T00:00:00Z'),
       granularity: 'hour',
       productId: "x' or 1=1",
+      timeZone: 'UTC',
     });
+  });
+
+  it('reads a day in tz (default: the lake zone) and refuses a zone that is not an IANA name', () => {
+    const taipei = parseSalesParams({ start: '2026-11-20', tz: 'Asia/Taipei' });
+    expect([taipei.start.toISOString(), taipei.end.toISOString()]).toEqual([
+      '2026-11-19T16:00:00.000Z',
+      '2026-11-20T16:00:00.000Z',
+    ]);
+    const kolkata = parseSalesParams({ start: '2026-11-20', end: '2026-11-22' }, new Date(), 'Asia/Kolkata');
+    expect([kolkata.start.toISOString(), kolkata.end.toISOString(), kolkata.timeZone]).toEqual([
+      '2026-11-19T18:30:00.000Z',
+      '2026-11-21T18:30:00.000Z',
+      'Asia/Kolkata',
+    ]);
+    // The 25-hour day New York falls back.
+    const fallBack = parseSalesParams({ start: '2026-11-01', tz: 'America/New_York' });
+    expect(fallBack.end.getTime() - fallBack.start.getTime()).toBe(25 * 3_600_000);
+    // An instant keeps its own offset whatever tz says.
+    expect(
+      parseSalesParams({ start: '2026-11-20T10:00:00Z', tz: 'Asia/Taipei' }, new Date('2026-11-21')).start,
+    ).toEqual(new Date('2026-11-20T10:00:00Z'));
+    for (const tz of ['Mars/Olympus', '+08:00', 'UTC+8', '']) {
+      expect(parameterOf(() => parseSalesParams({ start: '2026-11-20', tz }))).toBe('tz');
+    }
   });
 
   it('without end, a day start means that day and an instant means until now', () => {

@@ -1,5 +1,10 @@
--- grain: one row per UTC day, product and currency; the batch rollup of sales_minute.
+-- grain: one row per reporting day (the stage's time zone: validation_policy.time_zone), product and currency;
+-- the batch rollup of sales_minute.
 with
+
+validation_policy as (
+    select * from validation_policy
+),
 
 sales_minute as (
     select * from sales_minute
@@ -7,7 +12,7 @@ sales_minute as (
 
 days as (
     select
-        window_start::date as day,
+        timezone((select time_zone from validation_policy), window_start::timestamptz)::date as day,
         product_id,
         currency,
         sum(orders)::bigint as orders,

@@ -12,7 +12,7 @@ currency_codes as (
 ),
 
 validation_policy as (
-    -- one row: max_clock_skew_seconds, accepted_currencies (text for reasons)
+    -- one row: max_clock_skew_seconds, accepted_currencies (text for reasons), time_zone (the reporting zone)
     select * from validation_policy
 ),
 
@@ -51,6 +51,7 @@ typed as (
         coalesce(currency_codes.is_accepted, false) as is_accepted_currency,
         validation_policy.max_clock_skew_seconds,
         validation_policy.accepted_currencies,
+        validation_policy.time_zone,
     from trimmed
     cross join validation_policy
     left join currency_codes on currency_codes.code = trimmed.currency_text
@@ -173,6 +174,8 @@ final as (
         unit_price_value as unit_price,
         currency_text as currency,
         event_time_value as event_time,
+        -- the order's day in the stage's reporting time zone: its landing folder, dedup scope and daily rollup
+        timezone(time_zone, event_time_value::timestamptz)::date as reporting_day,
     from verdicts
 )
 

@@ -23,7 +23,13 @@ export const reconciliationRoutes: Route[] = [
     path: '/reconciliation',
     handle: async ({ params, deps }) => {
       const { days = DEFAULT_DAYS } = parseParams(reconciliationParamsSchema, params);
-      return jsonResult(await reconciliationTrend(deps.store, { days, now: deps.clock() }));
+      return jsonResult(
+        await reconciliationTrend(deps.store, {
+          days,
+          now: deps.clock(),
+          ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
+        }),
+      );
     },
   },
 ];

@@ -15,7 +15,7 @@ export const salesRoutes: Route[] = [
     method: 'GET',
     path: '/sales',
     handle: async ({ params, deps }) =>
-      jsonResult(await querySales(parseSalesParams(params, deps.clock()), deps)),
+      jsonResult(await querySales(parseSalesParams(params, deps.clock(), deps.timeZone), deps)),
   },
   {
     method: 'GET',
