@@ -92,7 +92,9 @@ export function* ordersForDay(
   const hours = Math.ceil((end.getTime() - start.getTime()) / 3_600_000);
   const weightOf = (hour: number) => HOURLY_WEIGHT[hour % 24] ?? 1;
   const weightSum =
-    hours === 24 ? WEIGHT_SUM : Array.from({ length: hours }, (_, h) => weightOf(h)).reduce((a, b) => a + b, 0);
+    hours === 24
+      ? WEIGHT_SUM
+      : Array.from({ length: hours }, (_, h) => weightOf(h)).reduce((a, b) => a + b, 0);
   let emitted = 0;
   for (let hour = 0; hour < hours; hour++) {
     const hourStart = start.getTime() + hour * 3_600_000;
