@@ -13,6 +13,7 @@ import {
   deviationChart,
   type SalesChartData,
   salesChart,
+  setDayZone,
 } from './charts.ts';
 import {
   chartCurrency,
@@ -58,6 +59,8 @@ let deviation: Chart<DeviationChartData> | undefined;
 let lastSales: SalesChartData | undefined;
 let lateHours: number[] = [];
 let rangeSeq = 0;
+/** The stage's reporting time zone (GET /health `time_zone`): day buckets and day labels are its days. */
+let reportingZone = 'UTC';
 let liveBusy = false;
 
 // ---- DOM helpers (text only: product ids and rejection reasons are untrusted input) -----------------------
@@ -141,7 +144,7 @@ async function guarded<T>(key: string, task: () => Promise<T>, panel?: string): 
 function currentRange(): TimeRange {
   if (selection.preset === 'custom' && selection.custom) return selection.custom;
   const preset = selection.preset === 'custom' ? '24h' : selection.preset;
-  return presetRange(preset, selection.granularity, new Date());
+  return presetRange(preset, selection.granularity, new Date(), reportingZone);
 }
 
 function renderControls(range: TimeRange): void {
@@ -172,7 +175,7 @@ function chartData(body: SalesResponse, range: TimeRange, granularity: Granulari
   const amountOf = (row: SalesResponse['rows'][number]) =>
     currency === undefined ? 0 : Number(row.revenue_by_currency[currency] ?? 0);
   const revenue = new Map(body.rows.map((row) => [Date.parse(row.window_start), amountOf(row)]));
-  const starts = bucketStarts(range, granularity);
+  const starts = bucketStarts(range, granularity, body.query.tz);
   const batch: (number | null)[] = [];
   const realtime: (number | null)[] = [];
   for (const start of starts) {
@@ -199,7 +202,10 @@ function renderSales(body: SalesResponse, range: TimeRange, granularity: Granula
   setText('total-units', formatCount(body.totals.units));
   setText('total-revenue', formatRevenue(body.totals.revenue_by_currency));
   const label = byTestId('range-label');
-  label.textContent = `${formatUtc(range.start)} → ${formatUtc(range.end)} · by ${granularity}`;
+  label.textContent =
+    `${formatUtc(range.start)} → ${formatUtc(range.end)} · by ${granularity}` +
+    (granularity === 'day' ? ` (days of ${body.query.tz})` : '');
+  label.dataset['tz'] = body.query.tz;
   label.dataset['start'] = range.start.toISOString();
   label.dataset['end'] = range.end.toISOString();
   label.dataset['granularity'] = granularity;
@@ -276,7 +282,10 @@ function renderTopProducts(body: SalesResponse): void {
 // ---- Operations: quarantine, DLQ, late events ------------------------------------------------------------------
 
 function renderOps(body: OpsSummary): void {
-  setText('ops-range', `${body.range.days[0] ?? ''} → ${body.range.days.at(-1) ?? ''} (UTC days)`);
+  setText(
+    'ops-range',
+    `${body.range.days[0] ?? ''} → ${body.range.days.at(-1) ?? ''} (days of ${reportingZone})`,
+  );
   setText('quarantine-count', formatCount(body.quarantine.records));
   setText(
     'quarantine-sources',
@@ -442,6 +451,10 @@ function renderWindows(body: WindowsResponse): void {
 }
 
 function renderFreshness(body: HealthResponse): void {
+  if (body.time_zone !== reportingZone) {
+    reportingZone = body.time_zone;
+    setDayZone(reportingZone);
+  }
   const card = byId('freshness-card');
   const value = byTestId('freshness');
   if (!body.realtime_freshness) {

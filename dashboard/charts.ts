@@ -1,4 +1,5 @@
 import uPlot from 'uplot';
+import { dayOf } from '../functions/pipeline/dates.ts';
 import { formatMoney } from './format.ts';
 
 /** Colours shared with styles.css (canvas cannot read CSS variables cheaply on every draw). */
@@ -19,13 +20,23 @@ export const COLORS = {
 
 const utc = (ts: number) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC');
 
-/** Time ticks in UTC, 24-hour clock: `HH:mm`, with the date at midnight and for ticks a day or more apart. */
+/** The zone whose days label day ticks (the stage's reporting zone; times of day stay UTC). */
+let dayZone = 'UTC';
+
+export function setDayZone(zone: string): void {
+  dayZone = zone;
+}
+
+/**
+ * Time ticks in UTC, 24-hour clock: `HH:mm`, with the date at midnight and for ticks a day or more apart (a day
+ * tick is the reporting zone's day that starts there).
+ */
 function timeTicks(_u: uPlot, ticks: number[], _axis: number, _space: number, increment: number): string[] {
   return ticks.map((t) => {
     const iso = new Date(t * 1000).toISOString();
-    const date = iso.slice(5, 10);
     const time = iso.slice(11, 16);
-    return increment >= 86_400 || time === '00:00' ? date : time;
+    if (increment >= 86_400) return dayOf(new Date(t * 1000), dayZone).slice(5);
+    return time === '00:00' ? iso.slice(5, 10) : time;
   });
 }
 

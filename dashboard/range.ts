@@ -1,5 +1,7 @@
 /** Time ranges and granularities of the sales panel (pure: the clock is passed in). */
 
+import { addDays, dayOf, dayStartMs } from '../functions/pipeline/dates.ts';
+
 export type Granularity = 'minute' | 'hour' | 'day';
 export type Preset = '24h' | '7d' | '30d';
 
@@ -47,16 +49,41 @@ export function fitGranularity(preferred: Granularity, range: TimeRange): Granul
  * A preset ending with the bucket that holds `now` (so the current, still-filling bucket is shown) and reaching
  * back the preset's length: whole buckets only, so the first bar is not a partial one.
  */
-export function presetRange(preset: Preset, granularity: Granularity, now: Date): TimeRange {
+export function presetRange(
+  preset: Preset,
+  granularity: Granularity,
+  now: Date,
+  timeZone = 'UTC',
+): TimeRange {
+  if (granularity === 'day') {
+    // Whole days of the reporting zone, ending with today's.
+    const end = dayStartMs(addDays(dayOf(now, timeZone), 1), timeZone);
+    const days = Math.round(PRESET_MS[preset] / GRANULARITY_MS.day);
+    return {
+      start: new Date(dayStartMs(addDays(dayOf(now, timeZone), 1 - days), timeZone)),
+      end: new Date(end),
+    };
+  }
   const unit = GRANULARITY_MS[granularity];
   const end = (Math.floor(now.getTime() / unit) + 1) * unit;
   return { start: new Date(end - PRESET_MS[preset]), end: new Date(end) };
 }
 
-/** Every bucket start of the range at `granularity` (UTC-aligned, like the API's `date_trunc`). */
-export function bucketStarts(range: TimeRange, granularity: Granularity): number[] {
-  const unit = GRANULARITY_MS[granularity];
+/**
+ * Every bucket start of the range at `granularity`, as the API cuts them: minutes and hours UTC-aligned, days at
+ * midnight of `timeZone` (the answer's `query.tz`; a DST day is 23 or 25 hours).
+ */
+export function bucketStarts(range: TimeRange, granularity: Granularity, timeZone = 'UTC'): number[] {
   const starts: number[] = [];
+  if (granularity === 'day') {
+    for (let day = dayOf(range.start, timeZone); ; day = addDays(day, 1)) {
+      const start = dayStartMs(day, timeZone);
+      if (start >= range.end.getTime()) break;
+      starts.push(start);
+    }
+    return starts;
+  }
+  const unit = GRANULARITY_MS[granularity];
   for (let t = Math.floor(range.start.getTime() / unit) * unit; t < range.end.getTime(); t += unit) {
     starts.push(t);
   }

@@ -3,7 +3,8 @@ import { InvalidInputError } from './errors.ts';
 
 /**
  * Every key in the lake is built here, so the layout documented in README "Storage layout" is the code.
- * Partitions are Hive-style (`dt=YYYY-MM-DD/hour=HH`) so DuckDB and Athena can prune them.
+ * Partitions are Hive-style (`dt=YYYY-MM-DD/hour=HH`: a day of the reporting time zone, a UTC hour) so DuckDB and
+ * Athena can prune them.
  */
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -44,7 +45,7 @@ export const lake = {
     `views/realtime/sales_minute/dt=${parseDay(day)}/hour=${hour(hh)}/part-${safeId(batchId, 'batch id')}.parquet`,
   realtimeCompacted: (day: string, compactionId: string) =>
     `views/realtime/sales_minute/dt=${parseDay(day)}/compacted-${safeId(compactionId, 'compaction id')}.parquet`,
-  /** One manifest per UTC day: orders dedupe per day, so the compacted view of a day switches in one write. */
+  /** One manifest per reporting day: orders dedupe per day, so the compacted view of a day switches in one write. */
   realtimeManifest: (day: string) => `views/realtime/sales_minute/dt=${parseDay(day)}/_manifest.json`,
   /** The day's deduplicated orders so far, so the next compaction only reads archives written since. */
   realtimeFactsPrefix: (day: string) => `views/realtime/order_facts/dt=${parseDay(day)}/`,

@@ -3,7 +3,7 @@ import { lake, partitionOf } from './lake-layout.ts';
 import { getJson, type ObjectInfo, type ObjectStore } from './object-store.ts';
 
 /**
- * The realtime view of one UTC day is: the compacted file named by the day's `_manifest.json` (exact: orders
+ * The realtime view of one reporting day is: the compacted file named by the day's `_manifest.json` (exact: orders
  * deduplicated over the whole day) plus every partial whose (hour, batch) the manifest does not cover (written
  * after that compaction).
  */

@@ -26,7 +26,7 @@ export interface ReasonCount {
   count: number;
 }
 
-/** The body of `GET /ops/summary`: what needs an operator's attention over a range (UTC days it touches). */
+/** The body of `GET /ops/summary`: what needs an operator's attention over a range (days of the reporting zone it touches). */
 export interface OpsSummary {
   range: { start: string; end: string; days: string[] };
   quarantine: {
@@ -125,7 +125,7 @@ function dlqOf(run: RunRecordHead | undefined): OpsSummary['dlq'] {
 }
 
 /**
- * Quarantine counts and top rejection reasons, late-event hours and DLQ depth for the UTC days a range touches:
+ * Quarantine counts and top rejection reasons, late-event hours and DLQ depth for the reporting days a range touches:
  * the operational side of the dashboard, read from the lake only (quarantine/, state/stream/, reconciliation/).
  */
 export async function opsSummary(input: OpsSummaryInput, deps: CoreDeps): Promise<OpsSummary> {

@@ -18,7 +18,7 @@ export interface StreamHourStats {
   /** Valid records dropped as duplicates within one micro-batch. */
   duplicatesInBatch: number;
   /**
-   * Archived copies of this hour dropped by compaction: the same order_id earlier on the same UTC day (redeliveries,
+   * Archived copies of this hour dropped by compaction: the same order_id earlier on the same reporting day (redeliveries,
    * producer retries, whatever their hour).
    */
   duplicatesRemovedByCompaction: number;
@@ -47,7 +47,7 @@ function emptyHour(): StreamHourStats {
   };
 }
 
-/** Per-hour (`HH`) speed-layer counts of one UTC day, from the per-batch stats and the compaction manifests. */
+/** Per-hour (`HH`) speed-layer counts of one reporting day, from the per-batch stats and the compaction manifests. */
 export async function streamStats(store: ObjectStore, day: string): Promise<Record<string, StreamHourStats>> {
   parseDay(day);
   const limit = pLimit(16);

@@ -53,6 +53,7 @@ describe('functions', () => {
         POWERTOOLS_SERVICE_NAME: 'twinflow',
         POWERTOOLS_METRICS_NAMESPACE: 'Twinflow',
         POWERTOOLS_LOG_LEVEL: 'DEBUG',
+        REPORTING_TIME_ZONE: 'UTC',
       });
     }
     expect(functionProps(dev, 'IngestOrders').Environment.Variables).toMatchObject({
@@ -70,6 +71,9 @@ describe('functions', () => {
       DEVIATION_THRESHOLD: '0.1',
       ORDERS_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/OrdersDeadLetterQueue/) },
       LOOKBACK_DAYS: '3',
+      // Reconciliation re-runs batch days: with batch's own policy.
+      ACCEPTED_CURRENCIES: '',
+      MAX_CLOCK_SKEW_SECONDS: '300',
     });
   });
 
@@ -120,10 +124,14 @@ describe('speed layer event source', () => {
     expect(visibility.asNumber()).toBeGreaterThanOrEqual(6 * functionProps(dev, 'IngestOrders').Timeout);
   });
 
-  it('changing the stage config changes the template (batch size, window, concurrency)', () => {
+  it('changing the stage config changes the template (batch size, window, concurrency, time zone)', () => {
     const tuned = synthStage('dev', {
       stream: { batchSize: 500, maxBatchingWindowSeconds: 2, maxConcurrency: 20 },
+      reporting: { timeZone: 'Asia/Taipei' },
     });
+    for (const name of Object.keys(FUNCTIONS)) {
+      expect(functionProps(tuned, name).Environment.Variables.REPORTING_TIME_ZONE).toBe('Asia/Taipei');
+    }
 
     tuned.computeTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       BatchSize: 500,

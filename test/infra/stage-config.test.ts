@@ -44,6 +44,14 @@ describe('stage config', () => {
     expect(() => stageConfig('dev', { reconcile: { deviationThreshold: 10 } })).toThrow('is a fraction');
   });
 
+  it('takes an IANA reporting time zone (default UTC) and rejects anything else, naming the setting', () => {
+    expect(stageConfig('dev').reporting.timeZone).toBe('UTC');
+    expect(stageConfig('dev', { reporting: { timeZone: 'Asia/Taipei' } }).reporting.timeZone).toBe('Asia/Taipei');
+    for (const timeZone of ['Mars/Olympus', '+08:00', 'GMT+8']) {
+      expect(() => stageConfig('dev', { reporting: { timeZone } })).toThrow(/reporting\.timeZone/);
+    }
+  });
+
   it('rejects a currency outside ISO 4217 and a negative clock skew, naming the setting', () => {
     expect(() => stageConfig('dev', { validation: { currencies: ['USD', 'XYZ'] } })).toThrow(
       /validation\.currencies .*XYZ/,
