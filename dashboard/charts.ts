@@ -31,11 +31,13 @@ export function setDayZone(zone: string): void {
  * Time ticks in UTC, 24-hour clock: `HH:mm`, with the date at midnight and for ticks a day or more apart (a day
  * tick is the reporting zone's day that starts there).
  */
-function timeTicks(_u: uPlot, ticks: number[], _axis: number, _space: number, increment: number): string[] {
+function timeTicks(u: uPlot, ticks: number[], _axis: number, _space: number, increment: number): string[] {
+  const x = u.data[0] ?? [];
+  const dayBuckets = x.length > 1 && (x[1] ?? 0) - (x[0] ?? 0) >= 82_800;
   return ticks.map((t) => {
     const iso = new Date(t * 1000).toISOString();
     const time = iso.slice(11, 16);
-    if (increment >= 86_400) return dayOf(new Date(t * 1000), dayZone).slice(5);
+    if (increment >= 86_400 || dayBuckets) return dayOf(new Date(t * 1000), dayZone).slice(5);
     return time === '00:00' ? iso.slice(5, 10) : time;
   });
 }
@@ -162,7 +164,22 @@ export function salesChart(container: HTMLElement, initial: SalesChartData): Cha
     legend: { show: true, live: true },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     axes: [
-      axis({ values: timeTicks }),
+      axis({
+        values: timeTicks,
+        // Day buckets start at the reporting zone's midnight, not UTC's: tick each bucket.
+        splits: (_u, _axis, min, max, increment) =>
+          current.bucketSeconds >= 82_800
+            ? current.x.filter((x) => x >= min && x <= max)
+            : Array.from(
+                {
+                  length: Math.max(
+                    0,
+                    Math.floor((max - Math.ceil(min / increment) * increment) / increment) + 1,
+                  ),
+                },
+                (_, i) => Math.ceil(min / increment) * increment + i * increment,
+              ),
+      }),
       axis({
         size: 70,
         values: (_u, ticks) => ticks.map((v) => formatMoney(v.toFixed(v >= 100 || v === 0 ? 0 : 2))),

@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { readPublished } from '../functions/pipeline/batch-published.ts';
 import { openStore } from '../functions/pipeline/open-store.ts';
 import { type LocalS3, startLocalS3 } from './aws-servers.ts';
 import { type DurableSqs, startDurableSqs } from './durable-sqs.ts';
@@ -235,35 +236,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const ordersMapping =
       plan.eventSources.find((e) => nameOf(e.functionId) === 'ingest-orders') ?? plan.eventSources[0];
     const ordersQueueUrl = ordersMapping ? queueUrls[ordersMapping.queueId] : undefined;
-    let feed: OrderGeneratorFeed | undefined;
-    let replayed: Promise<number> = Promise.resolve(0);
-    if (ordersQueueUrl && options.replayFile) {
-      const file = options.replayFile;
-      replayed = replayFile(sqsClient, ordersQueueUrl, file).then(
-        (count) => {
-          print(`replay: sent ${count} lines of ${file}`);
-          return count;
-        },
-        (error: Error) => {
-          print(`replay: ${error.message}`);
-          return 0;
-        },
-      );
-    } else if (ordersQueueUrl && options.rate > 0) {
-      feed = startOrderGenerator({
-        client: sqsClient,
-        queueUrl: ordersQueueUrl,
-        rate: options.rate,
-        clock,
-        onError: (error) => print(`order generator: ${error.message}`),
-      });
-    }
-    // Stop the producer first, so the pollers can drain what was accepted.
-    stack.push(async () => {
-      await feed?.stop();
-      await replayed;
-    });
-
     const ordersDlqId = plan.queues.find((q) => q.logicalId === ordersMapping?.queueId)?.redrive
       ?.deadLetterQueueId;
     const bucket = plan.buckets.find((b) => /^lakebucket/.test(b.name)) ?? plan.buckets[0];
@@ -303,20 +275,27 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       nameOf,
       seed: willSeed ? 'first start: seeding 7 days of history (--no-seed to skip)' : undefined,
     });
+    const s3Client = new S3Client({
+      region: LOCAL_REGION,
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    stack.push(async () => s3Client.destroy());
+    const lakeStore = bucket
+      ? openStore(`s3://${bucket.name}`, { client: s3Client, cacheDir: path.join(dataDir, 'seed-cache') })
+      : undefined;
+    const lakeZone = lakeStore && !isFirstStart ? (await readPublished(lakeStore)).index.timeZone : undefined;
+    if (lakeZone !== undefined && lakeZone !== timeZone) {
+      print(
+        `warning: this data directory's batch days are days in ${lakeZone}, but the stage reports in ${timeZone}: ` +
+          `batch runs will be refused. Start with --set reporting.timeZone=${lakeZone}, or use a fresh --data.`,
+      );
+    }
     let seeded: Promise<SeedReport | undefined> = Promise.resolve(undefined);
-    if (willSeed && ordersQueueUrl && bucket) {
-      const s3Client = new S3Client({
-        region: LOCAL_REGION,
-        endpoint: s3.endpoint,
-        forcePathStyle: true,
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      });
-      stack.push(async () => s3Client.destroy());
+    if (willSeed && ordersQueueUrl && lakeStore) {
       seeded = seedHistory({
-        store: openStore(`s3://${bucket.name}`, {
-          client: s3Client,
-          cacheDir: path.join(dataDir, 'seed-cache'),
-        }),
+        store: lakeStore,
         sqs: sqsClient,
         ordersQueueUrl,
         clock,
@@ -334,6 +313,46 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         await seeded;
       });
     }
+
+    // The producer (live feed or replayed file) starts once a first-start seed has drained the orders queue: the
+    // seed waits for an empty queue, which a running feed never leaves.
+    let feed: OrderGeneratorFeed | undefined;
+    const producerMayStart: Promise<unknown> = seeded;
+    let replayed: Promise<number> = Promise.resolve(0);
+    if (ordersQueueUrl && options.replayFile) {
+      const file = options.replayFile;
+      replayed = producerMayStart
+        .then(() => replayFile(sqsClient, ordersQueueUrl, file))
+        .then(
+          (count) => {
+            print(`replay: sent ${count} lines of ${file}`);
+            return count;
+          },
+          (error: Error) => {
+            print(`replay: ${error.message}`);
+            return 0;
+          },
+        );
+    } else if (ordersQueueUrl && options.rate > 0) {
+      const feedStarted = producerMayStart.then(() => {
+        if (stopping) return;
+        feed = startOrderGenerator({
+          client: sqsClient,
+          queueUrl: ordersQueueUrl,
+          rate: options.rate,
+          clock,
+          onError: (error) => print(`order generator: ${error.message}`),
+        });
+      });
+      stack.push(async () => {
+        await feedStarted;
+      });
+    }
+    // Stop the producer first, so the pollers can drain what was accepted.
+    stack.push(async () => {
+      await feed?.stop();
+      await replayed;
+    });
 
     let stopping: Promise<void> | undefined;
     return {

@@ -184,8 +184,9 @@ describe('twinflow start, driven over HTTP and SQS', () => {
     const dataDir = path.join(tempDir(), 'data');
     const started = Date.now();
 
-    // Act: as a newcomer's first `npm start` (seed on by default), with a small live feed.
-    const twinflow = await startTwinflow(dataDir, ['--rate', '2'], { seed: true });
+    // Act: exactly a newcomer's first `npm start`: seed on and the default live feed (10 orders/s), which once kept
+    // the seed from ever seeing its queue drained.
+    const twinflow = await startTwinflow(dataDir, [], { seed: true });
     running.push(twinflow);
     const today = dayOf(new Date());
     const health = await eventually(
@@ -207,6 +208,7 @@ describe('twinflow start, driven over HTTP and SQS', () => {
     // Assess
     expect(twinflow.output()).toMatch(/seed {2}first start: seeding 7 days of history \(--no-seed to skip\)/);
     expect(twinflow.output()).toContain('seed: run-batch published');
+    expect(twinflow.output()).toContain('seed: compacted and reconciled');
     expect(health['batch_boundary']).toBe(`${today}T00:00:00.000Z`);
     expect(trend.runs.length).toBeGreaterThan(0);
     expect(sales.segments.map((s) => s.source)).toEqual(['realtime']);

@@ -46,7 +46,9 @@ describe('stage config', () => {
 
   it('takes an IANA reporting time zone (default UTC) and rejects anything else, naming the setting', () => {
     expect(stageConfig('dev').reporting.timeZone).toBe('UTC');
-    expect(stageConfig('dev', { reporting: { timeZone: 'Asia/Taipei' } }).reporting.timeZone).toBe('Asia/Taipei');
+    expect(stageConfig('dev', { reporting: { timeZone: 'Asia/Taipei' } }).reporting.timeZone).toBe(
+      'Asia/Taipei',
+    );
     for (const timeZone of ['Mars/Olympus', '+08:00', 'GMT+8']) {
       expect(() => stageConfig('dev', { reporting: { timeZone } })).toThrow(/reporting\.timeZone/);
     }
