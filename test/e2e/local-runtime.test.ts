@@ -208,7 +208,6 @@ describe('twinflow start, driven over HTTP and SQS', () => {
     // Assess
     expect(twinflow.output()).toMatch(/seed {2}first start: seeding 7 days of history \(--no-seed to skip\)/);
     expect(twinflow.output()).toContain('seed: run-batch published');
-    expect(twinflow.output()).toContain('seed: compacted and reconciled');
     expect(health['batch_boundary']).toBe(`${today}T00:00:00.000Z`);
     expect(trend.runs.length).toBeGreaterThan(0);
     expect(sales.segments.map((s) => s.source)).toEqual(['realtime']);
