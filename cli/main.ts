@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { DatasetDeclarationError } from '../functions/pipeline/datasets.ts';
 import { InvalidInputError, LakeUnavailableError } from '../functions/pipeline/errors.ts';
 
 /** A CLI command module: `cli/commands/<name>.ts` exporting `register`. */
@@ -29,6 +30,9 @@ try {
   } else if (error instanceof InvalidInputError) {
     console.error(`twinflow: ${error.message}`);
     process.exitCode = 2;
+  } else if (error instanceof DatasetDeclarationError) {
+    console.error(`twinflow: dataset declaration: ${error.message}`);
+    process.exitCode = 1;
   } else if (error instanceof LakeUnavailableError) {
     console.error(`twinflow: lake unavailable: ${error.message}`);
     process.exitCode = 1;

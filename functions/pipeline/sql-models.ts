@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { dataset, declaredModelSql, factsSql } from './datasets.ts';
 
 /**
- * The shared SQL models (dbt style, one `.sql` file each under `./sql/`). Every layer runs the same files;
- * a model reads the temp tables named in its import CTEs and is materialised as a temp table.
- * In Lambda bundles the `sql/` folder is copied next to the bundle, so this relative URL resolves there too.
+ * The shared SQL models (dbt style): every layer runs the same text. The engine's own models (reading and
+ * validating raw records) are `.sql` files under `./sql/`; a dataset's models are the files its declaration names
+ * (`datasets/<name>/models/`), and its facts (the dedup rule) are generated from the declaration. A model reads the
+ * temp tables named in its import CTEs and is materialised as a temp table. In Lambda bundles `sql/` and
+ * `datasets/` are copied next to the bundle, so these relative paths resolve there too.
  */
 export type ModelName =
   | 'raw_orders_from_json'
@@ -13,6 +16,8 @@ export type ModelName =
   | 'sales_minute'
   | 'daily_sales';
 
+const ENGINE_MODELS: readonly ModelName[] = ['raw_orders_from_json', 'validated_orders'];
+
 const sqlDir = new URL('./sql/', import.meta.url);
 const cache = new Map<ModelName, string>();
 
@@ -20,7 +25,12 @@ const cache = new Map<ModelName, string>();
 export function modelSql(name: ModelName): string {
   let sql = cache.get(name);
   if (sql === undefined) {
-    sql = readFileSync(new URL(`${name}.sql`, sqlDir), 'utf8');
+    if (ENGINE_MODELS.includes(name)) {
+      sql = readFileSync(new URL(`${name}.sql`, sqlDir), 'utf8');
+    } else {
+      const orders = dataset('orders');
+      sql = name === orders.facts ? factsSql(orders) : declaredModelSql(orders, name);
+    }
     cache.set(name, sql);
   }
   return sql;

@@ -17,8 +17,10 @@ export const DUCKDB_EXTERNAL_PACKAGES = [
 ] as const;
 export const COPIED_RUNTIME_PACKAGES = [...DUCKDB_EXTERNAL_PACKAGES, 'detect-libc'] as const;
 
-/** The shared SQL models, read at runtime relative to the bundle (see functions/pipeline/sql-models.ts). */
+/** The engine's SQL models, read at runtime relative to the bundle (see functions/pipeline/sql-models.ts). */
 const SQL_DIR = 'functions/pipeline/sql';
+/** The dataset declarations and their models (functions/pipeline/datasets.ts finds `datasets/` next to the bundle). */
+const DATASETS_DIR = 'datasets';
 
 /**
  * Lets CommonJS dependencies call `require` inside the ESM bundle. Aliased import so it cannot clash with a
@@ -31,7 +33,7 @@ function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Shell commands that copy the runtime packages and SQL models from `inputDir` next to the bundle. */
+/** Shell commands that copy the runtime packages, SQL models and dataset declarations next to the bundle. */
 export function afterBundlingCommands(inputDir: string, outputDir: string): string[] {
   const modules = path.posix.join(outputDir, 'node_modules');
   const commands = [`mkdir -p ${shellQuote(path.posix.join(modules, '@duckdb'))}`];
@@ -46,6 +48,9 @@ export function afterBundlingCommands(inputDir: string, outputDir: string): stri
   commands.push(`mkdir -p ${shellQuote(path.posix.join(outputDir, 'sql'))}`);
   commands.push(
     `cp ${shellQuote(path.posix.join(inputDir, SQL_DIR))}/*.sql ${shellQuote(path.posix.join(outputDir, 'sql'))}/`,
+  );
+  commands.push(
+    `cp -R ${shellQuote(path.posix.join(inputDir, DATASETS_DIR))} ${shellQuote(path.posix.join(outputDir, DATASETS_DIR))}`,
   );
   return commands;
 }

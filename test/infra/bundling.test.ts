@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
@@ -70,10 +79,15 @@ describe('Lambda bundle (esbuild, local, no Docker)', () => {
     expect(duckdb.filter((name) => /darwin|win32|arm64|musl/.test(name))).toEqual([]);
   });
 
-  it('carries the shared SQL models next to the bundle', () => {
+  it('carries the engine SQL models and the dataset declarations next to the bundle', () => {
     expect(readdirSync(path.join(assetDir, 'sql'))).toEqual(
-      expect.arrayContaining(['validated_orders.sql', 'sales_minute.sql', 'daily_sales.sql']),
+      expect.arrayContaining(['validated_orders.sql', 'raw_orders_from_json.sql']),
     );
+    expect(readdirSync(path.join(assetDir, 'datasets', 'orders')).sort()).toEqual(['dataset.yaml', 'models']);
+    expect(readdirSync(path.join(assetDir, 'datasets', 'orders', 'models')).sort()).toEqual([
+      'daily_sales.sql',
+      'sales_minute.sql',
+    ]);
   });
 
   it('packaged DuckDB loads and answers a query from the asset directory alone', () => {
@@ -87,6 +101,48 @@ describe('Lambda bundle (esbuild, local, no Docker)', () => {
     });
 
     expect(output.trim()).toBe('42');
+  });
+
+  it('the bundled run-batch publishes a day from the asset directory alone (declarations and SQL found there)', () => {
+    const lake = mkdtempSync(path.join(os.tmpdir(), 'twinflow-bundle-lake-'));
+    try {
+      const landing = path.join(lake, 'landing', 'orders', 'dt=2026-11-20');
+      mkdirSync(landing, { recursive: true });
+      const order = (i: number) =>
+        JSON.stringify({
+          event_id: `e${i}`,
+          order_id: `o${i % 3}`,
+          user_id: 'u',
+          product_id: 'p',
+          quantity: 1,
+          unit_price: '2.50',
+          currency: 'USD',
+          event_time: `2026-11-20T10:0${i}:00Z`,
+        });
+      writeFileSync(path.join(landing, 'orders.jsonl'), `${[0, 1, 2, 3, 4].map(order).join('\n')}\n`);
+      const script =
+        "const { handler } = await import('./index.mjs');" +
+        "const r = await handler({ startDate: '2026-11-20', endDate: '2026-11-20' }, { functionName: 'probe', awsRequestId: 'r1', getRemainingTimeInMillis: () => 60000 });" +
+        'console.log(JSON.stringify(r));';
+      const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: assetDir,
+        encoding: 'utf8',
+        // The repository must not be reachable: only what the asset carries.
+        env: {
+          PATH: process.env['PATH'] ?? '',
+          LAKE_DIR: lake,
+          POWERTOOLS_LOG_LEVEL: 'ERROR',
+          POWERTOOLS_METRICS_DISABLED: 'true',
+          TMPDIR: os.tmpdir(),
+        },
+      });
+      expect(JSON.parse(output.trim().split('\n').at(-1) ?? '{}')).toMatchObject({
+        published: 1,
+        days: [{ day: '2026-11-20', status: 'published' }],
+      });
+    } finally {
+      rmSync(lake, { recursive: true, force: true });
+    }
   });
 
   it('fits Lambda’s 250 MB unzipped limit (size reported)', () => {

@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { type Dataset, datasetSummary, listDatasets } from '../../functions/pipeline/datasets.ts';
+
+function describe(ds: Dataset): string {
+  const lines = [`${ds.name}  (${ds.source}; key ${ds.key.join(', ')}; event time ${ds.eventTime})`];
+  if (ds.description) lines.push(`  ${ds.description}`);
+  for (const model of ds.models) {
+    const grain = model.rollup_of ? `${model.grain}, rollup of ${model.rollup_of}` : model.grain;
+    lines.push(
+      `  ${model.name} (${grain})`,
+      `    dimensions: ${model.dimensions.join(', ') || '—'}`,
+      `    measures:   ${Object.entries(model.measures)
+        .map(([name, m]) => (m.kind === 'money' ? `${name} (money in ${m.currency})` : `${name} (${m.kind})`))
+        .join(', ')}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('datasets')
+    .description(
+      'the declared datasets (datasets/<name>/dataset.yaml) with their models, dimensions and measures',
+    )
+    .option('--json', 'print [{name, source, models: [{name, dimensions, measures}]}]', false)
+    .action((options) => {
+      const datasets = listDatasets();
+      console.log(
+        options.json
+          ? JSON.stringify(datasets.map(datasetSummary), null, 2)
+          : datasets.map(describe).join('\n\n'),
+      );
+    });
+}

@@ -1,0 +1,294 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/**
+ * Dataset declarations: one folder per dataset under `datasets/` (a `dataset.yaml` and its SQL models), plain
+ * files a team writes without TypeScript. The engine reads them; nothing in the engine names a dataset.
+ */
+
+const NAME = /^[a-z][a-z0-9_]{0,62}$/;
+const name = (what: string) => z.string().regex(NAME, `${what} must be lower_snake_case (a-z, 0-9, _)`);
+
+const fieldSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('id'),
+    /** `stream`: required on the stream only (exports may omit it). */
+    required: z.union([z.boolean(), z.literal('stream')]).default(true),
+  }),
+  z.strictObject({
+    type: z.literal('integer'),
+    required: z.boolean().default(true),
+    min: z.number().int().optional(),
+    max: z.number().int().optional(),
+  }),
+  z.strictObject({
+    type: z.literal('decimal'),
+    required: z.boolean().default(true),
+    scale: z.number().int().min(0).max(18),
+    min: z.number().optional(),
+    max: z.number().optional(),
+  }),
+  z.strictObject({
+    type: z.literal('currency'),
+    default: z
+      .string()
+      .regex(/^[A-Z]{3}$/)
+      .optional(),
+  }),
+  z.strictObject({ type: z.literal('timestamp'), required: z.boolean().default(true) }),
+  z.strictObject({
+    type: z.literal('enum'),
+    required: z.boolean().default(true),
+    values: z.array(z.string()).min(1),
+  }),
+]);
+
+const measureSchema = z.discriminatedUnion('kind', [
+  /** Rows of the model's facts: additive. */
+  z.strictObject({ kind: z.literal('count') }),
+  /** A sum of a numeric column: additive. */
+  z.strictObject({ kind: z.literal('sum') }),
+  /** A sum of money: additive within its currency, which must be a dimension. */
+  z.strictObject({ kind: z.literal('money'), currency: name('currency field') }),
+]);
+
+const modelSchema = z.strictObject({
+  description: z.string().optional(),
+  /** The model's SQL, relative to the dataset folder. */
+  sql: z.string().regex(/^[\w./-]+\.sql$/, 'sql must be a relative path to a .sql file'),
+  grain: z.enum(['minute', 'day']),
+  /** A day model rolls up a minute model of the same dataset. */
+  rollup_of: name('rollup_of').optional(),
+  dimensions: z.array(name('dimension')),
+  measures: z.record(name('measure'), measureSchema),
+});
+
+const datasetSchema = z.strictObject({
+  name: name('name'),
+  description: z.string().optional(),
+  source: z.enum(['stream+batch', 'stream', 'batch']),
+  fields: z.record(name('field'), fieldSchema),
+  event_time: name('event_time'),
+  key: z.array(name('key field')).min(1),
+  /** The deduplicated facts table (default `<name>_facts`). */
+  facts: name('facts').optional(),
+  models: z.record(name('model'), modelSchema),
+});
+
+export type FieldDeclaration = z.infer<typeof fieldSchema>;
+export type MeasureDeclaration = z.infer<typeof measureSchema>;
+export type ModelDeclaration = z.infer<typeof modelSchema> & { name: string };
+
+/** A checked declaration, with where it came from. */
+export interface Dataset {
+  name: string;
+  description?: string;
+  source: 'stream+batch' | 'stream' | 'batch';
+  fields: Record<string, FieldDeclaration>;
+  eventTime: string;
+  key: string[];
+  facts: string;
+  models: ModelDeclaration[];
+  /** The dataset's folder (absolute). */
+  dir: string;
+}
+
+/** A declaration that cannot be used: names the file and the field. */
+export class DatasetDeclarationError extends Error {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(`${file}: ${message}`);
+    this.name = 'DatasetDeclarationError';
+  }
+}
+
+/**
+ * Where the dataset folders are: `TWINFLOW_DATASETS_DIR`, else `datasets/` next to a Lambda bundle, else the
+ * repository's `datasets/`.
+ */
+export function datasetsDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['TWINFLOW_DATASETS_DIR']) return path.resolve(env['TWINFLOW_DATASETS_DIR']);
+  for (const candidate of ['./datasets/', '../../datasets/']) {
+    const dir = fileURLToPath(new URL(candidate, import.meta.url));
+    if (existsSync(dir)) return dir;
+  }
+  throw new Error('no datasets/ folder next to the code or TWINFLOW_DATASETS_DIR');
+}
+
+function check(file: string, condition: boolean, message: string): void {
+  if (!condition) throw new DatasetDeclarationError(file, message);
+}
+
+/** Reads and checks one dataset folder. */
+export function loadDataset(dir: string): Dataset {
+  const file = path.join(dir, 'dataset.yaml');
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new DatasetDeclarationError(file, `not readable YAML: ${(error as Error).message}`);
+  }
+  const parsed = datasetSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new DatasetDeclarationError(file, `${issue?.path.join('.') || 'declaration'}: ${issue?.message}`);
+  }
+  const d = parsed.data;
+  check(
+    file,
+    path.basename(dir) === d.name,
+    `name "${d.name}" must be the folder's name "${path.basename(dir)}"`,
+  );
+  const fields = d.fields;
+  check(
+    file,
+    fields[d.event_time]?.type === 'timestamp',
+    `event_time: "${d.event_time}" is not a timestamp field`,
+  );
+  for (const key of d.key) check(file, fields[key] !== undefined, `key: "${key}" is not a declared field`);
+  const models: ModelDeclaration[] = Object.entries(d.models).map(([modelName, m]) => ({
+    ...m,
+    name: modelName,
+  }));
+  for (const model of models) {
+    const where = `models.${model.name}`;
+    check(file, existsSync(path.join(dir, model.sql)), `${where}.sql: ${model.sql} does not exist`);
+    for (const dimension of model.dimensions) {
+      check(
+        file,
+        fields[dimension] !== undefined,
+        `${where}.dimensions: "${dimension}" is not a declared field`,
+      );
+    }
+    for (const [measure, m] of Object.entries(model.measures)) {
+      check(file, !model.dimensions.includes(measure), `${where}.measures.${measure}: also a dimension`);
+      if (m.kind === 'money') {
+        check(
+          file,
+          model.dimensions.includes(m.currency),
+          `${where}.measures.${measure}: its currency "${m.currency}" must be a dimension (money never mixes currencies)`,
+        );
+      }
+    }
+    if (model.grain === 'day') {
+      const base = models.find((other) => other.name === model.rollup_of);
+      check(file, base?.grain === 'minute', `${where}.rollup_of: names no minute model of this dataset`);
+    } else {
+      check(file, model.rollup_of === undefined, `${where}.rollup_of: only a day model rolls up`);
+    }
+  }
+  return {
+    name: d.name,
+    ...(d.description !== undefined ? { description: d.description } : {}),
+    source: d.source,
+    fields,
+    eventTime: d.event_time,
+    key: d.key,
+    facts: d.facts ?? `${d.name}_facts`,
+    models,
+    dir,
+  };
+}
+
+const loaded = new Map<string, Dataset[]>();
+
+/** Every declared dataset, sorted by name; model names are unique across datasets. Cached per folder. */
+export function listDatasets(dir: string = datasetsDir()): Dataset[] {
+  let datasets = loaded.get(dir);
+  if (!datasets) {
+    datasets = readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && existsSync(path.join(dir, entry.name, 'dataset.yaml')))
+      .map((entry) => loadDataset(path.join(dir, entry.name)))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const owners = new Map<string, string>();
+    for (const dataset of datasets) {
+      for (const model of [...dataset.models.map((m) => m.name), dataset.facts]) {
+        const owner = owners.get(model);
+        if (owner) {
+          throw new DatasetDeclarationError(
+            path.join(dataset.dir, 'dataset.yaml'),
+            `model "${model}" is also declared by dataset "${owner}" (model names are unique across datasets)`,
+          );
+        }
+        owners.set(model, dataset.name);
+      }
+    }
+    loaded.set(dir, datasets);
+  }
+  return datasets;
+}
+
+/** One dataset by name; the error lists the declared ones. */
+export function dataset(datasetName: string, dir?: string): Dataset {
+  const all = listDatasets(dir);
+  const found = all.find((d) => d.name === datasetName);
+  if (!found) {
+    throw new Error(`unknown dataset "${datasetName}" (declared: ${all.map((d) => d.name).join(', ')})`);
+  }
+  return found;
+}
+
+/** The SQL text of a declared model. */
+export function declaredModelSql(ds: Dataset, modelName: string): string {
+  const model = ds.models.find((m) => m.name === modelName);
+  if (!model) throw new Error(`dataset "${ds.name}" declares no model "${modelName}"`);
+  return readFileSync(path.join(ds.dir, model.sql), 'utf8');
+}
+
+/**
+ * THE dedup rule of every layer, from the declaration: within a reporting day each key counts once, and the copy
+ * with the earliest event time wins, ties broken by the other declared fields in their order (nulls last), so
+ * every layer keeps the same copy whatever the arrival order. Reads `validated_<name>` rows (`is_valid`,
+ * `reporting_day` and the fields). Copies on two days count on each day: days stay independent.
+ */
+export function factsSql(ds: Dataset): string {
+  const fields = Object.keys(ds.fields);
+  const tieBreak = fields
+    .filter((f) => f !== ds.eventTime && !ds.key.includes(f))
+    .map((f) => `${f} nulls last`);
+  return `-- grain: one row per ${ds.key.join(', ')} and reporting day (generated from datasets/${ds.name}/dataset.yaml)
+with
+
+valid_rows as (
+    select * from validated_${ds.name}
+    where is_valid
+),
+
+deduplicated as (
+    select
+        ${[...fields, 'reporting_day'].join(',\n        ')},
+    from valid_rows
+    qualify row_number() over (
+        partition by ${[...ds.key, 'reporting_day'].join(', ')}
+        order by ${[ds.eventTime, ...tieBreak].join(', ')}
+    ) = 1
+)
+
+select * from deduplicated
+`;
+}
+
+/** What `twinflow datasets --json` prints for a dataset. */
+export function datasetSummary(ds: Dataset) {
+  return {
+    name: ds.name,
+    source: ds.source,
+    ...(ds.description !== undefined ? { description: ds.description } : {}),
+    key: ds.key,
+    event_time: ds.eventTime,
+    fields: Object.fromEntries(Object.entries(ds.fields).map(([field, f]) => [field, f.type])),
+    models: ds.models.map((m) => ({
+      name: m.name,
+      grain: m.grain,
+      ...(m.rollup_of !== undefined ? { rollup_of: m.rollup_of } : {}),
+      dimensions: m.dimensions,
+      measures: Object.keys(m.measures),
+      measure_kinds: Object.fromEntries(Object.entries(m.measures).map(([measure, d]) => [measure, d.kind])),
+    })),
+  };
+}
