@@ -1,7 +1,9 @@
 import { batchBoundary, publishedDays, readPublished } from '../pipeline/batch-published.ts';
 import { addDays, dayOf, UTC } from '../pipeline/dates.ts';
 import { PreconditionFailedError } from '../pipeline/errors.ts';
+import { servedModel } from './metric-model.ts';
 import type { ServingDeps } from './query-sales.ts';
+import { SALES_MODEL } from './query-sales.ts';
 import { latestWindow } from './read-buckets.ts';
 import { newestRealtimeHourFiles } from './realtime-files.ts';
 
@@ -34,7 +36,10 @@ export async function realtimeFreshness(
       for (const day of [today, addDays(today, -1)]) {
         const files = await newestRealtimeHourFiles(deps.store, day, deps.timeZone);
         if (files.length === 0) continue;
-        const latest = await latestWindow(await Promise.all(files.map((info) => deps.store.localPath(info))));
+        const latest = await latestWindow(
+          await Promise.all(files.map((info) => deps.store.localPath(info))),
+          servedModel(SALES_MODEL),
+        );
         if (latest) return latest;
       }
       return null;

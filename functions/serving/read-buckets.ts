@@ -3,29 +3,34 @@ import path from 'node:path';
 import { type DuckDBConnection, listValue } from '@duckdb/node-api';
 import { duckdbHome, sqlPath, withConnection } from '../pipeline/duckdb-session.ts';
 import { shortHash } from '../pipeline/ids.ts';
+import type { ServedModel } from './metric-model.ts';
+import { emptySelect, metricRowsSql, REALTIME_LATEST_SQL } from './metric-sql.ts';
 import { addMoney, centsOf, type MoneyByCurrency } from './money.ts';
 import type { Granularity } from './sales-query.ts';
-import { REALTIME_LATEST_SQL, SALES_ROWS_SQL } from './sales-rows-sql.ts';
 
-/** One aggregated bucket: money in cents until it leaves the serving layer. */
+/** One aggregated bucket of a model: money in cents until it leaves the serving layer. */
 export interface BucketRow {
   /** ISO instant of the bucket start (UTC), e.g. `2026-11-20T10:00:00Z`. */
   windowStart: string;
-  productId: string | null;
-  orders: number;
-  units: number;
-  /** Revenue per currency: amounts in different currencies are never added. */
-  revenue: MoneyByCurrency;
+  /** The grouped (or filtered) dimensions of the row; the others are summed over. */
+  keys: Record<string, string | null>;
+  /** Count and sum measures. */
+  values: Record<string, number>;
+  /** Money measures, per currency: amounts in different currencies are never added. */
+  money: Record<string, MoneyByCurrency>;
   /** The published lake day a batch row was read from (its cache entry); null for realtime rows. */
   partDay?: string | null;
 }
 
 export interface BucketSpec {
+  model: ServedModel;
   start: Date;
   end: Date;
   granularity: Granularity;
-  productId?: string;
-  byProduct: boolean;
+  /** Only rows whose dimension has this value (rows then carry the dimension). */
+  filters: Record<string, string>;
+  /** Dimensions the rows are split by (besides the filtered ones). */
+  groupBy: readonly string[];
   /** Zone whose days the day buckets are (default UTC). */
   timeZone?: string;
   /** Zone the lake's days are days of (default UTC). */
@@ -34,44 +39,42 @@ export interface BucketSpec {
 
 /** Local Parquet paths to aggregate, by kind. Callers choose them per hour (rule 6). */
 export interface BucketFiles {
-  /** Batch sales_minute files (published days, any granularity). */
+  /** Batch minute files (published days, any granularity). */
   batchMinutes: readonly string[];
-  /** Batch daily_sales files: only for whole days at granularity=day. */
+  /** Batch daily rollup files: only for whole days at granularity=day. */
   batchDaily: readonly string[];
-  /** Realtime sales_minute files (compacted + uncovered partials). */
+  /** Realtime minute files (compacted + uncovered partials). */
   realtimeMinutes: readonly string[];
 }
 
 export interface BucketResult {
   batch: BucketRow[];
   realtime: BucketRow[];
-  /** Newest realtime minute window in the range, whatever the product filter (ISO), or null. */
+  /** Newest realtime minute window in the range, whatever the filters (ISO), or null. */
   realtimeLatest: string | null;
 }
 
-const EMPTY_SELECT = {
-  sales_minute: `select null::timestamp as window_start, null::varchar as product_id, null::varchar as currency,
-                   null::bigint as orders, null::bigint as units, null::decimal(38, 2) as revenue`,
-  daily_sales: `select null::date as day, null::varchar as product_id, null::varchar as currency,
-                  null::bigint as orders, null::bigint as units, null::decimal(38, 2) as revenue`,
-} as const;
+/** The dimensions a spec's rows carry: the grouped ones and the filtered ones, in declaration order. */
+export function rowDimensions(spec: Pick<BucketSpec, 'model' | 'filters' | 'groupBy'>): string[] {
+  return spec.model.dimensions.filter((d) => spec.groupBy.includes(d) || spec.filters[d] !== undefined);
+}
 
-const emptyFiles = new Map<keyof typeof EMPTY_SELECT, Promise<string>>();
+const emptyFiles = new Map<string, Promise<string>>();
 
 /** A Parquet file with a view's schema and no rows, so the query's file lists are never empty. */
-function emptyFile(view: keyof typeof EMPTY_SELECT): Promise<string> {
-  let file = emptyFiles.get(view);
+function emptyFile(select: string): Promise<string> {
+  let file = emptyFiles.get(select);
   if (!file) {
     file = withConnection(async (connection) => {
       // Named by its schema: processes of another code version may share the directory (and did, in tests).
-      const target = path.join(duckdbHome, `serving-empty-${view}-${shortHash(EMPTY_SELECT[view])}.parquet`);
+      const target = path.join(duckdbHome, `serving-empty-${shortHash(select)}.parquet`);
       const temp = `${target}.${process.pid}.tmp`;
-      await connection.run(`copy (${EMPTY_SELECT[view]} limit 0) to ${sqlPath(temp)} (format parquet)`);
+      await connection.run(`copy (${select} limit 0) to ${sqlPath(temp)} (format parquet)`);
       // Renamed into place: concurrent processes (test workers) share the directory.
       await rename(temp, target);
       return target;
     });
-    emptyFiles.set(view, file);
+    emptyFiles.set(select, file);
   }
   return file;
 }
@@ -87,28 +90,36 @@ function timestampText(instant: Date): string {
 }
 
 /**
- * Aggregates batch and realtime sales_minute files into buckets in one DuckDB query.
+ * Aggregates a model's batch and realtime minute files into buckets in one DuckDB query.
  * Callers choose the files per hour (rule 6); this function only sums what it is given.
  */
 export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise<BucketResult> {
-  const [empty, emptyDaily] = await Promise.all([emptyFile('sales_minute'), emptyFile('daily_sales')]);
+  const { model } = spec;
+  const [empty, emptyDaily] = await Promise.all([
+    emptyFile(emptySelect(model, 'minute')),
+    emptyFile(emptySelect(model, 'day')),
+  ]);
+  const carried = rowDimensions(spec);
+  const params: Record<string, unknown> = {
+    batch_files: listValue([empty, ...files.batchMinutes]),
+    batch_daily_files: listValue([emptyDaily, ...files.batchDaily]),
+    realtime_files: listValue([empty, ...files.realtimeMinutes]),
+    start: timestampText(spec.start),
+    end: timestampText(spec.end),
+    granularity: spec.granularity,
+    tz: spec.timeZone ?? 'UTC',
+    lake_zone: spec.lakeZone ?? 'UTC',
+  };
+  for (const d of model.dimensions) {
+    params[`f_${d}`] = spec.filters[d] ?? null;
+    if (!model.currencyDimensions.includes(d)) params[`g_${d}`] = carried.includes(d);
+  }
   const rows = await withConnection(async (connection: DuckDBConnection) => {
-    const reader = await connection.runAndReadAll(SALES_ROWS_SQL, {
-      batch_files: listValue([empty, ...files.batchMinutes]),
-      batch_daily_files: listValue([emptyDaily, ...files.batchDaily]),
-      realtime_files: listValue([empty, ...files.realtimeMinutes]),
-      start: timestampText(spec.start),
-      end: timestampText(spec.end),
-      product_id: spec.productId ?? null,
-      granularity: spec.granularity,
-      by_product: spec.byProduct,
-      tz: spec.timeZone ?? 'UTC',
-      lake_zone: spec.lakeZone ?? 'UTC',
-    });
+    const reader = await connection.runAndReadAll(metricRowsSql(model), params as never);
     return reader.getRowObjectsJson();
   });
   const result: BucketResult = { batch: [], realtime: [], realtimeLatest: null };
-  // One SQL row per currency; a bucket is one row per (source, start, product) with its money per currency.
+  // One SQL row per currency; a bucket is one row per (source, part, start, carried dimensions).
   const buckets = new Map<string, BucketRow>();
   for (const row of rows) {
     const bucketStart = row['bucket_start'] as string;
@@ -121,33 +132,39 @@ export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise
     }
     if (Number(row['matched_rows']) === 0) continue;
     const source = row['source'] as 'batch' | 'realtime';
-    const productId = (row['product_id'] as string | null) ?? null;
     const partDay = (row['part_day'] as string | null) ?? null;
-    const key = `${source}\0${partDay ?? ''}\0${bucketStart}\0${productId ?? ''}`;
+    const keys = Object.fromEntries(carried.map((d) => [d, (row[d] as string | null) ?? null]));
+    const key = [source, partDay ?? '', bucketStart, ...carried.map((d) => keys[d] ?? '')].join('\0');
     let bucket = buckets.get(key);
     if (!bucket) {
       bucket = {
         windowStart: isoOf(bucketStart),
-        productId,
-        orders: 0,
-        units: 0,
-        revenue: new Map(),
+        keys,
+        values: Object.fromEntries(model.measures.filter((m) => m.kind !== 'money').map((m) => [m.name, 0])),
+        money: Object.fromEntries(
+          model.measures.filter((m) => m.kind === 'money').map((m) => [m.name, new Map()]),
+        ),
         partDay,
       };
       buckets.set(key, bucket);
       (source === 'batch' ? result.batch : result.realtime).push(bucket);
     }
-    bucket.orders += Number(row['orders']);
-    bucket.units += Number(row['units']);
-    addMoney(bucket.revenue, String(row['currency']), centsOf(String(row['revenue'])));
+    for (const m of model.measures) {
+      if (m.kind === 'money') {
+        const money = bucket.money[m.name] as MoneyByCurrency;
+        addMoney(money, String(row[m.currency as string]), centsOf(String(row[m.name])));
+      } else {
+        bucket.values[m.name] = (bucket.values[m.name] ?? 0) + Number(row[m.name]);
+      }
+    }
   }
   return result;
 }
 
 /** The newest minute window in `files` (ISO), or null when they hold no rows. */
-export async function latestWindow(files: readonly string[]): Promise<string | null> {
+export async function latestWindow(files: readonly string[], model: ServedModel): Promise<string | null> {
   if (files.length === 0) return null;
-  const empty = await emptyFile('sales_minute');
+  const empty = await emptyFile(emptySelect(model, 'minute'));
   const rows = await withConnection(async (connection) =>
     (
       await connection.runAndReadAll(REALTIME_LATEST_SQL, { realtime_files: listValue([empty, ...files]) })

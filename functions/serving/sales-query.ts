@@ -25,8 +25,8 @@ export const MAX_RANGE_DAYS: Record<Granularity, number> = { minute: 7, hour: 92
 /** Product ids are at most 128 characters in the order contract, so longer filters can never match. */
 export const MAX_PRODUCT_ID_LENGTH = 128;
 
-/** Checks what parsing alone cannot: order of the bounds and the range limit of the granularity. */
-export function checkSalesQuery(query: SalesQuery): SalesQuery {
+/** Checks the bounds of a range and the range limit of its granularity. */
+export function checkRange(query: { start: Date; end: Date; granularity: Granularity }): void {
   const { start, end, granularity } = query;
   if (Number.isNaN(start.getTime())) throw new InvalidInputError('start is not a valid instant', 'start');
   if (Number.isNaN(end.getTime())) throw new InvalidInputError('end is not a valid instant', 'end');
@@ -50,15 +50,23 @@ export function checkSalesQuery(query: SalesQuery): SalesQuery {
       `${maxDays} days for granularity=${granularity}`,
     );
   }
-  if (query.productId !== undefined) {
-    const length = [...query.productId].length;
-    if (length === 0) throw new InvalidInputError('product_id must not be empty', 'product_id');
-    if (length > MAX_PRODUCT_ID_LENGTH) {
-      throw new InvalidInputError(
-        `product_id is at most ${MAX_PRODUCT_ID_LENGTH} characters; got ${length}`,
-        'product_id',
-      );
-    }
+}
+
+/** A dimension filter value: ids are at most 128 characters in every contract, so longer ones can never match. */
+export function checkDimensionValue(name: string, value: string): void {
+  const length = [...value].length;
+  if (length === 0) throw new InvalidInputError(`${name} must not be empty`, name);
+  if (length > MAX_PRODUCT_ID_LENGTH) {
+    throw new InvalidInputError(
+      `${name} is at most ${MAX_PRODUCT_ID_LENGTH} characters; got ${length}`,
+      name,
+    );
   }
+}
+
+/** Checks what parsing alone cannot: order of the bounds and the range limit of the granularity. */
+export function checkSalesQuery(query: SalesQuery): SalesQuery {
+  checkRange(query);
+  if (query.productId !== undefined) checkDimensionValue('product_id', query.productId);
   return query;
 }

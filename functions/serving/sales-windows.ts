@@ -1,7 +1,16 @@
 import { InvalidInputError } from '../pipeline/errors.ts';
 import type { Segment } from './hour-plan.ts';
-import { readMergedRange, type SalesTotals, type ServingDeps, totalsOf } from './query-sales.ts';
-import { checkSalesQuery } from './sales-query.ts';
+import type { ServedModel } from './metric-model.ts';
+import { servedModel } from './metric-model.ts';
+import {
+  type MeasuresJson,
+  measuresJson,
+  readMergedRange,
+  type ServingDeps,
+  totalsOf,
+} from './metric-query.ts';
+import { SALES_MODEL, type SalesTotals, salesTotals } from './query-sales.ts';
+import { checkDimensionValue, checkRange } from './sales-query.ts';
 
 export const DEFAULT_WINDOW_MINUTES = [1, 5, 15] as const;
 export const MAX_WINDOW_MINUTES = 1440;
@@ -35,12 +44,26 @@ export interface WindowsResponse {
 
 const MS_PER_MINUTE = 60_000;
 
-/**
- * Rolling sums over minute buckets: the window of `n` minutes is the `n` minute buckets ending with the one
- * containing `at` (the current minute counts, so "last 1 minute" moves as orders arrive).
- * Batch serves the hours it has published, realtime the rest, as for `querySales`.
- */
-export async function salesWindows(input: WindowsInput, deps: ServingDeps): Promise<WindowsResponse> {
+/** The body of `GET /metrics/{model}/windows`: the model's measures per window. */
+export interface MetricWindowsResponse {
+  model: string;
+  at: string;
+  where?: Record<string, string>;
+  windows: ({ minutes: number; start: string; end: string } & MeasuresJson)[];
+  segments: Segment[];
+  batch_boundary: string | null;
+  realtime_freshness: string | null;
+  generated_at: string;
+}
+
+export interface MetricWindowsInput {
+  sizes?: readonly number[];
+  at?: Date;
+  /** `dimension → value`: only those rows. */
+  filters?: Record<string, string>;
+}
+
+function windowSizes(input: { sizes?: readonly number[] }): number[] {
   const sizes = [...new Set(input.sizes ?? DEFAULT_WINDOW_MINUTES)].sort((a, b) => a - b);
   if (sizes.length === 0 || sizes.length > MAX_WINDOWS) {
     throw new InvalidInputError(`sizes must list 1 to ${MAX_WINDOWS} window lengths`, 'sizes');
@@ -50,41 +73,92 @@ export async function salesWindows(input: WindowsInput, deps: ServingDeps): Prom
       throw new InvalidInputError(`sizes are whole minutes 1..${MAX_WINDOW_MINUTES}; got ${size}`, 'sizes');
     }
   }
+  return sizes;
+}
+
+/**
+ * Rolling sums over minute buckets of a model: the window of `n` minutes is the `n` minute buckets ending with the
+ * one containing `at` (the current minute counts, so "last 1 minute" moves as events arrive). Batch serves the
+ * hours it has published, realtime the rest, as for every range. Additive measures only (all a model declares).
+ */
+async function readWindows(model: ServedModel, input: MetricWindowsInput, deps: ServingDeps) {
+  const sizes = windowSizes(input);
   const at = input.at ?? deps.clock();
   if (Number.isNaN(at.getTime())) throw new InvalidInputError('at is not a valid instant', 'at');
   const end = new Date(Math.floor(at.getTime() / MS_PER_MINUTE) * MS_PER_MINUTE + MS_PER_MINUTE);
   const longest = sizes.at(-1) ?? 1;
   const start = new Date(end.getTime() - longest * MS_PER_MINUTE);
-  const query = checkSalesQuery({
-    start,
-    end,
-    granularity: 'minute',
-    ...(input.productId !== undefined ? { productId: input.productId } : {}),
-  });
+  const filters = input.filters ?? {};
+  checkRange({ start, end, granularity: 'minute' });
+  for (const [name, value] of Object.entries(filters)) {
+    if (!model.dimensions.includes(name)) {
+      throw new InvalidInputError(
+        `${model.name} has no dimension "${name.slice(0, 64)}" (dimensions: ${model.dimensions.join(', ')})`,
+        name,
+      );
+    }
+    checkDimensionValue(name, value);
+  }
   const merged = await readMergedRange(
+    { model, start, end, granularity: 'minute', filters, groupBy: [] },
+    deps,
+  );
+  const windows = sizes.map((minutes) => {
+    const from = new Date(end.getTime() - minutes * MS_PER_MINUTE);
+    const fromIso = from.toISOString().replace('.000Z', 'Z');
+    return { minutes, from, rows: merged.rows.filter((row) => row.windowStart >= fromIso) };
+  });
+  return { at, end, merged, windows };
+}
+
+/** `GET /metrics/{model}/windows`. */
+export async function metricWindows(
+  model: ServedModel,
+  input: MetricWindowsInput,
+  deps: ServingDeps,
+): Promise<MetricWindowsResponse> {
+  const { at, end, merged, windows } = await readWindows(model, input, deps);
+  const filters = input.filters ?? {};
+  return {
+    model: model.name,
+    at: at.toISOString(),
+    ...(Object.keys(filters).length > 0 ? { where: filters } : {}),
+    windows: windows.map(({ minutes, from, rows }) => {
+      const totals = totalsOf(model, rows);
+      return {
+        minutes,
+        start: from.toISOString(),
+        end: end.toISOString(),
+        ...measuresJson(model, totals.values, totals.money),
+      };
+    }),
+    segments: merged.segments,
+    batch_boundary: merged.batchBoundary,
+    realtime_freshness: merged.realtimeLatest,
+    generated_at: deps.clock().toISOString(),
+  };
+}
+
+/** `GET /sales/windows`: the orders model's windows in the `/sales` shape. */
+export async function salesWindows(input: WindowsInput, deps: ServingDeps): Promise<WindowsResponse> {
+  const { at, end, merged, windows } = await readWindows(
+    servedModel(SALES_MODEL),
     {
-      start: query.start,
-      end: query.end,
-      granularity: 'minute',
-      byProduct: false,
-      ...(query.productId !== undefined ? { productId: query.productId } : {}),
+      ...(input.sizes ? { sizes: input.sizes } : {}),
+      ...(input.at ? { at: input.at } : {}),
+      ...(input.productId !== undefined ? { filters: { product_id: input.productId } } : {}),
     },
     deps,
   );
-  const windows = sizes.map((minutes): SalesWindow => {
-    const from = new Date(end.getTime() - minutes * MS_PER_MINUTE);
-    const fromIso = from.toISOString().replace('.000Z', 'Z');
-    return {
-      minutes,
-      start: from.toISOString(),
-      end: end.toISOString(),
-      ...totalsOf(merged.rows.filter((row) => row.windowStart >= fromIso)),
-    };
-  });
   return {
     at: at.toISOString(),
     ...(input.productId !== undefined ? { product_id: input.productId } : {}),
-    windows,
+    windows: windows.map(({ minutes, from, rows }) => ({
+      minutes,
+      start: from.toISOString(),
+      end: end.toISOString(),
+      ...salesTotals(rows),
+    })),
     segments: merged.segments,
     batch_boundary: merged.batchBoundary,
     realtime_freshness: merged.realtimeLatest,

@@ -5,10 +5,9 @@ import type { BucketRow } from '../../functions/serving/read-buckets.ts';
 const rows = (n: number): BucketRow[] =>
   Array.from({ length: n }, (_, i) => ({
     windowStart: `2026-11-20T${String(i % 24).padStart(2, '0')}:00:00Z`,
-    productId: null,
-    orders: 1,
-    units: 1,
-    revenue: new Map([['USD', 100n]]),
+    keys: {},
+    values: { orders: 1, units: 1 },
+    money: { revenue: new Map([['USD', 100n]]) },
   }));
 
 describe('BatchCache', () => {

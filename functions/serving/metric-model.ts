@@ -1,0 +1,73 @@
+import { type Dataset, listDatasets, type ModelDeclaration } from '../pipeline/datasets.ts';
+
+/** A measure as the serving layer sums it: counts and sums are whole numbers, money is per currency. */
+export interface ServedMeasure {
+  name: string;
+  kind: 'count' | 'sum' | 'money';
+  /** Money only: the dimension holding its ISO 4217 code. */
+  currency?: string;
+}
+
+/** A declared minute model, ready to serve: what `GET /metrics/{model}` and `twinflow query --model` read. */
+export interface ServedModel {
+  name: string;
+  dataset: string;
+  dimensions: string[];
+  measures: ServedMeasure[];
+  /** Dimensions that hold a money measure's currency: always kept apart, never summed across. */
+  currencyDimensions: string[];
+  /** The declared day rollup of this model (whole published days at granularity=day read it), if any. */
+  daily?: string;
+}
+
+function served(ds: Dataset, model: ModelDeclaration): ServedModel {
+  const measures = Object.entries(model.measures).map(
+    ([name, m]): ServedMeasure =>
+      m.kind === 'money' ? { name, kind: m.kind, currency: m.currency } : { name, kind: m.kind },
+  );
+  const daily = ds.models.find((other) => other.rollup_of === model.name);
+  return {
+    name: model.name,
+    dataset: ds.name,
+    dimensions: model.dimensions,
+    measures,
+    currencyDimensions: [...new Set(measures.flatMap((m) => (m.currency ? [m.currency] : [])))],
+    ...(daily ? { daily: daily.name } : {}),
+  };
+}
+
+/** Every declared minute model (the ones served over HTTP and the CLI), in dataset then declaration order. */
+export function servedModels(): ServedModel[] {
+  return listDatasets().flatMap((ds) =>
+    ds.models.filter((m) => m.grain === 'minute').map((m) => served(ds, m)),
+  );
+}
+
+/** A served model by name; the error names the declared ones. */
+export function servedModel(name: string): ServedModel {
+  const models = servedModels();
+  const found = models.find((m) => m.name === name);
+  if (!found) {
+    throw new UnknownModelError(
+      name,
+      models.map((m) => m.name),
+    );
+  }
+  return found;
+}
+
+/** A model no dataset declares (HTTP 404, CLI exit 2). */
+export class UnknownModelError extends Error {
+  constructor(
+    readonly model: string,
+    readonly known: string[],
+  ) {
+    super(`unknown model "${model.slice(0, 64)}" (declared: ${known.join(', ')})`);
+    this.name = 'UnknownModelError';
+  }
+}
+
+/** The HTTP routes of every served model: `/metrics/<model>` and `/metrics/<model>/windows`. */
+export function metricRoutePaths(): string[] {
+  return servedModels().flatMap((m) => [`/metrics/${m.name}`, `/metrics/${m.name}/windows`]);
+}

@@ -1,0 +1,366 @@
+import { batchBoundary, type PublishedDay, readPublished } from '../pipeline/batch-published.ts';
+import { dayRange, UTC } from '../pipeline/dates.ts';
+import { InvalidInputError, PreconditionFailedError } from '../pipeline/errors.ts';
+import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
+import type { CoreDeps } from '../pipeline/ports.ts';
+import { type BatchCache, processBatchCache } from './batch-cache.ts';
+import { ServingReadError } from './errors.ts';
+import { planHours, type Segment } from './hour-plan.ts';
+import type { ServedModel } from './metric-model.ts';
+import { addAllMoney, type MoneyByCurrency, revenueJson } from './money.ts';
+import { type BucketRow, type BucketSpec, readBuckets, rowDimensions } from './read-buckets.ts';
+import { realtimeFilesFor } from './realtime-files.ts';
+import { checkDimensionValue, checkRange, type Granularity } from './sales-query.ts';
+
+/**
+ * What the serving core needs: the lake, a clock, a logger and the stage's reporting time zone (the default `tz`
+ * and, until batch publishes, the zone of the lake's days); optionally its own batch cache (tests, benches).
+ */
+export interface ServingDeps extends CoreDeps {
+  cache?: BatchCache;
+  /** Code version reported by `health` (Lambda: the function version). */
+  version?: string;
+}
+
+/** What `GET /metrics/{model}` and `twinflow query --model` ask for, already parsed. The range is [start, end). */
+export interface MetricQuery {
+  start: Date;
+  end: Date;
+  granularity: Granularity;
+  /** `dimension → value`: only those rows (rows then carry the dimension). */
+  filters: Record<string, string>;
+  /** One row per bucket and value of these dimensions. */
+  groupBy: string[];
+  /** Zone whose days are the day buckets (`tz=`; default the lake's reporting zone). */
+  timeZone?: string;
+}
+
+/** A row or total: each measure by its declared name; money as `<name>_by_currency` (+ `<name>` for one currency). */
+export type MeasuresJson = Record<string, number | string | Record<string, string>>;
+
+/** The body of `GET /metrics/{model}`: the same shape as `/sales`, measures by their declared names. */
+export interface MetricResponse {
+  query: {
+    model: string;
+    start: string;
+    end: string;
+    granularity: Granularity;
+    tz: string;
+    group_by?: string[];
+    where?: Record<string, string>;
+  };
+  rows: ({ window_start: string } & Record<string, unknown>)[];
+  totals: MeasuresJson;
+  /** Contiguous runs of the range and the layer that served each (batch wherever it has published). */
+  segments: Segment[];
+  /** End of the contiguous published batch range (exclusive, ISO), or null before the first publish. */
+  batch_boundary: string | null;
+  /** Newest realtime minute window inside the range, whatever the filters (ISO), or null when realtime has none. */
+  realtime_freshness: string | null;
+  generated_at: string;
+}
+
+/** Buckets of a range, merged across layers, before formatting. */
+export interface MergedRange {
+  rows: BucketRow[];
+  segments: Segment[];
+  batchBoundary: string | null;
+  realtimeLatest: string | null;
+  publishedDays: string[];
+}
+
+const MAX_READ_ATTEMPTS = 4;
+
+/** Batch file metadata by store and key (published files are immutable per version; dropped on a vanish). */
+const batchFileInfo = new Map<string, ObjectInfo>();
+
+function isVanishedFile(error: unknown): boolean {
+  if (error instanceof PreconditionFailedError) return true;
+  const message = error instanceof Error ? error.message : String(error);
+  // DuckDB's wording when a listed Parquet file was deleted before it could be opened.
+  return /No files found that match|No such file or directory|Cannot open file|Could not open file/i.test(
+    message,
+  );
+}
+
+async function batchFilePath(store: ObjectStore, key: string): Promise<string> {
+  const cacheKey = `${store.location}\0${key}`;
+  let info = batchFileInfo.get(cacheKey);
+  if (!info) {
+    info = await store.head(key);
+    if (!info) throw new PreconditionFailedError(key);
+    batchFileInfo.set(cacheKey, info);
+  }
+  return store.localPath(info);
+}
+
+/**
+ * At granularity=day a whole published day is read from the model's daily rollup instead of its minutes, when
+ * the model has one and the query's days are the lake's days (same zone).
+ */
+function usesDailyRollup(spec: BucketSpec, day: string, clip: { start: Date; end: Date }): boolean {
+  if (spec.granularity !== 'day' || !spec.model.daily) return false;
+  if ((spec.timeZone ?? UTC) !== (spec.lakeZone ?? UTC)) return false;
+  const whole = dayRange(day, spec.lakeZone ?? UTC);
+  return clip.start.getTime() === whole.start.getTime() && clip.end.getTime() === whole.end.getTime();
+}
+
+function publishedFile(entry: PublishedDay, view: string): string {
+  const key = (entry.files as Record<string, string | undefined>)[view];
+  if (!key) throw new Error(`published day ${entry.day} has no ${view} view`);
+  return key;
+}
+
+function batchCacheKey(
+  store: ObjectStore,
+  entry: PublishedDay,
+  spec: BucketSpec,
+  clip: { start: Date; end: Date },
+) {
+  return [
+    store.location,
+    spec.model.name,
+    entry.day,
+    entry.version,
+    publishedFile(entry, spec.model.name),
+    entry.publishedAt,
+    spec.granularity,
+    rowDimensions(spec).join(','),
+    JSON.stringify(Object.entries(spec.filters).sort()),
+    spec.timeZone ?? UTC,
+    spec.lakeZone ?? UTC,
+    clip.start.toISOString(),
+    clip.end.toISOString(),
+  ].join('\0');
+}
+
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function rowKey(row: BucketRow): string {
+  return [row.windowStart, ...Object.values(row.keys).map((v) => v ?? '')].join('\0');
+}
+
+function cloneRow(row: BucketRow): BucketRow {
+  return {
+    ...row,
+    values: { ...row.values },
+    money: Object.fromEntries(Object.entries(row.money).map(([name, m]) => [name, new Map(m)])),
+  };
+}
+
+/** Sums rows of the same bucket (and dimensions); ordered by time, then the first measure (largest first). */
+function mergeRows(model: ServedModel, parts: readonly (readonly BucketRow[])[]): BucketRow[] {
+  const merged = new Map<string, BucketRow>();
+  for (const part of parts) {
+    for (const row of part) {
+      const key = rowKey(row);
+      const existing = merged.get(key);
+      if (!existing) {
+        merged.set(key, cloneRow(row));
+        continue;
+      }
+      for (const [name, value] of Object.entries(row.values))
+        existing.values[name] = (existing.values[name] ?? 0) + value;
+      for (const [name, money] of Object.entries(row.money)) {
+        const into = existing.money[name] ?? new Map();
+        existing.money[name] = addAllMoney(into, money);
+      }
+    }
+  }
+  const first = model.measures.find((m) => m.kind !== 'money')?.name;
+  return [...merged.values()].sort(
+    (a, b) =>
+      compareText(a.windowStart, b.windowStart) ||
+      (first ? (b.values[first] ?? 0) - (a.values[first] ?? 0) : 0) ||
+      compareText(rowKey(a), rowKey(b)),
+  );
+}
+
+async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<MergedRange> {
+  const { store } = deps;
+  const cache = deps.cache ?? processBatchCache;
+  const { index } = await readPublished(store);
+  // The zone of the lake's days: the index's once batch has published, else the stage's.
+  const lakeZone = index.timeZone ?? deps.timeZone ?? UTC;
+  const spec: BucketSpec = { ...given, timeZone: given.timeZone ?? deps.timeZone ?? UTC, lakeZone };
+  const plan = planHours(index, spec.start, spec.end, lakeZone);
+
+  const cachedParts: BucketRow[][] = [];
+  const missing: { key: string; day: string; entry: PublishedDay; isDaily: boolean }[] = [];
+  for (const [day, clip] of plan.batchDays) {
+    const entry = index.days[day];
+    if (!entry) continue;
+    const key = batchCacheKey(store, entry, spec, clip);
+    const cached = cache.get(key);
+    if (cached) cachedParts.push(cached);
+    else missing.push({ key, day, entry, isDaily: usesDailyRollup(spec, day, clip) });
+  }
+
+  const { model } = spec;
+  const [batchMinutes, batchDaily, realtimeMinutes] = await Promise.all([
+    Promise.all(
+      missing
+        .filter((m) => !m.isDaily)
+        .map(({ entry }) => batchFilePath(store, publishedFile(entry, model.name))),
+    ),
+    Promise.all(
+      missing
+        .filter((m) => m.isDaily)
+        .map(({ entry }) => batchFilePath(store, publishedFile(entry, model.daily as string))),
+    ),
+    realtimeFilesFor(store, plan.realtimeHours).then((files) =>
+      Promise.all(files.map((info) => store.localPath(info))),
+    ),
+  ]);
+
+  let fresh = {
+    batch: [] as BucketRow[],
+    realtime: [] as BucketRow[],
+    realtimeLatest: null as string | null,
+  };
+  if (missing.length > 0 || realtimeMinutes.length > 0) {
+    fresh = await readBuckets(spec, { batchMinutes, batchDaily, realtimeMinutes });
+    const byDay = new Map<string, BucketRow[]>(missing.map(({ day }) => [day, []]));
+    for (const row of fresh.batch) if (row.partDay) byDay.get(row.partDay)?.push(row);
+    for (const { key, day } of missing) cache.set(key, byDay.get(day) ?? []);
+  }
+
+  return {
+    rows: mergeRows(model, [...cachedParts, fresh.batch, fresh.realtime]),
+    segments: plan.segments,
+    batchBoundary: batchBoundary(index),
+    realtimeLatest: fresh.realtimeLatest,
+    publishedDays: Object.keys(index.days).sort(),
+  };
+}
+
+/**
+ * Reads [start, end) of a model at `granularity`, batch wherever published and realtime for every other hour.
+ * A file deleted under the read (compaction removing an old partial, batch removing a superseded version) makes
+ * the whole read start again from a fresh publish index and snapshot, so each event is counted exactly once.
+ */
+export async function readMergedRange(spec: BucketSpec, deps: ServingDeps): Promise<MergedRange> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readRangeOnce(spec, deps);
+    } catch (error) {
+      if (!isVanishedFile(error)) throw error;
+      batchFileInfo.clear();
+      if (attempt >= MAX_READ_ATTEMPTS) {
+        throw new ServingReadError(`lake files kept vanishing during the read (${attempt} attempts)`, {
+          cause: error,
+        });
+      }
+      deps.log.warn('a file vanished during a read; retrying with a fresh snapshot', {
+        attempt,
+        error: (error as Error).message,
+      });
+    }
+  }
+}
+
+/** The measures of a row or total as JSON: counts and sums as numbers, money per currency as decimal strings. */
+export function measuresJson(
+  model: ServedModel,
+  values: Record<string, number>,
+  money: Record<string, MoneyByCurrency>,
+): MeasuresJson {
+  const json: MeasuresJson = {};
+  for (const m of model.measures) {
+    if (m.kind !== 'money') {
+      json[m.name] = values[m.name] ?? 0;
+      continue;
+    }
+    const { revenue_by_currency: byCurrency, revenue: single } = revenueJson(money[m.name] ?? new Map());
+    json[`${m.name}_by_currency`] = byCurrency;
+    if (single !== undefined) json[m.name] = single;
+  }
+  return json;
+}
+
+/** Sums of a set of buckets. */
+export function totalsOf(
+  model: ServedModel,
+  rows: readonly BucketRow[],
+): { values: Record<string, number>; money: Record<string, MoneyByCurrency> } {
+  const values: Record<string, number> = {};
+  const money: Record<string, MoneyByCurrency> = {};
+  for (const m of model.measures) {
+    if (m.kind === 'money') money[m.name] = new Map();
+    else values[m.name] = 0;
+  }
+  for (const row of rows) {
+    for (const [name, value] of Object.entries(row.values)) values[name] = (values[name] ?? 0) + value;
+    for (const [name, m] of Object.entries(row.money)) money[name] = addAllMoney(money[name] ?? new Map(), m);
+  }
+  return { values, money };
+}
+
+/** A bucket as a JSON row: its start, the dimensions it carries, then its measures (money ordered after counts). */
+export function rowJson(
+  model: ServedModel,
+  row: BucketRow,
+): { window_start: string } & Record<string, unknown> {
+  const keys = Object.fromEntries(Object.entries(row.keys).filter(([, value]) => value !== null));
+  return { window_start: row.windowStart, ...keys, ...measuresJson(model, row.values, row.money) };
+}
+
+/** Checks a metric query against its model: dimensions named in filters and groups must be declared ones. */
+function checkMetricQuery(model: ServedModel, query: MetricQuery): MetricQuery {
+  checkRange(query);
+  for (const [name, value] of Object.entries(query.filters)) {
+    if (!model.dimensions.includes(name)) throw unknownDimension(model, name, name);
+    checkDimensionValue(name, value);
+  }
+  for (const name of query.groupBy) {
+    if (!model.dimensions.includes(name)) throw unknownDimension(model, name, 'group_by');
+  }
+  return query;
+}
+
+function unknownDimension(model: ServedModel, name: string, parameter: string): InvalidInputError {
+  return new InvalidInputError(
+    `${model.name} has no dimension "${name.slice(0, 64)}" (dimensions: ${model.dimensions.join(', ')})`,
+    parameter,
+  );
+}
+
+/**
+ * A model over [start, end) by minute, hour or day, merged per hour across batch and realtime (DESIGN rule 6),
+ * split by `group_by` and the filtered dimensions. Throws `InvalidInputError` naming the parameter.
+ */
+export async function queryMetric(
+  model: ServedModel,
+  input: MetricQuery,
+  deps: ServingDeps,
+): Promise<MetricResponse> {
+  const query = checkMetricQuery(model, input);
+  const spec: BucketSpec = {
+    model,
+    start: query.start,
+    end: query.end,
+    granularity: query.granularity,
+    filters: query.filters,
+    groupBy: query.groupBy,
+    timeZone: query.timeZone ?? deps.timeZone ?? UTC,
+  };
+  const merged = await readMergedRange(spec, deps);
+  const totals = totalsOf(model, merged.rows);
+  return {
+    query: {
+      model: model.name,
+      start: query.start.toISOString(),
+      end: query.end.toISOString(),
+      granularity: query.granularity,
+      tz: spec.timeZone ?? UTC,
+      ...(query.groupBy.length > 0 ? { group_by: query.groupBy } : {}),
+      ...(Object.keys(query.filters).length > 0 ? { where: query.filters } : {}),
+    },
+    rows: merged.rows.map((row) => rowJson(model, row)),
+    totals: measuresJson(model, totals.values, totals.money),
+    segments: merged.segments,
+    batch_boundary: merged.batchBoundary,
+    realtime_freshness: merged.realtimeLatest,
+    generated_at: deps.clock().toISOString(),
+  };
+}
