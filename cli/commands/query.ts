@@ -1,7 +1,10 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { revenueText } from '../../functions/pipeline/money.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
-import { parseSalesParams } from '../../functions/serving/query-params.ts';
+import { type ServedModel, servedModel } from '../../functions/serving/metric-model.ts';
+import { type MetricResponse, queryMetric } from '../../functions/serving/metric-query.ts';
+import { parseMetricParams, parseSalesParams } from '../../functions/serving/query-params.ts';
 import { querySales, type SalesResponse } from '../../functions/serving/query-sales.ts';
 import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 
@@ -45,6 +48,67 @@ function table(result: SalesResponse): string {
   ].join('\n');
 }
 
+/** A measure's cell: a count, or money as `12.30 USD, 1500.00 JPY`. */
+function measureCell(model: ServedModel, measures: Record<string, unknown>, name: string): string {
+  const money = measures[`${name}_by_currency`] as Record<string, string> | undefined;
+  if (model.measures.find((m) => m.name === name)?.kind === 'money') {
+    const parts = Object.entries(money ?? {}).map(([code, amount]) => `${amount} ${code}`);
+    return parts.length > 0 ? parts.join(', ') : '0';
+  }
+  return String(measures[name] ?? 0);
+}
+
+/** Any model's answer as a table: bucket, carried dimensions, then each measure by its declared name. */
+function metricTable(model: ServedModel, result: MetricResponse): string {
+  const dims = model.dimensions.filter((d) => result.rows.some((row) => row[d] !== undefined));
+  const measures = model.measures.map((m) => m.name);
+  const header = ['window_start', ...dims, ...measures];
+  const lines = result.rows.map((row) => [
+    row.window_start,
+    ...dims.map((d) => String(row[d] ?? '')),
+    ...measures.map((m) => measureCell(model, row, m)),
+  ]);
+  const total = [
+    'total',
+    ...dims.map(() => ''),
+    ...measures.map((m) => measureCell(model, result.totals, m)),
+  ];
+  const all = [header, ...lines, total];
+  const widths = header.map((_, i) => Math.max(...all.map((cells) => [...(cells[i] ?? '')].length)));
+  const numeric = (i: number) => i > dims.length;
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, i) => (numeric(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [
+    `${model.name} (dataset ${model.dataset})`,
+    format(header),
+    rule,
+    ...lines.map(format),
+    rule,
+    format(total),
+    '',
+    'segments:',
+    ...result.segments.map((seg) => `  ${seg.source.padEnd(8)} ${seg.start} → ${seg.end}`),
+    `batch boundary: ${result.batch_boundary ?? 'none'}   realtime freshness: ${result.realtime_freshness ?? 'none'}`,
+  ].join('\n');
+}
+
+/** `--where dim=value` (repeatable) → `{dim: value}`. */
+function collectWhere(value: string, previous: Record<string, string>): Record<string, string> {
+  const match = /^([a-z][a-z0-9_]*)=(.*)$/.exec(value);
+  if (!match?.[1]) throw new InvalidInputError(`--where expects dimension=value, got "${value}"`, 'where');
+  if (['start', 'end', 'granularity', 'group_by', 'tz'].includes(match[1])) {
+    throw new InvalidInputError(`--where ${match[1]}: use --${match[1].replace('_', '-')}`, 'where');
+  }
+  if (Object.hasOwn(previous, match[1])) {
+    throw new InvalidInputError(`--where names ${match[1]} twice`, 'where');
+  }
+  return { ...previous, [match[1]]: match[2] ?? '' };
+}
+
 export function register(program: Command): void {
   program
     .command('query')
@@ -57,13 +121,61 @@ export function register(program: Command): void {
     )
     .option('--end <instant>', 'exclusive end, same formats (default: the end of a --start day, else now)')
     .option('--granularity <g>', 'minute | hour | day', 'hour')
-    .option('--product-id <id>', 'only this product')
-    .option('--group-by <what>', '"product": one row per bucket and product')
+    .option('--product-id <id>', 'only this product (the default sales model)')
+    .option(
+      '--group-by <what>',
+      '"product": one row per bucket and product; with --model: dimensions, comma-separated',
+    )
+    .option(
+      '--model <name>',
+      'a declared minute model (twinflow datasets); prints the GET /metrics/{model} body',
+    )
+    .addOption(
+      new Option(
+        '--where <dimension=value>',
+        'only rows with this dimension value (repeatable; with --model)',
+      )
+        .argParser(collectWhere)
+        .default({}),
+    )
     .option('--json', 'print the GET /sales JSON body', false)
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
+      const deps = {
+        store: openCliStore(options.lake),
+        clock: () => new Date(),
+        log: options.verbose ? consoleLog : silentLog,
+        timeZone: options.tz,
+      };
+      if (options.model !== undefined || Object.keys(options.where).length > 0) {
+        if (options.productId !== undefined) {
+          throw new InvalidInputError('with --model, filter with --where product_id=…', 'product-id');
+        }
+        let model: ServedModel;
+        try {
+          model = servedModel(options.model ?? 'sales_minute');
+        } catch (error) {
+          throw new InvalidInputError((error as Error).message, 'model');
+        }
+        const query = parseMetricParams(
+          model,
+          {
+            start: options.start,
+            ...(options.end !== undefined ? { end: options.end } : {}),
+            granularity: options.granularity,
+            ...(options.groupBy !== undefined ? { group_by: options.groupBy } : {}),
+            tz: options.tz,
+            ...options.where,
+          },
+          new Date(),
+          options.tz,
+        );
+        const result = await queryMetric(model, query, deps);
+        console.log(options.json ? JSON.stringify(result, null, 2) : metricTable(model, result));
+        return;
+      }
       const params: Record<string, string> = {
         start: options.start,
         ...(options.end !== undefined ? { end: options.end } : {}),
@@ -73,12 +185,7 @@ export function register(program: Command): void {
         tz: options.tz,
       };
       const query = parseSalesParams(params, new Date(), options.tz);
-      const result = await querySales(query, {
-        store: openCliStore(options.lake),
-        clock: () => new Date(),
-        log: options.verbose ? consoleLog : silentLog,
-        timeZone: options.tz,
-      });
+      const result = await querySales(query, deps);
       console.log(options.json ? JSON.stringify(result, null, 2) : table(result));
     });
 }

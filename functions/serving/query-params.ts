@@ -2,7 +2,9 @@ import { type ZodType, z } from 'zod';
 import { dayStartMs, parseTimeZone } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { checkSalesQuery, GRANULARITIES, type SalesQuery } from './sales-query.ts';
-import { MAX_WINDOWS, type WindowsInput } from './sales-windows.ts';
+import type { ServedModel } from './metric-model.ts';
+import type { MetricQuery } from './metric-query.ts';
+import { MAX_WINDOWS, type MetricWindowsInput, type WindowsInput } from './sales-windows.ts';
 
 /**
  * Query-string parameters of the serving API (HTTP and CLI share them): parsed with zod into the core's
@@ -157,6 +159,78 @@ export function parseSalesParams(
     ...(p.product_id !== undefined ? { productId: p.product_id } : {}),
     ...(p.group_by !== undefined ? { groupBy: p.group_by } : {}),
   });
+}
+
+/** The dimension filters of a metric request: every parameter a schema does not own names a dimension. */
+function dimensionFilters(
+  model: ServedModel,
+  params: Record<string, string>,
+  own: readonly string[],
+): { filters: Record<string, string>; rest: Record<string, string> } {
+  const filters: Record<string, string> = {};
+  const rest: Record<string, string> = {};
+  for (const [name, value] of Object.entries(params)) {
+    if (own.includes(name)) rest[name] = value;
+    else if (model.dimensions.includes(name)) filters[name] = value;
+    else {
+      throw new InvalidInputError(
+        `unknown parameter ${describeName(name)} (${model.name} dimensions: ${model.dimensions.join(', ')})`,
+        name,
+      );
+    }
+  }
+  return { filters, rest };
+}
+
+const metricParamsSchema = salesParamsSchema.omit({ product_id: true, group_by: true }).extend({
+  group_by: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]*(?:,[a-z][a-z0-9_]*)*$/, { error: 'group_by must be comma-separated dimension names' })
+    .transform((value) => [...new Set(value.split(','))])
+    .optional(),
+});
+
+/**
+ * `GET /metrics/{model}` parameters → a `MetricQuery`: `start`, `end`, `granularity`, `group_by=dim[,dim]`, `tz`,
+ * and one `<dimension>=value` filter per dimension. Days and defaults as for `/sales`.
+ */
+export function parseMetricParams(
+  model: ServedModel,
+  params: Record<string, string>,
+  now: Date = new Date(),
+  timeZone = 'UTC',
+): MetricQuery {
+  const { filters, rest } = dimensionFilters(model, params, Object.keys(metricParamsSchema.shape));
+  const p = parseParams(metricParamsSchema, rest);
+  const range = parseSalesParams(
+    {
+      start: rest['start'] ?? '',
+      ...(rest['end'] !== undefined ? { end: rest['end'] } : {}),
+      granularity: p.granularity,
+      ...(p.tz !== undefined ? { tz: p.tz } : {}),
+    },
+    now,
+    timeZone,
+  );
+  return {
+    start: range.start,
+    end: range.end,
+    granularity: range.granularity,
+    filters,
+    groupBy: p.group_by ?? [],
+    ...(range.timeZone !== undefined ? { timeZone: range.timeZone } : {}),
+  };
+}
+
+/** `GET /metrics/{model}/windows` parameters → `MetricWindowsInput` (`sizes`, `at`, dimension filters). */
+export function parseMetricWindowsParams(model: ServedModel, params: Record<string, string>): MetricWindowsInput {
+  const own = ['sizes', 'at'];
+  const { filters, rest } = dimensionFilters(model, params, own);
+  const p = parseParams(windowsParamsSchema.omit({ product_id: true }), rest);
+  if (p.sizes && p.sizes.length > MAX_WINDOWS) {
+    throw new InvalidInputError(`sizes lists at most ${MAX_WINDOWS} windows`, 'sizes');
+  }
+  return { ...(p.sizes ? { sizes: p.sizes } : {}), ...(p.at ? { at: p.at } : {}), filters };
 }
 
 /** `GET /sales/windows` parameters → `WindowsInput`. */

@@ -6,18 +6,23 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { metricRoutePaths } from '../../functions/serving/metric-model.ts';
 import type { ApiAuthMode } from '../stage-config.ts';
 
-/** Every route the query function serves (see functions/query-sales/handler.ts). */
-/** The query function's routes; test/infra checks this equals the handler's route table. */
-export const QUERY_ROUTES = [
+/**
+ * Every route the query function serves (see functions/query-sales/handler.ts): the fixed ones plus
+ * `/metrics/<model>` and `/metrics/<model>/windows` for every declared minute model. test/infra checks this equals
+ * the handler's route table.
+ */
+export const QUERY_ROUTES: readonly string[] = [
   '/sales',
   '/sales/windows',
+  ...metricRoutePaths(),
   '/health',
   '/reconciliation',
   '/ops/summary',
   '/dashboard',
-] as const;
+];
 
 export interface QueryApiProps {
   readonly function: lambda.IFunction;

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
 import { silentLog } from '../../functions/pipeline/ports.ts';
 import { BatchCache } from '../../functions/serving/batch-cache.ts';
+import { servedModel } from '../../functions/serving/metric-model.ts';
+import { queryMetric } from '../../functions/serving/metric-query.ts';
 import { querySales } from '../../functions/serving/query-sales.ts';
 import { twinflow } from '../support/cli.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
@@ -34,6 +36,57 @@ async function seededLake(): Promise<string> {
 }
 
 describe('twinflow query', () => {
+  it('--model prints the GET /metrics/{model} body: --where per dimension, --group-by dimensions, a table', async () => {
+    const lake = await seededLake();
+    const args = [
+      '--model',
+      'sales_minute',
+      '--start',
+      '2026-11-19',
+      '--end',
+      '2026-11-21',
+      '--granularity',
+      'day',
+    ];
+    const json = await twinflow('query', ...args, '--where', 'product_id=p-1', '--json', '--lake', lake);
+    expect(json.code, json.stderr).toBe(0);
+    const body = JSON.parse(json.stdout);
+    const direct = await queryMetric(
+      servedModel('sales_minute'),
+      {
+        start: new Date('2026-11-19T00:00:00Z'),
+        end: new Date('2026-11-21T00:00:00Z'),
+        granularity: 'day',
+        filters: { product_id: 'p-1' },
+        groupBy: [],
+        timeZone: 'UTC',
+      },
+      {
+        store: new LocalDirectoryStore(lake),
+        clock: () => new Date(),
+        log: silentLog,
+        cache: new BatchCache(),
+      },
+    );
+    expect({ ...body, generated_at: '' }).toEqual({ ...direct, generated_at: '' });
+    expect(body.totals).toMatchObject({ orders: 2, units: 2, revenue: '3.49' });
+    expect(body.rows.map((r: { product_id: string }) => r.product_id)).toEqual(['p-1', 'p-1']);
+
+    const table = await twinflow('query', ...args, '--group-by', 'product_id', '--lake', lake);
+    expect(table.stdout).toContain('sales_minute (dataset orders)');
+    expect(table.stdout).toMatch(/window_start\s+product_id\s+orders\s+units\s+revenue/);
+
+    for (const [flags, message] of [
+      [['--model', 'nope'], /unknown model "nope" \(declared: .*sales_minute/],
+      [['--model', 'sales_minute', '--where', 'color=red'], /unknown parameter "color"/],
+      [['--model', 'sales_minute', '--where', 'product_id'], /--where expects dimension=value/],
+    ] as const) {
+      const result = await twinflow('query', '--start', '2026-11-19', ...flags, '--lake', lake);
+      expect(result.code, flags.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
+  });
+
   it('--json prints the same body as GET /sales (bar the generation time)', async () => {
     const lake = await seededLake();
     const args = ['--start', '2026-11-19', '--end', '2026-11-21', '--granularity', 'day'];

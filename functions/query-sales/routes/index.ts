@@ -1,5 +1,6 @@
 import type { Route } from '../route.ts';
 import { dashboardRoutes } from './dashboard.ts';
+import { metricRoutes } from './metrics.ts';
 import { opsRoutes } from './ops.ts';
 import { reconciliationRoutes } from './reconciliation.ts';
 import { salesRoutes } from './sales.ts';
@@ -11,6 +12,7 @@ import { salesRoutes } from './sales.ts';
  */
 export const routes: readonly Route[] = [
   ...salesRoutes,
+  ...metricRoutes,
   ...reconciliationRoutes,
   ...opsRoutes,
   ...dashboardRoutes,

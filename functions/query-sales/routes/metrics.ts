@@ -1,0 +1,26 @@
+import { servedModels } from '../../serving/metric-model.ts';
+import { queryMetric } from '../../serving/metric-query.ts';
+import { parseMetricParams, parseMetricWindowsParams } from '../../serving/query-params.ts';
+import { metricWindows } from '../../serving/sales-windows.ts';
+import { jsonResult, type Route } from '../route.ts';
+
+/**
+ * `GET /metrics/{model}` and `GET /metrics/{model}/windows` for every declared minute model, from the dataset
+ * declarations (CDK declares the same paths: lib/constructs/query-api.ts). `/sales` is the orders model.
+ */
+export const metricRoutes: Route[] = servedModels().flatMap((model): Route[] => [
+  {
+    method: 'GET',
+    path: `/metrics/${model.name}`,
+    handle: async ({ params, deps }) =>
+      jsonResult(
+        await queryMetric(model, parseMetricParams(model, params, deps.clock(), deps.timeZone), deps),
+      ),
+  },
+  {
+    method: 'GET',
+    path: `/metrics/${model.name}/windows`,
+    handle: async ({ params, deps }) =>
+      jsonResult(await metricWindows(model, parseMetricWindowsParams(model, params), deps)),
+  },
+]);
