@@ -1,9 +1,9 @@
 import { type ZodType, z } from 'zod';
 import { dayStartMs, parseTimeZone } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
-import { checkSalesQuery, GRANULARITIES, type SalesQuery } from './sales-query.ts';
 import type { ServedModel } from './metric-model.ts';
 import type { MetricQuery } from './metric-query.ts';
+import { checkSalesQuery, GRANULARITIES, type SalesQuery } from './sales-query.ts';
 import { MAX_WINDOWS, type MetricWindowsInput, type WindowsInput } from './sales-windows.ts';
 
 /**
@@ -185,7 +185,9 @@ function dimensionFilters(
 const metricParamsSchema = salesParamsSchema.omit({ product_id: true, group_by: true }).extend({
   group_by: z
     .string()
-    .regex(/^[a-z][a-z0-9_]*(?:,[a-z][a-z0-9_]*)*$/, { error: 'group_by must be comma-separated dimension names' })
+    .regex(/^[a-z][a-z0-9_]*(?:,[a-z][a-z0-9_]*)*$/, {
+      error: 'group_by must be comma-separated dimension names',
+    })
     .transform((value) => [...new Set(value.split(','))])
     .optional(),
 });
@@ -223,7 +225,10 @@ export function parseMetricParams(
 }
 
 /** `GET /metrics/{model}/windows` parameters → `MetricWindowsInput` (`sizes`, `at`, dimension filters). */
-export function parseMetricWindowsParams(model: ServedModel, params: Record<string, string>): MetricWindowsInput {
+export function parseMetricWindowsParams(
+  model: ServedModel,
+  params: Record<string, string>,
+): MetricWindowsInput {
   const own = ['sizes', 'at'];
   const { filters, rest } = dimensionFilters(model, params, own);
   const p = parseParams(windowsParamsSchema.omit({ product_id: true }), rest);
