@@ -55,7 +55,7 @@ export function exportFormatOf(key: string): ExportFormat | undefined {
 export async function createRawOrders(connection: DuckDBConnection): Promise<void> {
   const fields = ORDER_FIELDS.map((field) => `${field} varchar`).join(', ');
   await connection.run(
-    `create or replace temp table raw_orders (record_ref varchar, record_no bigint, source varchar, is_event_id_required boolean,
+    `create or replace temp table raw_orders (record_ref varchar, record_no bigint, source varchar, is_stream_record boolean,
        received_at timestamp, raw varchar, parse_error varchar,
        mistyped_fields varchar[], -- fields whose source type the contract does not accept (a JSON array id, …)
        ${fields})`,
@@ -73,10 +73,10 @@ export async function appendJsonRecords(
   options: { source: string; isEventIdRequired: boolean },
 ): Promise<void> {
   await connection.run(
-    `create or replace temp table raw_order_lines (record_ref varchar, source varchar, is_event_id_required boolean,
+    `create or replace temp table raw_orders_lines (record_ref varchar, source varchar, is_stream_record boolean,
        received_at timestamp, line varchar, encoding_error varchar)`,
   );
-  const appender = await connection.createAppender('raw_order_lines');
+  const appender = await connection.createAppender('raw_orders_lines');
   for await (const record of records) {
     // A lone surrogate cannot be written as UTF-8: the appender would store U+FFFD and the record would pass as
     // repaired text. Shown as its `\uXXXX` escape, which stays invalid JSON if the raw record is replayed.
@@ -95,7 +95,7 @@ export async function appendJsonRecords(
   appender.closeSync();
   await materialize(connection, 'raw_orders_from_json', 'raw_orders_batch');
   await connection.run('insert into raw_orders by name select * from raw_orders_batch');
-  await connection.run('drop table raw_orders_batch; drop table raw_order_lines');
+  await connection.run('drop table raw_orders_batch; drop table raw_orders_lines');
 }
 
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -251,7 +251,7 @@ export async function appendExportFile(
   try {
     await connection.run(
       `insert into raw_orders by name
-       select ${recordNo} as record_no, $source as source, false as is_event_id_required,
+       select ${recordNo} as record_no, $source as source, false as is_stream_record,
               ${parseError} as parse_error, ${mistypedFields} as mistyped_fields, ${fields.join(', ')}
        from ${relation}`,
       invalidUtf8.length ? { source: sourceKey, notUtf8: NOT_UTF8 } : { source: sourceKey },
@@ -272,7 +272,7 @@ export async function appendExportFile(
     await connection.run(
       // DuckDB logs one reject row per missing/bad column; a line is one record.
       `insert into raw_orders by name
-       select $source || ':line-' || line as record_ref, $source as source, false as is_event_id_required,
+       select $source || ':line-' || line as record_ref, $source as source, false as is_stream_record,
               any_value(csv_line) as raw,
               if(
                   bool_or(error_type = 'INVALID ENCODING'),

@@ -1,13 +1,13 @@
-import { readFileSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { dataset, declaredModelSql, factsSql } from './datasets.ts';
+import { rawFromJsonSql, validatedSql } from './validation-sql.ts';
 
 /**
- * The shared SQL models (dbt style): every layer runs the same text. The engine's own models (reading and
- * validating raw records) are `.sql` files under `./sql/`; a dataset's models are the files its declaration names
- * (`datasets/<name>/models/`), and its facts (the dedup rule) are generated from the declaration. A model reads the
- * temp tables named in its import CTEs and is materialised as a temp table. In Lambda bundles `sql/` and
- * `datasets/` are copied next to the bundle, so these relative paths resolve there too.
+ * The shared SQL models (dbt style): every layer runs the same text. A dataset's validation (JSON records → the
+ * all-text shape, then typed columns with one reason per invalid field) and its facts (the dedup rule) are
+ * generated from its declaration; its other models are the SQL files the declaration names
+ * (`datasets/<name>/models/`). A model reads the temp tables named in its import CTEs and is materialised as a temp
+ * table. Lambda bundles carry `datasets/` next to the bundle.
  */
 export type ModelName =
   | 'raw_orders_from_json'
@@ -16,21 +16,17 @@ export type ModelName =
   | 'sales_minute'
   | 'daily_sales';
 
-const ENGINE_MODELS: readonly ModelName[] = ['raw_orders_from_json', 'validated_orders'];
-
-const sqlDir = new URL('./sql/', import.meta.url);
 const cache = new Map<ModelName, string>();
 
 /** The SQL text of a model. */
 export function modelSql(name: ModelName): string {
   let sql = cache.get(name);
   if (sql === undefined) {
-    if (ENGINE_MODELS.includes(name)) {
-      sql = readFileSync(new URL(`${name}.sql`, sqlDir), 'utf8');
-    } else {
-      const orders = dataset('orders');
-      sql = name === orders.facts ? factsSql(orders) : declaredModelSql(orders, name);
-    }
+    const orders = dataset('orders');
+    if (name === `raw_${orders.name}_from_json`) sql = rawFromJsonSql(orders);
+    else if (name === `validated_${orders.name}`) sql = validatedSql(orders);
+    else if (name === orders.facts) sql = factsSql(orders);
+    else sql = declaredModelSql(orders, name);
     cache.set(name, sql);
   }
   return sql;

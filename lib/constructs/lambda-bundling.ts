@@ -17,8 +17,6 @@ export const DUCKDB_EXTERNAL_PACKAGES = [
 ] as const;
 export const COPIED_RUNTIME_PACKAGES = [...DUCKDB_EXTERNAL_PACKAGES, 'detect-libc'] as const;
 
-/** The engine's SQL models, read at runtime relative to the bundle (see functions/pipeline/sql-models.ts). */
-const SQL_DIR = 'functions/pipeline/sql';
 /** The dataset declarations and their models (functions/pipeline/datasets.ts finds `datasets/` next to the bundle). */
 const DATASETS_DIR = 'datasets';
 
@@ -33,7 +31,7 @@ function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Shell commands that copy the runtime packages, SQL models and dataset declarations next to the bundle. */
+/** Shell commands that copy the runtime packages and the dataset declarations (with their SQL) next to the bundle. */
 export function afterBundlingCommands(inputDir: string, outputDir: string): string[] {
   const modules = path.posix.join(outputDir, 'node_modules');
   const commands = [`mkdir -p ${shellQuote(path.posix.join(modules, '@duckdb'))}`];
@@ -45,10 +43,6 @@ export function afterBundlingCommands(inputDir: string, outputDir: string): stri
   }
   // Type declarations and source maps of the copied packages are dead weight at runtime.
   commands.push(`find ${shellQuote(modules)} -type f \\( -name '*.d.ts' -o -name '*.map' \\) -delete`);
-  commands.push(`mkdir -p ${shellQuote(path.posix.join(outputDir, 'sql'))}`);
-  commands.push(
-    `cp ${shellQuote(path.posix.join(inputDir, SQL_DIR))}/*.sql ${shellQuote(path.posix.join(outputDir, 'sql'))}/`,
-  );
   commands.push(
     `cp -R ${shellQuote(path.posix.join(inputDir, DATASETS_DIR))} ${shellQuote(path.posix.join(outputDir, DATASETS_DIR))}`,
   );

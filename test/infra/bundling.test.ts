@@ -79,10 +79,7 @@ describe('Lambda bundle (esbuild, local, no Docker)', () => {
     expect(duckdb.filter((name) => /darwin|win32|arm64|musl/.test(name))).toEqual([]);
   });
 
-  it('carries the engine SQL models and the dataset declarations next to the bundle', () => {
-    expect(readdirSync(path.join(assetDir, 'sql'))).toEqual(
-      expect.arrayContaining(['validated_orders.sql', 'raw_orders_from_json.sql']),
-    );
+  it('carries the dataset declarations and their SQL models next to the bundle', () => {
     expect(readdirSync(path.join(assetDir, 'datasets', 'orders')).sort()).toEqual(['dataset.yaml', 'models']);
     expect(readdirSync(path.join(assetDir, 'datasets', 'orders', 'models')).sort()).toEqual([
       'daily_sales.sql',
