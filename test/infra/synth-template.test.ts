@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { QUERY_ROUTES } from '../../lib/constructs/query-api.ts';
 import { synthTemplate, type TemplateJson } from '../../lib/synth.ts';
 
 let template: TemplateJson;
@@ -24,7 +25,7 @@ describe('synthTemplate', () => {
     expect(ofType('AWS::SQS::Queue')).toHaveLength(2);
     expect(ofType('AWS::Lambda::EventSourceMapping')).toHaveLength(1);
     expect(ofType('AWS::Events::Rule')).toHaveLength(3);
-    expect(ofType('AWS::ApiGatewayV2::Route')).toHaveLength(6);
+    expect(ofType('AWS::ApiGatewayV2::Route')).toHaveLength(QUERY_ROUTES.length);
   });
 
   it('resolves cross-stack imports to the storage resources they point at', () => {
