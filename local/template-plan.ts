@@ -4,6 +4,8 @@
  * API routes). Pure: no I/O, so a test can change the stage config and see the plan follow.
  */
 
+import { FUNCTION_NAMES, TWINFLOW_FUNCTIONS, type TwinflowFunctionName } from '../lib/twinflow-functions.ts';
+
 /** A CloudFormation template as JSON (the shape `lib/synth.ts` returns). */
 export interface CfnTemplate {
   Resources: Record<string, CfnResource>;
@@ -16,21 +18,6 @@ export interface CfnResource {
   Properties?: Record<string, unknown>;
   Metadata?: Record<string, unknown>;
   [key: string]: unknown;
-}
-
-/** The Twinflow functions, by CLI name, with their handler entry (relative to the repository root). */
-export const TWINFLOW_FUNCTIONS = {
-  'run-batch': { entry: 'functions/run-batch/handler.ts', logicalIdPrefix: 'RunBatch' },
-  'ingest-orders': { entry: 'functions/ingest-orders/handler.ts', logicalIdPrefix: 'IngestOrders' },
-  'compact-realtime': { entry: 'functions/compact-realtime/handler.ts', logicalIdPrefix: 'CompactRealtime' },
-  'query-sales': { entry: 'functions/query-sales/handler.ts', logicalIdPrefix: 'QuerySales' },
-  'reconcile-views': { entry: 'functions/reconcile-views/handler.ts', logicalIdPrefix: 'ReconcileViews' },
-} as const;
-
-export type TwinflowFunctionName = keyof typeof TWINFLOW_FUNCTIONS;
-
-export function isTwinflowFunctionName(name: string): name is TwinflowFunctionName {
-  return Object.hasOwn(TWINFLOW_FUNCTIONS, name);
 }
 
 /** Metadata key / tag that names a function's handler source, e.g. `functions/run-batch/handler.ts`. */
@@ -222,14 +209,14 @@ function tagValue(resource: CfnResource, key: string): string | undefined {
  */
 export function functionNameOf(logicalId: string, resource: CfnResource): TwinflowFunctionName | undefined {
   const entry = resource.Metadata?.[ENTRY_METADATA_KEY] ?? tagValue(resource, ENTRY_METADATA_KEY);
-  if (typeof entry === 'string') {
-    const match = /functions\/([a-z-]+)\/handler\.ts$/.exec(entry);
-    if (match?.[1] && isTwinflowFunctionName(match[1])) return match[1];
-  }
-  for (const [name, known] of Object.entries(TWINFLOW_FUNCTIONS)) {
-    if (logicalId.startsWith(known.logicalIdPrefix)) return name as TwinflowFunctionName;
-  }
-  return undefined;
+  const byEntry =
+    typeof entry === 'string'
+      ? FUNCTION_NAMES.find((name) => {
+          const known = TWINFLOW_FUNCTIONS[name].entry;
+          return entry === known || entry.endsWith(`/${known}`);
+        })
+      : undefined;
+  return byEntry ?? FUNCTION_NAMES.find((name) => logicalId.startsWith(TWINFLOW_FUNCTIONS[name].id));
 }
 
 function parseJsonProperty(value: unknown): unknown {
