@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { settingOption } from '../../cli/cli-env.ts';
@@ -183,5 +184,17 @@ describe('settings: one definition, the same answer in every layer', () => {
     expect(allowedLatenessSeconds.default).toBe(DEFAULT_ALLOWED_LATENESS_SECONDS);
     const now = new Date('2026-11-21T10:00:00Z');
     expect(compactionDays(now, compactionLookbackDays.default)).toEqual(compactionDays(now));
+  });
+
+  it('the README table lists every setting as the schema defines it', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const setting of SETTINGS) {
+      const value = setting.default;
+      const shownDefault = Array.isArray(value) ? value.join(',') || '(every code)' : String(value);
+      const code = (text: string | undefined) => (text ? `\`${text}\`` : '—');
+      expect(readme).toContain(
+        `| ${code(setting.env)} | ${code(setting.stage)} | ${code(setting.flag?.split(' ')[0])} | ${shownDefault} | ${setting.rule} |`,
+      );
+    }
   });
 });
