@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { Option } from 'commander';
-import { parseTimeZone } from '../functions/pipeline/dates.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { openStore } from '../functions/pipeline/open-store.ts';
+import type { Setting } from '../functions/settings/setting.ts';
+import { reportingTimeZone } from '../functions/settings/settings.ts';
 import { stageConfig } from '../lib/stage-config.ts';
 
 /** The CLI's one reader of process.env: endpoints for local servers or LocalStack. */
@@ -13,7 +14,7 @@ export const cliEnv = {
   isTty: Boolean(process.stdout.isTTY),
   /** `REPORTING_TIME_ZONE` (endpoints.env of `twinflow start` names it), else the stage's setting. */
   timeZone:
-    process.env['REPORTING_TIME_ZONE']?.trim() ||
+    process.env[reportingTimeZone.env]?.trim() ||
     stageConfig(process.env['TWINFLOW_STAGE'] ?? 'dev').reporting.timeZone,
 };
 
@@ -33,9 +34,20 @@ export function lakeOption(): Option {
  * (default: `REPORTING_TIME_ZONE`, else the stage setting `reporting.timeZone` of `TWINFLOW_STAGE`, dev).
  */
 export function tzOption(): Option {
-  return new Option('--tz <zone>', 'reporting time zone, an IANA name such as Asia/Taipei')
-    .default(cliEnv.timeZone)
-    .argParser((value) => parseTimeZone(value, 'tz'));
+  return settingOption(reportingTimeZone).default(cliEnv.timeZone);
+}
+
+/**
+ * The option of a setting that has a CLI flag: its help, its default and its check come from the setting, so
+ * the flag accepts exactly what the function's env variable and the stage config accept, and a refusal names
+ * the flag (`--threshold must be a fraction > 0 and ≤ 1 (0.1 = 10 %), got "10"`).
+ */
+export function settingOption<T>(setting: Setting<T>): Option {
+  if (!setting.flag) throw new Error(`setting ${setting.env} has no CLI flag`);
+  const flag = setting.flag.split(' ')[0] ?? setting.flag;
+  return new Option(setting.flag, setting.description)
+    .default(setting.default)
+    .argParser((value: string) => setting.parse(value, flag));
 }
 
 /** Opens the lake named on the command line, honouring AWS_ENDPOINT_URL*. */

@@ -1,4 +1,5 @@
 import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -9,7 +10,14 @@ import { PipelineMonitoring } from './constructs/pipeline-monitoring.ts';
 import { QueryApi } from './constructs/query-api.ts';
 import { ScheduledJob } from './constructs/scheduled-job.ts';
 import { type FunctionDefaults, TwinflowFunction } from './constructs/twinflow-function.ts';
-import type { StageConfig } from './stage-config.ts';
+import { type StageConfig, settingsEnvironment } from './stage-config.ts';
+import {
+  FUNCTION_NAMES,
+  TWINFLOW_FUNCTIONS,
+  type TwinflowFunctionName,
+  type TwinflowFunctionSpec,
+  timeoutSecondsOf,
+} from './twinflow-functions.ts';
 
 export const METRICS_NAMESPACE = 'Twinflow';
 
@@ -23,7 +31,7 @@ export interface ComputeStackProps extends StackProps {
 }
 
 /**
- * The stateless half: the five functions and their triggers (queue, schedules, HTTP API), alarms and the
+ * The stateless half: the functions (lib/twinflow-functions.ts) and their triggers (queue, schedules, HTTP API), alarms and the
  * dashboard. Safe to destroy and redeploy; every piece of data lives in the storage stack.
  */
 export class ComputeStack extends Stack {
@@ -33,10 +41,6 @@ export class ComputeStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const lake = new LakeAccess(props.lakeBucket, config.lake.prefix);
-    const validation = {
-      ACCEPTED_CURRENCIES: config.validation.currencies.join(','),
-      MAX_CLOCK_SKEW_SECONDS: String(config.validation.maxClockSkewSeconds),
-    };
     const defaults: FunctionDefaults = {
       serviceName: config.serviceName,
       metricsNamespace: METRICS_NAMESPACE,
@@ -45,19 +49,26 @@ export class ComputeStack extends Stack {
       retainData: config.retainData,
       reportingTimeZone: config.reporting.timeZone,
     };
+    const functions = {} as Record<TwinflowFunctionName, nodejs.NodejsFunction>;
+    for (const name of FUNCTION_NAMES) {
+      const spec: TwinflowFunctionSpec = TWINFLOW_FUNCTIONS[name];
+      functions[name] = new TwinflowFunction(this, spec.id, {
+        entry: spec.entry,
+        description: spec.description,
+        memorySize: spec.memorySize,
+        timeout: Duration.seconds(timeoutSecondsOf(spec, config)),
+        defaults,
+        environment: settingsEnvironment(spec.settings, config),
+      }).function;
+    }
+    const {
+      'run-batch': runBatch,
+      'ingest-orders': ingestOrders,
+      'compact-realtime': compactRealtime,
+      'query-sales': querySales,
+      'reconcile-views': reconcileViews,
+    } = functions;
 
-    const runBatch = new TwinflowFunction(this, 'RunBatch', {
-      entry: 'functions/run-batch/handler.ts',
-      description: 'Batch layer: validates and aggregates a landing day into the batch views',
-      memorySize: 3008,
-      timeout: Duration.minutes(15),
-      defaults,
-      environment: {
-        SPIKE_FACTOR: String(config.batch.spikeFactor),
-        MAX_MALFORMED_SHARE: String(config.batch.maxMalformedShare),
-        ...validation,
-      },
-    }).function;
     // Deletes only superseded view versions; quarantine files and run reports are kept.
     lake.connect(runBatch, {
       read: ['landing/', 'views/batch/', 'state/batch/'],
@@ -70,14 +81,6 @@ export class ComputeStack extends Stack {
       description: 'Daily batch run for yesterday (the last ended day of the reporting time zone)',
     });
 
-    const ingestOrders = new TwinflowFunction(this, 'IngestOrders', {
-      entry: 'functions/ingest-orders/handler.ts',
-      description: 'Speed layer: micro-batches of order events into realtime partials',
-      memorySize: 2048,
-      timeout: Duration.seconds(config.stream.functionTimeoutSeconds),
-      defaults,
-      environment: { ALLOWED_LATENESS_SECONDS: String(config.stream.allowedLatenessSeconds), ...validation },
-    }).function;
     // Append-only: every output is a new key or a conditional overwrite of the watermark, never a delete.
     lake.connect(ingestOrders, {
       read: ['state/stream/'],
@@ -92,15 +95,6 @@ export class ComputeStack extends Stack {
       maxConcurrency: config.stream.maxConcurrency,
     });
 
-    const compactRealtime = new TwinflowFunction(this, 'CompactRealtime', {
-      entry: 'functions/compact-realtime/handler.ts',
-      description: 'Compacts realtime partials into deduplicated hour files',
-      memorySize: 2048,
-      // Runs may overlap (the schedule is every minute): manifests commit conditionally, and only compacted
-      // files a committed manifest retired are deleted, after the grace period.
-      timeout: Duration.minutes(4),
-      defaults,
-    }).function;
     // Reads the watermark for the realtime-freshness metric; deletes the partials a manifest covers.
     lake.connect(compactRealtime, {
       read: ['stream/', 'views/realtime/', 'state/stream/'],
@@ -114,14 +108,6 @@ export class ComputeStack extends Stack {
       maxEventAge: Duration.minutes(5),
     });
 
-    const querySales = new TwinflowFunction(this, 'QuerySales', {
-      entry: 'functions/query-sales/handler.ts',
-      description: 'Serving layer: merges batch and realtime views per hour',
-      memorySize: 2048,
-      // API Gateway's integration limit is 29 s; a longer timeout could never be used.
-      timeout: Duration.seconds(29),
-      defaults,
-    }).function;
     lake.connect(querySales, { read: ['views/', 'reconciliation/', 'alerts/', 'quarantine/', 'state/'] });
     this.queryApi = new QueryApi(this, 'QueryApi', {
       function: querySales,
@@ -132,22 +118,6 @@ export class ComputeStack extends Stack {
       retainData: config.retainData,
     });
 
-    const reconcileViews = new TwinflowFunction(this, 'ReconcileViews', {
-      entry: 'functions/reconcile-views/handler.ts',
-      description: 'Compares batch and realtime views, repairs gaps, alerts on deviation',
-      memorySize: 2048,
-      timeout: Duration.minutes(15),
-      defaults,
-      environment: {
-        ALERT_TOPIC_ARN: props.alertTopic.topicArn,
-        DEVIATION_THRESHOLD: String(config.reconcile.deviationThreshold),
-        ORDERS_DLQ_URL: props.ordersDeadLetterQueue.queueUrl,
-        LOOKBACK_DAYS: String(config.reconcile.lookbackDays),
-        SPIKE_FACTOR: String(config.batch.spikeFactor),
-        MAX_MALFORMED_SHARE: String(config.batch.maxMalformedShare),
-        ...validation,
-      },
-    }).function;
     // Reconciliation re-runs batch days (batch's grants, superseded views deleted) and recomputes realtime hours
     // in-process (rewrites, never deletes), reading every layer and its own trend; alerts it only writes.
     lake.connect(reconcileViews, {
@@ -155,6 +125,8 @@ export class ComputeStack extends Stack {
       write: ['views/batch/', 'views/realtime/', 'quarantine/', 'state/batch/', 'reconciliation/', 'alerts/'],
       delete: ['views/batch/'],
     });
+    reconcileViews.addEnvironment('ALERT_TOPIC_ARN', props.alertTopic.topicArn);
+    reconcileViews.addEnvironment('ORDERS_DLQ_URL', props.ordersDeadLetterQueue.queueUrl);
     props.ordersDeadLetterQueue.grant(reconcileViews, 'sqs:GetQueueAttributes');
     props.alertTopic.grantPublish(reconcileViews);
     Validations.of(reconcileViews).acknowledge({

@@ -1,11 +1,23 @@
-import { parseTimeZone } from '../functions/pipeline/dates.ts';
-import type { InvalidInputError } from '../functions/pipeline/errors.ts';
-import { DEFAULT_MAX_CLOCK_SKEW_SECONDS, validationPolicy } from '../functions/pipeline/validation-policy.ts';
+import type { Setting, SettingGroup } from '../functions/settings/setting.ts';
+import {
+  acceptedCurrencies,
+  allowedLatenessSeconds,
+  deviationThreshold,
+  maxClockSkewSeconds,
+  maxMalformedShare,
+  reconcileLookbackDays,
+  reportingTimeZone,
+  SETTINGS,
+  spikeFactor,
+} from '../functions/settings/settings.ts';
 
 /**
  * Everything that differs between deployments of Twinflow, as one typed value per stage.
  * `bin/twinflow.ts` picks the stage from CDK context and passes the config down as props; constructs never
  * look anything up themselves. The same values reach the functions as environment variables.
+ *
+ * The policies (thresholds, gates, windows) are settings of functions/settings/settings.ts: their defaults here,
+ * their checks in `validate` and their environment variables (`settingsEnvironment`) all come from there.
  */
 
 /** The deployable stages. */
@@ -118,26 +130,30 @@ const dev: StageConfig = {
     maxBatchingWindowSeconds: 8,
     maxConcurrency: 5,
     maxReceiveCount: 3,
-    allowedLatenessSeconds: 3600,
+    allowedLatenessSeconds: allowedLatenessSeconds.default,
     functionTimeoutSeconds: 60,
     queueVisibilityTimeoutSeconds: 6 * 60,
     queueRetentionDays: 4,
     deadLetterRetentionDays: 14,
     oldestMessageAlarmSeconds: 300,
   },
-  validation: { currencies: [], maxClockSkewSeconds: DEFAULT_MAX_CLOCK_SKEW_SECONDS },
-  reporting: { timeZone: 'UTC' },
+  validation: { currencies: acceptedCurrencies.default, maxClockSkewSeconds: maxClockSkewSeconds.default },
+  reporting: { timeZone: reportingTimeZone.default },
   batch: {
     schedule: 'cron(0 2 * * ? *)',
-    spikeFactor: 3,
-    maxMalformedShare: 0.05,
+    spikeFactor: spikeFactor.default,
+    maxMalformedShare: maxMalformedShare.default,
     publishDeadlineHours: 2,
   },
   // Every minute: a realtime answer reads each hour's compacted file plus the partials written since the last
   // compaction (~8 at an 8 s window, instead of ~40 at 5 minutes), and over-counts from regrouped SQS
   // redeliveries last at most a minute. Only hours with new archives are recomputed.
   compaction: { schedule: 'rate(1 minute)' },
-  reconcile: { schedule: 'rate(1 hour)', deviationThreshold: 0.1, lookbackDays: 3 },
+  reconcile: {
+    schedule: 'rate(1 hour)',
+    deviationThreshold: deviationThreshold.default,
+    lookbackDays: reconcileLookbackDays.default,
+  },
   api: {
     authMode: 'iam',
     corsOrigins: ['http://localhost:3000', 'http://127.0.0.1:3000'],
@@ -208,7 +224,7 @@ function validate(config: StageConfig): void {
   const fail = (field: string, why: string): never => {
     throw new Error(`Invalid stage config "${config.stage}": ${field} ${why}`);
   };
-  const { stream, reconcile, api } = config;
+  const { stream, api } = config;
   if (!Number.isInteger(stream.batchSize) || stream.batchSize < 1 || stream.batchSize > 10_000) {
     fail('stream.batchSize', 'must be an integer in 1..10000');
   }
@@ -222,18 +238,13 @@ function validate(config: StageConfig): void {
   if (stream.queueVisibilityTimeoutSeconds < 6 * stream.functionTimeoutSeconds) {
     fail('stream.queueVisibilityTimeoutSeconds', 'must be at least 6x stream.functionTimeoutSeconds');
   }
-  if (reconcile.deviationThreshold <= 0 || reconcile.deviationThreshold >= 1) {
-    fail('reconcile.deviationThreshold', 'is a fraction in (0, 1), e.g. 0.1 for 10 %');
-  }
-  try {
-    validationPolicy(config.validation);
-  } catch (error) {
-    fail(`validation.${(error as InvalidInputError).parameter}`, (error as Error).message);
-  }
-  try {
-    parseTimeZone(config.reporting.timeZone, 'timeZone');
-  } catch (error) {
-    fail('reporting.timeZone', (error as Error).message);
+  for (const setting of SETTINGS) {
+    if (setting.stage === undefined) continue;
+    try {
+      setting.check(stageSetting(config, setting), setting.stage);
+    } catch (error) {
+      throw new Error(`Invalid stage config "${config.stage}": ${(error as Error).message}`);
+    }
   }
   if (api.throttling.burstLimit < api.throttling.rateLimit) {
     fail('api.throttling.burstLimit', 'must be at least the rate limit');
@@ -245,4 +256,35 @@ function validate(config: StageConfig): void {
   ] as const) {
     if (!/^(cron|rate)\(.+\)$/.test(expression)) fail(field, `"${expression}" is not cron(…) or rate(…)`);
   }
+}
+
+/**
+ * The stage's value of a setting, found by its `stage` path (`reconcile.deviationThreshold`).
+ * @throws Error when the setting has no stage path or the config has no such field (a settings bug).
+ */
+export function stageSetting<T>(config: StageConfig, setting: Setting<T>): T {
+  const [section, key, ...rest] = setting.stage?.split('.') ?? [];
+  const holder = section === undefined ? undefined : (config as unknown as Record<string, unknown>)[section];
+  if (
+    key === undefined ||
+    rest.length > 0 ||
+    holder === null ||
+    typeof holder !== 'object' ||
+    !(key in holder)
+  ) {
+    throw new Error(`setting ${setting.env} names no stage config field (stage: ${setting.stage ?? 'none'})`);
+  }
+  return (holder as Record<string, T>)[key] as T;
+}
+
+/**
+ * The environment variables a function's settings get from the stage: each setting the stage sets, rendered as
+ * its env parser reads it. Settings without a stage path stay unset, so the function uses their default.
+ */
+export function settingsEnvironment(group: SettingGroup, config: StageConfig): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const setting of Object.values(group)) {
+    if (setting.stage !== undefined) environment[setting.env] = setting.render(stageSetting(config, setting));
+  }
+  return environment;
 }

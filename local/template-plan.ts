@@ -4,6 +4,8 @@
  * API routes). Pure: no I/O, so a test can change the stage config and see the plan follow.
  */
 
+import { FUNCTION_NAMES, TWINFLOW_FUNCTIONS, type TwinflowFunctionName } from '../lib/twinflow-functions.ts';
+
 /** A CloudFormation template as JSON (the shape `lib/synth.ts` returns). */
 export interface CfnTemplate {
   Resources: Record<string, CfnResource>;
@@ -16,21 +18,6 @@ export interface CfnResource {
   Properties?: Record<string, unknown>;
   Metadata?: Record<string, unknown>;
   [key: string]: unknown;
-}
-
-/** The Twinflow functions, by CLI name, with their handler entry (relative to the repository root). */
-export const TWINFLOW_FUNCTIONS = {
-  'run-batch': { entry: 'functions/run-batch/handler.ts', logicalIdPrefix: 'RunBatch' },
-  'ingest-orders': { entry: 'functions/ingest-orders/handler.ts', logicalIdPrefix: 'IngestOrders' },
-  'compact-realtime': { entry: 'functions/compact-realtime/handler.ts', logicalIdPrefix: 'CompactRealtime' },
-  'query-sales': { entry: 'functions/query-sales/handler.ts', logicalIdPrefix: 'QuerySales' },
-  'reconcile-views': { entry: 'functions/reconcile-views/handler.ts', logicalIdPrefix: 'ReconcileViews' },
-} as const;
-
-export type TwinflowFunctionName = keyof typeof TWINFLOW_FUNCTIONS;
-
-export function isTwinflowFunctionName(name: string): name is TwinflowFunctionName {
-  return Object.hasOwn(TWINFLOW_FUNCTIONS, name);
 }
 
 /** Metadata key / tag that names a function's handler source, e.g. `functions/run-batch/handler.ts`. */
@@ -222,14 +209,14 @@ function tagValue(resource: CfnResource, key: string): string | undefined {
  */
 export function functionNameOf(logicalId: string, resource: CfnResource): TwinflowFunctionName | undefined {
   const entry = resource.Metadata?.[ENTRY_METADATA_KEY] ?? tagValue(resource, ENTRY_METADATA_KEY);
-  if (typeof entry === 'string') {
-    const match = /functions\/([a-z-]+)\/handler\.ts$/.exec(entry);
-    if (match?.[1] && isTwinflowFunctionName(match[1])) return match[1];
-  }
-  for (const [name, known] of Object.entries(TWINFLOW_FUNCTIONS)) {
-    if (logicalId.startsWith(known.logicalIdPrefix)) return name as TwinflowFunctionName;
-  }
-  return undefined;
+  const byEntry =
+    typeof entry === 'string'
+      ? FUNCTION_NAMES.find((name) => {
+          const known = TWINFLOW_FUNCTIONS[name].entry;
+          return entry === known || entry.endsWith(`/${known}`);
+        })
+      : undefined;
+  return byEntry ?? FUNCTION_NAMES.find((name) => logicalId.startsWith(TWINFLOW_FUNCTIONS[name].id));
 }
 
 function parseJsonProperty(value: unknown): unknown {
@@ -249,6 +236,195 @@ export function localBucketName(logicalId: string): string {
     .slice(0, 63);
 }
 
+function queuePlan(logicalId: string, get: Getter): QueuePlan {
+  const redrive = parseJsonProperty(get('RedrivePolicy')) as Record<string, unknown> | undefined;
+  const deadLetterQueueId = referencedId(redrive?.['deadLetterTargetArn']);
+  return {
+    logicalId,
+    name: logicalId,
+    visibilityTimeoutSeconds: numberOr(get('VisibilityTimeout'), 30),
+    messageRetentionSeconds: numberOr(get('MessageRetentionPeriod'), 345_600),
+    ...(redrive && deadLetterQueueId
+      ? { redrive: { deadLetterQueueId, maxReceiveCount: numberOr(redrive['maxReceiveCount'], 1) } }
+      : {}),
+  };
+}
+
+/** The plan of a Lambda resource that runs a Twinflow handler; undefined for CDK's own functions. */
+function functionPlan(logicalId: string, resource: CfnResource): FunctionPlan | undefined {
+  const name = functionNameOf(logicalId, resource);
+  if (!name) return undefined;
+  const get = props(resource);
+  const handler = String(get('Handler') ?? 'index.handler');
+  const environment = (get('Environment') as { Variables?: Record<string, unknown> } | undefined)?.Variables;
+  return {
+    logicalId,
+    name,
+    entry: TWINFLOW_FUNCTIONS[name].entry,
+    handlerExport: handler.slice(handler.lastIndexOf('.') + 1) || 'handler',
+    timeoutSeconds: numberOr(get('Timeout'), 3),
+    memoryMb: numberOr(get('MemorySize'), 128),
+    environment: { ...(environment ?? {}) },
+  };
+}
+
+/** First pass: what triggers point at (buckets, queues, topics, functions). */
+function addTarget(plan: RuntimePlan, logicalId: string, resource: CfnResource): void {
+  switch (resource.Type) {
+    case 'AWS::S3::Bucket':
+      plan.buckets.push({ logicalId, name: localBucketName(logicalId) });
+      break;
+    case 'AWS::SQS::Queue':
+      plan.queues.push(queuePlan(logicalId, props(resource)));
+      break;
+    case 'AWS::SNS::Topic':
+      plan.topics.push({ logicalId, name: logicalId });
+      break;
+    case 'AWS::Lambda::Function': {
+      const fn = functionPlan(logicalId, resource);
+      if (fn) plan.functions.push(fn);
+      else plan.notEmulated.push({ logicalId, type: resource.Type, reason: 'not a Twinflow handler' });
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+function checkDeadLetterQueues(queues: readonly QueuePlan[]): void {
+  const queueIds = new Set(queues.map((q) => q.logicalId));
+  for (const queue of queues) {
+    if (queue.redrive && !queueIds.has(queue.redrive.deadLetterQueueId)) {
+      throw new Error(
+        `queue ${queue.logicalId}: dead-letter queue ${queue.redrive.deadLetterQueueId} not found`,
+      );
+    }
+  }
+}
+
+/** The logical ids of the first pass's functions and queues, which triggers must point at. */
+interface Targets {
+  functionIds: ReadonlySet<string>;
+  queueIds: ReadonlySet<string>;
+}
+
+function eventSourcePlan(logicalId: string, get: Getter, targets: Targets): EventSourcePlan | undefined {
+  const functionId = referencedId(get('FunctionName'));
+  const queueId = referencedId(get('EventSourceArn'));
+  if (!functionId || !queueId || !targets.functionIds.has(functionId) || !targets.queueIds.has(queueId)) {
+    return undefined;
+  }
+  const responseTypes = get('FunctionResponseTypes');
+  const scaling = get('ScalingConfig') as { MaximumConcurrency?: unknown } | undefined;
+  return {
+    logicalId,
+    functionId,
+    queueId,
+    batchSize: numberOr(get('BatchSize'), 10),
+    maxBatchingWindowSeconds: numberOr(get('MaximumBatchingWindowInSeconds'), 0),
+    reportBatchItemFailures:
+      Array.isArray(responseTypes) && responseTypes.includes('ReportBatchItemFailures'),
+    ...(scaling?.MaximumConcurrency !== undefined
+      ? { maxConcurrency: numberOr(scaling.MaximumConcurrency, 2) }
+      : {}),
+    enabled: get('Enabled') !== false && get('Enabled') !== 'false',
+  };
+}
+
+/** A schedule rule's plan, with only the targets that are Twinflow functions; undefined for event patterns. */
+function schedulePlan(logicalId: string, get: Getter, targets: Targets): SchedulePlan | undefined {
+  const expression = get('ScheduleExpression');
+  if (typeof expression !== 'string') return undefined;
+  const scheduleTargets: ScheduleTargetPlan[] = [];
+  for (const target of (get('Targets') as Record<string, unknown>[] | undefined) ?? []) {
+    const functionId = referencedId(target['Arn']);
+    if (!functionId || !targets.functionIds.has(functionId)) continue;
+    const retry = target['RetryPolicy'] as Record<string, unknown> | undefined;
+    scheduleTargets.push({
+      functionId,
+      ...(target['Input'] !== undefined ? { input: parseJsonProperty(target['Input']) } : {}),
+      ...(retry?.['MaximumEventAgeInSeconds'] !== undefined
+        ? { maxEventAgeSeconds: numberOr(retry['MaximumEventAgeInSeconds'], 86_400) }
+        : {}),
+      ...(retry?.['MaximumRetryAttempts'] !== undefined
+        ? { maxRetryAttempts: numberOr(retry['MaximumRetryAttempts'], 185) }
+        : {}),
+    });
+  }
+  const description = get('Description');
+  return {
+    logicalId,
+    expression,
+    enabled: (get('State') ?? 'ENABLED') === 'ENABLED',
+    ...(typeof description === 'string' ? { description } : {}),
+    targets: scheduleTargets,
+  };
+}
+
+function routePlan(
+  logicalId: string,
+  get: Getter,
+  resources: CfnTemplate['Resources'],
+  targets: Targets,
+): RoutePlan | undefined {
+  const routeKey = get('RouteKey');
+  const integrationId = integrationIdOf(get('Target'));
+  const integration = integrationId ? resources[integrationId] : undefined;
+  const functionId = referencedId(integration?.Properties?.['IntegrationUri']);
+  if (typeof routeKey !== 'string' || !functionId || !targets.functionIds.has(functionId)) return undefined;
+  return {
+    logicalId,
+    routeKey,
+    functionId,
+    authorizationType: String(get('AuthorizationType') ?? 'NONE'),
+    payloadFormatVersion: String(integration?.Properties?.['PayloadFormatVersion'] ?? '2.0'),
+  };
+}
+
+/** Second pass: triggers (event sources, schedules, routes), the API's CORS, and what is not emulated. */
+function addTrigger(
+  plan: RuntimePlan,
+  logicalId: string,
+  resource: CfnResource,
+  resources: CfnTemplate['Resources'],
+  targets: Targets,
+): void {
+  const get = props(resource);
+  const notEmulated = (reason: string) => plan.notEmulated.push({ logicalId, type: resource.Type, reason });
+  switch (resource.Type) {
+    case 'AWS::Lambda::EventSourceMapping': {
+      const eventSource = eventSourcePlan(logicalId, get, targets);
+      if (eventSource) plan.eventSources.push(eventSource);
+      else notEmulated('event source is not a local queue feeding a Twinflow function');
+      break;
+    }
+    case 'AWS::Events::Rule': {
+      const schedule = schedulePlan(logicalId, get, targets);
+      if (schedule) plan.schedules.push(schedule);
+      else notEmulated('event pattern rules are not emulated');
+      break;
+    }
+    case 'AWS::ApiGatewayV2::Api': {
+      const cors = get('CorsConfiguration') as Record<string, unknown> | undefined;
+      if (cors) plan.cors = corsPlan(cors);
+      break;
+    }
+    case 'AWS::ApiGatewayV2::Route': {
+      const route = routePlan(logicalId, get, resources, targets);
+      if (route) plan.routes.push(route);
+      else notEmulated('route does not integrate a Twinflow function');
+      break;
+    }
+    case 'AWS::S3::Bucket':
+    case 'AWS::SQS::Queue':
+    case 'AWS::SNS::Topic':
+    case 'AWS::Lambda::Function':
+      break;
+    default:
+      notEmulated(PASSIVE_TYPES[resource.Type] ?? 'no local emulation');
+  }
+}
+
 /**
  * The local runtime's plan for a template: every resource either becomes part of the plan or is listed in
  * `notEmulated` with the reason. Throws when a trigger points at something the template does not define.
@@ -264,173 +440,15 @@ export function planFromTemplate(template: CfnTemplate): RuntimePlan {
     routes: [],
     notEmulated: [],
   };
-  const resources = template.Resources;
-  const functionIds = new Set<string>();
-
-  for (const [logicalId, resource] of Object.entries(resources)) {
-    const get = props(resource);
-    switch (resource.Type) {
-      case 'AWS::S3::Bucket':
-        plan.buckets.push({ logicalId, name: localBucketName(logicalId) });
-        break;
-      case 'AWS::SQS::Queue': {
-        const redrive = parseJsonProperty(get('RedrivePolicy')) as Record<string, unknown> | undefined;
-        const deadLetterQueueId = referencedId(redrive?.['deadLetterTargetArn']);
-        plan.queues.push({
-          logicalId,
-          name: logicalId,
-          visibilityTimeoutSeconds: numberOr(get('VisibilityTimeout'), 30),
-          messageRetentionSeconds: numberOr(get('MessageRetentionPeriod'), 345_600),
-          ...(redrive && deadLetterQueueId
-            ? { redrive: { deadLetterQueueId, maxReceiveCount: numberOr(redrive['maxReceiveCount'], 1) } }
-            : {}),
-        });
-        break;
-      }
-      case 'AWS::SNS::Topic':
-        plan.topics.push({ logicalId, name: logicalId });
-        break;
-      case 'AWS::Lambda::Function': {
-        const name = functionNameOf(logicalId, resource);
-        if (!name) {
-          plan.notEmulated.push({ logicalId, type: resource.Type, reason: 'not a Twinflow handler' });
-          break;
-        }
-        const handler = String(get('Handler') ?? 'index.handler');
-        const environment = (get('Environment') as { Variables?: Record<string, unknown> } | undefined)
-          ?.Variables;
-        functionIds.add(logicalId);
-        plan.functions.push({
-          logicalId,
-          name,
-          entry: TWINFLOW_FUNCTIONS[name].entry,
-          handlerExport: handler.slice(handler.lastIndexOf('.') + 1) || 'handler',
-          timeoutSeconds: numberOr(get('Timeout'), 3),
-          memoryMb: numberOr(get('MemorySize'), 128),
-          environment: { ...(environment ?? {}) },
-        });
-        break;
-      }
-      default:
-        break;
-    }
-  }
-
-  const queueIds = new Set(plan.queues.map((q) => q.logicalId));
-  for (const queue of plan.queues) {
-    if (queue.redrive && !queueIds.has(queue.redrive.deadLetterQueueId)) {
-      throw new Error(
-        `queue ${queue.logicalId}: dead-letter queue ${queue.redrive.deadLetterQueueId} not found`,
-      );
-    }
-  }
-
-  for (const [logicalId, resource] of Object.entries(resources)) {
-    const get = props(resource);
-    switch (resource.Type) {
-      case 'AWS::Lambda::EventSourceMapping': {
-        const functionId = referencedId(get('FunctionName'));
-        const queueId = referencedId(get('EventSourceArn'));
-        if (!functionId || !queueId || !functionIds.has(functionId) || !queueIds.has(queueId)) {
-          plan.notEmulated.push({
-            logicalId,
-            type: resource.Type,
-            reason: 'event source is not a local queue feeding a Twinflow function',
-          });
-          break;
-        }
-        const responseTypes = get('FunctionResponseTypes');
-        const scaling = get('ScalingConfig') as { MaximumConcurrency?: unknown } | undefined;
-        plan.eventSources.push({
-          logicalId,
-          functionId,
-          queueId,
-          batchSize: numberOr(get('BatchSize'), 10),
-          maxBatchingWindowSeconds: numberOr(get('MaximumBatchingWindowInSeconds'), 0),
-          reportBatchItemFailures:
-            Array.isArray(responseTypes) && responseTypes.includes('ReportBatchItemFailures'),
-          ...(scaling?.MaximumConcurrency !== undefined
-            ? { maxConcurrency: numberOr(scaling.MaximumConcurrency, 2) }
-            : {}),
-          enabled: get('Enabled') !== false && get('Enabled') !== 'false',
-        });
-        break;
-      }
-      case 'AWS::Events::Rule': {
-        const expression = get('ScheduleExpression');
-        if (typeof expression !== 'string') {
-          plan.notEmulated.push({
-            logicalId,
-            type: resource.Type,
-            reason: 'event pattern rules are not emulated',
-          });
-          break;
-        }
-        const targets: ScheduleTargetPlan[] = [];
-        for (const target of (get('Targets') as Record<string, unknown>[] | undefined) ?? []) {
-          const functionId = referencedId(target['Arn']);
-          if (!functionId || !functionIds.has(functionId)) continue;
-          const retry = target['RetryPolicy'] as Record<string, unknown> | undefined;
-          targets.push({
-            functionId,
-            ...(target['Input'] !== undefined ? { input: parseJsonProperty(target['Input']) } : {}),
-            ...(retry?.['MaximumEventAgeInSeconds'] !== undefined
-              ? { maxEventAgeSeconds: numberOr(retry['MaximumEventAgeInSeconds'], 86_400) }
-              : {}),
-            ...(retry?.['MaximumRetryAttempts'] !== undefined
-              ? { maxRetryAttempts: numberOr(retry['MaximumRetryAttempts'], 185) }
-              : {}),
-          });
-        }
-        const description = get('Description');
-        plan.schedules.push({
-          logicalId,
-          expression,
-          enabled: (get('State') ?? 'ENABLED') === 'ENABLED',
-          ...(typeof description === 'string' ? { description } : {}),
-          targets,
-        });
-        break;
-      }
-      case 'AWS::ApiGatewayV2::Api': {
-        const cors = get('CorsConfiguration') as Record<string, unknown> | undefined;
-        if (cors) plan.cors = corsPlan(cors);
-        break;
-      }
-      case 'AWS::ApiGatewayV2::Route': {
-        const routeKey = get('RouteKey');
-        const integrationId = integrationIdOf(get('Target'));
-        const integration = integrationId ? resources[integrationId] : undefined;
-        const functionId = referencedId(integration?.Properties?.['IntegrationUri']);
-        if (typeof routeKey !== 'string' || !functionId || !functionIds.has(functionId)) {
-          plan.notEmulated.push({
-            logicalId,
-            type: resource.Type,
-            reason: 'route does not integrate a Twinflow function',
-          });
-          break;
-        }
-        plan.routes.push({
-          logicalId,
-          routeKey,
-          functionId,
-          authorizationType: String(get('AuthorizationType') ?? 'NONE'),
-          payloadFormatVersion: String(integration?.Properties?.['PayloadFormatVersion'] ?? '2.0'),
-        });
-        break;
-      }
-      case 'AWS::S3::Bucket':
-      case 'AWS::SQS::Queue':
-      case 'AWS::SNS::Topic':
-      case 'AWS::Lambda::Function':
-        break;
-      default:
-        plan.notEmulated.push({
-          logicalId,
-          type: resource.Type,
-          reason: PASSIVE_TYPES[resource.Type] ?? 'no local emulation',
-        });
-    }
+  const resources = Object.entries(template.Resources);
+  for (const [logicalId, resource] of resources) addTarget(plan, logicalId, resource);
+  checkDeadLetterQueues(plan.queues);
+  const targets: Targets = {
+    functionIds: new Set(plan.functions.map((f) => f.logicalId)),
+    queueIds: new Set(plan.queues.map((q) => q.logicalId)),
+  };
+  for (const [logicalId, resource] of resources) {
+    addTrigger(plan, logicalId, resource, template.Resources, targets);
   }
   return plan;
 }

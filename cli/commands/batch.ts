@@ -1,9 +1,10 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { backfillDays, runBatchRange } from '../../functions/batch/run-batch.ts';
 import { parseDay } from '../../functions/pipeline/dates.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
-import { cliEnv, lakeOption, openCliStore, tzOption } from '../cli-env.ts';
+import { batchConcurrency, maxMalformedShare, spikeFactor } from '../../functions/settings/settings.ts';
+import { cliEnv, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 import { progressReporter } from '../progress.ts';
 
 export function register(program: Command): void {
@@ -13,13 +14,9 @@ export function register(program: Command): void {
     .option('--date <YYYY-MM-DD>', 'one day (always re-run)')
     .option('--start-date <YYYY-MM-DD>', 'first day of a backfill range')
     .option('--end-date <YYYY-MM-DD>', 'last day of a backfill range (inclusive)')
-    .addOption(
-      new Option('--concurrency <n>', 'days processed in parallel').default(2).argParser((value) => {
-        if (!/^[1-9]\d?$/.test(value))
-          throw new InvalidInputError(`--concurrency must be 1..99, got "${value}"`);
-        return Number(value);
-      }),
-    )
+    .addOption(settingOption(batchConcurrency))
+    .addOption(settingOption(spikeFactor))
+    .addOption(settingOption(maxMalformedShare))
     .option('--force', 're-run unchanged days and publish despite a row-count spike', false)
     .option('--json', 'print the run result as JSON', false)
     .option('--verbose', 'structured logs on stderr', false)
@@ -47,7 +44,7 @@ export function register(program: Command): void {
           concurrency: options.concurrency,
           // A single explicit day is always re-run; a range skips unchanged days so it can resume.
           force: options.force || options.date !== undefined,
-          thresholds: {},
+          thresholds: { spikeFactor: options.spikeFactor, maxMalformedShare: options.maxMalformedShare },
           onProgress: options.json ? undefined : progressReporter(cliEnv.isTty, 'batch'),
         },
         {

@@ -1,25 +1,16 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { parseDay } from '../../functions/pipeline/dates.ts';
-import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
-import { compactRealtime, DEFAULT_COMPACTION_GRACE_MS } from '../../functions/stream/compaction.ts';
-import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
+import { compactionGraceSeconds } from '../../functions/settings/settings.ts';
+import { compactRealtime } from '../../functions/stream/compaction.ts';
+import { lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 
 export function register(program: Command): void {
   program
     .command('compact')
     .description('compact realtime partials now: exact per-hour files, deduped by order_id')
     .option('--date <YYYY-MM-DD...>', 'days to compact (default: the last 3 days and tomorrow)')
-    .addOption(
-      new Option('--grace-seconds <n>', 'keep covered partials this long for readers')
-        .default(DEFAULT_COMPACTION_GRACE_MS / 1000)
-        .argParser((value) => {
-          const seconds = Number(value);
-          if (!Number.isFinite(seconds) || seconds < 0)
-            throw new InvalidInputError(`--grace-seconds must be ≥ 0, got "${value}"`, 'grace-seconds');
-          return seconds;
-        }),
-    )
+    .addOption(settingOption(compactionGraceSeconds))
     .option('--json', 'print JSON', false)
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())

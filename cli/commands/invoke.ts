@@ -3,15 +3,12 @@ import path from 'node:path';
 import { Argument, type Command, Option } from 'commander';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { stageConfig } from '../../lib/stage-config.ts';
+import {
+  FUNCTION_NAMES,
+  TWINFLOW_FUNCTIONS,
+  type TwinflowFunctionName,
+} from '../../lib/twinflow-functions.ts';
 import { DEFAULT_DATA_DIR } from '../cli-env.ts';
-
-const FUNCTIONS = [
-  'run-batch',
-  'ingest-orders',
-  'compact-realtime',
-  'query-sales',
-  'reconcile-views',
-] as const;
 
 /**
  * The environment `twinflow invoke` gives a handler: the caller's, plus the lake. With an S3 endpoint in
@@ -50,7 +47,7 @@ export function register(program: Command): void {
     .description(
       'run one function with an event fixture, like `sam local invoke`, and print its result as JSON',
     )
-    .addArgument(new Argument('<function>', 'function to run').choices(FUNCTIONS))
+    .addArgument(new Argument('<function>', 'function to run').choices(FUNCTION_NAMES))
     .requiredOption('--event <file>', 'event JSON (see events/)')
     .option(
       '--data <dir>',
@@ -65,10 +62,9 @@ export function register(program: Command): void {
         return n;
       }),
     )
-    .action(async (name: (typeof FUNCTIONS)[number], options) => {
+    .action(async (name: TwinflowFunctionName, options) => {
       const { FunctionHost } = await import('../../local/function-host.ts');
       const { REPO_ROOT } = await import('../../local/runtime.ts');
-      const { TWINFLOW_FUNCTIONS } = await import('../../local/template-plan.ts');
       let event: unknown;
       try {
         event = JSON.parse(await readFile(options.event, 'utf8'));

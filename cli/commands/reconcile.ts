@@ -4,14 +4,15 @@ import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { lakeAlertSink } from '../../functions/reconcile/alert-sinks.ts';
 import { sqsDlqProbe } from '../../functions/reconcile/dlq-probe.ts';
-import { DEFAULT_LOOKBACK_DAYS, DEFAULT_THRESHOLD, reconcile } from '../../functions/reconcile/reconcile.ts';
+import { reconcile } from '../../functions/reconcile/reconcile.ts';
 import type { ReconciliationRun } from '../../functions/reconcile/run-record.ts';
 import {
   MAX_TREND_DAYS,
   type ReconciliationTrend,
   reconciliationTrend,
 } from '../../functions/reconcile/trend.ts';
-import { cliEnv, lakeOption, openCliStore, tzOption } from '../cli-env.ts';
+import { deviationThreshold, reconcileLookbackDays } from '../../functions/settings/settings.ts';
+import { cliEnv, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
 
@@ -36,17 +37,6 @@ function wholeNumber(flag: string, min: number, max: number) {
     }
     return Number(value);
   };
-}
-
-function fraction(value: string): number {
-  const parsed = Number(value);
-  if (!/^\d*\.?\d+$/.test(value) || !(parsed > 0 && parsed <= 10)) {
-    throw new InvalidInputError(
-      `--threshold must be a fraction > 0 (0.1 = 10 %), got "${value}"`,
-      'threshold',
-    );
-  }
-  return parsed;
 }
 
 const percent = (ratio: string | null) =>
@@ -116,16 +106,8 @@ export function register(program: Command): void {
     .command('reconcile')
     .description('compare batch and realtime views, correct what changed or is missing, alert on deviation')
     .option('--now <ISO>', 'logical time of the run (default: the current time)')
-    .addOption(
-      new Option('--lookback-days <n>', 'days before --now to check too')
-        .default(DEFAULT_LOOKBACK_DAYS)
-        .argParser(wholeNumber('--lookback-days', 0, 31)),
-    )
-    .addOption(
-      new Option('--threshold <fraction>', 'alert above this absolute deviation (0.1 = 10 %)')
-        .default(DEFAULT_THRESHOLD)
-        .argParser(fraction),
-    )
+    .addOption(settingOption(reconcileLookbackDays))
+    .addOption(settingOption(deviationThreshold))
     .option(
       '--dlq-url <url>',
       'orders DLQ whose depth explains missing orders (default: reported as unknown)',

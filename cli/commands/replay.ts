@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
+import { allowedLatenessSeconds } from '../../functions/settings/settings.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { fileMessages, replayMessages, sendToQueue } from '../../functions/stream/replay.ts';
-import { DEFAULT_ALLOWED_LATENESS_SECONDS } from '../../functions/stream/watermark.ts';
-import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
+import { lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 import { sqsClientFor, withSqsErrors } from './dlq.ts';
 
 function positiveInt(name: string) {
@@ -27,11 +27,7 @@ export function register(program: Command): void {
         .default(100)
         .argParser(positiveInt('batch-size')),
     )
-    .addOption(
-      new Option('--allowed-lateness <seconds>', 'watermark lateness')
-        .default(DEFAULT_ALLOWED_LATENESS_SECONDS)
-        .argParser(positiveInt('allowed-lateness')),
-    )
+    .addOption(settingOption(allowedLatenessSeconds))
     .option('--queue-url <url>', 'send the events to this SQS queue instead of consuming them in-process')
     .option('--no-compact', 'skip compacting the touched hours afterwards')
     .option('--json', 'print JSON', false)

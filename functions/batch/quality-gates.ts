@@ -1,5 +1,6 @@
 import { dayRange, UTC } from '../pipeline/dates.ts';
 import type { ReasonCount, RecordCounts } from '../pipeline/order-views.ts';
+import { maxMalformedShare, spikeFactor } from '../settings/settings.ts';
 
 /** A data-quality gate's verdict, kept in the run report whether it passed or not. */
 export interface GateResult {
@@ -19,7 +20,22 @@ export interface GateThresholds {
   force: boolean;
 }
 
-export const DEFAULT_THRESHOLDS: GateThresholds = { spikeFactor: 3, maxMalformedShare: 0.05, force: false };
+export const DEFAULT_THRESHOLDS: GateThresholds = {
+  spikeFactor: spikeFactor.default,
+  maxMalformedShare: maxMalformedShare.default,
+  force: false,
+};
+
+/**
+ * The defaults with `overrides`, checked against the settings' ranges.
+ * @throws InvalidInputError naming the gate setting that is out of range.
+ */
+export function gateThresholds(overrides: Partial<GateThresholds> = {}): GateThresholds {
+  const thresholds = { ...DEFAULT_THRESHOLDS, ...overrides };
+  spikeFactor.check(thresholds.spikeFactor);
+  maxMalformedShare.check(thresholds.maxMalformedShare);
+  return thresholds;
+}
 
 export interface GateInput {
   day: string;

@@ -27,11 +27,11 @@ import type { CoreDeps } from '../pipeline/ports.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
 import { landingFiles, viewVersion } from './landing-files.ts';
 import {
-  DEFAULT_THRESHOLDS,
   evaluateGates,
   failedFatalGates,
   type GateResult,
   type GateThresholds,
+  gateThresholds,
   QualityGateError,
 } from './quality-gates.ts';
 
@@ -84,7 +84,7 @@ export async function runBatchDay(
   deps: CoreDeps,
 ): Promise<BatchRunReport> {
   const day = parseDay(input.day);
-  const thresholds = { ...DEFAULT_THRESHOLDS, ...input.thresholds };
+  const thresholds = gateThresholds(input.thresholds);
   const { store, clock, log } = deps;
   const started = clock();
   const t0 = performance.now();

@@ -1,19 +1,17 @@
-import {
-  lakeStoreFromEnv,
-  numberFromEnv,
-  timeZoneFromEnv,
-  validationPolicyFromEnv,
-} from '../lambda/lake-from-env.ts';
-import { DEFAULT_ALLOWED_LATENESS_SECONDS } from '../stream/watermark.ts';
+import { lakeStoreFromEnv } from '../lambda/lake-from-env.ts';
+import { validationPolicy } from '../pipeline/validation-policy.ts';
+import { settingsFromEnv } from '../settings/setting.ts';
+import { INGEST_ORDERS_SETTINGS } from '../settings/settings.ts';
+
+const settings = settingsFromEnv(INGEST_ORDERS_SETTINGS, process.env);
 
 /** Read once at cold start; a bad value fails the first invocation loudly. */
 export const env = {
   store: lakeStoreFromEnv(),
-  allowedLatenessSeconds: numberFromEnv(
-    process.env,
-    'ALLOWED_LATENESS_SECONDS',
-    DEFAULT_ALLOWED_LATENESS_SECONDS,
-  ),
-  policy: validationPolicyFromEnv(process.env),
-  timeZone: timeZoneFromEnv(process.env),
+  allowedLatenessSeconds: settings.allowedLatenessSeconds,
+  policy: validationPolicy({
+    currencies: settings.currencies,
+    maxClockSkewSeconds: settings.maxClockSkewSeconds,
+  }),
+  timeZone: settings.timeZone,
 };

@@ -1,8 +1,8 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { listValue } from '@duckdb/node-api';
+import { acceptedCurrencies, maxClockSkewSeconds } from '../settings/settings.ts';
 import { ISO_4217_CODES } from './currencies.ts';
 import { UTC } from './dates.ts';
-import { InvalidInputError } from './errors.ts';
 
 /**
  * What the shared validation model accepts beyond the fixed contract: the stage's currencies and how far an
@@ -15,40 +15,23 @@ export interface ValidationPolicy {
   maxClockSkewSeconds: number;
 }
 
-export const DEFAULT_MAX_CLOCK_SKEW_SECONDS = 300;
+export const DEFAULT_MAX_CLOCK_SKEW_SECONDS = maxClockSkewSeconds.default;
 
 export const DEFAULT_VALIDATION_POLICY: ValidationPolicy = {
-  currencies: [],
+  currencies: acceptedCurrencies.default,
   maxClockSkewSeconds: DEFAULT_MAX_CLOCK_SKEW_SECONDS,
 };
 
-const ISO_CODES = new Set(ISO_4217_CODES);
-
 /**
- * Checks a policy and returns it complete.
+ * Checks a policy and returns it complete (the rules are the settings' own, functions/settings/settings.ts).
  * @throws InvalidInputError naming the setting when a currency is not an ISO 4217 code or the skew is negative.
  */
 export function validationPolicy(input: Partial<ValidationPolicy> = {}): ValidationPolicy {
   const policy = { ...DEFAULT_VALIDATION_POLICY, ...input };
-  const unknown = policy.currencies.filter((code) => !ISO_CODES.has(code));
-  if (unknown.length > 0) {
-    throw new InvalidInputError(`currencies: not ISO 4217 codes: ${unknown.join(', ')}`, 'currencies');
-  }
-  if (!Number.isFinite(policy.maxClockSkewSeconds) || policy.maxClockSkewSeconds < 0) {
-    throw new InvalidInputError(
-      `maxClockSkewSeconds must be a number of seconds ≥ 0, got ${policy.maxClockSkewSeconds}`,
-      'maxClockSkewSeconds',
-    );
-  }
-  return policy;
-}
-
-/** `ACCEPTED_CURRENCIES` text (`USD,EUR`; empty = all) → codes. */
-export function currenciesFromText(text: string | undefined): string[] {
-  return (text ?? '')
-    .split(',')
-    .map((code) => code.trim().toUpperCase())
-    .filter((code) => code !== '');
+  return {
+    currencies: acceptedCurrencies.check(policy.currencies, 'currencies'),
+    maxClockSkewSeconds: maxClockSkewSeconds.check(policy.maxClockSkewSeconds, 'maxClockSkewSeconds'),
+  };
 }
 
 /**

@@ -1,5 +1,7 @@
-import { lakeStoreFromEnv, timeZoneFromEnv } from '../lambda/lake-from-env.ts';
+import { lakeStoreFromEnv } from '../lambda/lake-from-env.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
+import { settingsFromEnv } from '../settings/setting.ts';
+import { QUERY_SALES_SETTINGS } from '../settings/settings.ts';
 
 function corsOrigins(raw: string | undefined): string[] {
   const origins = (raw ?? '')
@@ -24,5 +26,5 @@ export const env = {
   corsOrigins: corsOrigins(process.env['CORS_ALLOWED_ORIGINS']),
   /** Reported by GET /health. */
   version: process.env['TWINFLOW_VERSION'] ?? process.env['AWS_LAMBDA_FUNCTION_VERSION'] ?? 'dev',
-  timeZone: timeZoneFromEnv(process.env),
+  ...settingsFromEnv(QUERY_SALES_SETTINGS, process.env),
 };

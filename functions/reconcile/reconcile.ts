@@ -10,6 +10,7 @@ import { lake } from '../pipeline/lake-layout.ts';
 import { revenueText } from '../pipeline/money.ts';
 import { getJson, putJson } from '../pipeline/object-store.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
+import { deviationThreshold, reconcileLookbackDays } from '../settings/settings.ts';
 import { buildAlert } from './alerts.ts';
 import { addMeasures, type DayLayers, type Measures, readDayLayers, zero } from './day-layers.ts';
 import { dayComparison, measuresJson, type ScoredDay, scoreDay } from './deviation.ts';
@@ -40,26 +41,16 @@ export interface ReconcileResult {
   deviationRatio: number;
 }
 
-export const DEFAULT_LOOKBACK_DAYS = 3;
-export const DEFAULT_THRESHOLD = 0.1;
+export const DEFAULT_LOOKBACK_DAYS = reconcileLookbackDays.default;
+export const DEFAULT_THRESHOLD = deviationThreshold.default;
 
 function checkInput(input: ReconcileInput): Required<Omit<ReconcileInput, 'batchThresholds' | 'policy'>> {
-  const lookbackDays = input.lookbackDays ?? DEFAULT_LOOKBACK_DAYS;
-  const threshold = input.threshold ?? DEFAULT_THRESHOLD;
   if (Number.isNaN(input.now.getTime())) throw new InvalidInputError('now is not a valid time', 'now');
-  if (!Number.isInteger(lookbackDays) || lookbackDays < 0 || lookbackDays > 31) {
-    throw new InvalidInputError(
-      `lookback days must be a whole number 0..31, got ${lookbackDays}`,
-      'lookback-days',
-    );
-  }
-  if (!(threshold > 0 && threshold <= 10)) {
-    throw new InvalidInputError(
-      `threshold must be a fraction > 0 (0.1 = 10 %), got ${threshold}`,
-      'threshold',
-    );
-  }
-  return { now: input.now, lookbackDays, threshold };
+  return {
+    now: input.now,
+    lookbackDays: reconcileLookbackDays.check(input.lookbackDays ?? DEFAULT_LOOKBACK_DAYS),
+    threshold: deviationThreshold.check(input.threshold ?? DEFAULT_THRESHOLD),
+  };
 }
 
 function hourTotals(layers: DayLayers, hour: string): Measures {

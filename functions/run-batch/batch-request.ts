@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseEvent, type ScheduledEvent, scheduledEventSchema } from '../lambda/event-input.ts';
+import { batchConcurrency } from '../settings/settings.ts';
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD');
 
@@ -10,7 +11,10 @@ const rangeRequestSchema = z
     startDate: day,
     endDate: day,
     force: z.boolean().optional(),
-    concurrency: z.number().int().min(1).max(16).optional(),
+    concurrency: z
+      .number()
+      .refine(batchConcurrency.accepts, { error: `must be ${batchConcurrency.rule}` })
+      .optional(),
   })
   .strict();
 

@@ -1,17 +1,20 @@
-import {
-  lakeStoreFromEnv,
-  numberFromEnv,
-  timeZoneFromEnv,
-  validationPolicyFromEnv,
-} from '../lambda/lake-from-env.ts';
+import { lakeStoreFromEnv } from '../lambda/lake-from-env.ts';
+import { validationPolicy } from '../pipeline/validation-policy.ts';
+import { settingsFromEnv } from '../settings/setting.ts';
+import { RUN_BATCH_SETTINGS } from '../settings/settings.ts';
+
+const settings = settingsFromEnv(RUN_BATCH_SETTINGS, process.env);
 
 /** Read once at cold start; a bad value fails the deployment's first invocation loudly. */
 export const env = {
   store: lakeStoreFromEnv(),
-  spikeFactor: numberFromEnv(process.env, 'SPIKE_FACTOR', 3),
-  maxMalformedShare: numberFromEnv(process.env, 'MAX_MALFORMED_SHARE', 0.05),
-  lookbackDays: numberFromEnv(process.env, 'BATCH_LOOKBACK_DAYS', 7),
-  concurrency: numberFromEnv(process.env, 'BATCH_CONCURRENCY', 2),
-  policy: validationPolicyFromEnv(process.env),
-  timeZone: timeZoneFromEnv(process.env),
+  spikeFactor: settings.spikeFactor,
+  maxMalformedShare: settings.maxMalformedShare,
+  lookbackDays: settings.lookbackDays,
+  concurrency: settings.concurrency,
+  policy: validationPolicy({
+    currencies: settings.currencies,
+    maxClockSkewSeconds: settings.maxClockSkewSeconds,
+  }),
+  timeZone: settings.timeZone,
 };

@@ -4,6 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { reportingTimeZone } from '../../functions/settings/settings.ts';
 import { PROJECT_ROOT, twinflowBundling } from './lambda-bundling.ts';
 
 /** Operational settings every function shares; see `StageConfig`. */
@@ -13,7 +14,10 @@ export interface FunctionDefaults {
   readonly logLevel: string;
   readonly logRetentionDays: number;
   readonly retainData: boolean;
-  /** `REPORTING_TIME_ZONE` of every function: the days of the lake are days of this IANA zone. */
+  /**
+   * `REPORTING_TIME_ZONE` of every function: the days of the lake are days of this IANA zone. A function's
+   * settings (lib/twinflow-functions.ts) may render the same stage value again.
+   */
   readonly reportingTimeZone: string;
 }
 
@@ -23,7 +27,7 @@ export interface TwinflowFunctionProps {
   readonly description: string;
   readonly memorySize: number;
   readonly timeout: Duration;
-  /** Function-specific variables; the lake variables come from `LakeAccess.connect`. */
+  /** Function-specific variables (its settings); the lake variables come from `LakeAccess.connect`. */
   readonly environment?: Record<string, string>;
   readonly defaults: FunctionDefaults;
 }
@@ -68,7 +72,7 @@ export class TwinflowFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: defaults.metricsNamespace,
         POWERTOOLS_LOG_LEVEL: defaults.logLevel,
         NODE_OPTIONS: '--enable-source-maps',
-        REPORTING_TIME_ZONE: defaults.reportingTimeZone,
+        [reportingTimeZone.env]: reportingTimeZone.render(defaults.reportingTimeZone),
         ...props.environment,
       },
     });

@@ -41,7 +41,9 @@ describe('stage config', () => {
   });
 
   it('rejects a deviation threshold given as a percentage', () => {
-    expect(() => stageConfig('dev', { reconcile: { deviationThreshold: 10 } })).toThrow('is a fraction');
+    expect(() => stageConfig('dev', { reconcile: { deviationThreshold: 10 } })).toThrow(
+      'reconcile.deviationThreshold must be a fraction > 0 and ≤ 1 (0.1 = 10 %), got 10',
+    );
   });
 
   it('takes an IANA reporting time zone (default UTC) and rejects anything else, naming the setting', () => {

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { type SettingGroup, settingsFromEnv } from '../../functions/settings/setting.ts';
+import { type StageConfigOverrides, settingsEnvironment, stageSetting } from '../../lib/stage-config.ts';
+import { FUNCTION_NAMES, TWINFLOW_FUNCTIONS, timeoutSecondsOf } from '../../lib/twinflow-functions.ts';
+import type { CfnTemplate } from '../../local/template-plan.ts';
+import { planFromTemplate } from '../../local/template-plan.ts';
+import { twinflow } from '../support/cli.ts';
+import { synthStage } from './helpers.ts';
+
+/** Every policy off its default, so a value that did not come from the stage shows. */
+const TUNED: StageConfigOverrides = {
+  stream: { allowedLatenessSeconds: 600, functionTimeoutSeconds: 30, queueVisibilityTimeoutSeconds: 180 },
+  validation: { currencies: ['USD', 'EUR'], maxClockSkewSeconds: 120 },
+  reporting: { timeZone: 'Asia/Taipei' },
+  batch: { spikeFactor: 4.5, maxMalformedShare: 0.1 },
+  reconcile: { deviationThreshold: 0.25, lookbackDays: 5 },
+};
+
+type LambdaResource = {
+  Metadata?: Record<string, unknown>;
+  Properties: {
+    Description: string;
+    MemorySize: number;
+    Timeout: number;
+    Environment: { Variables: Record<string, unknown> };
+  };
+};
+
+function lambdasByEntry(template: CfnTemplate): Map<string, LambdaResource> {
+  const byEntry = new Map<string, LambdaResource>();
+  for (const resource of Object.values(template.Resources)) {
+    const entry = resource.Metadata?.['twinflow:entry'];
+    if (resource.Type === 'AWS::Lambda::Function' && typeof entry === 'string') {
+      byEntry.set(entry, resource as unknown as LambdaResource);
+    }
+  }
+  return byEntry;
+}
+
+describe('the function list drives the CDK app, the local runtime and the CLI', () => {
+  const synth = synthStage('dev', TUNED);
+  const template = synth.computeTemplate.toJSON() as CfnTemplate;
+
+  it('the template has exactly the listed functions, each with its description, memory and timeout', () => {
+    const lambdas = lambdasByEntry(template);
+
+    expect([...lambdas.keys()].sort()).toEqual(
+      FUNCTION_NAMES.map((name) => TWINFLOW_FUNCTIONS[name].entry).sort(),
+    );
+    for (const name of FUNCTION_NAMES) {
+      const spec = TWINFLOW_FUNCTIONS[name];
+      expect(lambdas.get(spec.entry)?.Properties, name).toMatchObject({
+        Description: spec.description,
+        MemorySize: spec.memorySize,
+        Timeout: timeoutSecondsOf(spec, synth.config),
+      });
+    }
+    expect(lambdas.get(TWINFLOW_FUNCTIONS['ingest-orders'].entry)?.Properties.Timeout).toBe(30);
+  });
+
+  it("each function's environment is its settings rendered from the stage config, and reads back as the stage's values", () => {
+    const lambdas = lambdasByEntry(template);
+    for (const name of FUNCTION_NAMES) {
+      const spec = TWINFLOW_FUNCTIONS[name];
+      const variables = lambdas.get(spec.entry)?.Properties.Environment.Variables ?? {};
+      // Assess: the template holds the schema's rendering of the stage config …
+      expect(variables, name).toMatchObject(settingsEnvironment(spec.settings, synth.config));
+      // … which the function's own env parser reads back as the stage's values, and nothing else sets a setting.
+      const literals = Object.fromEntries(
+        Object.entries(variables).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+      );
+      const read = settingsFromEnv(spec.settings, literals) as Record<string, unknown>;
+      for (const [key, setting] of Object.entries(spec.settings as SettingGroup)) {
+        if (setting.stage === undefined) {
+          expect(variables[setting.env], `${name} ${setting.env}`).toBeUndefined();
+          expect(read[key]).toEqual(setting.default);
+        } else {
+          expect(read[key], `${name} ${setting.env}`).toEqual(stageSetting(synth.config, setting));
+          expect(read[key], `${name} ${setting.env} is tuned`).not.toEqual(setting.default);
+        }
+      }
+    }
+  });
+
+  it('the local plan runs every listed function with its listed entry', () => {
+    const plan = planFromTemplate(template);
+
+    expect(plan.functions.map((f) => f.name).sort()).toEqual([...FUNCTION_NAMES].sort());
+    for (const fn of plan.functions) expect(fn.entry).toBe(TWINFLOW_FUNCTIONS[fn.name].entry);
+  });
+
+  it('twinflow invoke offers exactly the listed names', async () => {
+    const help = await twinflow('invoke', '--help');
+    const unknown = await twinflow('invoke', 'ingest-everything', '--event', 'events/batch-day.json');
+
+    expect(help.code).toBe(0);
+    const choices = /\(choices: ([^)]*)\)/.exec(help.stdout.replace(/\s+/g, ' '))?.[1];
+    expect(choices?.split(', ').map((c) => c.replace(/"/g, ''))).toEqual(FUNCTION_NAMES);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain(FUNCTION_NAMES.join(', '));
+  });
+});
