@@ -3,7 +3,8 @@
  *  1. the ingest-orders handler on one SQS micro-batch of 1,000 and 10,000 events (local-directory lake;
  *     median of warm runs, the first run reported as cold);
  *  2. sustained events/s through local-aws-sqs + the consumer core for `--seconds` (default 20): producers keep
- *     the queue full, two consumer loops (maxConcurrency 2) poll micro-batches of `--batch-size` like the event source mapping;
+ *     the queue full, two consumer loops (maxConcurrency 2) poll micro-batches of `--batch-size` through the
+ *     local runtime's event source mapping emulation (batching window 1 s, which a full queue never waits for);
  *     event → written latency is measured from SQS SentTimestamp.
  *
  *   npx tsx bench/stream-handler.ts [--seconds 20] [--batch-size 1000]
@@ -20,9 +21,11 @@ import { LocalDirectoryStore } from '../functions/pipeline/local-directory-store
 import { silentLog } from '../functions/pipeline/ports.ts';
 import { compactRealtime } from '../functions/stream/compaction.ts';
 import { consumeMicroBatch } from '../functions/stream/micro-batch.ts';
-import { pollOnce } from '../functions/stream/sqs-poller.ts';
+import { batchResponseOf, streamMessageOf } from '../functions/stream/sqs-records.ts';
 import { startLocalSqs } from '../local/aws-servers.ts';
+import { queueArn } from '../local/local-resources.ts';
 import { createOrderGenerator } from '../local/order-generator.ts';
+import { invokeInProcess, SqsEventSource } from '../local/sqs-event-source.ts';
 import { lambdaContext } from '../test/support/lambda-context.ts';
 
 const { values } = parseArgs({
@@ -132,17 +135,27 @@ async function sustained() {
       sent += 10;
     }
   };
+  const source = new SqsEventSource({
+    client,
+    queueUrl: queueUrl!,
+    queueArn: queueArn('bench-orders'),
+    batchSize,
+    maxBatchingWindowSeconds: 1,
+    reportBatchItemFailures: true,
+    maxConcurrency: 2,
+    invoke: invokeInProcess(async (event) => {
+      const result = await consumeMicroBatch({ messages: event.Records.map(streamMessageOf) }, deps);
+      const done = Date.now();
+      for (const record of event.Records) latencies.push(done - Number(record.attributes.SentTimestamp));
+      consumed += result.received - result.failedMessageIds.length;
+      batches += 1;
+      return batchResponseOf(result.failedMessageIds);
+    }),
+  });
   const consumer = async () => {
     while (Date.now() < deadline) {
       const t0 = performance.now();
-      await pollOnce({ client, queueUrl: queueUrl!, batchSize }, async (messages) => {
-        const result = await consumeMicroBatch({ messages }, deps);
-        const done = Date.now();
-        for (const m of messages) if (m.sentAt) latencies.push(done - m.sentAt.getTime());
-        consumed += result.received - result.failedMessageIds.length;
-        batches += 1;
-        return result;
-      });
+      await source.pollOnce(1);
       batchMs.push(performance.now() - t0);
     }
   };

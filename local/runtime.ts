@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { readPublished } from '../functions/pipeline/batch-published.ts';
+import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { openStore } from '../functions/pipeline/open-store.ts';
 import { type LocalS3, startLocalS3 } from './aws-servers.ts';
-import { type DurableSqs, startDurableSqs } from './durable-sqs.ts';
+import { type DurableQueue, type DurableSqs, startDurableSqs } from './durable-sqs.ts';
 import { describeOutcome, FunctionHost, formatMs, type InvocationOutcome } from './function-host.ts';
 import { type HttpApi, startHttpApi } from './http-api.ts';
 import {
@@ -78,9 +79,393 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
+/** Closers of what the runtime started, run in reverse order on stop (or when a start fails halfway). */
+type CleanupStack = (() => Promise<void>)[];
+
 /** DLQs before the queues that name them (local-aws-sqs checks the target exists). */
 function queueCreationOrder(plan: RuntimePlan): RuntimePlan['queues'] {
   return [...plan.queues].sort((a, b) => Number(Boolean(a.redrive)) - Number(Boolean(b.redrive)));
+}
+
+/** The template's queues as the durable SQS creates them: visibility, retention and redrive policy. */
+function durableQueues(plan: RuntimePlan): DurableQueue[] {
+  return queueCreationOrder(plan).map((q) => ({
+    QueueName: q.name,
+    Attributes: {
+      VisibilityTimeout: String(q.visibilityTimeoutSeconds),
+      MessageRetentionPeriod: String(Math.max(60, q.messageRetentionSeconds)),
+      ...(q.redrive
+        ? {
+            RedrivePolicy: JSON.stringify({
+              deadLetterTargetArn: queueArn(
+                plan.queues.find((d) => d.logicalId === q.redrive?.deadLetterQueueId)?.name ?? '',
+              ),
+              maxReceiveCount: q.redrive.maxReceiveCount,
+            }),
+          }
+        : {}),
+    },
+  }));
+}
+
+interface LocalAws {
+  s3: LocalS3;
+  sqs: DurableSqs;
+  endpoints: LocalEndpoints;
+  sqsClient: SQSClient;
+  /** Queue URL by logical id. */
+  queueUrls: Record<string, string>;
+}
+
+/** S3 (s3rver) and SQS (local-aws-sqs behind its journal) on loopback, with the template's buckets and queues. */
+async function startLocalAws(
+  plan: RuntimePlan,
+  options: RuntimeOptions,
+  dataDir: string,
+  stack: CleanupStack,
+): Promise<LocalAws> {
+  const s3 = await startLocalS3({
+    directory: path.join(dataDir, 's3'),
+    port: options.s3Port ?? 0,
+    buckets: plan.buckets.map((b) => b.name),
+  });
+  stack.push(() => s3.close());
+  const sqs = await startDurableSqs({
+    dataDir: path.join(dataDir, 'sqs'),
+    port: options.sqsPort ?? 0,
+    queues: durableQueues(plan),
+  });
+  stack.push(() => sqs.close());
+  const endpoints: LocalEndpoints = { s3: s3.endpoint, sqs: sqs.endpoint };
+  const sqsClient = new SQSClient({
+    region: LOCAL_REGION,
+    endpoint: sqs.endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  stack.push(async () => sqsClient.destroy());
+  const queueUrls = Object.fromEntries(plan.queues.map((q) => [q.logicalId, sqs.queueUrl(q.name)]));
+  return { s3, sqs, endpoints, sqsClient, queueUrls };
+}
+
+/** Where a function's logs go: `<logsDir>/<name>.log`, and stderr too when verbose. */
+function functionLogSink(logsDir: string, name: string, isVerbose: boolean | undefined) {
+  const log = createWriteStream(path.join(logsDir, `${name}.log`), { flags: 'a' });
+  const sink = new PassThrough();
+  sink.pipe(log);
+  if (isVerbose) sink.on('data', (chunk: Buffer) => process.stderr.write(`[${name}] ${chunk}`));
+  return { log, sink };
+}
+
+/** The plan's functions by logical id, and the two other names they go by. */
+interface FunctionDirectory {
+  hostOf(functionId: string): FunctionHost;
+  nameOf(functionId: string): string;
+  byName(name: string): FunctionPlan;
+}
+
+/**
+ * One host per function of the plan, each with the template's environment pointed at the local endpoints; the
+ * stream function may run as many containers as its mapping's max concurrency.
+ */
+function startFunctionHosts(
+  plan: RuntimePlan,
+  options: RuntimeOptions,
+  endpoints: LocalEndpoints,
+  logsDir: string,
+  stack: CleanupStack,
+): FunctionDirectory {
+  const hosts = new Map<string, FunctionHost>();
+  const logs: WriteStream[] = [];
+  for (const fn of plan.functions) {
+    const mapping = plan.eventSources.find((e) => e.functionId === fn.logicalId);
+    const { log, sink } = functionLogSink(logsDir, fn.name, options.verbose);
+    logs.push(log);
+    const entry = options.entryOverrides?.[fn.name] ?? fn.entry;
+    hosts.set(
+      fn.logicalId,
+      new FunctionHost({
+        name: fn.name,
+        entryPath: path.resolve(REPO_ROOT, entry),
+        handlerExport: fn.handlerExport,
+        environment: functionEnvironment(plan, fn, endpoints, options.hostEnv ?? process.env),
+        timeoutSeconds: fn.timeoutSeconds,
+        memoryMb: fn.memoryMb,
+        maxInstances: mapping ? (mapping.maxConcurrency ?? 5) : fn.name === 'query-sales' ? 4 : 1,
+        logSink: sink,
+      }),
+    );
+  }
+  stack.push(async () => {
+    await Promise.all([...hosts.values()].map((h) => h.close()));
+    for (const log of logs) log.end();
+  });
+  return {
+    hostOf: (functionId) => {
+      const host = hosts.get(functionId);
+      if (!host) throw new Error(`no function ${functionId}`);
+      return host;
+    },
+    nameOf: (functionId) => plan.functions.find((f) => f.logicalId === functionId)?.name ?? functionId,
+    byName: (name) => {
+      const fn = plan.functions.find((f) => f.name === name);
+      if (!fn) throw new Error(`the template has no ${name} function`);
+      return fn;
+    },
+  };
+}
+
+/** One event source emulation per enabled SQS event source mapping of the template (not started). */
+function eventSourcesOf(
+  plan: RuntimePlan,
+  aws: LocalAws,
+  functions: FunctionDirectory,
+  print: (line: string) => void,
+): SqsEventSource[] {
+  return plan.eventSources
+    .filter((mapping) => mapping.enabled)
+    .map((mapping) => {
+      const queue = plan.queues.find((q) => q.logicalId === mapping.queueId);
+      const name = functions.nameOf(mapping.functionId);
+      return new SqsEventSource({
+        client: aws.sqsClient,
+        queueUrl: aws.queueUrls[mapping.queueId] ?? '',
+        queueArn: queueArn(queue?.name ?? mapping.queueId),
+        batchSize: mapping.batchSize,
+        maxBatchingWindowSeconds: mapping.maxBatchingWindowSeconds,
+        reportBatchItemFailures: mapping.reportBatchItemFailures,
+        maxConcurrency: mapping.maxConcurrency ?? 5,
+        invoke: (event) => functions.hostOf(mapping.functionId).invoke(event),
+        onBatch: (report) =>
+          print(
+            `${name}: batch of ${report.size} ` +
+              describeOutcome(
+                report.outcome,
+                (report.retried > 0 ? `, ${report.retried} left for redelivery` : '') +
+                  (report.batchFailure ? ` [${report.batchFailure}]` : ''),
+              ),
+          ),
+        onError: (error) => print(`${name}: poller error: ${error.message}`),
+      });
+    });
+}
+
+/** The template's EventBridge schedules on the runtime's clock (not started). */
+function schedulerOf(
+  plan: RuntimePlan,
+  clock: ScaledClock,
+  functions: FunctionDirectory,
+  print: (line: string) => void,
+): Scheduler {
+  return new Scheduler(plan.schedules, {
+    clock,
+    invoke: (functionId, event) => functions.hostOf(functionId).invoke(event),
+    onFire: (report) =>
+      print(
+        `${functions.nameOf(report.functionId)}: scheduled ${report.time} (${report.ruleId}) ` +
+          (report.outcome ? describeOutcome(report.outcome) : `dropped: ${report.dropped}`),
+      ),
+  });
+}
+
+/** The template's HTTP API routes on `options.port`. */
+async function startHttpRoutes(
+  plan: RuntimePlan,
+  options: RuntimeOptions,
+  functions: FunctionDirectory,
+  print: (line: string) => void,
+  stack: CleanupStack,
+): Promise<HttpApi> {
+  const http = await startHttpApi({
+    routes: plan.routes,
+    ...(plan.cors ? { cors: plan.cors } : {}),
+    port: options.port,
+    invoke: (functionId, event) => functions.hostOf(functionId).invoke(event),
+    ...(options.verbose
+      ? {
+          onRequest: (r: { method: string; path: string; status: number; ms: number }) =>
+            print(`http: ${r.method} ${r.path} ${r.status} ${formatMs(r.ms)}`),
+        }
+      : {}),
+  });
+  stack.push(() => http.close());
+  return http;
+}
+
+/** The orders pipeline's resources: the queue the stream function consumes, its DLQ, the lake, the stage's zone. */
+interface OrdersWiring {
+  ordersQueueUrl: string | undefined;
+  ordersDlqUrl: string | undefined;
+  bucket: RuntimePlan['buckets'][number] | undefined;
+  /** The stage's reporting zone as the template gives it to the functions. */
+  timeZone: string;
+}
+
+function ordersWiringOf(
+  plan: RuntimePlan,
+  queueUrls: Record<string, string>,
+  functions: FunctionDirectory,
+): OrdersWiring {
+  const ordersMapping =
+    plan.eventSources.find((e) => functions.nameOf(e.functionId) === 'ingest-orders') ?? plan.eventSources[0];
+  const ordersDlqId = plan.queues.find((q) => q.logicalId === ordersMapping?.queueId)?.redrive
+    ?.deadLetterQueueId;
+  return {
+    ordersQueueUrl: ordersMapping ? queueUrls[ordersMapping.queueId] : undefined,
+    ordersDlqUrl: ordersDlqId ? (queueUrls[ordersDlqId] ?? '') : undefined,
+    bucket: plan.buckets.find((b) => /^lakebucket/.test(b.name)) ?? plan.buckets[0],
+    timeZone: String(
+      plan.functions.find((f) => f.environment['REPORTING_TIME_ZONE'] !== undefined)?.environment[
+        'REPORTING_TIME_ZONE'
+      ] ?? 'UTC',
+    ),
+  };
+}
+
+/** `<dataDir>/endpoints.env`: where other tools (the CLI) find the local endpoints, queues, lake and zone. */
+async function writeEndpointsEnv(
+  dataDir: string,
+  endpoints: LocalEndpoints,
+  wiring: OrdersWiring,
+  httpUrl: string,
+): Promise<void> {
+  const { bucket, ordersQueueUrl, ordersDlqUrl, timeZone } = wiring;
+  const endpointsEnv: Record<string, string> = {
+    ...localAwsEnvironment(endpoints),
+    ...(bucket ? { LAKE_BUCKET: bucket.name } : {}),
+    ...(ordersQueueUrl ? { ORDERS_QUEUE_URL: ordersQueueUrl } : {}),
+    ...(ordersDlqUrl !== undefined ? { ORDERS_DLQ_URL: ordersDlqUrl } : {}),
+    TWINFLOW_API_URL: httpUrl,
+    REPORTING_TIME_ZONE: timeZone,
+  };
+  await writeFile(
+    path.join(dataDir, 'endpoints.env'),
+    Object.entries(endpointsEnv)
+      .map(([name, value]) => `${name}=${value}\n`)
+      .join(''),
+  );
+}
+
+/** The lake on the local S3, as the seed and the time zone check read it. */
+function openLakeStore(
+  s3: LocalS3,
+  bucket: OrdersWiring['bucket'],
+  dataDir: string,
+  stack: CleanupStack,
+): ObjectStore | undefined {
+  const s3Client = new S3Client({
+    region: LOCAL_REGION,
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  stack.push(async () => s3Client.destroy());
+  return bucket
+    ? openStore(`s3://${bucket.name}`, { client: s3Client, cacheDir: path.join(dataDir, 'seed-cache') })
+    : undefined;
+}
+
+/** Warns when the data directory's published batch days are days of another zone than the stage's. */
+async function warnOnLakeZone(
+  lakeStore: ObjectStore,
+  timeZone: string,
+  print: (line: string) => void,
+): Promise<void> {
+  const lakeZone = (await readPublished(lakeStore)).index.timeZone;
+  if (lakeZone !== undefined && lakeZone !== timeZone) {
+    print(
+      `warning: this data directory's batch days are days in ${lakeZone}, but the stage reports in ${timeZone}: ` +
+        `batch runs will be refused. Start with --set reporting.timeZone=${lakeZone}, or use a fresh --data.`,
+    );
+  }
+}
+
+/** Seeds a first start's history through the real functions; never rejects (a failure is printed). */
+function startSeed(
+  context: {
+    lakeStore: ObjectStore;
+    sqsClient: SQSClient;
+    ordersQueueUrl: string;
+    clock: ScaledClock;
+    functions: FunctionDirectory;
+    timeZone: string;
+    print: (line: string) => void;
+  },
+  stack: CleanupStack,
+): Promise<SeedReport | undefined> {
+  const { functions, print } = context;
+  const seeded = seedHistory({
+    store: context.lakeStore,
+    sqs: context.sqsClient,
+    ordersQueueUrl: context.ordersQueueUrl,
+    clock: context.clock,
+    invoke: (name, event) => functions.hostOf(functions.byName(name).logicalId).invoke(event),
+    print,
+    timeZone: context.timeZone,
+  }).catch((error: Error) => {
+    print(`seed: stopped: ${error.message} (the platform runs on; start with a fresh --data to seed again)`);
+    return undefined;
+  });
+  // The producer is stopped first; an unfinished seed is awaited so no function is cut off mid-write.
+  stack.push(async () => {
+    await seeded;
+  });
+  return seeded;
+}
+
+/**
+ * The producer — a replayed file, or the order generator at `options.rate` — once `mayStart` settles: a
+ * first-start seed waits for a drained orders queue, which a running feed never leaves. Resolves to the count of
+ * replayed lines (0 without a replay). On stop the producer stops first, so the pollers drain what it sent.
+ */
+function startProducer(
+  context: {
+    options: RuntimeOptions;
+    sqsClient: SQSClient;
+    ordersQueueUrl: string | undefined;
+    clock: ScaledClock;
+    mayStart: Promise<unknown>;
+    isStopping: () => boolean;
+    print: (line: string) => void;
+  },
+  stack: CleanupStack,
+): Promise<number> {
+  const { options, sqsClient, ordersQueueUrl, print } = context;
+  let feed: OrderGeneratorFeed | undefined;
+  let replayed: Promise<number> = Promise.resolve(0);
+  if (ordersQueueUrl && options.replayFile) {
+    const file = options.replayFile;
+    replayed = context.mayStart
+      .then(() => replayFile(sqsClient, ordersQueueUrl, file))
+      .then(
+        (count) => {
+          print(`replay: sent ${count} lines of ${file}`);
+          return count;
+        },
+        (error: Error) => {
+          print(`replay: ${error.message}`);
+          return 0;
+        },
+      );
+  } else if (ordersQueueUrl && options.rate > 0) {
+    const feedStarted = context.mayStart.then(() => {
+      if (context.isStopping()) return;
+      feed = startOrderGenerator({
+        client: sqsClient,
+        queueUrl: ordersQueueUrl,
+        rate: options.rate,
+        clock: context.clock,
+        onError: (error) => print(`order generator: ${error.message}`),
+      });
+    });
+    stack.push(async () => {
+      await feedStarted;
+    });
+  }
+  stack.push(async () => {
+    await feed?.stop();
+    await replayed;
+  });
+  return replayed;
 }
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
@@ -90,283 +475,76 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const logsDir = path.join(dataDir, 'logs');
   await mkdir(logsDir, { recursive: true });
   const clock = createScaledClock(options.clockSpeed ?? 1);
-  const s3Dir = path.join(dataDir, 's3');
-  const isFirstStart = (await readdir(s3Dir).catch(() => [])).length === 0;
-  const stack: (() => Promise<void>)[] = [];
+  const isFirstStart = (await readdir(path.join(dataDir, 's3')).catch(() => [])).length === 0;
+  const stack: CleanupStack = [];
   const cleanup = async () => {
     for (const close of stack.splice(0).reverse()) await close().catch(() => undefined);
   };
+  let stopping: Promise<void> | undefined;
 
   try {
-    const s3: LocalS3 = await startLocalS3({
-      directory: s3Dir,
-      port: options.s3Port ?? 0,
-      buckets: plan.buckets.map((b) => b.name),
-    });
-    stack.push(() => s3.close());
-    const sqs: DurableSqs = await startDurableSqs({
-      dataDir: path.join(dataDir, 'sqs'),
-      port: options.sqsPort ?? 0,
-      queues: queueCreationOrder(plan).map((q) => ({
-        QueueName: q.name,
-        Attributes: {
-          VisibilityTimeout: String(q.visibilityTimeoutSeconds),
-          MessageRetentionPeriod: String(Math.max(60, q.messageRetentionSeconds)),
-          ...(q.redrive
-            ? {
-                RedrivePolicy: JSON.stringify({
-                  deadLetterTargetArn: queueArn(
-                    plan.queues.find((d) => d.logicalId === q.redrive?.deadLetterQueueId)?.name ?? '',
-                  ),
-                  maxReceiveCount: q.redrive.maxReceiveCount,
-                }),
-              }
-            : {}),
-        },
-      })),
-    });
-    stack.push(() => sqs.close());
-    const endpoints: LocalEndpoints = { s3: s3.endpoint, sqs: sqs.endpoint };
-    const sqsClient = new SQSClient({
-      region: LOCAL_REGION,
-      endpoint: sqs.endpoint,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    stack.push(async () => sqsClient.destroy());
-    const queueUrls = Object.fromEntries(plan.queues.map((q) => [q.logicalId, sqs.queueUrl(q.name)]));
-
-    // One host per function; the stream function may run as many containers as its mapping's max concurrency.
-    const hosts = new Map<string, FunctionHost>();
-    const logs: WriteStream[] = [];
-    for (const fn of plan.functions) {
-      const mapping = plan.eventSources.find((e) => e.functionId === fn.logicalId);
-      const log = createWriteStream(path.join(logsDir, `${fn.name}.log`), { flags: 'a' });
-      logs.push(log);
-      const sink = new PassThrough();
-      sink.pipe(log);
-      if (options.verbose) sink.on('data', (chunk: Buffer) => process.stderr.write(`[${fn.name}] ${chunk}`));
-      const entry = options.entryOverrides?.[fn.name] ?? fn.entry;
-      hosts.set(
-        fn.logicalId,
-        new FunctionHost({
-          name: fn.name,
-          entryPath: path.resolve(REPO_ROOT, entry),
-          handlerExport: fn.handlerExport,
-          environment: functionEnvironment(plan, fn, endpoints, options.hostEnv ?? process.env),
-          timeoutSeconds: fn.timeoutSeconds,
-          memoryMb: fn.memoryMb,
-          maxInstances: mapping ? (mapping.maxConcurrency ?? 5) : fn.name === 'query-sales' ? 4 : 1,
-          logSink: sink,
-        }),
-      );
-    }
-    stack.push(async () => {
-      await Promise.all([...hosts.values()].map((h) => h.close()));
-      for (const log of logs) log.end();
-    });
-    const hostOf = (functionId: string): FunctionHost => {
-      const host = hosts.get(functionId);
-      if (!host) throw new Error(`no function ${functionId}`);
-      return host;
-    };
-    const nameOf = (functionId: string) =>
-      plan.functions.find((f) => f.logicalId === functionId)?.name ?? functionId;
-    const byName = (name: string): FunctionPlan => {
-      const fn = plan.functions.find((f) => f.name === name);
-      if (!fn) throw new Error(`the template has no ${name} function`);
-      return fn;
-    };
-
-    const sources = plan.eventSources
-      .filter((mapping) => mapping.enabled)
-      .map((mapping) => {
-        const queue = plan.queues.find((q) => q.logicalId === mapping.queueId);
-        const name = nameOf(mapping.functionId);
-        return new SqsEventSource({
-          client: sqsClient,
-          queueUrl: queueUrls[mapping.queueId] ?? '',
-          queueArn: queueArn(queue?.name ?? mapping.queueId),
-          batchSize: mapping.batchSize,
-          maxBatchingWindowSeconds: mapping.maxBatchingWindowSeconds,
-          reportBatchItemFailures: mapping.reportBatchItemFailures,
-          maxConcurrency: mapping.maxConcurrency ?? 5,
-          invoke: (event) => hostOf(mapping.functionId).invoke(event),
-          onBatch: (report) =>
-            print(
-              `${name}: batch of ${report.size} ` +
-                describeOutcome(
-                  report.outcome,
-                  (report.retried > 0 ? `, ${report.retried} left for redelivery` : '') +
-                    (report.batchFailure ? ` [${report.batchFailure}]` : ''),
-                ),
-            ),
-          onError: (error) => print(`${name}: poller error: ${error.message}`),
-        });
-      });
-
-    const scheduler = new Scheduler(plan.schedules, {
-      clock,
-      invoke: (functionId, event) => hostOf(functionId).invoke(event),
-      onFire: (report) =>
-        print(
-          `${nameOf(report.functionId)}: scheduled ${report.time} (${report.ruleId}) ` +
-            (report.outcome ? describeOutcome(report.outcome) : `dropped: ${report.dropped}`),
-        ),
-    });
-
-    const http: HttpApi = await startHttpApi({
-      routes: plan.routes,
-      ...(plan.cors ? { cors: plan.cors } : {}),
-      port: options.port,
-      invoke: (functionId, event) => hostOf(functionId).invoke(event),
-      ...(options.verbose
-        ? {
-            onRequest: (r: { method: string; path: string; status: number; ms: number }) =>
-              print(`http: ${r.method} ${r.path} ${r.status} ${formatMs(r.ms)}`),
-          }
-        : {}),
-    });
-    stack.push(() => http.close());
-
+    const aws = await startLocalAws(plan, options, dataDir, stack);
+    const functions = startFunctionHosts(plan, options, aws.endpoints, logsDir, stack);
+    const sources = eventSourcesOf(plan, aws, functions, print);
+    const scheduler = schedulerOf(plan, clock, functions, print);
+    const http = await startHttpRoutes(plan, options, functions, print, stack);
     for (const source of sources) source.start();
     stack.push(() => Promise.all(sources.map((s) => s.stop())).then(() => undefined));
     scheduler.start();
     stack.push(() => scheduler.stop());
 
-    const ordersMapping =
-      plan.eventSources.find((e) => nameOf(e.functionId) === 'ingest-orders') ?? plan.eventSources[0];
-    const ordersQueueUrl = ordersMapping ? queueUrls[ordersMapping.queueId] : undefined;
-    const ordersDlqId = plan.queues.find((q) => q.logicalId === ordersMapping?.queueId)?.redrive
-      ?.deadLetterQueueId;
-    const bucket = plan.buckets.find((b) => /^lakebucket/.test(b.name)) ?? plan.buckets[0];
-    // The stage's reporting zone as the template gives it to the functions; the CLI reads it from endpoints.env.
-    const timeZone = String(
-      plan.functions.find((f) => f.environment['REPORTING_TIME_ZONE'] !== undefined)?.environment[
-        'REPORTING_TIME_ZONE'
-      ] ?? 'UTC',
-    );
-    const endpointsEnv: Record<string, string> = {
-      ...localAwsEnvironment(endpoints),
-      ...(bucket ? { LAKE_BUCKET: bucket.name } : {}),
-      ...(ordersQueueUrl ? { ORDERS_QUEUE_URL: ordersQueueUrl } : {}),
-      ...(ordersDlqId ? { ORDERS_DLQ_URL: queueUrls[ordersDlqId] ?? '' } : {}),
-      TWINFLOW_API_URL: http.url,
-      REPORTING_TIME_ZONE: timeZone,
-    };
-    await writeFile(
-      path.join(dataDir, 'endpoints.env'),
-      Object.entries(endpointsEnv)
-        .map(([name, value]) => `${name}=${value}\n`)
-        .join(''),
-    );
-
+    const wiring = ordersWiringOf(plan, aws.queueUrls, functions);
+    const { ordersQueueUrl, bucket, timeZone } = wiring;
+    await writeEndpointsEnv(dataDir, aws.endpoints, wiring, http.url);
     const willSeed =
       options.seed !== false && isFirstStart && ordersQueueUrl !== undefined && bucket !== undefined;
     printSummary(print, {
       plan,
       dataDir,
-      s3,
-      sqs,
+      s3: aws.s3,
+      sqs: aws.sqs,
       http,
       scheduler,
       clock,
       options,
       ordersQueueUrl,
-      nameOf,
+      nameOf: functions.nameOf,
       seed: willSeed ? 'first start: seeding 7 days of history (--no-seed to skip)' : undefined,
     });
-    const s3Client = new S3Client({
-      region: LOCAL_REGION,
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    stack.push(async () => s3Client.destroy());
-    const lakeStore = bucket
-      ? openStore(`s3://${bucket.name}`, { client: s3Client, cacheDir: path.join(dataDir, 'seed-cache') })
-      : undefined;
-    const lakeZone = lakeStore && !isFirstStart ? (await readPublished(lakeStore)).index.timeZone : undefined;
-    if (lakeZone !== undefined && lakeZone !== timeZone) {
-      print(
-        `warning: this data directory's batch days are days in ${lakeZone}, but the stage reports in ${timeZone}: ` +
-          `batch runs will be refused. Start with --set reporting.timeZone=${lakeZone}, or use a fresh --data.`,
-      );
-    }
-    let seeded: Promise<SeedReport | undefined> = Promise.resolve(undefined);
-    if (willSeed && ordersQueueUrl && lakeStore) {
-      seeded = seedHistory({
-        store: lakeStore,
-        sqs: sqsClient,
+    const lakeStore = openLakeStore(aws.s3, bucket, dataDir, stack);
+    if (lakeStore && !isFirstStart) await warnOnLakeZone(lakeStore, timeZone, print);
+    const seeded: Promise<SeedReport | undefined> =
+      willSeed && ordersQueueUrl && lakeStore
+        ? startSeed(
+            { lakeStore, sqsClient: aws.sqsClient, ordersQueueUrl, clock, functions, timeZone, print },
+            stack,
+          )
+        : Promise.resolve(undefined);
+    const replayed = startProducer(
+      {
+        options,
+        sqsClient: aws.sqsClient,
         ordersQueueUrl,
         clock,
-        invoke: (name, event) => hostOf(byName(name).logicalId).invoke(event),
+        mayStart: seeded,
+        isStopping: () => stopping !== undefined,
         print,
-        timeZone,
-      }).catch((error: Error) => {
-        print(
-          `seed: stopped: ${error.message} (the platform runs on; start with a fresh --data to seed again)`,
-        );
-        return undefined;
-      });
-      // The producer is stopped first; an unfinished seed is awaited so no function is cut off mid-write.
-      stack.push(async () => {
-        await seeded;
-      });
-    }
+      },
+      stack,
+    );
 
-    // The producer (live feed or replayed file) starts once a first-start seed has drained the orders queue: the
-    // seed waits for an empty queue, which a running feed never leaves.
-    let feed: OrderGeneratorFeed | undefined;
-    const producerMayStart: Promise<unknown> = seeded;
-    let replayed: Promise<number> = Promise.resolve(0);
-    if (ordersQueueUrl && options.replayFile) {
-      const file = options.replayFile;
-      replayed = producerMayStart
-        .then(() => replayFile(sqsClient, ordersQueueUrl, file))
-        .then(
-          (count) => {
-            print(`replay: sent ${count} lines of ${file}`);
-            return count;
-          },
-          (error: Error) => {
-            print(`replay: ${error.message}`);
-            return 0;
-          },
-        );
-    } else if (ordersQueueUrl && options.rate > 0) {
-      const feedStarted = producerMayStart.then(() => {
-        if (stopping) return;
-        feed = startOrderGenerator({
-          client: sqsClient,
-          queueUrl: ordersQueueUrl,
-          rate: options.rate,
-          clock,
-          onError: (error) => print(`order generator: ${error.message}`),
-        });
-      });
-      stack.push(async () => {
-        await feedStarted;
-      });
-    }
-    // Stop the producer first, so the pollers can drain what was accepted.
-    stack.push(async () => {
-      await feed?.stop();
-      await replayed;
-    });
-
-    let stopping: Promise<void> | undefined;
     return {
       plan,
-      endpoints,
+      endpoints: aws.endpoints,
       httpUrl: http.url,
       clock,
-      queueUrls,
+      queueUrls: aws.queueUrls,
       ordersQueueUrl,
       replayed,
       seeded,
-      invoke: (name, event) => hostOf(byName(name).logicalId).invoke(event),
+      invoke: (name, event) => functions.hostOf(functions.byName(name).logicalId).invoke(event),
       fireSchedules: (name) =>
-        scheduler.fireAll((rule) => rule.targets.some((t) => nameOf(t.functionId) === name)),
+        scheduler.fireAll((rule) => rule.targets.some((t) => functions.nameOf(t.functionId) === name)),
       stop() {
         stopping ??= cleanup();
         return stopping;

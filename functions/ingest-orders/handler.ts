@@ -6,7 +6,8 @@ import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { log, logger, metrics } from '../lambda/observability.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
-import { consumeMicroBatch, type StreamMessage } from '../stream/micro-batch.ts';
+import { consumeMicroBatch } from '../stream/micro-batch.ts';
+import { streamMessageOf } from '../stream/sqs-records.ts';
 import { env } from './env.ts';
 
 const deps = { store: env.store, clock: () => new Date(), log, timeZone: env.timeZone };
@@ -15,17 +16,6 @@ const processor = new BatchProcessor(EventType.SQS);
 /** A record whose micro-batch write failed: reported so SQS delivers it again (and finally dead-letters it). */
 class RecordNotStoredError extends Error {
   override readonly name = 'RecordNotStoredError';
-}
-
-function streamMessage(record: SQSRecord): StreamMessage {
-  const sent = Number(record.attributes?.SentTimestamp);
-  const receiveCount = Number(record.attributes?.ApproximateReceiveCount);
-  return {
-    messageId: record.messageId,
-    body: record.body,
-    ...(Number.isFinite(sent) && sent > 0 ? { sentAt: new Date(sent) } : {}),
-    ...(Number.isFinite(receiveCount) && receiveCount > 0 ? { receiveCount } : {}),
-  };
 }
 
 /**
@@ -39,7 +29,7 @@ async function ingestOrders(event: SQSEvent): Promise<SQSBatchResponse> {
   if (!Array.isArray(event?.Records)) throw new InvalidInputError('expected an SQS event with Records');
   const result = await consumeMicroBatch(
     {
-      messages: event.Records.map(streamMessage),
+      messages: event.Records.map(streamMessageOf),
       allowedLatenessSeconds: env.allowedLatenessSeconds,
       policy: env.policy,
       source: 'sqs',

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import type { StreamMessage } from './micro-batch.ts';
-import { streamMessageOf } from './sqs-poller.ts';
+import { sqsRecordOf, streamMessageOf } from './sqs-records.ts';
 
 export interface DlqStats {
   queueUrl: string;
@@ -71,7 +71,8 @@ export async function peekDlq(client: SQSClient, queueUrl: string, max = 10): Pr
       }),
     );
     const before = seen.size;
-    for (const message of (out.Messages ?? []).map(streamMessageOf)) {
+    // Seen as the consumer would see them (a peek is no event, so the records need no source ARN).
+    for (const message of (out.Messages ?? []).map((m) => streamMessageOf(sqsRecordOf(m, '')))) {
       if (seen.size < limit && !seen.has(message.messageId)) seen.set(message.messageId, message);
     }
     if (seen.size === before) break;

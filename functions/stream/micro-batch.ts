@@ -9,7 +9,7 @@ import { shortHash } from '../pipeline/ids.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { putJson } from '../pipeline/object-store.ts';
 import { appendJsonRecords, createRawOrders } from '../pipeline/order-sources.ts';
-import { buildOrderViews, copyToParquet } from '../pipeline/order-views.ts';
+import { buildOrderViews, copyToParquet, type RecordCounts } from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
 import { streamKeys } from './stream-keys.ts';
@@ -103,7 +103,6 @@ async function rows<T>(connection: DuckDBConnection, sql: string, values?: Recor
   return (await connection.runAndReadAll(sql, values)).getRowObjectsJson() as T[];
 }
 
-/** Hour bounds as SQL literals, built from a validated day and hour (paths and COPY cannot be bound). */
 /**
  * Rows of one lake partition: reporting day `day` (the stage's zone, from the `validation_policy` table) and UTC
  * hour `hh`. In a zone with a half-hour offset, or on a 25-hour DST day, two stretches of a day share an hour.
@@ -122,23 +121,34 @@ function sample(ids: readonly string[], limit = 100) {
   return ids.length <= limit ? ids : [...ids.slice(0, limit), `… ${ids.length - limit} more`];
 }
 
-/**
- * The speed layer's consumer core: validates a micro-batch with the shared SQL, quarantines poison records
- * (acknowledged), and writes the accepted orders as stream archives, then minute partials, per event hour.
- * Any write or DuckDB failure reports the affected messages in `failedMessageIds` (SQS retries them); outputs
- * are named from the batch id, so a retry overwrites instead of adding.
- */
-export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps): Promise<MicroBatchResult> {
-  const { store, clock, log } = deps;
-  const started = clock();
-  const t0 = performance.now();
-  const messages = input.messages;
-  const batchId = batchIdOf(messages);
-  const lateness = input.allowedLatenessSeconds ?? DEFAULT_ALLOWED_LATENESS_SECONDS;
-  const source = input.source ?? 'stream';
-  const result: MicroBatchResult = {
+/** What every step of one micro-batch needs to know about it. */
+interface BatchContext {
+  batchId: string;
+  messages: readonly StreamMessage[];
+  byId: ReadonlyMap<string, StreamMessage>;
+  /** When this consumer started the batch (`deps.clock()`). */
+  started: Date;
+  /** The batch's earliest SQS sent time, else `started`: where its quarantined records are filed and counted. */
+  sentAt: Date;
+  source: string;
+  allowedLatenessSeconds: number;
+  policy?: ValidationPolicy;
+  workDir: string;
+}
+
+/** One event hour of the batch's accepted orders. */
+interface HourRow {
+  day: string;
+  hh: string;
+  valid: number;
+  orders: number;
+  late: number;
+}
+
+function emptyResult(batchId: string, received: number): MicroBatchResult {
+  return {
     batchId,
-    received: messages.length,
+    received,
     valid: 0,
     quarantined: 0,
     duplicates: 0,
@@ -150,177 +160,280 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
     ingestLagMs: null,
     durationMs: 0,
   };
-  if (messages.length === 0) return result;
-  const byId = new Map(messages.map((m) => [m.messageId, m]));
+}
+
+/** Deterministic per batch (a redelivery has the same sent times), so a retry overwrites the same file. */
+function batchSentAt(messages: readonly StreamMessage[], started: Date): Date {
   const sentTimes = messages.flatMap((m) => (m.sentAt ? [m.sentAt.getTime()] : []));
-  // Deterministic per batch (a redelivery has the same sent times), so a retry overwrites the same file.
-  const sentAt = new Date(sentTimes.length ? Math.min(...sentTimes) : started.getTime());
-  const workDir = await mkdtemp(path.join(os.tmpdir(), `twinflow-stream-${batchId}-`));
+  return new Date(sentTimes.length ? Math.min(...sentTimes) : started.getTime());
+}
+
+/** Loads the messages as raw records and runs the shared validation and models over them. */
+async function validateBatch(
+  connection: DuckDBConnection,
+  batch: BatchContext,
+  deps: CoreDeps,
+): Promise<RecordCounts> {
+  await createRawOrders(connection);
+  await appendJsonRecords(
+    connection,
+    // Received = when SQS took the message (stable across redeliveries), else when this batch started.
+    batch.messages.map((m) => ({
+      ref: m.messageId,
+      line: m.body,
+      receivedAt: m.sentAt ?? batch.started,
+      isInvalidUtf8: m.isInvalidUtf8,
+    })),
+    { source: batch.source, isEventIdRequired: true },
+  );
+  return buildOrderViews(connection, {
+    ...(batch.policy ? { policy: batch.policy } : {}),
+    ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
+  });
+}
+
+async function validRecordRefs(connection: DuckDBConnection): Promise<string[]> {
+  return (
+    await rows<{ ref: string }>(connection, 'select record_ref as ref from validated_orders where is_valid')
+  ).map((r) => r.ref);
+}
+
+/** The batch's quarantine file: its rejected records, with their reasons. */
+function quarantineKeyOf(batch: BatchContext, timeZone: string | undefined): string {
+  return lake.quarantine(dayOf(batch.sentAt, timeZone), batch.batchId);
+}
+
+/** Writes the batch's rejected records, with their reasons, to `key`. */
+async function quarantineRejected(
+  connection: DuckDBConnection,
+  batch: BatchContext,
+  key: string,
+  { store, log }: CoreDeps,
+): Promise<void> {
+  const rejected = await rows<{ ref: string; reasons: string[]; raw: string }>(
+    connection,
+    'select record_ref as ref, reasons, raw from validated_orders where not is_valid order by record_ref',
+  );
+  const lines = rejected.map((r) => {
+    const message = batch.byId.get(r.ref);
+    const record: StreamQuarantineRecord = {
+      record_ref: r.ref,
+      source: batch.source,
+      reasons: r.reasons,
+      raw: r.raw,
+      quarantined_at: batch.started.toISOString(),
+      message_id: r.ref,
+      batch_id: batch.batchId,
+      sent_at: message?.sentAt?.toISOString() ?? null,
+      receive_count: message?.receiveCount ?? null,
+    };
+    return JSON.stringify(record);
+  });
+  await store.put(key, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
+  log.warn('records quarantined', {
+    batchId: batch.batchId,
+    quarantineKey: key,
+    messageIds: sample(
+      rejected.map((r) => r.ref),
+      1000,
+    ),
+    reasons: sample([...new Set(rejected.flatMap((r) => r.reasons))], 50),
+  });
+}
+
+/** Valid records, distinct orders and late orders (event time before `watermark`) per event day and hour. */
+async function hourRows(connection: DuckDBConnection, watermark: string | null): Promise<HourRow[]> {
+  return rows<HourRow>(
+    connection,
+    `with
+     valid_hours as (
+         select strftime(reporting_day, '%Y-%m-%d') as day, strftime(event_time, '%H') as hh, count(*)::integer as valid,
+         from validated_orders
+         where is_valid
+         group by all
+     ),
+     order_hours as (
+         select
+             strftime(reporting_day, '%Y-%m-%d') as day,
+             strftime(event_time, '%H') as hh,
+             count(*)::integer as orders,
+             count(*) filter (where event_time < $watermark::timestamp)::integer as late,
+         from order_facts
+         group by all
+     )
+     select day, hh, valid_hours.valid, order_hours.orders, order_hours.late
+     from order_hours
+     join valid_hours using (day, hh)
+     order by day, hh`,
+    // Before the first event nothing is late.
+    { watermark: sqlTimestamp(watermark ?? '1970-01-01T00:00:00.000Z') },
+  );
+}
+
+/** Processing time (`nowIso`) − event time over the accepted orders, and their latest event time, ms. */
+async function ingestLag(connection: DuckDBConnection, nowIso: string) {
+  return (
+    await rows<{ avg: number; max: number; max_ms: number }>(
+      connection,
+      `select avg(epoch_ms($now::timestamp) - epoch_ms(event_time))::double as avg,
+              max(epoch_ms($now::timestamp) - epoch_ms(event_time))::double as max,
+              max(epoch_ms(event_time))::double as max_ms,
+       from order_facts`,
+      { now: sqlTimestamp(nowIso) },
+    )
+  )[0];
+}
+
+/**
+ * Writes each hour's stream archive and minute partial: local files first (DuckDB), then uploads — archives
+ * before partials, so compaction (which lists archives) never misses a batch whose partial a reader can see.
+ */
+async function writeHourFiles(
+  connection: DuckDBConnection,
+  batch: BatchContext,
+  hours: readonly HourRow[],
+  { store }: CoreDeps,
+): Promise<void> {
+  const { batchId, workDir } = batch;
+  const files = [] as { archive: [string, string]; partial: [string, string] }[];
+  for (const { day, hh } of hours) {
+    const archiveFile = path.join(workDir, `archive-${day}-${hh}.parquet`);
+    const partialFile = path.join(workDir, `partial-${day}-${hh}.parquet`);
+    await copyToParquet(
+      connection,
+      `select order_id, event_id, user_id, product_id, quantity, unit_price, currency, event_time,
+              '${batchId}' as batch_id
+       from order_facts where ${partitionFilter('event_time', day, hh)} order by event_time, order_id`,
+      archiveFile,
+    );
+    await copyToParquet(
+      connection,
+      `select * from sales_minute where ${partitionFilter('window_start', day, hh)}
+       order by window_start, product_id`,
+      partialFile,
+    );
+    files.push({
+      archive: [lake.streamArchive(day, hh, batchId), archiveFile],
+      partial: [lake.realtimePartial(day, hh, batchId), partialFile],
+    });
+  }
+  const limit = pLimit(WRITE_CONCURRENCY);
+  await Promise.all(files.map(({ archive }) => limit(() => store.putFile(...archive))));
+  await Promise.all(files.map(({ partial }) => limit(() => store.putFile(...partial))));
+}
+
+/**
+ * The accepted orders of a batch with at least one: per-hour counts and ingest lag into `result`, the hour files,
+ * the batch's stats documents, then the watermark.
+ */
+async function writeAcceptedOrders(
+  connection: DuckDBConnection,
+  batch: BatchContext,
+  result: MicroBatchResult,
+  deps: CoreDeps,
+): Promise<void> {
+  const { store, timeZone } = deps;
+  const { value: mark } = await readWatermark(store);
+  const nowIso = batch.started.toISOString();
+  const hours = await hourRows(connection, mark.watermark);
+  const lag = await ingestLag(connection, nowIso);
+  if (lag) result.ingestLagMs = { avg: Math.round(lag.avg), max: Math.round(lag.max) };
+  for (const h of hours) {
+    result.hours[`${h.day}/${h.hh}`] = {
+      valid: h.valid,
+      orders: h.orders,
+      duplicates: h.valid - h.orders,
+      late: h.late,
+    };
+    result.late += h.late;
+  }
+  await writeHourFiles(connection, batch, hours, deps);
+  await writeBatchStats(deps, {
+    batchId: batch.batchId,
+    processedAt: nowIso,
+    hours: result.hours,
+    quarantined: {
+      day: dayOf(batch.sentAt, timeZone),
+      hour: hourOf(batch.sentAt),
+      count: result.quarantined,
+    },
+  });
+  if (lag) {
+    await advanceWatermark(store, {
+      maxEventTime: new Date(lag.max_ms),
+      allowedLatenessSeconds: batch.allowedLatenessSeconds,
+      now: batch.started,
+    });
+  }
+}
+
+function logProcessed(log: CoreDeps['log'], result: MicroBatchResult, messages: readonly StreamMessage[]) {
+  log.info('micro-batch processed', {
+    batchId: result.batchId,
+    received: result.received,
+    valid: result.valid,
+    quarantined: result.quarantined,
+    duplicates: result.duplicates,
+    late: result.late,
+    orders: result.orders,
+    hours: Object.keys(result.hours),
+    durationMs: result.durationMs,
+    messageIds: sample(messages.map((m) => m.messageId)),
+  });
+}
+
+/**
+ * The speed layer's consumer core: validates a micro-batch with the shared SQL, quarantines poison records
+ * (acknowledged), and writes the accepted orders as stream archives, then minute partials, per event hour.
+ * Any write or DuckDB failure reports the affected messages in `failedMessageIds` (SQS retries them); outputs
+ * are named from the batch id, so a retry overwrites instead of adding.
+ */
+export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps): Promise<MicroBatchResult> {
+  const { clock, log } = deps;
+  const started = clock();
+  const t0 = performance.now();
+  const messages = input.messages;
+  const batchId = batchIdOf(messages);
+  const result = emptyResult(batchId, messages.length);
+  if (messages.length === 0) return result;
+  const batch: BatchContext = {
+    batchId,
+    messages,
+    byId: new Map(messages.map((m) => [m.messageId, m])),
+    started,
+    sentAt: batchSentAt(messages, started),
+    source: input.source ?? 'stream',
+    allowedLatenessSeconds: input.allowedLatenessSeconds ?? DEFAULT_ALLOWED_LATENESS_SECONDS,
+    ...(input.policy ? { policy: input.policy } : {}),
+    workDir: await mkdtemp(path.join(os.tmpdir(), `twinflow-stream-${batchId}-`)),
+  };
   let validIds: string[] = [];
   let quarantineSettled = false;
   try {
     await withConnection(async (connection) => {
-      await createRawOrders(connection);
-      await appendJsonRecords(
-        connection,
-        // Received = when SQS took the message (stable across redeliveries), else when this batch started.
-        messages.map((m) => ({
-          ref: m.messageId,
-          line: m.body,
-          receivedAt: m.sentAt ?? started,
-          isInvalidUtf8: m.isInvalidUtf8,
-        })),
-        { source, isEventIdRequired: true },
-      );
-      const counts = await buildOrderViews(connection, {
-        ...(input.policy ? { policy: input.policy } : {}),
-        ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
-      });
+      const counts = await validateBatch(connection, batch, deps);
       result.valid = counts.valid;
       result.quarantined = counts.quarantined;
       result.duplicates = counts.duplicates;
       result.orders = counts.orders;
-      validIds = (
-        await rows<{ ref: string }>(
-          connection,
-          'select record_ref as ref from validated_orders where is_valid',
-        )
-      ).map((r) => r.ref);
-
+      validIds = await validRecordRefs(connection);
       if (counts.quarantined > 0) {
-        const rejected = await rows<{ ref: string; reasons: string[]; raw: string }>(
-          connection,
-          'select record_ref as ref, reasons, raw from validated_orders where not is_valid order by record_ref',
-        );
-        const lines = rejected.map((r) => {
-          const message = byId.get(r.ref);
-          const record: StreamQuarantineRecord = {
-            record_ref: r.ref,
-            source,
-            reasons: r.reasons,
-            raw: r.raw,
-            quarantined_at: started.toISOString(),
-            message_id: r.ref,
-            batch_id: batchId,
-            sent_at: message?.sentAt?.toISOString() ?? null,
-            receive_count: message?.receiveCount ?? null,
-          };
-          return JSON.stringify(record);
-        });
-        result.quarantineKey = lake.quarantine(dayOf(sentAt, deps.timeZone), batchId);
-        await store.put(result.quarantineKey, `${lines.join('\n')}\n`, {
-          contentType: 'application/x-ndjson',
-        });
-        log.warn('records quarantined', {
-          batchId,
-          quarantineKey: result.quarantineKey,
-          messageIds: sample(
-            rejected.map((r) => r.ref),
-            1000,
-          ),
-          reasons: sample([...new Set(rejected.flatMap((r) => r.reasons))], 50),
-        });
+        result.quarantineKey = quarantineKeyOf(batch, deps.timeZone);
+        await quarantineRejected(connection, batch, result.quarantineKey, deps);
       }
       quarantineSettled = true;
-      if (counts.orders === 0) return;
-
-      const { value: mark } = await readWatermark(store);
-      const nowIso = started.toISOString();
-      const hours = await rows<{ day: string; hh: string; valid: number; orders: number; late: number }>(
-        connection,
-        `with
-         valid_hours as (
-             select strftime(reporting_day, '%Y-%m-%d') as day, strftime(event_time, '%H') as hh, count(*)::integer as valid,
-             from validated_orders
-             where is_valid
-             group by all
-         ),
-         order_hours as (
-             select
-                 strftime(reporting_day, '%Y-%m-%d') as day,
-                 strftime(event_time, '%H') as hh,
-                 count(*)::integer as orders,
-                 count(*) filter (where event_time < $watermark::timestamp)::integer as late,
-             from order_facts
-             group by all
-         )
-         select day, hh, valid_hours.valid, order_hours.orders, order_hours.late
-         from order_hours
-         join valid_hours using (day, hh)
-         order by day, hh`,
-        // Before the first event nothing is late.
-        { watermark: sqlTimestamp(mark.watermark ?? '1970-01-01T00:00:00.000Z') },
-      );
-      const lag = (
-        await rows<{ avg: number; max: number; max_ms: number }>(
-          connection,
-          `select avg(epoch_ms($now::timestamp) - epoch_ms(event_time))::double as avg,
-                  max(epoch_ms($now::timestamp) - epoch_ms(event_time))::double as max,
-                  max(epoch_ms(event_time))::double as max_ms,
-           from order_facts`,
-          { now: sqlTimestamp(nowIso) },
-        )
-      )[0];
-      if (lag) result.ingestLagMs = { avg: Math.round(lag.avg), max: Math.round(lag.max) };
-
-      for (const h of hours) {
-        result.hours[`${h.day}/${h.hh}`] = {
-          valid: h.valid,
-          orders: h.orders,
-          duplicates: h.valid - h.orders,
-          late: h.late,
-        };
-        result.late += h.late;
-      }
-
-      // Local files first (DuckDB), then uploads: archives before partials, so compaction (which lists
-      // archives) never misses a batch whose partial a reader can already see.
-      const files = [] as { archive: [string, string]; partial: [string, string] }[];
-      for (const { day, hh } of hours) {
-        const archiveFile = path.join(workDir, `archive-${day}-${hh}.parquet`);
-        const partialFile = path.join(workDir, `partial-${day}-${hh}.parquet`);
-        await copyToParquet(
-          connection,
-          `select order_id, event_id, user_id, product_id, quantity, unit_price, currency, event_time,
-                  '${batchId}' as batch_id
-           from order_facts where ${partitionFilter('event_time', day, hh)} order by event_time, order_id`,
-          archiveFile,
-        );
-        await copyToParquet(
-          connection,
-          `select * from sales_minute where ${partitionFilter('window_start', day, hh)}
-           order by window_start, product_id`,
-          partialFile,
-        );
-        files.push({
-          archive: [lake.streamArchive(day, hh, batchId), archiveFile],
-          partial: [lake.realtimePartial(day, hh, batchId), partialFile],
-        });
-      }
-      const limit = pLimit(WRITE_CONCURRENCY);
-      await Promise.all(files.map(({ archive }) => limit(() => store.putFile(...archive))));
-      await Promise.all(files.map(({ partial }) => limit(() => store.putFile(...partial))));
-
-      await writeBatchStats(deps, {
-        batchId,
-        processedAt: nowIso,
-        hours: result.hours,
-        quarantined: { day: dayOf(sentAt, deps.timeZone), hour: hourOf(sentAt), count: result.quarantined },
-      });
-      if (lag) {
-        await advanceWatermark(store, {
-          maxEventTime: new Date(lag.max_ms),
-          allowedLatenessSeconds: lateness,
-          now: started,
-        });
-      }
+      if (counts.orders > 0) await writeAcceptedOrders(connection, batch, result, deps);
     });
     if (result.orders === 0 && result.quarantined > 0) {
       await writeBatchStats(deps, {
         batchId,
         processedAt: started.toISOString(),
         hours: {},
-        quarantined: { day: dayOf(sentAt, deps.timeZone), hour: hourOf(sentAt), count: result.quarantined },
+        quarantined: {
+          day: dayOf(batch.sentAt, deps.timeZone),
+          hour: hourOf(batch.sentAt),
+          count: result.quarantined,
+        },
       });
     }
   } catch (error) {
@@ -333,23 +446,10 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
       failedMessageIds: sample(result.failedMessageIds, 1000),
     });
   } finally {
-    await rm(workDir, { recursive: true, force: true });
+    await rm(batch.workDir, { recursive: true, force: true });
   }
   result.durationMs = Math.round(performance.now() - t0);
-  if (!result.error) {
-    log.info('micro-batch processed', {
-      batchId,
-      received: result.received,
-      valid: result.valid,
-      quarantined: result.quarantined,
-      duplicates: result.duplicates,
-      late: result.late,
-      orders: result.orders,
-      hours: Object.keys(result.hours),
-      durationMs: result.durationMs,
-      messageIds: sample(messages.map((m) => m.messageId)),
-    });
-  }
+  if (!result.error) logProcessed(log, result, messages);
   return result;
 }
 

@@ -3,35 +3,43 @@ import { describe, expect, it } from 'vitest';
 import { silentLog } from '../../functions/pipeline/ports.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { dlqStats, peekDlq, redriveDlq } from '../../functions/stream/dlq.ts';
-import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
 import { listQuarantine } from '../../functions/stream/quarantine.ts';
-import { pollOnce } from '../../functions/stream/sqs-poller.ts';
+import { SqsEventSource } from '../../local/sqs-event-source.ts';
 import { realtimeOrders } from '../stream/stream-helpers.ts';
 import { FaultyStore } from '../support/faulty-store.ts';
 import { useLocalS3, useLocalSqs } from '../support/local-aws.ts';
 import { order } from '../support/orders.ts';
+import { consumerFunction } from '../support/stream-consumer.ts';
 
 const s3 = useLocalS3();
 const sqs = useLocalSqs();
 const DAY = '2026-11-20';
 const NOW = new Date('2026-11-20T10:30:00Z');
 
-async function drain(queueUrl: string, store: FaultyStore) {
-  const deps = { store, clock: () => NOW, log: silentLog };
+/** Runs the consumer core behind the local runtime's event source emulation until the queue is empty. */
+async function drain(queue: { queueUrl: string; queueArn: string }, store: FaultyStore) {
+  const source = new SqsEventSource({
+    client: sqs.client,
+    ...queue,
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    reportBatchItemFailures: true,
+    maxConcurrency: 1,
+    invoke: consumerFunction({ store, clock: () => NOW, log: silentLog }),
+  });
   for (let turn = 0; turn < 50; turn++) {
-    const depth = await sqs.depth(queueUrl);
+    const depth = await sqs.depth(queue.queueUrl);
     if (depth.visible + depth.inFlight === 0) return;
-    await pollOnce({ client: sqs.client, queueUrl, batchSize: 10, retryDelaySeconds: 0 }, (messages) =>
-      consumeMicroBatch({ messages }, deps),
-    );
+    await source.pollOnce(2);
   }
   throw new Error('queue did not drain');
 }
 
 describe('stream failures end in the DLQ and come back exact (local-aws-sqs + s3rver)', () => {
   it('S3 write failure → retried → DLQ after maxReceiveCount → redrive → totals exact', async () => {
-    // Prepare
-    const { queueUrl, dlqUrl } = await sqs.queueWithDlq({ maxReceiveCount: 3 });
+    // Prepare: failed records come back after the queue's visibility timeout (1 s), as from Lambda's mapping.
+    const queue = await sqs.queueWithDlq({ maxReceiveCount: 3, visibilityTimeoutSeconds: 1 });
+    const { queueUrl, dlqUrl } = queue;
     const store = new FaultyStore(s3.store());
     const bodies = [
       ...Array.from({ length: 20 }, (_, i) =>
@@ -57,7 +65,7 @@ describe('stream failures end in the DLQ and come back exact (local-aws-sqs + s3
     };
 
     // Act 1: the stream keeps failing to write; SQS retries, then dead-letters.
-    await drain(queueUrl, store);
+    await drain(queue, store);
 
     // Assess 1
     expect(attempts).toBeGreaterThanOrEqual(3);
@@ -73,7 +81,7 @@ describe('stream failures end in the DLQ and come back exact (local-aws-sqs + s3
     // Act 2: S3 is back; the operator redrives the DLQ and the consumer catches up.
     store.failWrites = () => false;
     const redrive = await redriveDlq(sqs.client, { dlqUrl, rate: 100, pollMs: 100 });
-    await drain(queueUrl, store);
+    await drain(queue, store);
     await compactRealtime({ store, clock: () => NOW, log: silentLog }, { now: NOW, days: [DAY] });
 
     // Assess 2

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { sqsRecordOf } from '../../functions/stream/sqs-records.ts';
 import type { InvocationOutcome } from '../../local/function-host.ts';
 import { fromLambdaResult, matchRoute, startHttpApi, toApiGatewayEvent } from '../../local/http-api.ts';
 import { createScaledClock } from '../../local/scaled-clock.ts';
 import { nextFireTime, parseSchedule } from '../../local/schedule-expression.ts';
 import { Scheduler } from '../../local/scheduler.ts';
-import { recordsToRetry, toSqsRecord } from '../../local/sqs-event-source.ts';
+import { recordsToRetry } from '../../local/sqs-event-source.ts';
 import { parseOverrides } from '../../local/stage-overrides.ts';
 import type { CorsPlan, RoutePlan } from '../../local/template-plan.ts';
 
@@ -249,7 +250,7 @@ describe('HTTP API on loopback: CORS and payload limit from the template', () =>
 
 describe('SQS event source rules', () => {
   const records = ['a', 'b', 'c'].map((id) =>
-    toSqsRecord(
+    sqsRecordOf(
       { MessageId: id, ReceiptHandle: `rh-${id}`, Body: '{}', Attributes: { ApproximateReceiveCount: '1' } },
       'arn:q',
     ),

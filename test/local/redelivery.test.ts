@@ -5,11 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redriveDlq } from '../../functions/stream/dlq.ts';
+import { sqsRecordOf } from '../../functions/stream/sqs-records.ts';
 import { startDurableSqs } from '../../local/durable-sqs.ts';
 import { describeOutcome, FunctionHost } from '../../local/function-host.ts';
 import { queueArn } from '../../local/local-resources.ts';
 import { sendBodies } from '../../local/order-feed.ts';
-import { type BatchReport, SqsEventSource, toSqsRecord } from '../../local/sqs-event-source.ts';
+import { type BatchReport, SqsEventSource } from '../../local/sqs-event-source.ts';
 import { planFromTemplate } from '../../local/template-plan.ts';
 import { sqsQuery } from '../support/local-aws.ts';
 import { handWrittenTemplate } from './fixtures/template.ts';
@@ -196,7 +197,7 @@ describe('local console', () => {
     });
     cleanups.push(() => host.close());
     const records = ['m1', 'm2', 'm3'].map((id) =>
-      toSqsRecord(
+      sqsRecordOf(
         { MessageId: id, ReceiptHandle: id, Body: '{}', Attributes: {} },
         'arn:aws:sqs:us-east-1:123456789012:q',
       ),

@@ -3,11 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { silentLog } from '../../functions/pipeline/ports.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { dlqStats, redriveDlq } from '../../functions/stream/dlq.ts';
-import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
-import { pollOnce } from '../../functions/stream/sqs-poller.ts';
 import type { OrderEvent } from '../../local/order-generator.ts';
+import { SqsEventSource } from '../../local/sqs-event-source.ts';
 import { FaultyStore } from '../support/faulty-store.ts';
 import { useLocalS3, useLocalSqs } from '../support/local-aws.ts';
+import { consumerFunction } from '../support/stream-consumer.ts';
 import { expectedTotals, realtimeTotals, sleep, validOrders } from './helpers.ts';
 
 const s3 = useLocalS3();
@@ -17,23 +17,35 @@ const NOW = new Date(`${DAY}T11:30:00Z`);
 
 describe('storage outage during a stream (s3rver + local-aws-sqs with a redrive policy)', () => {
   it('S3 down for 3 s: failures reported, retried, dead-lettered after maxReceiveCount, redriven → totals exact', async () => {
-    // Prepare: the lake on s3rver behind a fault injector; the orders queue with a DLQ (maxReceiveCount 3).
-    const { queueUrl, dlqUrl } = await sqs.queueWithDlq({ maxReceiveCount: 3, visibilityTimeoutSeconds: 30 });
+    // Prepare: the lake on s3rver behind a fault injector; the orders queue with a DLQ (maxReceiveCount 3) and a
+    // 1 s visibility timeout, after which a failed record is received again.
+    const { queueUrl, queueArn, dlqUrl } = await sqs.queueWithDlq({
+      maxReceiveCount: 3,
+      visibilityTimeoutSeconds: 1,
+    });
     const store = new FaultyStore(s3.store());
     const deps = { store, clock: () => NOW, log: silentLog };
     const orders = validOrders(1_200, 21, new Date(`${DAY}T10:00:00Z`), 2_500);
     const failedReports: string[] = [];
     const countedAfterRetry = new Set<string>();
-    const consume = (messages: Parameters<typeof consumeMicroBatch>[0]['messages']) =>
-      consumeMicroBatch({ messages }, deps).then((result) => {
+    // The local runtime's event source emulation: batches of up to 10, no batching window (a window would have to
+    // be shorter than the 1 s visibility timeout, or a batch could hold a message twice).
+    const source = new SqsEventSource({
+      client: sqs.client,
+      queueUrl,
+      queueArn,
+      batchSize: 10,
+      maxBatchingWindowSeconds: 0,
+      reportBatchItemFailures: true,
+      maxConcurrency: 2,
+      invoke: consumerFunction(deps, (result, messages) => {
         failedReports.push(...result.failedMessageIds);
         if (!result.error) {
           for (const m of messages) if ((m.receiveCount ?? 1) > 1) countedAfterRetry.add(m.messageId);
         }
-        return result;
-      });
-    const poll = () =>
-      pollOnce({ client: sqs.client, queueUrl, batchSize: 50, retryDelaySeconds: 1 }, consume);
+      }),
+    });
+    const poll = async () => (await source.pollOnce())?.size ?? 0;
 
     // Act 1: a producer sends 200 orders/s for 6 s; two consumers poll; 1.5 s in, S3 goes away for 3 s.
     let isProducing = true;
@@ -57,10 +69,10 @@ describe('storage outage during a stream (s3rver + local-aws-sqs with a redrive 
     const outage = sleep(1_500).then(() => store.outageFor(3_000));
     const drain = async () => {
       for (let idle = 0; idle < 10; ) {
-        const outcome = await poll();
+        const received = await poll();
         const depth = await sqs.depth(queueUrl);
-        idle = !isProducing && outcome.received === 0 && depth.visible + depth.inFlight === 0 ? idle + 1 : 0;
-        if (outcome.received === 0) await sleep(50);
+        idle = !isProducing && received === 0 && depth.visible + depth.inFlight === 0 ? idle + 1 : 0;
+        if (received === 0) await sleep(50);
       }
     };
     await Promise.all([producer, outage, drain(), drain()]);
