@@ -28,7 +28,10 @@ describe('twinflow batch CLI', () => {
     [['batch', '--start-date', '2026-11-20'], /needs both --start-date and --end-date/],
     [['batch'], /give --date D, or --start-date D1 --end-date D2/],
     [['batch', '--date', '2026-11-20', '--frobnicate'], /unknown option '--frobnicate'/],
-    [['batch', '--date', '2026-11-20', '--concurrency', 'lots'], /--concurrency must be a whole number 1\.\.16/],
+    [
+      ['batch', '--date', '2026-11-20', '--concurrency', 'lots'],
+      /--concurrency must be a whole number 1\.\.16/,
+    ],
     [['batch', '--date', '2026-11-20', '--lake', 'ftp://host/x'], /lake must be a directory or s3:\/\/ URL/],
     [['generate-landing', '--date', '2026-11-20', '--orders', '-5'], /--orders must be a whole number/],
   ])('rejects %j with a message naming the problem', async (args, message) => {
