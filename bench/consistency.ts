@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBatchDay } from '../functions/batch/run-batch-day.ts';
-import { readPublished } from '../functions/pipeline/batch-published.ts';
+import { publishedFile, readPublished } from '../functions/pipeline/batch-published.ts';
 import { addDays } from '../functions/pipeline/dates.ts';
 import { sqlPath, sqlPathList, withConnection } from '../functions/pipeline/duckdb-session.ts';
 import { lake } from '../functions/pipeline/lake-layout.ts';
@@ -172,7 +172,7 @@ export async function benchConsistency(options: { orders: number; batchSize?: nu
       Promise.all(snapshotFiles(await realtimeDaySnapshot(store, DAY)).map((info) => store.localPath(info)));
     const published = (await readPublished(store)).index.days[DAY];
     if (!published) throw new Error(`batch did not publish ${DAY}`);
-    const batchFile = path.join(dir, published.files.sales_minute);
+    const batchFile = path.join(dir, publishedFile(published, 'sales_minute'));
     const beforeCompaction = await compareViews(batchFile, await realtimeFiles());
     const tCompact = performance.now();
     await compactRealtime(deps, { now: after, days: [DAY] });

@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { Option } from 'commander';
+import { listDatasets } from '../functions/pipeline/datasets.ts';
+import { InvalidInputError } from '../functions/pipeline/errors.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { openStore } from '../functions/pipeline/open-store.ts';
 import type { Setting } from '../functions/settings/setting.ts';
@@ -53,4 +55,20 @@ export function settingOption<T>(setting: Setting<T>): Option {
 /** Opens the lake named on the command line, honouring AWS_ENDPOINT_URL*. */
 export function openCliStore(lake: string): ObjectStore {
   return openStore(lake, { endpoint: cliEnv.s3Endpoint, region: cliEnv.region });
+}
+
+/** The `--dataset NAME` option of the data commands: a declared dataset (`twinflow datasets`), default orders. */
+export function datasetOption(): Option {
+  return new Option('--dataset <name>', 'a declared dataset (twinflow datasets)')
+    .default('orders')
+    .argParser((value) => {
+      const names = listDatasets().map((ds) => ds.name);
+      if (!names.includes(value)) {
+        throw new InvalidInputError(
+          `--dataset: unknown dataset "${value.slice(0, 64)}" (declared: ${names.join(', ')})`,
+          'dataset',
+        );
+      }
+      return value;
+    });
 }

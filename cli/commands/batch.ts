@@ -4,7 +4,7 @@ import { parseDay } from '../../functions/pipeline/dates.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { batchConcurrency, maxMalformedShare, spikeFactor } from '../../functions/settings/settings.ts';
-import { cliEnv, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
+import { cliEnv, datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 import { progressReporter } from '../progress.ts';
 
 export function register(program: Command): void {
@@ -20,6 +20,7 @@ export function register(program: Command): void {
     .option('--force', 're-run unchanged days and publish despite a row-count spike', false)
     .option('--json', 'print the run result as JSON', false)
     .option('--verbose', 'structured logs on stderr', false)
+    .addOption(datasetOption())
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
@@ -41,6 +42,7 @@ export function register(program: Command): void {
       const result = await runBatchRange(
         {
           days,
+          dataset: options.dataset,
           concurrency: options.concurrency,
           // A single explicit day is always re-run; a range skips unchanged days so it can resume.
           force: options.force || options.date !== undefined,

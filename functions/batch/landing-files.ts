@@ -1,27 +1,35 @@
+import { dataset } from '../pipeline/datasets.ts';
 import { shortHash } from '../pipeline/ids.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
 import { type ExportFormat, exportFormatOf } from '../pipeline/order-sources.ts';
-import { modelSql } from '../pipeline/sql-models.ts';
+import { datasetModels, modelSql } from '../pipeline/sql-models.ts';
 
 /** An export file of one day's landing partition. */
 export interface LandingFile extends ObjectInfo {
   format: ExportFormat;
 }
 
-/** The export files of a day (other objects, like `_SUCCESS` markers, are ignored). */
-export async function landingFiles(store: ObjectStore, day: string): Promise<LandingFile[]> {
-  const objects = await store.list(lake.landingPrefix(day));
+/** The export files of a day of a dataset (other objects, like `_SUCCESS` markers, are ignored). */
+export async function landingFiles(
+  store: ObjectStore,
+  day: string,
+  dataset = 'orders',
+): Promise<LandingFile[]> {
+  const objects = await store.list(lake.landingPrefix(day, dataset));
   return objects.flatMap((info) => {
     const format = exportFormatOf(info.key);
     return format ? [{ ...info, format }] : [];
   });
 }
 
-/** Every day that has landing objects, with their objects, from one listing of `landing/orders/`. */
-export async function landingDays(store: ObjectStore): Promise<Map<string, LandingFile[]>> {
+/** Every day that has landing objects, with their objects, from one listing of `landing/<dataset>/`. */
+export async function landingDays(
+  store: ObjectStore,
+  dataset = 'orders',
+): Promise<Map<string, LandingFile[]>> {
   const byDay = new Map<string, LandingFile[]>();
-  for (const info of await store.list(lake.landingRoot)) {
+  for (const info of await store.list(lake.landingRoot(dataset))) {
     const format = exportFormatOf(info.key);
     const { day } = partitionOf(info.key);
     if (!format || !day) continue;
@@ -30,18 +38,22 @@ export async function landingDays(store: ObjectStore): Promise<Map<string, Landi
   return byDay;
 }
 
-const LOGIC_VERSION = shortHash(
-  modelSql('raw_orders_from_json'),
-  modelSql('validated_orders'),
-  modelSql('order_facts'),
-  modelSql('sales_minute'),
-  modelSql('daily_sales'),
-);
+const logicVersions = new Map<string, string>();
+
+/** A hash of every SQL model of the dataset (a change of logic is a new version of every day). */
+function logicVersion(name: string): string {
+  let version = logicVersions.get(name);
+  if (!version) {
+    version = shortHash(...datasetModels(dataset(name)).map(modelSql));
+    logicVersions.set(name, version);
+  }
+  return version;
+}
 
 /**
  * The deterministic version of a day's views: a hash of its export files (key, ETag, size) and of the SQL.
  * Unchanged inputs and logic give the same version, so a re-run overwrites identical objects.
  */
-export function viewVersion(files: readonly LandingFile[]): string {
-  return shortHash(LOGIC_VERSION, ...files.map((f) => `${f.key}|${f.etag}|${f.size}`));
+export function viewVersion(files: readonly LandingFile[], datasetName = 'orders'): string {
+  return shortHash(logicVersion(datasetName), ...files.map((f) => `${f.key}|${f.etag}|${f.size}`));
 }

@@ -9,6 +9,7 @@ import {
   publishDay,
   readPublished,
 } from '../pipeline/batch-published.ts';
+import { type Dataset, dataset } from '../pipeline/datasets.ts';
 import { addDays, parseDay, UTC } from '../pipeline/dates.ts';
 import { sqlPath, withConnection } from '../pipeline/duckdb-session.ts';
 import { runId as newRunId } from '../pipeline/ids.ts';
@@ -80,18 +81,19 @@ const EMPTY_COUNTS: RecordCounts = { received: 0, valid: 0, quarantined: 0, dupl
  * and throws `QualityGateError` (after storing the failed run's report).
  */
 export async function runBatchDay(
-  input: { day: string; thresholds?: Partial<GateThresholds>; policy?: ValidationPolicy },
+  input: { day: string; thresholds?: Partial<GateThresholds>; policy?: ValidationPolicy; dataset?: string },
   deps: CoreDeps,
 ): Promise<BatchRunReport> {
   const day = parseDay(input.day);
+  const ds = dataset(input.dataset ?? 'orders');
   const thresholds = gateThresholds(input.thresholds);
   const { store, clock, log } = deps;
   const started = clock();
   const t0 = performance.now();
   const runId = newRunId(started);
-  const files = await landingFiles(store, day);
-  const version = viewVersion(files);
-  const { index } = await readPublished(store);
+  const files = await landingFiles(store, day, ds.name);
+  const version = viewVersion(files, ds.name);
+  const { index } = await readPublished(store, ds.name);
   const timeZone = deps.timeZone ?? UTC;
   assertIndexTimeZone(index, timeZone);
   const trailingOrders = Array.from(
@@ -119,12 +121,12 @@ export async function runBatchDay(
   log.info('batch day started', { day, runId, version, files: files.length });
   try {
     await withConnection(async (connection) => {
-      await createRawOrders(connection);
+      await createRawOrders(connection, ds);
       const missingColumns: Record<string, string[]> = {};
       const unreadableFiles: Record<string, string> = {};
       for (const file of files) {
         const local = await store.localPath(file);
-        const problems = await appendExportFile(connection, local, file.format, file.key);
+        const problems = await appendExportFile(connection, local, file.format, file.key, ds);
         missingColumns[file.key] = problems.missingColumns;
         if (problems.unreadable) unreadableFiles[file.key] = problems.unreadable;
       }
@@ -132,21 +134,19 @@ export async function runBatchDay(
       const counts = await buildOrderViews(connection, {
         daily: true,
         expectedDay: day,
+        dataset: ds,
         timeZone,
         ...(input.policy ? { policy: input.policy } : {}),
       });
-      const revenueRows = (
-        await connection.runAndReadAll(
-          'select currency, sum(revenue)::decimal(38, 2)::varchar as revenue from daily_sales group by all order by currency',
-        )
-      ).getRowObjectsJson();
+      const revenueRows = await dayMoney(connection, ds);
       report.counts = counts;
       report.revenue_by_currency = Object.fromEntries(
         revenueRows.map((row) => [String(row['currency']), String(row['revenue'])]),
       );
-      report.topReasons = counts.quarantined > 0 ? await topRejectReasons(connection) : [];
+      report.topReasons =
+        counts.quarantined > 0 ? await topRejectReasons(connection, 5, `validated_${ds.name}`) : [];
       durations.transform = performance.now() - t0 - durations.load;
-      report.cross_day_duplicates = await crossDayDuplicates(connection, deps, index, day);
+      report.cross_day_duplicates = await crossDayDuplicates(connection, deps, index, day, ds);
       report.gates = evaluateGates(
         {
           day,
@@ -168,21 +168,16 @@ export async function runBatchDay(
       // Kept whether or not the day publishes: when a gate fails because records are invalid, these are the
       // records an operator has to look at.
       const quarantinePath = path.join(workDir, 'quarantine.jsonl');
-      if ((await copyQuarantine(connection, quarantinePath, started)) > 0) {
-        report.quarantineKey = lake.quarantine(day, `batch-${version}`);
+      if ((await copyQuarantine(connection, quarantinePath, started, 'true', `validated_${ds.name}`)) > 0) {
+        report.quarantineKey = lake.quarantine(day, `batch-${version}`, ds.name);
         await store.putFile(report.quarantineKey, quarantinePath);
       }
       const failed = failedFatalGates(report.gates);
       if (failed.length > 0) throw new QualityGateError(day, failed);
 
-      const views: Record<BatchView, string> = {
-        sales_minute: 'select * from sales_minute order by window_start, product_id',
-        daily_sales: 'select * from daily_sales order by product_id',
-        order_facts:
-          'select order_id, product_id, quantity, unit_price, event_time from order_facts order by event_time',
-      };
-      const viewKeys = {} as Record<BatchView, string>;
-      for (const [view, select] of Object.entries(views) as [BatchView, string][]) {
+      const views = batchViewSelects(ds);
+      const viewKeys: Record<BatchView, string> = {};
+      for (const [view, select] of Object.entries(views)) {
         const localFile = path.join(workDir, `${view}.parquet`);
         await copyToParquet(connection, select, localFile);
         viewKeys[view] = lake.batchView(view, day, version);
@@ -200,9 +195,9 @@ export async function runBatchDay(
         revenue_by_currency: report.revenue_by_currency,
         files: viewKeys,
       };
-      await publishDay(store, entry, clock(), timeZone);
+      await publishDay(store, entry, clock(), timeZone, ds.name);
       report.status = 'published';
-      await putJson(store, lake.batchDayState(day), {
+      await putJson(store, lake.batchDayState(day, ds.name), {
         day,
         version,
         runId,
@@ -210,7 +205,7 @@ export async function runBatchDay(
       } satisfies BatchDayState);
       durations.publish = performance.now() - tPublish;
     });
-    await removeSupersededViews(deps, day, version);
+    await removeSupersededViews(deps, day, version, Object.keys(batchViewSelects(ds)));
     return report;
   } catch (error) {
     report.error = (error as Error).message;
@@ -219,7 +214,7 @@ export async function runBatchDay(
   } finally {
     durations.total = performance.now() - t0;
     report.finishedAt = clock().toISOString();
-    await putJson(store, lake.batchRunReport(day, runId), report).catch((error: Error) =>
+    await putJson(store, lake.batchRunReport(day, runId, ds.name), report).catch((error: Error) =>
       log.error('could not store run report', { day, runId, error: error.message }),
     );
     await rm(workDir, { recursive: true, force: true });
@@ -229,22 +224,59 @@ export async function runBatchDay(
   }
 }
 
-/** Counts this day's orders (`order_facts`) whose order_id the published day before or after also counts. */
+/**
+ * The views a batch day publishes: the dataset's facts (reconciliation names missing events from them) and each
+ * declared model, ordered for compact files.
+ */
+function batchViewSelects(ds: Dataset): Record<BatchView, string> {
+  const views: Record<BatchView, string> = {
+    [ds.facts]: `select * exclude (reporting_day) from ${ds.facts} order by ${ds.eventTime}`,
+  };
+  for (const model of ds.models) {
+    const time = model.grain === 'day' ? [] : ['window_start'];
+    views[model.name] = `select * from ${model.name} order by ${[...time, ...model.dimensions].join(', ')}`;
+  }
+  return views;
+}
+
+/**
+ * The day's money per currency for the run report and the publish index: the first money measure of the first day
+ * rollup (orders: `daily_sales.revenue`); none when the dataset has no money.
+ */
+async function dayMoney(connection: DuckDBConnection, ds: Dataset): Promise<Record<string, unknown>[]> {
+  for (const model of ds.models.filter((m) => m.grain === 'day')) {
+    const money = Object.entries(model.measures).find(([, m]) => m.kind === 'money');
+    if (!money) continue;
+    const [measure, declaration] = money;
+    const currency = declaration.kind === 'money' ? declaration.currency : 'currency';
+    return (
+      await connection.runAndReadAll(
+        `select ${currency} as currency, sum(${measure})::decimal(38, 2)::varchar as revenue
+         from ${model.name} group by all order by 1`,
+      )
+    ).getRowObjectsJson();
+  }
+  return [];
+}
+
+/** Counts this day's facts whose key the published day before or after also counts. */
 async function crossDayDuplicates(
   connection: DuckDBConnection,
   { store }: CoreDeps,
   index: PublishedIndex,
   day: string,
+  ds: Dataset,
 ): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
+  const key = ds.key.join(', ');
   for (const neighbour of [addDays(day, -1), addDays(day, 1)]) {
-    const key = index.days[neighbour]?.files.order_facts;
-    const info = key ? await store.head(key) : undefined;
+    const file = index.days[neighbour]?.files[ds.facts];
+    const info = file ? await store.head(file) : undefined;
     if (!info) continue;
     const local = await store.localPath(info);
     const reader = await connection.runAndReadAll(
-      `select count(*)::integer as n from order_facts
-       where order_id in (select order_id from read_parquet(${sqlPath(local)}))`,
+      `select count(*)::integer as n from ${ds.facts}
+       where (${key}) in (select (${key}) from read_parquet(${sqlPath(local)}))`,
     );
     const n = Number(reader.getRowObjectsJson()[0]?.['n'] ?? 0);
     if (n > 0) counts[neighbour] = n;
@@ -257,9 +289,9 @@ async function removeSupersededViews(
   { store, clock }: CoreDeps,
   day: string,
   current: string,
+  views: readonly BatchView[],
 ): Promise<void> {
   const cutoff = clock().getTime() - SUPERSEDED_GRACE_MS;
-  const views: BatchView[] = ['sales_minute', 'daily_sales', 'order_facts'];
   const listed = await Promise.all(views.map((view) => store.list(lake.batchViewPrefix(view, day))));
   const stale = listed
     .flat()
@@ -271,6 +303,7 @@ async function removeSupersededViews(
 export async function batchDayState(
   deps: Pick<CoreDeps, 'store'>,
   day: string,
+  datasetName = 'orders',
 ): Promise<BatchDayState | undefined> {
-  return (await getJson<BatchDayState>(deps.store, lake.batchDayState(day)))?.value;
+  return (await getJson<BatchDayState>(deps.store, lake.batchDayState(day, datasetName)))?.value;
 }

@@ -22,6 +22,8 @@ export interface BatchRangeInput {
   /** Re-run days whose inputs did not change, and let a row-count spike through. */
   force?: boolean;
   thresholds?: Partial<Omit<GateThresholds, 'force'>>;
+  /** The declared dataset (default orders). */
+  dataset?: string;
   /** Accepted currencies and clock skew (default: every ISO 4217 code, 300 s). */
   policy?: ValidationPolicy;
   onProgress?: (progress: { done: number; total: number; outcome: DayOutcome }) => void;
@@ -51,13 +53,17 @@ export class BatchRunFailedError extends Error {
 export async function runBatchRange(input: BatchRangeInput, deps: CoreDeps): Promise<BatchRangeResult> {
   const limit = pLimit(Math.max(1, input.concurrency ?? 2));
   const force = input.force ?? false;
-  const { index } = await readPublished(deps.store);
+  const datasetName = input.dataset ?? 'orders';
+  const { index } = await readPublished(deps.store, datasetName);
   let done = 0;
   const runDay = async (day: string): Promise<DayOutcome> => {
     try {
       if (!force) {
-        const [files, state] = await Promise.all([landingFiles(deps.store, day), batchDayState(deps, day)]);
-        const version = viewVersion(files);
+        const [files, state] = await Promise.all([
+          landingFiles(deps.store, day, datasetName),
+          batchDayState(deps, day, datasetName),
+        ]);
+        const version = viewVersion(files, datasetName);
         if (state?.version === version && index.days[day]?.version === version) {
           return { day, status: 'skipped', detail: `${day}: unchanged since run ${state.runId}` };
         }
@@ -65,6 +71,7 @@ export async function runBatchRange(input: BatchRangeInput, deps: CoreDeps): Pro
       const report = await runBatchDay(
         {
           day,
+          dataset: datasetName,
           thresholds: { ...input.thresholds, force },
           ...(input.policy ? { policy: input.policy } : {}),
         },
@@ -73,7 +80,7 @@ export async function runBatchRange(input: BatchRangeInput, deps: CoreDeps): Pro
       return {
         day,
         status: 'published',
-        detail: `${day}: ${report.counts.orders} orders, revenue ${revenueText(report)}, ${report.counts.quarantined} quarantined`,
+        detail: `${day}: ${report.counts.orders} ${datasetName}${Object.keys(report.revenue_by_currency).length > 0 ? `, revenue ${revenueText(report)}` : ''}, ${report.counts.quarantined} quarantined`,
         report,
       };
     } catch (error) {
@@ -107,12 +114,13 @@ export async function scheduledDays(
   eventTime: Date,
   lookbackDays: number,
   deps: CoreDeps,
+  datasetName = 'orders',
 ): Promise<string[]> {
   // The last day that has ended in the reporting zone (the schedule is UTC; its local day may still be running).
   const yesterday = addDays(dayOf(eventTime, deps.timeZone), -1);
   const oldest = addDays(yesterday, -Math.max(0, lookbackDays));
   const days = new Set([yesterday]);
-  for (const day of (await landingDays(deps.store)).keys()) {
+  for (const day of (await landingDays(deps.store, datasetName)).keys()) {
     if (day >= oldest && day <= yesterday) days.add(parseDay(day));
   }
   return [...days].sort();

@@ -27,8 +27,11 @@ export interface PublishedIndex {
 const EMPTY: PublishedIndex = { days: {}, updatedAt: new Date(0).toISOString() };
 
 /** Reads the publish index; `etag` identifies its version (the serving layer's batch cache key). */
-export async function readPublished(store: ObjectStore): Promise<{ index: PublishedIndex; etag: string }> {
-  const found = await getJson<PublishedIndex>(store, lake.batchPublished);
+export async function readPublished(
+  store: ObjectStore,
+  dataset = 'orders',
+): Promise<{ index: PublishedIndex; etag: string }> {
+  const found = await getJson<PublishedIndex>(store, lake.batchPublished(dataset));
   return found ? { index: found.value, etag: found.etag } : { index: EMPTY, etag: 'none' };
 }
 
@@ -40,14 +43,15 @@ export async function updatePublished(
   store: ObjectStore,
   change: (index: PublishedIndex) => PublishedIndex,
   attempts = 20,
+  dataset = 'orders',
 ): Promise<PublishedIndex> {
   for (let attempt = 1; ; attempt++) {
-    const current = await getJson<PublishedIndex>(store, lake.batchPublished);
+    const current = await getJson<PublishedIndex>(store, lake.batchPublished(dataset));
     const next = change(structuredClone(current?.value ?? EMPTY));
     try {
       await putJson(
         store,
-        lake.batchPublished,
+        lake.batchPublished(dataset),
         next,
         current ? { ifMatch: current.etag } : { ifNoneMatch: true },
       );
@@ -57,6 +61,13 @@ export async function updatePublished(
       await new Promise((resolve) => setTimeout(resolve, 5 * attempt + Math.random() * 20));
     }
   }
+}
+
+/** The key of a published day's view (its facts or a model), or an error naming what is missing. */
+export function publishedFile(entry: PublishedDay, view: string): string {
+  const key = entry.files[view];
+  if (!key) throw new Error(`published day ${entry.day} has no ${view} view`);
+  return key;
 }
 
 /** The reporting time zone of an index's days. */
@@ -84,11 +95,17 @@ export function publishDay(
   entry: PublishedDay,
   now: Date,
   timeZone: string = UTC,
+  dataset = 'orders',
 ): Promise<PublishedIndex> {
-  return updatePublished(store, (index) => {
-    assertIndexTimeZone(index, timeZone);
-    return { days: { ...index.days, [entry.day]: entry }, updatedAt: now.toISOString(), timeZone };
-  });
+  return updatePublished(
+    store,
+    (index) => {
+      assertIndexTimeZone(index, timeZone);
+      return { days: { ...index.days, [entry.day]: entry }, updatedAt: now.toISOString(), timeZone };
+    },
+    20,
+    dataset,
+  );
 }
 
 /** Days published, sorted. */

@@ -21,12 +21,20 @@ function hour(value: string): string {
   return value;
 }
 
-/** Batch views per day: minute and day facts, plus the deduplicated orders (reconciliation names missing ones). */
-export type BatchView = 'sales_minute' | 'daily_sales' | 'order_facts';
+/** Batch views per day: a dataset's facts (reconciliation names missing events) and each of its models. */
+export type BatchView = string;
+
+/** A dataset name as a path segment (declared names are lower_snake_case). */
+function datasetSegment(dataset: string): string {
+  if (!/^[a-z][a-z0-9_]{0,62}$/.test(dataset))
+    throw new InvalidInputError(`not a dataset name: "${dataset}"`, 'dataset');
+  return dataset;
+}
 
 export const lake = {
-  landingPrefix: (day: string) => `landing/orders/dt=${parseDay(day)}/`,
-  landingRoot: 'landing/orders/',
+  landingPrefix: (day: string, dataset = 'orders') =>
+    `landing/${datasetSegment(dataset)}/dt=${parseDay(day)}/`,
+  landingRoot: (dataset = 'orders') => `landing/${datasetSegment(dataset)}/`,
 
   streamArchive: (day: string, hh: string, batchId: string) =>
     `stream/orders/dt=${parseDay(day)}/hour=${hour(hh)}/${safeId(batchId, 'batch id')}.parquet`,
@@ -37,7 +45,8 @@ export const lake = {
   batchView: (view: BatchView, day: string, version: string) =>
     `views/batch/${view}/dt=${parseDay(day)}/${safeId(version, 'version')}.parquet`,
   batchViewPrefix: (view: BatchView, day: string) => `views/batch/${view}/dt=${parseDay(day)}/`,
-  batchPublished: 'views/batch/_published.json',
+  /** One publish index per dataset: what batch has published of it. */
+  batchPublished: (dataset = 'orders') => `views/batch/_published/${datasetSegment(dataset)}.json`,
 
   realtimePrefix: (day: string, hh?: string) =>
     `views/realtime/sales_minute/dt=${parseDay(day)}/` + (hh === undefined ? '' : `hour=${hour(hh)}/`),
@@ -53,15 +62,17 @@ export const lake = {
     `views/realtime/order_facts/dt=${parseDay(day)}/facts-${safeId(compactionId, 'compaction id')}.parquet`,
   realtimeRoot: 'views/realtime/sales_minute/',
 
-  quarantine: (day: string, sourceId: string) =>
-    `quarantine/orders/dt=${parseDay(day)}/${safeId(sourceId, 'source id')}.jsonl`,
-  quarantinePrefix: (day?: string) =>
-    'quarantine/orders/' + (day === undefined ? '' : `dt=${parseDay(day)}/`),
+  quarantine: (day: string, sourceId: string, dataset = 'orders') =>
+    `quarantine/${datasetSegment(dataset)}/dt=${parseDay(day)}/${safeId(sourceId, 'source id')}.jsonl`,
+  quarantinePrefix: (day?: string, dataset = 'orders') =>
+    `quarantine/${datasetSegment(dataset)}/` + (day === undefined ? '' : `dt=${parseDay(day)}/`),
 
-  batchDayState: (day: string) => `state/batch/days/dt=${parseDay(day)}.json`,
-  batchRunReport: (day: string, runId: string) =>
-    `state/batch/runs/dt=${parseDay(day)}/${safeId(runId, 'run id')}.json`,
-  batchRunReportPrefix: (day: string) => `state/batch/runs/dt=${parseDay(day)}/`,
+  batchDayState: (day: string, dataset = 'orders') =>
+    `state/batch/${datasetSegment(dataset)}/days/dt=${parseDay(day)}.json`,
+  batchRunReport: (day: string, runId: string, dataset = 'orders') =>
+    `state/batch/${datasetSegment(dataset)}/runs/dt=${parseDay(day)}/${safeId(runId, 'run id')}.json`,
+  batchRunReportPrefix: (day: string, dataset = 'orders') =>
+    `state/batch/${datasetSegment(dataset)}/runs/dt=${parseDay(day)}/`,
   streamState: 'state/stream/watermark.json',
 
   reconciliationRun: (day: string, runId: string) =>

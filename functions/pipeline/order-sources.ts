@@ -1,30 +1,27 @@
 import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { type DuckDBConnection, DuckDBTimestampValue } from '@duckdb/node-api';
+import { type Dataset, dataset, type FieldDeclaration } from './datasets.ts';
 import { sqlPath } from './duckdb-session.ts';
 import { materialize } from './sql-models.ts';
 import { typedColumnText } from './typed-columns.ts';
 
-/** The order fields of the contract, in the column order of `raw_orders`. */
-export const ORDER_FIELDS = [
-  'event_id',
-  'order_id',
-  'user_id',
-  'product_id',
-  'quantity',
-  'unit_price',
-  'currency',
-  'event_time',
-] as const;
+const ORDERS = dataset('orders');
 
-export type OrderField = (typeof ORDER_FIELDS)[number];
+/** The order fields of the contract (datasets/orders/dataset.yaml), in the column order of `raw_orders`. */
+export const ORDER_FIELDS = Object.keys(ORDERS.fields);
 
 export type ExportFormat = 'parquet' | 'csv' | 'jsonl';
 
-/** Columns an export must have (event_id and currency are optional in exports). */
-export const REQUIRED_EXPORT_COLUMNS = ORDER_FIELDS.filter(
-  (field) => field !== 'event_id' && field !== 'currency',
-);
+/**
+ * Columns a dataset's exports must have: every required field (a field required only on the stream, or a
+ * currency with a default, may be absent).
+ */
+export function requiredExportColumns(ds: Dataset): string[] {
+  return Object.entries(ds.fields)
+    .filter(([, f]) => (f.type === 'currency' ? f.default === undefined : f.required === true))
+    .map(([name]) => name);
+}
 
 /** One received JSON record: an SQS message body or a `.jsonl` line, with a reference back to where it came from. */
 export interface JsonRecord {
@@ -49,13 +46,15 @@ export function exportFormatOf(key: string): ExportFormat | undefined {
 }
 
 /**
- * Creates the empty `raw_orders` table: every received record as text, before validation.
+ * Creates the empty `raw_<dataset>` table: every received record as text, before validation.
  * All sources (SQS, JSONL, CSV, Parquet) are loaded into this one shape.
  */
-export async function createRawOrders(connection: DuckDBConnection): Promise<void> {
-  const fields = ORDER_FIELDS.map((field) => `${field} varchar`).join(', ');
+export async function createRawOrders(connection: DuckDBConnection, ds: Dataset = ORDERS): Promise<void> {
+  const fields = Object.keys(ds.fields)
+    .map((field) => `${field} varchar`)
+    .join(', ');
   await connection.run(
-    `create or replace temp table raw_orders (record_ref varchar, record_no bigint, source varchar, is_stream_record boolean,
+    `create or replace temp table raw_${ds.name} (record_ref varchar, record_no bigint, source varchar, is_stream_record boolean,
        received_at timestamp, raw varchar, parse_error varchar,
        mistyped_fields varchar[], -- fields whose source type the contract does not accept (a JSON array id, …)
        ${fields})`,
@@ -66,17 +65,19 @@ function timestampValue(instant: Date): DuckDBTimestampValue {
   return new DuckDBTimestampValue(BigInt(instant.getTime()) * 1000n);
 }
 
-/** Appends JSON records (SQS bodies, JSONL lines) to `raw_orders` through the shared JSON model. */
+/** Appends JSON records (SQS bodies, JSONL lines) to `raw_<dataset>` through the shared JSON model. */
 export async function appendJsonRecords(
   connection: DuckDBConnection,
   records: Iterable<JsonRecord> | AsyncIterable<JsonRecord>,
   options: { source: string; isEventIdRequired: boolean },
+  ds: Dataset = ORDERS,
 ): Promise<void> {
+  const lines = `raw_${ds.name}_lines`;
   await connection.run(
-    `create or replace temp table raw_orders_lines (record_ref varchar, source varchar, is_stream_record boolean,
+    `create or replace temp table ${lines} (record_ref varchar, source varchar, is_stream_record boolean,
        received_at timestamp, line varchar, encoding_error varchar)`,
   );
-  const appender = await connection.createAppender('raw_orders_lines');
+  const appender = await connection.createAppender(lines);
   for await (const record of records) {
     // A lone surrogate cannot be written as UTF-8: the appender would store U+FFFD and the record would pass as
     // repaired text. Shown as its `\uXXXX` escape, which stays invalid JSON if the raw record is replayed.
@@ -93,9 +94,9 @@ export async function appendJsonRecords(
   }
   appender.flushSync();
   appender.closeSync();
-  await materialize(connection, 'raw_orders_from_json', 'raw_orders_batch');
-  await connection.run('insert into raw_orders by name select * from raw_orders_batch');
-  await connection.run('drop table raw_orders_batch; drop table raw_orders_lines');
+  await materialize(connection, `raw_${ds.name}_from_json`, `raw_${ds.name}_batch`);
+  await connection.run(`insert into raw_${ds.name} by name select * from raw_${ds.name}_batch`);
+  await connection.run(`drop table raw_${ds.name}_batch; drop table ${lines}`);
 }
 
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -209,7 +210,7 @@ export interface ExportFileProblems {
 }
 
 /**
- * Appends one landing export file to `raw_orders` and reports what is wrong with the file as a whole.
+ * Appends one landing export file to `raw_<dataset>` and reports what is wrong with the file as a whole.
  * CSV lines that cannot be parsed at all are kept (as `record: malformed CSV line`) rather than dropped,
  * so every input line is accounted for.
  */
@@ -218,14 +219,19 @@ export async function appendExportFile(
   localPath: string,
   format: ExportFormat,
   sourceKey: string,
+  ds: Dataset = ORDERS,
 ): Promise<ExportFileProblems> {
   if (format === 'jsonl') {
-    await appendJsonRecords(connection, jsonLinesOf(localPath, sourceKey), {
-      source: sourceKey,
-      isEventIdRequired: false,
-    });
+    await appendJsonRecords(
+      connection,
+      jsonLinesOf(localPath, sourceKey),
+      { source: sourceKey, isEventIdRequired: false },
+      ds,
+    );
     return { missingColumns: [] };
   }
+  const declared = Object.keys(ds.fields);
+  const required = requiredExportColumns(ds);
   // Row numbers, refs and the raw record are only materialised for rejected rows (validated_orders), which
   // keeps a 10M-row export fast; `record_no` is enough to point back at the row.
   const relation =
@@ -234,11 +240,13 @@ export async function appendExportFile(
       : `read_csv(${sqlPath(localPath)}, header = true, all_varchar = true, store_rejects = true, rejects_scan = 'reject_scans_t', rejects_table = 'reject_errors_t')`;
   const types = await columnTypesOf(connection, relation);
   // CSV columns are all VARCHAR; Parquet columns keep their types until typedColumnText turns them into text.
-  const columns = ORDER_FIELDS.flatMap((field) => {
+  const columns = declared.flatMap((field) => {
     const type = types.get(field);
-    return type === undefined ? [] : [{ field, ...typedColumnText(field, type, `"${field}"`) }];
+    return type === undefined
+      ? []
+      : [{ field, ...typedColumnText(ds.fields[field] as FieldDeclaration, type, `"${field}"`) }];
   });
-  const fields = ORDER_FIELDS.map(
+  const fields = declared.map(
     (field) => `${columns.find((c) => c.field === field)?.text ?? 'null::varchar'} as ${field}`,
   );
   const mistyped = columns.filter((c) => c.isMistyped);
@@ -250,7 +258,7 @@ export async function appendExportFile(
   const recordNo = format === 'parquet' ? 'file_row_number + 1' : 'row_number() over ()';
   try {
     await connection.run(
-      `insert into raw_orders by name
+      `insert into raw_${ds.name} by name
        select ${recordNo} as record_no, $source as source, false as is_stream_record,
               ${parseError} as parse_error, ${mistypedFields} as mistyped_fields, ${fields.join(', ')}
        from ${relation}`,
@@ -264,14 +272,14 @@ export async function appendExportFile(
     );
     if (!invalid) throw error;
     return {
-      missingColumns: REQUIRED_EXPORT_COLUMNS.filter((field) => !types.has(field)),
+      missingColumns: required.filter((field) => !types.has(field)),
       unreadable: `a string column holds bytes that are not valid UTF-8 (value ${invalid[1]})`,
     };
   }
   if (format === 'csv') {
     await connection.run(
       // DuckDB logs one reject row per missing/bad column; a line is one record.
-      `insert into raw_orders by name
+      `insert into raw_${ds.name} by name
        select $source || ':line-' || line as record_ref, $source as source, false as is_stream_record,
               any_value(csv_line) as raw,
               if(
@@ -285,5 +293,5 @@ export async function appendExportFile(
     );
     await connection.run('drop table if exists reject_errors_t; drop table if exists reject_scans_t');
   }
-  return { missingColumns: REQUIRED_EXPORT_COLUMNS.filter((field) => !types.has(field)) };
+  return { missingColumns: required.filter((field) => !types.has(field)) };
 }

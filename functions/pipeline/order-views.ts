@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { type Dataset, dataset } from './datasets.ts';
 import { UTC } from './dates.ts';
 import { sqlPath } from './duckdb-session.ts';
 import { materialize } from './sql-models.ts';
@@ -9,9 +10,9 @@ export interface RecordCounts {
   received: number;
   valid: number;
   quarantined: number;
-  /** Valid records dropped because their order_id was already counted. */
+  /** Valid records dropped because their key was already counted (the dedup rule). */
   duplicates: number;
-  /** Distinct orders counted in the views. */
+  /** Distinct events counted in the views (the dataset's facts; orders for the orders dataset). */
   orders: number;
 }
 
@@ -23,42 +24,55 @@ export async function validateRawOrders(
   connection: DuckDBConnection,
   policy?: ValidationPolicy,
   timeZone: string = UTC,
+  ds: Dataset = dataset('orders'),
 ): Promise<void> {
   await createPolicyTables(connection, policy, timeZone);
-  await materialize(connection, 'validated_orders');
+  await materialize(connection, `validated_${ds.name}`);
 }
 
 /**
- * Runs the shared models over `raw_orders`: validation, dedup by order_id, and `sales_minute`.
- * The batch layer also materialises `daily_sales` and rejects orders outside its export day
+ * Runs a dataset's shared models over `raw_<dataset>` (default orders): validation, the dedup rule (its facts) and
+ * its minute models. The batch layer also materialises the day rollups and rejects events outside its export day
  * (`expectedDay`); the speed layer stops at minutes.
  */
 export async function buildOrderViews(
   connection: DuckDBConnection,
-  options: { daily?: boolean; expectedDay?: string; policy?: ValidationPolicy; timeZone?: string } = {},
+  options: {
+    daily?: boolean;
+    expectedDay?: string;
+    policy?: ValidationPolicy;
+    timeZone?: string;
+    dataset?: Dataset;
+  } = {},
 ): Promise<RecordCounts> {
   const timeZone = options.timeZone ?? UTC;
-  await validateRawOrders(connection, options.policy, timeZone);
+  const ds = options.dataset ?? dataset('orders');
+  const validated = `validated_${ds.name}`;
+  await validateRawOrders(connection, options.policy, timeZone, ds);
   if (options.expectedDay !== undefined) {
-    // A day's export may only hold that day's orders; others would be served under the wrong day.
+    // A day's export may only hold that day's events; others would be served under the wrong day.
     await connection.run(
-      `update validated_orders
-       set is_valid = false, reasons = list_append(reasons, 'event_time: not in the export day ' || $day || $zone)
+      `update ${validated}
+       set is_valid = false, reasons = list_append(reasons, $field || ': not in the export day ' || $day || $zone)
        where is_valid and reporting_day <> $day::date`,
       {
+        field: ds.eventTime,
         day: options.expectedDay,
         zone: timeZone === UTC ? '' : ` (${timeZone})`,
       },
     );
   }
-  await materialize(connection, 'order_facts');
-  await materialize(connection, 'sales_minute');
-  if (options.daily) await materialize(connection, 'daily_sales');
+  await materialize(connection, ds.facts);
+  for (const model of ds.models.filter((m) => m.grain === 'minute'))
+    await materialize(connection, model.name);
+  if (options.daily) {
+    for (const model of ds.models.filter((m) => m.grain === 'day')) await materialize(connection, model.name);
+  }
   const reader = await connection.runAndReadAll(
     `select
-       (select count(*) from validated_orders)::integer as received,
-       (select count(*) from validated_orders where is_valid)::integer as valid,
-       (select count(*) from order_facts)::integer as orders`,
+       (select count(*) from ${validated})::integer as received,
+       (select count(*) from ${validated} where is_valid)::integer as valid,
+       (select count(*) from ${ds.facts})::integer as orders`,
   );
   const row = reader.getRowObjectsJson()[0] as { received: number; valid: number; orders: number };
   return {
@@ -80,7 +94,7 @@ export async function copyToParquet(
 }
 
 /**
- * Writes the quarantined records of `validated_orders` as JSONL: raw record, reasons, where it came from, when.
+ * Writes the quarantined records of `validated_<dataset>` as JSONL: raw record, reasons, where it came from, when.
  * Returns the number of records written.
  */
 export async function copyQuarantine(
@@ -88,16 +102,17 @@ export async function copyQuarantine(
   localPath: string,
   quarantinedAt: Date,
   where = 'true',
+  validated = 'validated_orders',
 ): Promise<number> {
   const reader = await connection.runAndReadAll(
-    `select count(*)::integer as n from validated_orders where not is_valid and (${where})`,
+    `select count(*)::integer as n from ${validated} where not is_valid and (${where})`,
   );
   const count = Number(reader.getRowObjectsJson()[0]?.['n'] ?? 0);
   if (count === 0) return 0;
   await connection.run(
     `copy (
        select record_ref, source, reasons, raw, $at::varchar as quarantined_at
-       from validated_orders where not is_valid and (${where}) order by record_ref
+       from ${validated} where not is_valid and (${where}) order by record_ref
      ) to ${sqlPath(localPath)} (format json)`,
     { at: quarantinedAt.toISOString() },
   );
@@ -110,11 +125,15 @@ export interface ReasonCount {
   count: number;
 }
 
-/** The most frequent reasons in `validated_orders`, most frequent first (a record may give several). */
-export async function topRejectReasons(connection: DuckDBConnection, limit = 5): Promise<ReasonCount[]> {
+/** The most frequent reasons in `validated_<dataset>`, most frequent first (a record may give several). */
+export async function topRejectReasons(
+  connection: DuckDBConnection,
+  limit = 5,
+  validated = 'validated_orders',
+): Promise<ReasonCount[]> {
   const reader = await connection.runAndReadAll(
     `select reason, count(*)::integer as count
-     from (select unnest(reasons) as reason from validated_orders where not is_valid)
+     from (select unnest(reasons) as reason from ${validated} where not is_valid)
      group by reason
      order by count desc, reason
      limit $limit`,

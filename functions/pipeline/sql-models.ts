@@ -1,35 +1,49 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { dataset, declaredModelSql, factsSql } from './datasets.ts';
+import { type Dataset, declaredModelSql, factsSql, listDatasets } from './datasets.ts';
 import { rawFromJsonSql, validatedSql } from './validation-sql.ts';
 
 /**
- * The shared SQL models (dbt style): every layer runs the same text. A dataset's validation (JSON records → the
- * all-text shape, then typed columns with one reason per invalid field) and its facts (the dedup rule) are
- * generated from its declaration; its other models are the SQL files the declaration names
- * (`datasets/<name>/models/`). A model reads the temp tables named in its import CTEs and is materialised as a temp
- * table. Lambda bundles carry `datasets/` next to the bundle.
+ * The shared SQL models (dbt style): every layer runs the same text. Per dataset: `raw_<name>_from_json` and
+ * `validated_<name>` (its validation) and its facts (the dedup rule) are generated from its declaration; its other
+ * models are the SQL files the declaration names (`datasets/<name>/models/`). Model names are unique across
+ * datasets, so a name finds its dataset. A model reads the temp tables named in its import CTEs and is
+ * materialised as a temp table. Lambda bundles carry `datasets/` next to the bundle.
  */
-export type ModelName =
-  | 'raw_orders_from_json'
-  | 'validated_orders'
-  | 'order_facts'
-  | 'sales_minute'
-  | 'daily_sales';
+export type ModelName = string;
 
-const cache = new Map<ModelName, string>();
+const cache = new Map<string, string>();
 
-/** The SQL text of a model. */
+function generated(ds: Dataset, name: string): string | undefined {
+  if (name === `raw_${ds.name}_from_json`) return rawFromJsonSql(ds);
+  if (name === `validated_${ds.name}`) return validatedSql(ds);
+  if (name === ds.facts) return factsSql(ds);
+  if (ds.models.some((m) => m.name === name)) return declaredModelSql(ds, name);
+  return undefined;
+}
+
+/** The SQL text of a model of any declared dataset. */
 export function modelSql(name: ModelName): string {
   let sql = cache.get(name);
   if (sql === undefined) {
-    const orders = dataset('orders');
-    if (name === `raw_${orders.name}_from_json`) sql = rawFromJsonSql(orders);
-    else if (name === `validated_${orders.name}`) sql = validatedSql(orders);
-    else if (name === orders.facts) sql = factsSql(orders);
-    else sql = declaredModelSql(orders, name);
+    for (const ds of listDatasets()) {
+      sql = generated(ds, name);
+      if (sql !== undefined) break;
+    }
+    if (sql === undefined) throw new Error(`no declared dataset has a model "${name}"`);
     cache.set(name, sql);
   }
   return sql;
+}
+
+/** Every model of a dataset, in the order they run: validation, facts, minute models, day rollups. */
+export function datasetModels(ds: Dataset): string[] {
+  return [
+    `raw_${ds.name}_from_json`,
+    `validated_${ds.name}`,
+    ds.facts,
+    ...ds.models.filter((m) => m.grain === 'minute').map((m) => m.name),
+    ...ds.models.filter((m) => m.grain === 'day').map((m) => m.name),
+  ];
 }
 
 /** Materialises `model` as the temp table `table` (default: the model's name). */

@@ -18,7 +18,7 @@
  * - a BLOB (strings written as BYTE_ARRAY without the UTF8 annotation, as older Hive and Impala writers do) is
  *   its UTF-8 text, or, where its bytes are not UTF-8, the record is rejected as such (as a JSONL line would be).
  */
-import type { OrderField } from './order-sources.ts';
+import type { FieldDeclaration } from './datasets.ts';
 
 const INTEGER_TYPES = new Set([
   'TINYINT',
@@ -53,8 +53,11 @@ function isZonedTimestamp(type: string): boolean {
   return type.startsWith('TIMESTAMP') && (type.endsWith('WITH TIME ZONE') || type.startsWith('TIMESTAMPTZ'));
 }
 
-/** `type` is the column's DuckDB type as `describe` spells it; `column` its quoted name. */
-export function typedColumnText(field: OrderField, type: string, column: string): ColumnText {
+/**
+ * `field` is the declared field the column loads into; `type` the column's DuckDB type as `describe` spells it;
+ * `column` its quoted name.
+ */
+export function typedColumnText(field: FieldDeclaration, type: string, column: string): ColumnText {
   if (type === 'VARCHAR') return { text: column, isMistyped: false };
   if (type === 'BLOB') {
     return {
@@ -65,8 +68,8 @@ export function typedColumnText(field: OrderField, type: string, column: string)
   }
   const scale = decimalScale(type);
   const asText = `${column}::varchar`;
-  switch (field) {
-    case 'quantity':
+  switch (field.type) {
+    case 'integer':
       if (scale !== undefined && scale > 0)
         return { text: `regexp_replace(${asText}, '\\.0+$', '')`, isMistyped: false };
       if (type === 'DOUBLE' || type === 'FLOAT') {
@@ -76,13 +79,16 @@ export function typedColumnText(field: OrderField, type: string, column: string)
         };
       }
       return { text: asText, isMistyped: false };
-    case 'unit_price':
-      if (scale !== undefined && scale > 2) {
-        return { text: `regexp_replace(${asText}, '(\\.[0-9]{2})0+$', '\\1')`, isMistyped: false };
+    case 'decimal':
+      if (scale !== undefined && scale > field.scale) {
+        return {
+          text: `regexp_replace(${asText}, '(\\.[0-9]{${field.scale}})0+$', '\\1')`,
+          isMistyped: false,
+        };
       }
       if (type === 'FLOAT') return { text: `${column}::double::varchar`, isMistyped: false };
       return { text: asText, isMistyped: false };
-    case 'event_time':
+    case 'timestamp':
       if (isZonedTimestamp(type)) {
         return {
           text: `if(isfinite(${column}), strftime(timezone('UTC', ${column}), '%Y-%m-%dT%H:%M:%S.%fZ'), ${asText})`,
@@ -91,6 +97,7 @@ export function typedColumnText(field: OrderField, type: string, column: string)
       }
       return { text: asText, isMistyped: true };
     case 'currency':
+    case 'enum':
       return { text: asText, isMistyped: true };
     default:
       return { text: asText, isMistyped: !(INTEGER_TYPES.has(type) || type === 'UUID' || scale === 0) };

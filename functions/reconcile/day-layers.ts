@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
-import type { PublishedDay } from '../pipeline/batch-published.ts';
+import { type PublishedDay, publishedFile } from '../pipeline/batch-published.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { addMoney, type MoneyByCurrency } from '../pipeline/money.ts';
@@ -175,7 +175,9 @@ export async function readDayLayers(
   const archiveInfos = (await store.list(lake.streamArchivePrefix(day))).filter((info) =>
     info.key.endsWith('.parquet'),
   );
-  const batchKeys = published ? [published.files.sales_minute, published.files.order_facts] : [];
+  const batchKeys = published
+    ? [publishedFile(published, 'sales_minute'), publishedFile(published, 'order_facts')]
+    : [];
   const batchInfos = await Promise.all(
     batchKeys.map(async (key) => {
       const info = await store.head(key);

@@ -4,13 +4,22 @@ import { batchConcurrency } from '../settings/settings.ts';
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD');
 
-const dayRequestSchema = z.object({ date: day, force: z.boolean().optional() }).strict();
+/** A declared dataset (default orders): checked against the declarations when the run starts. */
+const datasetName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a dataset name')
+  .optional();
+
+const dayRequestSchema = z
+  .object({ date: day, force: z.boolean().optional(), dataset: datasetName })
+  .strict();
 
 const rangeRequestSchema = z
   .object({
     startDate: day,
     endDate: day,
     force: z.boolean().optional(),
+    dataset: datasetName,
     concurrency: z
       .number()
       .refine(batchConcurrency.accepts, { error: `must be ${batchConcurrency.rule}` })

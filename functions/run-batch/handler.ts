@@ -4,25 +4,66 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { BatchRunFailedError, backfillDays, runBatchRange, scheduledDays } from '../batch/run-batch.ts';
 import { log, logger, metrics } from '../lambda/observability.ts';
+import { dataset, listDatasets } from '../pipeline/datasets.ts';
 import { parseDay } from '../pipeline/dates.ts';
 import { parseBatchRequest } from './batch-request.ts';
 import { env } from './env.ts';
 
 const deps = { store: env.store, clock: () => new Date(), log, timeZone: env.timeZone };
 
-/** Batch layer: `{time}` from EventBridge (yesterday + changed days), `{date}` or `{startDate, endDate}`. */
+/**
+ * Batch layer: `{time}` from EventBridge (yesterday + changed days of every dataset with landing exports), `{date}`
+ * or `{startDate, endDate}` (with `dataset`, default orders).
+ */
 async function runBatch(event: unknown) {
   const request = parseBatchRequest(event);
+  const names =
+    'time' in request
+      ? listDatasets()
+          .filter((ds) => ds.source !== 'stream')
+          .map((ds) => ds.name)
+      : [dataset(request.dataset ?? 'orders').name];
+  const results = [];
+  for (const name of names) results.push({ name, result: await runDatasetBatch(request, name) });
+  const outcomes = results.flatMap(({ name, result }) =>
+    result.outcomes.map((o) => ({ ...o, dataset: name })),
+  );
+  const failed = outcomes.filter((o) => o.status === 'failed').length;
+  metrics.addMetric('batchDaysFailed', MetricUnit.Count, failed);
+  // A failed day fails the invocation: the errors alarm fires and EventBridge retries (runs are idempotent).
+  if (failed > 0) {
+    throw new BatchRunFailedError({
+      outcomes,
+      published: outcomes.filter((o) => o.status === 'published').length,
+      skipped: outcomes.filter((o) => o.status === 'skipped').length,
+      failed,
+    });
+  }
+  return {
+    published: outcomes.filter((o) => o.status === 'published').length,
+    skipped: outcomes.filter((o) => o.status === 'skipped').length,
+    failed,
+    days: outcomes.map(({ day, status, detail, dataset: name }) => ({
+      day,
+      status,
+      detail,
+      ...(name !== 'orders' ? { dataset: name } : {}),
+    })),
+  };
+}
+
+async function runDatasetBatch(request: ReturnType<typeof parseBatchRequest>, name: string) {
   const thresholds = { spikeFactor: env.spikeFactor, maxMalformedShare: env.maxMalformedShare };
   const plan =
     'time' in request
-      ? { days: await scheduledDays(new Date(request.time), env.lookbackDays, deps), force: false }
+      ? { days: await scheduledDays(new Date(request.time), env.lookbackDays, deps, name), force: false }
       : 'date' in request
         ? { days: [parseDay(request.date)], force: true }
         : { days: backfillDays(request.startDate, request.endDate), force: request.force ?? false };
   const result = await runBatchRange(
     {
       ...plan,
+      dataset: name,
       concurrency: 'concurrency' in request ? request.concurrency : env.concurrency,
       force: 'force' in request && request.force !== undefined ? request.force : plan.force,
       thresholds,
@@ -35,21 +76,14 @@ async function runBatch(event: unknown) {
   for (const outcome of result.outcomes) {
     if (outcome.status !== 'published' || !outcome.report) continue;
     metrics.addDimension('day', outcome.day);
+    if (name !== 'orders') metrics.addDimension('dataset', name);
     metrics.addMetric('batchDayPublished', MetricUnit.Count, 1);
     metrics.addMetric('batchOrders', MetricUnit.Count, outcome.report.counts.orders);
     metrics.addMetric('batchQuarantined', MetricUnit.Count, outcome.report.counts.quarantined);
     metrics.addMetric('batchDurationMs', MetricUnit.Milliseconds, outcome.report.durationsMs.total);
     metrics.publishStoredMetrics();
   }
-  metrics.addMetric('batchDaysFailed', MetricUnit.Count, result.failed);
-  // A failed day fails the invocation: the errors alarm fires and EventBridge retries (runs are idempotent).
-  if (result.failed > 0) throw new BatchRunFailedError(result);
-  return {
-    published: result.published,
-    skipped: result.skipped,
-    failed: result.failed,
-    days: result.outcomes.map(({ day, status, detail }) => ({ day, status, detail })),
-  };
+  return result;
 }
 
 export const handler = middy(runBatch)

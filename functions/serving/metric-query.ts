@@ -1,4 +1,9 @@
-import { batchBoundary, type PublishedDay, readPublished } from '../pipeline/batch-published.ts';
+import {
+  batchBoundary,
+  type PublishedDay,
+  publishedFile,
+  readPublished,
+} from '../pipeline/batch-published.ts';
 import { dayRange, UTC } from '../pipeline/dates.ts';
 import { InvalidInputError, PreconditionFailedError } from '../pipeline/errors.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
@@ -105,12 +110,6 @@ function usesDailyRollup(spec: BucketSpec, day: string, clip: { start: Date; end
   return clip.start.getTime() === whole.start.getTime() && clip.end.getTime() === whole.end.getTime();
 }
 
-function publishedFile(entry: PublishedDay, view: string): string {
-  const key = (entry.files as Record<string, string | undefined>)[view];
-  if (!key) throw new Error(`published day ${entry.day} has no ${view} view`);
-  return key;
-}
-
 function batchCacheKey(
   store: ObjectStore,
   entry: PublishedDay,
@@ -179,7 +178,7 @@ function mergeRows(model: ServedModel, parts: readonly (readonly BucketRow[])[])
 async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<MergedRange> {
   const { store } = deps;
   const cache = deps.cache ?? processBatchCache;
-  const { index } = await readPublished(store);
+  const { index } = await readPublished(store, given.model.dataset);
   // The zone of the lake's days: the index's once batch has published, else the stage's.
   const lakeZone = index.timeZone ?? deps.timeZone ?? UTC;
   const spec: BucketSpec = { ...given, timeZone: given.timeZone ?? deps.timeZone ?? UTC, lakeZone };

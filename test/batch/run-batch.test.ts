@@ -18,8 +18,8 @@ async function publishedRows(dir: string, day = DAY) {
   const entry = index.days[day];
   if (!entry) return undefined;
   return {
-    minutes: await parquetRows(path.join(dir, entry.files.sales_minute), 'window_start, product_id'),
-    daily: await parquetRows(path.join(dir, entry.files.daily_sales), 'product_id'),
+    minutes: await parquetRows(path.join(dir, entry.files['sales_minute'] ?? ''), 'window_start, product_id'),
+    daily: await parquetRows(path.join(dir, entry.files['daily_sales'] ?? ''), 'product_id'),
   };
 }
 

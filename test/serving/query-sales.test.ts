@@ -233,7 +233,7 @@ describe('querySales merges batch and realtime per hour', () => {
       deps(store),
     );
     // Act: without its minutes file, only the rollup can answer a whole day.
-    await store.delete([entry.files.sales_minute]);
+    await store.delete([entry.files['sales_minute'] ?? '']);
     const byDay = await querySales(
       {
         start: at('2026-11-18T00:00:00Z'),
