@@ -15,7 +15,7 @@ describe('twinflow batch CLI', () => {
     const result = await twinflow('batch', '--date', '2026-11-20', '--lake', lake);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('2026-11-20: 300 orders');
-    expect(existsSync(path.join(lake, 'views/batch/_published.json'))).toBe(true);
+    expect(existsSync(path.join(lake, 'views/batch/_published/orders.json'))).toBe(true);
   });
 
   it.each([
