@@ -37,9 +37,9 @@ import { buildOrderViews, copyToParquet } from '../functions/pipeline/order-view
 import { silentLog } from '../functions/pipeline/ports.ts';
 import type { RealtimeManifest } from '../functions/pipeline/realtime-view.ts';
 import { BatchCache } from '../functions/serving/batch-cache.ts';
-import { querySales, type ServingDeps } from '../functions/serving/query-sales.ts';
-import type { SalesQuery } from '../functions/serving/sales-query.ts';
-import { salesWindows } from '../functions/serving/sales-windows.ts';
+import type { SalesQuery } from '../functions/serving/query-limits.ts';
+import { querySales, type ServingDeps } from '../functions/serving/sales.ts';
+import { salesWindows } from '../functions/serving/windows.ts';
 import { stageConfig } from '../lib/stage-config.ts';
 import { writeLandingExport } from '../local/landing-export.ts';
 import { type OrderEvent, ordersForDay } from '../local/order-generator.ts';

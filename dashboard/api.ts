@@ -1,8 +1,8 @@
 import type { ReconciliationTrend } from '../functions/reconcile/trend.ts';
 import type { HealthResponse } from '../functions/serving/health.ts';
 import type { OpsSummary } from '../functions/serving/ops-summary.ts';
-import type { SalesResponse } from '../functions/serving/query-sales.ts';
-import type { WindowsResponse } from '../functions/serving/sales-windows.ts';
+import type { SalesResponse } from '../functions/serving/sales.ts';
+import type { WindowsResponse } from '../functions/serving/windows.ts';
 
 export type { HealthResponse, OpsSummary, ReconciliationTrend, SalesResponse, WindowsResponse };
 

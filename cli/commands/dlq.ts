@@ -1,7 +1,7 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type Command, Option } from 'commander';
+import { dlqStats, peekDlq, redriveDlq } from '../../functions/ops/dlq.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
-import { dlqStats, peekDlq, redriveDlq } from '../../functions/stream/dlq.ts';
 import { cliEnv } from '../cli-env.ts';
 
 /** An SQS client for a queue URL: AWS_ENDPOINT_URL_SQS if set, else the URL's own origin when it is not AWS. */

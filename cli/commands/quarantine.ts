@@ -1,14 +1,14 @@
 import { type Command, Option } from 'commander';
-import { InvalidInputError } from '../../functions/pipeline/errors.ts';
-import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
-import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
-import type { StreamMessage } from '../../functions/stream/micro-batch.ts';
 import {
   listQuarantine,
   type QuarantinedRecord,
   revalidateQuarantine,
-} from '../../functions/stream/quarantine.ts';
-import { replayMessages, sendToQueue } from '../../functions/stream/replay.ts';
+} from '../../functions/ops/quarantine.ts';
+import { replayMessages, sendToQueue } from '../../functions/ops/replay.ts';
+import { InvalidInputError } from '../../functions/pipeline/errors.ts';
+import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
+import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
+import type { StreamMessage } from '../../functions/stream/micro-batch.ts';
 import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 import { sqsClientFor, withSqsErrors } from './dlq.ts';
 

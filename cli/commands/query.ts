@@ -5,7 +5,7 @@ import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { type ServedModel, servedModel } from '../../functions/serving/metric-model.ts';
 import { type MetricResponse, queryMetric } from '../../functions/serving/metric-query.ts';
 import { parseMetricParams, parseSalesParams } from '../../functions/serving/query-params.ts';
-import { querySales, type SalesResponse } from '../../functions/serving/query-sales.ts';
+import { querySales, type SalesResponse } from '../../functions/serving/sales.ts';
 import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 
 function table(result: SalesResponse): string {

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import { fileMessages, replayMessages, sendToQueue } from '../../functions/ops/replay.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { allowedLatenessSeconds } from '../../functions/settings/settings.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
-import { fileMessages, replayMessages, sendToQueue } from '../../functions/stream/replay.ts';
 import { lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 import { sqsClientFor, withSqsErrors } from './dlq.ts';
 

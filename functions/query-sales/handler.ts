@@ -6,7 +6,7 @@ import httpCors from '@middy/http-cors';
 import httpErrorHandler from '@middy/http-error-handler';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { log, logger, metrics } from '../lambda/observability.ts';
-import type { ServingDeps } from '../serving/query-sales.ts';
+import type { ServingDeps } from '../serving/sales.ts';
 import { env } from './env.ts';
 import { dispatch } from './router.ts';
 import { routes } from './routes/index.ts';

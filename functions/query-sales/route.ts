@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { ServingDeps } from '../serving/query-sales.ts';
+import type { ServingDeps } from '../serving/sales.ts';
 
 /** What a route returns: an API Gateway v2 structured response (JSON via `jsonResult`, or any text, e.g. HTML). */
 export interface HttpResult {

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { RangeTooLargeError } from '../serving/errors.ts';
 import { paramsFromQueryString } from '../serving/query-params.ts';
-import type { ServingDeps } from '../serving/query-sales.ts';
+import type { ServingDeps } from '../serving/sales.ts';
 import { type HttpResult, jsonResult, type Route } from './route.ts';
 
 /** Called once per request: the route matched (or `unmatched`), the status and the time taken. */

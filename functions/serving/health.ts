@@ -2,10 +2,10 @@ import { batchBoundary, publishedDays, readPublished } from '../pipeline/batch-p
 import { addDays, dayOf, UTC } from '../pipeline/dates.ts';
 import { PreconditionFailedError } from '../pipeline/errors.ts';
 import { servedModel } from './metric-model.ts';
-import type { ServingDeps } from './query-sales.ts';
-import { SALES_MODEL } from './query-sales.ts';
 import { latestWindow } from './read-buckets.ts';
 import { newestRealtimeHourFiles } from './realtime-files.ts';
+import type { ServingDeps } from './sales.ts';
+import { SALES_MODEL } from './sales.ts';
 
 /** The body of `GET /health`. */
 export interface HealthResponse {

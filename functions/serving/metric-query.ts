@@ -13,9 +13,9 @@ import { ServingReadError } from './errors.ts';
 import { planHours, type Segment } from './hour-plan.ts';
 import type { ServedModel } from './metric-model.ts';
 import { addAllMoney, type MoneyByCurrency, revenueJson } from './money.ts';
+import { checkDimensionValue, checkRange, type Granularity } from './query-limits.ts';
 import { type BucketRow, type BucketSpec, readBuckets, rowDimensions } from './read-buckets.ts';
 import { realtimeFilesFor } from './realtime-files.ts';
-import { checkDimensionValue, checkRange, type Granularity } from './sales-query.ts';
 
 /**
  * What the serving core needs: the lake, a clock, a logger and the stage's reporting time zone (the default `tz`

@@ -3,8 +3,8 @@ import { dayStartMs, parseTimeZone } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import type { ServedModel } from './metric-model.ts';
 import type { MetricQuery } from './metric-query.ts';
-import { checkSalesQuery, GRANULARITIES, type SalesQuery } from './sales-query.ts';
-import { MAX_WINDOWS, type MetricWindowsInput, type WindowsInput } from './sales-windows.ts';
+import { checkSalesQuery, GRANULARITIES, type SalesQuery } from './query-limits.ts';
+import { MAX_WINDOWS, type MetricWindowsInput, type WindowsInput } from './windows.ts';
 
 /**
  * Query-string parameters of the serving API (HTTP and CLI share them): parsed with zod into the core's

@@ -6,7 +6,7 @@ import { shortHash } from '../pipeline/ids.ts';
 import type { ServedModel } from './metric-model.ts';
 import { emptySelect, metricRowsSql, REALTIME_LATEST_SQL } from './metric-sql.ts';
 import { addMoney, centsOf, type MoneyByCurrency } from './money.ts';
-import type { Granularity } from './sales-query.ts';
+import type { Granularity } from './query-limits.ts';
 
 /** One aggregated bucket of a model: money in cents until it leaves the serving layer. */
 export interface BucketRow {

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { listQuarantine } from '../../functions/ops/quarantine.ts';
 import { addDays, dayOf } from '../../functions/pipeline/dates.ts';
 import { lake } from '../../functions/pipeline/lake-layout.ts';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
@@ -9,7 +10,6 @@ import { silentLog } from '../../functions/pipeline/ports.ts';
 import type { DayComparison } from '../../functions/reconcile/deviation.ts';
 import type { DayExplanation, ReconciliationRun } from '../../functions/reconcile/run-record.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
-import { listQuarantine } from '../../functions/stream/quarantine.ts';
 import { expectedTotals, publishBatchDay, type Sale } from '../serving/lake-fixtures.ts';
 
 /**

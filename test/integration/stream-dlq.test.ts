@@ -1,9 +1,9 @@
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
+import { dlqStats, peekDlq, redriveDlq } from '../../functions/ops/dlq.ts';
+import { listQuarantine } from '../../functions/ops/quarantine.ts';
 import { silentLog } from '../../functions/pipeline/ports.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
-import { dlqStats, peekDlq, redriveDlq } from '../../functions/stream/dlq.ts';
-import { listQuarantine } from '../../functions/stream/quarantine.ts';
 import { SqsEventSource } from '../../local/sqs-event-source.ts';
 import { realtimeOrders } from '../stream/stream-helpers.ts';
 import { FaultyStore } from '../support/faulty-store.ts';

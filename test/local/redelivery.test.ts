@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { redriveDlq } from '../../functions/stream/dlq.ts';
+import { redriveDlq } from '../../functions/ops/dlq.ts';
 import { sqsRecordOf } from '../../functions/stream/sqs-records.ts';
 import { startDurableSqs } from '../../local/durable-sqs.ts';
 import { describeOutcome, FunctionHost } from '../../local/function-host.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { reconcile } from '../../functions/reconcile/reconcile.ts';
-import { querySales } from '../../functions/serving/query-sales.ts';
+import { querySales } from '../../functions/serving/sales.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
 import { testDeps, writeJsonlExport } from '../support/lake.ts';

@@ -7,7 +7,7 @@ import { reconcile } from '../../functions/reconcile/reconcile.ts';
 import { BatchCache } from '../../functions/serving/batch-cache.ts';
 import { health } from '../../functions/serving/health.ts';
 import { parseSalesParams } from '../../functions/serving/query-params.ts';
-import { querySales, type SalesResponse } from '../../functions/serving/query-sales.ts';
+import { querySales, type SalesResponse } from '../../functions/serving/sales.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { type OrderEvent, ordersForDay } from '../../local/order-generator.ts';
 import { testDeps, writeJsonlExport } from '../support/lake.ts';

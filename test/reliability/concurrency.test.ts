@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runBatchRange } from '../../functions/batch/run-batch.ts';
 import { addDays } from '../../functions/pipeline/dates.ts';
 import { BatchCache } from '../../functions/serving/batch-cache.ts';
-import { querySales, type SalesResponse } from '../../functions/serving/query-sales.ts';
+import { querySales, type SalesResponse } from '../../functions/serving/sales.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
 import type { OrderEvent } from '../../local/order-generator.ts';

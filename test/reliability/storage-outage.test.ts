@@ -1,8 +1,8 @@
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
+import { dlqStats, redriveDlq } from '../../functions/ops/dlq.ts';
 import { silentLog } from '../../functions/pipeline/ports.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
-import { dlqStats, redriveDlq } from '../../functions/stream/dlq.ts';
 import type { OrderEvent } from '../../local/order-generator.ts';
 import { SqsEventSource } from '../../local/sqs-event-source.ts';
 import { FaultyStore } from '../support/faulty-store.ts';

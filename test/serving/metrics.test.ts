@@ -8,7 +8,7 @@ import { silentLog } from '../../functions/pipeline/ports.ts';
 import { dispatch } from '../../functions/query-sales/router.ts';
 import { routes } from '../../functions/query-sales/routes/index.ts';
 import { BatchCache } from '../../functions/serving/batch-cache.ts';
-import type { ServingDeps } from '../../functions/serving/query-sales.ts';
+import type { ServingDeps } from '../../functions/serving/sales.ts';
 import { QUERY_ROUTES } from '../../lib/constructs/query-api.ts';
 import { hourlySales, publishBatchDay, putRealtimePartial } from './lake-fixtures.ts';
 

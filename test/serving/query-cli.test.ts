@@ -4,7 +4,7 @@ import { silentLog } from '../../functions/pipeline/ports.ts';
 import { BatchCache } from '../../functions/serving/batch-cache.ts';
 import { servedModel } from '../../functions/serving/metric-model.ts';
 import { queryMetric } from '../../functions/serving/metric-query.ts';
-import { querySales } from '../../functions/serving/query-sales.ts';
+import { querySales } from '../../functions/serving/sales.ts';
 import { twinflow } from '../support/cli.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 import { publishBatchDay, putRealtimePartial } from './lake-fixtures.ts';

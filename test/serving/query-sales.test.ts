@@ -8,8 +8,8 @@ import type { RealtimeManifest } from '../../functions/pipeline/realtime-view.ts
 import { BatchCache } from '../../functions/serving/batch-cache.ts';
 import { RangeTooLargeError } from '../../functions/serving/errors.ts';
 import { health } from '../../functions/serving/health.ts';
-import { querySales, type ServingDeps } from '../../functions/serving/query-sales.ts';
-import { salesWindows } from '../../functions/serving/sales-windows.ts';
+import { querySales, type ServingDeps } from '../../functions/serving/sales.ts';
+import { salesWindows } from '../../functions/serving/windows.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 import {
   expectedTotals,

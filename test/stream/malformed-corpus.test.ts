@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fileMessages } from '../../functions/ops/replay.ts';
 import type { CoreDeps } from '../../functions/pipeline/ports.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
-import { fileMessages } from '../../functions/stream/replay.ts';
 import { order } from '../support/orders.ts';
 import { realtimeOrders, streamDeps } from './stream-helpers.ts';
 

@@ -1,5 +1,5 @@
+import { listQuarantine } from '../../functions/ops/quarantine.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
-import { listQuarantine } from '../../functions/stream/quarantine.ts';
 
 /** `orders.jsonl@1a2b3c4d:48` (a replayed line's message id) → `orders.jsonl:48`. */
 export function lineRefOf(messageId: string | undefined): string | undefined {

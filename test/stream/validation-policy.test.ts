@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
+import { listQuarantine } from '../../functions/ops/quarantine.ts';
 import { readPublished } from '../../functions/pipeline/batch-published.ts';
 import { validationPolicy } from '../../functions/pipeline/validation-policy.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
-import { listQuarantine } from '../../functions/stream/quarantine.ts';
 import { readWatermark } from '../../functions/stream/watermark.ts';
 import { testDeps, writeJsonlExport } from '../support/lake.ts';
 import { order } from '../support/orders.ts';

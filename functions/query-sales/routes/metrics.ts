@@ -1,7 +1,7 @@
 import { servedModels } from '../../serving/metric-model.ts';
 import { queryMetric } from '../../serving/metric-query.ts';
 import { parseMetricParams, parseMetricWindowsParams } from '../../serving/query-params.ts';
-import { metricWindows } from '../../serving/sales-windows.ts';
+import { metricWindows } from '../../serving/windows.ts';
 import { jsonResult, type Route } from '../route.ts';
 
 /**

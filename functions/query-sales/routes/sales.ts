@@ -5,8 +5,8 @@ import {
   parseSalesParams,
   parseWindowsParams,
 } from '../../serving/query-params.ts';
-import { querySales } from '../../serving/query-sales.ts';
-import { salesWindows } from '../../serving/sales-windows.ts';
+import { querySales } from '../../serving/sales.ts';
+import { salesWindows } from '../../serving/windows.ts';
 import { jsonResult, type Route } from '../route.ts';
 
 /** `GET /sales`, `GET /sales/windows`, `GET /health`: thin adapters over the serving core. */

@@ -3,8 +3,8 @@ import type { Segment } from './hour-plan.ts';
 import { servedModel } from './metric-model.ts';
 import { measuresJson, readMergedRange, type ServingDeps, totalsOf } from './metric-query.ts';
 import type { RevenueJson } from './money.ts';
+import { checkSalesQuery, type Granularity, type SalesQuery } from './query-limits.ts';
 import type { BucketRow } from './read-buckets.ts';
-import { checkSalesQuery, type Granularity, type SalesQuery } from './sales-query.ts';
 
 export type { ServingDeps };
 

@@ -9,8 +9,8 @@ import {
   type ServingDeps,
   totalsOf,
 } from './metric-query.ts';
-import { SALES_MODEL, type SalesTotals, salesTotals } from './query-sales.ts';
-import { checkDimensionValue, checkRange } from './sales-query.ts';
+import { checkDimensionValue, checkRange } from './query-limits.ts';
+import { SALES_MODEL, type SalesTotals, salesTotals } from './sales.ts';
 
 export const DEFAULT_WINDOW_MINUTES = [1, 5, 15] as const;
 export const MAX_WINDOW_MINUTES = 1440;

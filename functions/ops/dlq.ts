@@ -10,8 +10,8 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { InvalidInputError } from '../pipeline/errors.ts';
-import type { StreamMessage } from './micro-batch.ts';
-import { sqsRecordOf, streamMessageOf } from './sqs-records.ts';
+import type { StreamMessage } from '../stream/micro-batch.ts';
+import { sqsRecordOf, streamMessageOf } from '../stream/sqs-records.ts';
 
 export interface DlqStats {
   queueUrl: string;

@@ -5,7 +5,7 @@ import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectStore } from '../pipeline/object-store.ts';
 import { appendJsonRecords, createRawOrders } from '../pipeline/order-sources.ts';
 import { validateRawOrders } from '../pipeline/order-views.ts';
-import type { StreamMessage } from './micro-batch.ts';
+import type { StreamMessage } from '../stream/micro-batch.ts';
 
 /** A quarantined record as stored (batch and stream quarantine share these fields; stream adds message ids). */
 export interface QuarantinedRecord {
