@@ -11,6 +11,8 @@ import {
   type Chart,
   type DeviationChartData,
   deviationChart,
+  type ModelChartData,
+  modelChart,
   type SalesChartData,
   salesChart,
   setDayZone,
@@ -491,6 +493,138 @@ async function refreshLive(): Promise<void> {
   }
 }
 
+// ---- Models: every declared model, one charted ------------------------------------------------------------------
+
+interface ModelSummary {
+  name: string;
+  grain: 'minute' | 'day';
+  dimensions: string[];
+  measures: string[];
+  measure_kinds: Record<string, string>;
+}
+
+interface DatasetsBody {
+  datasets: { name: string; models: ModelSummary[] }[];
+}
+
+type MetricBody = {
+  query: { tz: string };
+  rows: ({ window_start: string } & Record<string, unknown>)[];
+  totals: Record<string, unknown>;
+};
+
+let models: { dataset: string; model: ModelSummary }[] | undefined;
+let modelPanel: Chart<ModelChartData> | undefined;
+
+/** A measure of a row or total as a number to chart (money: its chart currency) and as text for the table. */
+function measureOf(
+  values: Record<string, unknown>,
+  measure: string,
+  kind: string,
+): { value: number; text: string } {
+  if (kind !== 'money') {
+    const value = Number(values[measure] ?? 0);
+    return { value, text: formatCount(value) };
+  }
+  const byCurrency = (values[`${measure}_by_currency`] ?? {}) as Record<string, string>;
+  const currency = chartCurrency(byCurrency);
+  return {
+    value: currency === undefined ? 0 : Number(byCurrency[currency] ?? 0),
+    text: formatRevenue(byCurrency),
+  };
+}
+
+async function loadModels(): Promise<{ dataset: string; model: ModelSummary }[]> {
+  if (models) return models;
+  const body = await getJson<DatasetsBody>('datasets');
+  models = body.datasets.flatMap((ds) =>
+    ds.models.filter((m) => m.grain === 'minute').map((model) => ({ dataset: ds.name, model })),
+  );
+  const modelSelect = byId<HTMLSelectElement>('model-select');
+  modelSelect.replaceChildren(
+    ...models.map(({ dataset, model }) => new Option(`${model.name} (${dataset})`, model.name)),
+  );
+  fillMeasures();
+  return models;
+}
+
+function selectedModel(): ModelSummary | undefined {
+  const name = byId<HTMLSelectElement>('model-select').value;
+  return models?.find((m) => m.model.name === name)?.model;
+}
+
+function fillMeasures(): void {
+  const model = selectedModel();
+  byId<HTMLSelectElement>('measure-select').replaceChildren(
+    ...(model?.measures ?? []).map((measure) => new Option(measure, measure)),
+  );
+}
+
+async function renderModels(
+  range: TimeRange,
+  granularity: Granularity,
+  current: () => boolean,
+): Promise<void> {
+  const all = await loadModels();
+  const params = { start: isoParam(range.start), end: isoParam(range.end) };
+  const totals = await Promise.all(
+    all.map(({ model }) => getJson<MetricBody>(`metrics/${model.name}`, { ...params, granularity: 'day' })),
+  );
+  const model = selectedModel();
+  const measure = byId<HTMLSelectElement>('measure-select').value;
+  const chartBody = model
+    ? await getJson<MetricBody>(`metrics/${model.name}`, { ...params, granularity })
+    : undefined;
+  if (!current()) return;
+  const tbody = byTestId('models').querySelector('tbody') as HTMLElement;
+  tbody.replaceChildren(
+    ...all.map(({ dataset, model: m }, i) => {
+      const row = document.createElement('tr');
+      row.dataset['model'] = m.name;
+      const cells = [
+        dataset,
+        m.name,
+        m.dimensions.join(', '),
+        m.measures.join(', '),
+        m.measures
+          .map(
+            (name) =>
+              `${name} ${measureOf(totals[i]?.totals ?? {}, name, m.measure_kinds[name] ?? 'count').text}`,
+          )
+          .join(' · '),
+      ];
+      for (const [index, text] of cells.entries()) {
+        const cell = document.createElement('td');
+        cell.textContent = text;
+        if (index === 4) cell.className = 'num';
+        row.append(cell);
+      }
+      return row;
+    }),
+  );
+  if (!model || !chartBody) return;
+  const kind = model.measure_kinds[measure] ?? 'count';
+  const byStart = new Map(
+    chartBody.rows.map((row) => [Date.parse(row.window_start), measureOf(row, measure, kind).value]),
+  );
+  const starts = bucketStarts(range, granularity, chartBody.query.tz);
+  const data: ModelChartData = {
+    x: starts.map((ms) => ms / 1000),
+    y: starts.map((ms) => byStart.get(ms) ?? 0),
+    label: `${model.name} · ${measure}`,
+  };
+  const container = byId('model-chart');
+  container.dataset['model'] = model.name;
+  container.dataset['measure'] = measure;
+  container.dataset['buckets'] = String(data.x.length);
+  container.dataset['total'] = String(measureOf(chartBody.totals, measure, kind).value);
+  if (modelPanel) modelPanel.update(data);
+  else {
+    container.replaceChildren();
+    modelPanel = modelChart(container, data);
+  }
+}
+
 // ---- The range panels --------------------------------------------------------------------------------------------
 
 async function refreshRange(): Promise<void> {
@@ -532,6 +666,7 @@ async function refreshRange(): Promise<void> {
       },
       'ops',
     ),
+    guarded('models', () => renderModels(range, granularity, current), 'models'),
     guarded(
       'reconciliation',
       async () => {
@@ -592,6 +727,20 @@ function bindControls(): void {
     selection.granularity = (event.target as HTMLSelectElement).value as Granularity;
     void refreshRange();
   });
+  const rechartModel = () => {
+    const range = currentRange();
+    const seq = rangeSeq;
+    void guarded(
+      'models',
+      () => renderModels(range, selection.granularity, () => seq === rangeSeq),
+      'models',
+    );
+  };
+  byId<HTMLSelectElement>('model-select').addEventListener('change', () => {
+    fillMeasures();
+    rechartModel();
+  });
+  byId<HTMLSelectElement>('measure-select').addEventListener('change', rechartModel);
 }
 
 window.addEventListener('error', (event) => setError('page', `page error: ${event.message}`));

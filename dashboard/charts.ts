@@ -301,3 +301,60 @@ export function deviationChart(container: HTMLElement, data: DeviationChartData)
     },
   };
 }
+
+export interface ModelChartData {
+  /** Bucket starts, seconds. */
+  x: number[];
+  /** The measure per bucket (money: in the chart's currency). */
+  y: number[];
+  label: string;
+}
+
+/** Any declared model's measure over the range, one bar per bucket (the sales chart's colours, no layer bands). */
+export function modelChart(container: HTMLElement, data: ModelChartData): Chart<ModelChartData> {
+  const bars = uPlot.paths.bars?.({ size: [0.8, 64] });
+  const make = (d: ModelChartData) =>
+    new uPlot(
+      {
+        width: Math.max(240, container.clientWidth),
+        height: 200,
+        tzDate: utc,
+        padding: [12, 20, 0, 0],
+        cursor: { drag: { x: false, y: false }, points: { show: false } },
+        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+        axes: [axis({ values: timeTicks }), axis({ size: 70 })],
+        series: [
+          {
+            label: 'Bucket (UTC)',
+            value: (_u, v) =>
+              v === null ? '—' : new Date(v * 1000).toISOString().slice(0, 16).replace('T', ' '),
+          },
+          {
+            label: d.label,
+            stroke: COLORS.batch,
+            fill: COLORS.batchFill,
+            width: 1,
+            ...(bars ? { paths: bars } : {}),
+            points: { show: false },
+          },
+        ],
+      },
+      [d.x, d.y],
+      container,
+    );
+  let chart = make(data);
+  let stop = fitToContainer(chart, container, 200);
+  return {
+    update(next) {
+      // The measure's label is part of the series: a new measure is a new chart.
+      stop();
+      chart.destroy();
+      chart = make(next);
+      stop = fitToContainer(chart, container, 200);
+    },
+    destroy() {
+      stop();
+      chart.destroy();
+    },
+  };
+}

@@ -18,6 +18,7 @@ export const QUERY_ROUTES: readonly string[] = [
   '/sales',
   '/sales/windows',
   ...metricRoutePaths(),
+  '/datasets',
   '/health',
   '/reconciliation',
   '/ops/summary',

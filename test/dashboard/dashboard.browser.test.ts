@@ -105,7 +105,10 @@ describe('operations dashboard in Chromium', () => {
     for (const minutes of [1, 5, 15]) {
       const expected = totalsIn(seed, new Date(end - minutes * 60_000), new Date(end));
       expect(await text(page, `window-${minutes}-orders`)).toBe(formatCount(expected.orders));
-      expect(await text(page, `window-${minutes}-revenue`)).toBe(`${formatMoney(expected.revenue)} USD`);
+      // A window with no orders (the clock just crossed a minute) has no currency to name.
+      expect(await text(page, `window-${minutes}-revenue`)).toBe(
+        expected.orders === 0 ? '0.00' : `${formatMoney(expected.revenue)} USD`,
+      );
     }
     expect(await text(page, 'window-15-orders')).not.toBe('0');
 
@@ -129,6 +132,29 @@ describe('operations dashboard in Chromium', () => {
     expect(await text(page, 'deviation-threshold')).toBe('10.00 %');
     expect(await text(page, 'alert')).toContain(seed.alertMessage);
     expect(await page.locator('#deviation-chart canvas').count()).toBeGreaterThan(0);
+
+    // Models: every declared minute model listed with its range totals; the chosen one charted by bucket.
+    await page.waitForFunction(
+      () => document.getElementById('model-chart')?.getAttribute('data-buckets') !== null,
+    );
+    const expected = totalsIn(seed, range.start, range.end);
+    const modelRow = page.locator('[data-testid="models"] tr[data-model="sales_minute"]');
+    expect(await modelRow.locator('td').allTextContents()).toEqual([
+      'orders',
+      'sales_minute',
+      'product_id, currency',
+      'orders, units, revenue',
+      `orders ${formatCount(expected.orders)} · units ${formatCount(expected.units)} · revenue ${formatMoney(expected.revenue)} USD`,
+    ]);
+    const modelChart = page.getByTestId('model-chart');
+    expect(await modelChart.getAttribute('data-buckets')).toBe('24');
+    expect(await modelChart.getAttribute('data-total')).toBe(String(expected.orders));
+    await page.getByTestId('measure-select').selectOption('revenue');
+    await page.waitForFunction(
+      () => document.getElementById('model-chart')?.getAttribute('data-measure') === 'revenue',
+    );
+    expect(Number(await modelChart.getAttribute('data-total'))).toBeCloseTo(Number(expected.revenue), 2);
+    expect(await page.locator('#model-chart canvas').count()).toBeGreaterThan(0);
 
     expect(await page.locator('#errors').isHidden()).toBe(true);
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });

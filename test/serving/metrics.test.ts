@@ -119,6 +119,17 @@ describe('GET /metrics/{model}', () => {
     expect((b.body['windows'] as { orders: number }[]).map((w) => w.orders)).toEqual([1, 1, 1]);
   });
 
+  it('GET /datasets lists the declarations as twinflow datasets --json does', async () => {
+    const { status, body } = await get('/datasets', '');
+    expect(status).toBe(200);
+    expect((body['datasets'] as { name: string; models: { name: string }[] }[])[0]).toMatchObject({
+      name: 'orders',
+      source: 'stream+batch',
+      models: [{ name: 'sales_minute', measures: ['orders', 'units', 'revenue'] }, { name: 'daily_sales' }],
+    });
+    expect((await get('/datasets', 'x=1')).status).toBe(400);
+  });
+
   it('refuses what the model does not declare, naming the parameter; an unknown model is a 404', async () => {
     const unknownDim = await get('/metrics/sales_minute', 'start=2026-11-20&color=red');
     expect(unknownDim.status).toBe(400);

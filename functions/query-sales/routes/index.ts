@@ -1,5 +1,6 @@
 import type { Route } from '../route.ts';
 import { dashboardRoutes } from './dashboard.ts';
+import { datasetRoutes } from './datasets.ts';
 import { metricRoutes } from './metrics.ts';
 import { opsRoutes } from './ops.ts';
 import { reconciliationRoutes } from './reconciliation.ts';
@@ -13,6 +14,7 @@ import { salesRoutes } from './sales.ts';
 export const routes: readonly Route[] = [
   ...salesRoutes,
   ...metricRoutes,
+  ...datasetRoutes,
   ...reconciliationRoutes,
   ...opsRoutes,
   ...dashboardRoutes,
