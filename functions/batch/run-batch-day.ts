@@ -230,7 +230,8 @@ export async function runBatchDay(
  */
 function batchViewSelects(ds: Dataset): Record<BatchView, string> {
   const views: Record<BatchView, string> = {
-    [ds.facts]: `select * exclude (reporting_day) from ${ds.facts} order by ${ds.eventTime}`,
+    // The key and the event time are what reconciliation and the cross-day check read from the facts.
+    [ds.facts]: `select ${[...ds.key, ds.eventTime].join(', ')} from ${ds.facts} order by ${ds.eventTime}`,
   };
   for (const model of ds.models) {
     const time = model.grain === 'day' ? [] : ['window_start'];

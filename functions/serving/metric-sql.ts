@@ -38,7 +38,12 @@ export function metricRowsSql(model: ServedModel): string {
 with
 
 batch_minutes as (
-    select 'batch' as source, timezone($lake_zone, window_start::timestamptz)::date as part_day, window_start, ${columns},
+    select 'batch' as source,
+        case
+            when $lake_zone = 'UTC' then window_start::date
+            else timezone($lake_zone, window_start::timestamptz)::date
+        end as part_day,
+        window_start, ${columns},
     from read_parquet($batch_files)
 ),
 
@@ -76,6 +81,7 @@ buckets as (
         source,
         part_day,
         case
+            when $granularity = 'day' and $tz = 'UTC' then date_trunc('day', window_start)
             when $granularity = 'day'
                 then timezone('UTC', timezone($tz, date_trunc('day', timezone($tz, window_start::timestamptz))))
             else date_trunc($granularity, window_start)

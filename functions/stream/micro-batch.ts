@@ -108,8 +108,12 @@ async function rows<T>(connection: DuckDBConnection, sql: string, values?: Recor
  * hour `hh`. In a zone with a half-hour offset, or on a 25-hour DST day, two stretches of a day share an hour.
  */
 function partitionFilter(time: 'event_time' | 'window_start', day: string, hh: string): string {
-  return `timezone((select time_zone from validation_policy), ${time}::timestamptz)::date = date '${day}'
-    and strftime(${time}, '%H') = '${hh}'`;
+  const reportingDay =
+    time === 'event_time'
+      ? 'reporting_day'
+      : `case when (select time_zone from validation_policy) = 'UTC' then ${time}::date
+          else timezone((select time_zone from validation_policy), ${time}::timestamptz)::date end`;
+  return `${reportingDay} = date '${day}' and hour(${time}) = ${Number(hh)}`;
 }
 
 /** An ISO instant as a DuckDB TIMESTAMP literal in UTC (event times are stored as UTC timestamps). */

@@ -12,7 +12,10 @@ sales_minute as (
 
 days as (
     select
-        timezone((select time_zone from validation_policy), window_start::timestamptz)::date as day,
+        case
+            when (select time_zone from validation_policy) = 'UTC' then window_start::date
+            else timezone((select time_zone from validation_policy), window_start::timestamptz)::date
+        end as day,
         product_id,
         currency,
         sum(orders)::bigint as orders,
