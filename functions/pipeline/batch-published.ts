@@ -26,13 +26,32 @@ export interface PublishedIndex {
 
 const EMPTY: PublishedIndex = { days: {}, updatedAt: new Date(0).toISOString() };
 
+/**
+ * Where lakes written before datasets were declared kept the orders index. Read while the dataset's own index does
+ * not exist yet, so an upgraded lake keeps serving what it had published; the first publish moves it (below).
+ */
+const LEGACY_ORDERS_INDEX = 'views/batch/_published.json';
+
+/** The dataset's index as stored, or the legacy orders index of an older lake (with no ETag of the new key). */
+async function currentIndex(
+  store: ObjectStore,
+  dataset: string,
+): Promise<{ value: PublishedIndex; etag: string | undefined } | undefined> {
+  const found = await getJson<PublishedIndex>(store, lake.batchPublished(dataset));
+  if (found) return found;
+  if (dataset !== 'orders') return undefined;
+  const legacy = await getJson<PublishedIndex>(store, LEGACY_ORDERS_INDEX);
+  return legacy ? { value: legacy.value, etag: undefined } : undefined;
+}
+
 /** Reads the publish index; `etag` identifies its version (the serving layer's batch cache key). */
 export async function readPublished(
   store: ObjectStore,
   dataset = 'orders',
 ): Promise<{ index: PublishedIndex; etag: string }> {
-  const found = await getJson<PublishedIndex>(store, lake.batchPublished(dataset));
-  return found ? { index: found.value, etag: found.etag } : { index: EMPTY, etag: 'none' };
+  const found = await currentIndex(store, dataset);
+  if (!found) return { index: EMPTY, etag: 'none' };
+  return { index: found.value, etag: found.etag ?? `legacy-${found.value.updatedAt}` };
 }
 
 /**
@@ -46,14 +65,14 @@ export async function updatePublished(
   dataset = 'orders',
 ): Promise<PublishedIndex> {
   for (let attempt = 1; ; attempt++) {
-    const current = await getJson<PublishedIndex>(store, lake.batchPublished(dataset));
+    const current = await currentIndex(store, dataset);
     const next = change(structuredClone(current?.value ?? EMPTY));
     try {
       await putJson(
         store,
         lake.batchPublished(dataset),
         next,
-        current ? { ifMatch: current.etag } : { ifNoneMatch: true },
+        current?.etag ? { ifMatch: current.etag } : { ifNoneMatch: true },
       );
       return next;
     } catch (error) {
