@@ -8,17 +8,45 @@ let instance: Promise<DuckDBInstance> | undefined;
 /** Directory for DuckDB's home and spill files: writable in Lambda (`/tmp`) and locally. */
 export const duckdbHome = path.join(os.tmpdir(), 'twinflow-duckdb');
 
+/**
+ * The one definition of a reporting day in SQL, for every model and layer. `ts` is a UTC instant (a naive UTC
+ * TIMESTAMP or a TIMESTAMPTZ), `zone` an IANA name. UTC takes the plain date: a time zone conversion per row costs a
+ * third of a batch run.
+ * - `local_date(ts, zone)`: the day of `ts` in `zone`;
+ * - `local_day_start(ts, zone)`: the start of that day, as a naive UTC TIMESTAMP (a day bucket);
+ * - `local_midnight(day, zone)`: the first instant of `day` in `zone`, as a naive UTC TIMESTAMP.
+ */
+const REPORTING_DAY_MACROS = `
+create or replace macro local_date(ts, zone) as
+    case when zone = 'UTC' then ts::date else timezone(zone, ts::timestamptz)::date end;
+create or replace macro local_day_start(ts, zone) as
+    case
+        when zone = 'UTC' then date_trunc('day', ts::timestamp)
+        else timezone('UTC', timezone(zone, date_trunc('day', timezone(zone, ts::timestamptz))))
+    end;
+create or replace macro local_midnight(day, zone) as timezone('UTC', timezone(zone, day::timestamp));
+`;
+
 /** The one in-memory DuckDB instance of this process (created on first use, reused while warm). */
 export function duckdb(): Promise<DuckDBInstance> {
   if (!instance) {
     mkdirSync(duckdbHome, { recursive: true });
-    instance = DuckDBInstance.create(':memory:', {
-      home_directory: duckdbHome,
-      temp_directory: path.join(duckdbHome, 'spill'),
-      // Extensions cannot be downloaded in Lambda or here; everything needed (parquet, json, icu) is built in.
-      autoinstall_known_extensions: 'false',
-      autoload_known_extensions: 'true',
-    });
+    instance = (async () => {
+      const created = await DuckDBInstance.create(':memory:', {
+        home_directory: duckdbHome,
+        temp_directory: path.join(duckdbHome, 'spill'),
+        // Extensions cannot be downloaded in Lambda or here; everything needed (parquet, json, icu) is built in.
+        autoinstall_known_extensions: 'false',
+        autoload_known_extensions: 'true',
+      });
+      const connection = await created.connect();
+      try {
+        await connection.run(`set TimeZone = 'UTC'; ${REPORTING_DAY_MACROS}`);
+      } finally {
+        connection.closeSync();
+      }
+      return created;
+    })();
   }
   return instance;
 }

@@ -346,11 +346,7 @@ final as (
         is_valid,
         ${entries.map(([name, f]) => outputColumn(name, f)).join(',\n        ')},
         -- the event's day in the stage's reporting time zone: its landing folder, dedup scope and daily rollup
-        -- (UTC takes the plain date: a time zone conversion per row costs a third of a batch run)
-        case
-            when time_zone = 'UTC' then ${ds.eventTime}_value::date
-            else timezone(time_zone, ${ds.eventTime}_value::timestamptz)::date
-        end as reporting_day,
+        local_date(${ds.eventTime}_value, time_zone) as reporting_day,
     from verdicts
 )
 

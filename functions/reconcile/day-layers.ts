@@ -75,7 +75,7 @@ async function loadMinutes(
     `insert into ${table} by name
      select window_start, product_id, currency, orders, units, revenue
      from read_parquet(${sqlPathList(paths)}, union_by_name = true)
-     where timezone($zone, window_start::timestamptz)::date = $day::date`,
+     where local_date(window_start, $zone) = $day::date`,
     { day: where.day, zone: where.timeZone },
   );
 }

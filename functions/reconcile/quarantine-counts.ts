@@ -48,7 +48,7 @@ export async function streamQuarantineCounts(
        )
        select strftime(event_time::timestamp, '%H') as hour, count(*)::integer as n
        from claimed
-       where event_time is not null and timezone($zone, event_time)::date = $day::date
+       where event_time is not null and local_date(event_time, $zone) = $day::date
        group by all order by hour`,
       { day, zone: timeZone },
     );

@@ -38,18 +38,13 @@ export function metricRowsSql(model: ServedModel): string {
 with
 
 batch_minutes as (
-    select 'batch' as source,
-        case
-            when $lake_zone = 'UTC' then window_start::date
-            else timezone($lake_zone, window_start::timestamptz)::date
-        end as part_day,
-        window_start, ${columns},
+    select 'batch' as source, local_date(window_start, $lake_zone) as part_day, window_start, ${columns},
     from read_parquet($batch_files)
 ),
 
 batch_days as (
     -- a whole published day at granularity=day: the model's daily rollup (same shared SQL, far fewer rows)
-    select 'batch' as source, day as part_day, timezone('UTC', timezone($lake_zone, day::timestamp)) as window_start,
+    select 'batch' as source, day as part_day, local_midnight(day, $lake_zone) as window_start,
         ${columns},
     from read_parquet($batch_daily_files)
 ),
@@ -81,9 +76,7 @@ buckets as (
         source,
         part_day,
         case
-            when $granularity = 'day' and $tz = 'UTC' then date_trunc('day', window_start)
-            when $granularity = 'day'
-                then timezone('UTC', timezone($tz, date_trunc('day', timezone($tz, window_start::timestamptz))))
+            when $granularity = 'day' then local_day_start(window_start, $tz)
             else date_trunc($granularity, window_start)
         end as bucket_start,
         ${groups.join(',\n        ')},

@@ -111,8 +111,7 @@ function partitionFilter(time: 'event_time' | 'window_start', day: string, hh: s
   const reportingDay =
     time === 'event_time'
       ? 'reporting_day'
-      : `case when (select time_zone from validation_policy) = 'UTC' then ${time}::date
-          else timezone((select time_zone from validation_policy), ${time}::timestamptz)::date end`;
+      : `local_date(${time}, (select time_zone from validation_policy))`;
   return `${reportingDay} = date '${day}' and hour(${time}) = ${Number(hh)}`;
 }
 

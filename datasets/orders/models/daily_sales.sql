@@ -12,10 +12,7 @@ sales_minute as (
 
 days as (
     select
-        case
-            when (select time_zone from validation_policy) = 'UTC' then window_start::date
-            else timezone((select time_zone from validation_policy), window_start::timestamptz)::date
-        end as day,
+        local_date(window_start, (select time_zone from validation_policy)) as day,
         product_id,
         currency,
         sum(orders)::bigint as orders,
