@@ -5,61 +5,27 @@ import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { type ServedModel, servedModel } from '../../functions/serving/metric-model.ts';
 import { type MetricResponse, queryMetric } from '../../functions/serving/metric-query.ts';
 import { parseMetricParams, parseSalesParams } from '../../functions/serving/query-params.ts';
-import { querySales, type SalesResponse } from '../../functions/serving/sales.ts';
+import { querySales, SALES_MODEL } from '../../functions/serving/sales.ts';
 import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
-
-function table(result: SalesResponse): string {
-  const withProduct = result.rows.some((row) => row.product_id !== undefined);
-  const header = ['window_start', ...(withProduct ? ['product_id'] : []), 'orders', 'units', 'revenue'];
-  const lines = result.rows.map((row) => [
-    row.window_start,
-    ...(withProduct ? [row.product_id ?? ''] : []),
-    String(row.orders),
-    String(row.units),
-    revenueText(row),
-  ]);
-  const total = [
-    'total',
-    ...(withProduct ? [''] : []),
-    String(result.totals.orders),
-    String(result.totals.units),
-    revenueText(result.totals),
-  ];
-  const all = [header, ...lines, total];
-  const widths = header.map((_, i) => Math.max(...all.map((cells) => [...(cells[i] ?? '')].length)));
-  const numeric = (i: number) => i >= header.length - 3;
-  const format = (cells: string[]) =>
-    cells
-      .map((cell, i) => (numeric(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  const segments = result.segments.map((s) => `  ${s.source.padEnd(8)} ${s.start} → ${s.end}`);
-  return [
-    format(header),
-    rule,
-    ...lines.map(format),
-    rule,
-    format(total),
-    '',
-    'segments:',
-    ...segments,
-    `batch boundary: ${result.batch_boundary ?? 'none'}   realtime freshness: ${result.realtime_freshness ?? 'none'}`,
-  ].join('\n');
-}
 
 /** A measure's cell: a count, or money as `12.30 USD, 1500.00 JPY`. */
 function measureCell(model: ServedModel, measures: Record<string, unknown>, name: string): string {
-  const money = measures[`${name}_by_currency`] as Record<string, string> | undefined;
   if (model.measures.find((m) => m.name === name)?.kind === 'money') {
-    const parts = Object.entries(money ?? {}).map(([code, amount]) => `${amount} ${code}`);
-    return parts.length > 0 ? parts.join(', ') : '0';
+    const byCurrency = (measures[`${name}_by_currency`] ?? {}) as Record<string, string>;
+    return revenueText({ revenue_by_currency: byCurrency });
   }
   return String(measures[name] ?? 0);
 }
 
-/** Any model's answer as a table: bucket, carried dimensions, then each measure by its declared name. */
-function metricTable(model: ServedModel, result: MetricResponse): string {
+/**
+ * Any model's answer as a table: bucket, carried dimensions, then each measure by its declared name. `/sales` is the
+ * orders model, so its table is this one without the model's title.
+ */
+function metricTable(
+  model: ServedModel,
+  result: Pick<MetricResponse, 'rows' | 'totals' | 'segments' | 'batch_boundary' | 'realtime_freshness'>,
+  title = true,
+): string {
   const dims = model.dimensions.filter((d) => result.rows.some((row) => row[d] !== undefined));
   const measures = model.measures.map((m) => m.name);
   const header = ['window_start', ...dims, ...measures];
@@ -83,7 +49,7 @@ function metricTable(model: ServedModel, result: MetricResponse): string {
       .trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   return [
-    `${model.name} (dataset ${model.dataset})`,
+    ...(title ? [`${model.name} (dataset ${model.dataset})`] : []),
     format(header),
     rule,
     ...lines.map(format),
@@ -186,6 +152,10 @@ export function register(program: Command): void {
       };
       const query = parseSalesParams(params, new Date(), options.tz);
       const result = await querySales(query, deps);
-      console.log(options.json ? JSON.stringify(result, null, 2) : table(result));
+      console.log(
+        options.json
+          ? JSON.stringify(result, null, 2)
+          : metricTable(servedModel(SALES_MODEL), result as unknown as MetricResponse, false),
+      );
     });
 }

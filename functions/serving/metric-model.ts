@@ -36,11 +36,22 @@ function served(ds: Dataset, model: ModelDeclaration): ServedModel {
   };
 }
 
-/** Every declared minute model (the ones served over HTTP and the CLI), in dataset then declaration order. */
+const servedOf = new WeakMap<readonly Dataset[], ServedModel[]>();
+
+/**
+ * Every declared minute model (the ones served over HTTP and the CLI), in dataset then declaration order; built
+ * once per set of declarations (a response formats every row through its model).
+ */
 export function servedModels(): ServedModel[] {
-  return listDatasets().flatMap((ds) =>
-    ds.models.filter((m) => m.grain === 'minute').map((m) => served(ds, m)),
-  );
+  const datasets = listDatasets();
+  let models = servedOf.get(datasets);
+  if (!models) {
+    models = datasets.flatMap((ds) =>
+      ds.models.filter((m) => m.grain === 'minute').map((m) => served(ds, m)),
+    );
+    servedOf.set(datasets, models);
+  }
+  return models;
 }
 
 /** A served model by name; the error names the declared ones. */

@@ -304,13 +304,18 @@ export function rowJson(
   return { window_start: row.windowStart, ...keys, ...measuresJson(model, row.values, row.money) };
 }
 
-/** Checks a metric query against its model: dimensions named in filters and groups must be declared ones. */
-function checkMetricQuery(model: ServedModel, query: MetricQuery): MetricQuery {
-  checkRange(query);
-  for (const [name, value] of Object.entries(query.filters)) {
+/** Checks filters against the model: each names a declared dimension and has a value that can match. */
+export function checkFilters(model: ServedModel, filters: Record<string, string>): void {
+  for (const [name, value] of Object.entries(filters)) {
     if (!model.dimensions.includes(name)) throw unknownDimension(model, name, name);
     checkDimensionValue(name, value);
   }
+}
+
+/** Checks a metric query against its model: dimensions named in filters and groups must be declared ones. */
+function checkMetricQuery(model: ServedModel, query: MetricQuery): MetricQuery {
+  checkRange(query);
+  checkFilters(model, query.filters);
   for (const name of query.groupBy) {
     if (!model.dimensions.includes(name)) throw unknownDimension(model, name, 'group_by');
   }

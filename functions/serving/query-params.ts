@@ -1,5 +1,5 @@
 import { type ZodType, z } from 'zod';
-import { dayStartMs, parseTimeZone } from '../pipeline/dates.ts';
+import { addDays, dayStartMs, parseTimeZone } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import type { ServedModel } from './metric-model.ts';
 import type { MetricQuery } from './metric-query.ts';
@@ -146,10 +146,11 @@ export function parseSalesParams(
   const dayStart = (raw: string | undefined, parsed: Date) =>
     raw !== undefined && DAY_ONLY.test(raw) ? new Date(dayStartMs(raw, zone)) : parsed;
   const start = dayStart(params['start'], p.start);
+  const startDay = params['start'] ?? '';
   const end = p.end
     ? dayStart(params['end'], p.end)
-    : DAY_ONLY.test(params['start'] ?? '')
-      ? new Date(dayStartMs(new Date(p.start.getTime() + 86_400_000).toISOString().slice(0, 10), zone))
+    : DAY_ONLY.test(startDay)
+      ? new Date(dayStartMs(addDays(startDay, 1), zone))
       : now;
   return checkSalesQuery({
     start,

@@ -1,15 +1,15 @@
 import { InvalidInputError } from '../pipeline/errors.ts';
 import type { Segment } from './hour-plan.ts';
-import type { ServedModel } from './metric-model.ts';
-import { servedModel } from './metric-model.ts';
+import { type ServedModel, servedModel } from './metric-model.ts';
 import {
+  checkFilters,
   type MeasuresJson,
   measuresJson,
   readMergedRange,
   type ServingDeps,
   totalsOf,
 } from './metric-query.ts';
-import { checkDimensionValue, checkRange } from './query-limits.ts';
+import { checkRange } from './query-limits.ts';
 import { SALES_MODEL, type SalesTotals, salesTotals } from './sales.ts';
 
 export const DEFAULT_WINDOW_MINUTES = [1, 5, 15] as const;
@@ -90,15 +90,7 @@ async function readWindows(model: ServedModel, input: MetricWindowsInput, deps: 
   const start = new Date(end.getTime() - longest * MS_PER_MINUTE);
   const filters = input.filters ?? {};
   checkRange({ start, end, granularity: 'minute' });
-  for (const [name, value] of Object.entries(filters)) {
-    if (!model.dimensions.includes(name)) {
-      throw new InvalidInputError(
-        `${model.name} has no dimension "${name.slice(0, 64)}" (dimensions: ${model.dimensions.join(', ')})`,
-        name,
-      );
-    }
-    checkDimensionValue(name, value);
-  }
+  checkFilters(model, filters);
   const merged = await readMergedRange(
     { model, start, end, granularity: 'minute', filters, groupBy: [] },
     deps,
