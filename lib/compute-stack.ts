@@ -47,7 +47,6 @@ export class ComputeStack extends Stack {
       logLevel: config.logLevel,
       logRetentionDays: config.logRetentionDays,
       retainData: config.retainData,
-      reportingTimeZone: config.reporting.timeZone,
     };
     const functions = {} as Record<TwinflowFunctionName, nodejs.NodejsFunction>;
     for (const name of FUNCTION_NAMES) {

@@ -4,7 +4,6 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { reportingTimeZone } from '../../functions/settings/settings.ts';
 import { PROJECT_ROOT, twinflowBundling } from './lambda-bundling.ts';
 
 /** Operational settings every function shares; see `StageConfig`. */
@@ -14,11 +13,6 @@ export interface FunctionDefaults {
   readonly logLevel: string;
   readonly logRetentionDays: number;
   readonly retainData: boolean;
-  /**
-   * `REPORTING_TIME_ZONE` of every function: the days of the lake are days of this IANA zone. A function's
-   * settings (lib/twinflow-functions.ts) may render the same stage value again.
-   */
-  readonly reportingTimeZone: string;
 }
 
 export interface TwinflowFunctionProps {
@@ -72,7 +66,6 @@ export class TwinflowFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: defaults.metricsNamespace,
         POWERTOOLS_LOG_LEVEL: defaults.logLevel,
         NODE_OPTIONS: '--enable-source-maps',
-        [reportingTimeZone.env]: reportingTimeZone.render(defaults.reportingTimeZone),
         ...props.environment,
       },
     });

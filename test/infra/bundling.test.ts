@@ -41,7 +41,6 @@ beforeAll(() => {
       logLevel: 'INFO',
       logRetentionDays: 14,
       retainData: false,
-      reportingTimeZone: 'UTC',
     },
   });
   app.synth();
