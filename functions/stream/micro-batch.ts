@@ -72,6 +72,8 @@ export interface BatchStatsDoc {
 
 export interface MicroBatchInput {
   messages: readonly StreamMessage[];
+  /** The declared dataset the messages belong to (default `orders`). */
+  dataset?: string;
   allowedLatenessSeconds?: number;
   /** Recorded as `source` of quarantined records. */
   source?: string;
