@@ -3,12 +3,15 @@ import { parseDay } from '../../functions/pipeline/dates.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { compactionGraceSeconds } from '../../functions/settings/settings.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
-import { lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
+import { datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 
 export function register(program: Command): void {
   program
     .command('compact')
-    .description('compact realtime partials now: exact per-hour files, deduped by order_id')
+    .description(
+      "compact a dataset's realtime partials now: exact files per day, deduped by the dataset's key",
+    )
+    .addOption(datasetOption())
     .option('--date <YYYY-MM-DD...>', 'days to compact (default: the last 3 days and tomorrow)')
     .addOption(settingOption(compactionGraceSeconds))
     .option('--json', 'print JSON', false)
@@ -21,7 +24,12 @@ export function register(program: Command): void {
       const days = (options.date as string[] | undefined)?.map((d) => parseDay(d));
       const result = await compactRealtime(
         { store, clock: () => now, log: options.verbose ? consoleLog : silentLog, timeZone: options.tz },
-        { now, graceMs: options.graceSeconds * 1000, ...(days ? { days } : {}) },
+        {
+          now,
+          datasets: [options.dataset],
+          graceMs: options.graceSeconds * 1000,
+          ...(days ? { days } : {}),
+        },
       );
       if (options.json) {
         console.log(JSON.stringify(result, null, 2));
@@ -29,7 +37,7 @@ export function register(program: Command): void {
       }
       for (const d of result.days) {
         console.log(
-          `${d.day}  ${d.status.padEnd(9)} ${d.orders} orders from ${d.batches} archive file(s) (${d.read} read), ${d.duplicates} duplicates removed`,
+          `${d.dataset} ${d.day}  ${d.status.padEnd(9)} ${d.orders} events from ${d.batches} archive file(s) (${d.read} read), ${d.duplicates} duplicates removed`,
         );
       }
       console.log(

@@ -4,7 +4,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { scheduledTime } from '../lambda/event-input.ts';
 import { log, logger, metrics } from '../lambda/observability.ts';
-import { compactRealtime } from '../stream/compaction.ts';
+import { compactRealtime, streamedDatasets } from '../stream/compaction.ts';
 import { readWatermark } from '../stream/watermark.ts';
 import { env } from './env.ts';
 
@@ -26,17 +26,24 @@ async function compact(event: unknown) {
   );
   metrics.addMetric('partialsDeleted', MetricUnit.Count, result.deleted.length);
   metrics.addMetric('compactionMs', MetricUnit.Milliseconds, result.durationMs);
-  // Freshness feeds the realtime-freshness alarm: how far the newest accepted event lags the schedule's time.
-  const { value: watermark } = await readWatermark(env.store);
-  const freshnessSeconds =
-    watermark.maxEventTime === null
-      ? undefined
-      : Math.max(0, Math.round((now.getTime() - Date.parse(watermark.maxEventTime)) / 1000));
+  // Freshness feeds the realtime-freshness alarm: how far the newest accepted event lags the schedule's time, for
+  // the stalest streamed dataset (any stream that stops raises it).
+  const freshness: Record<string, number | null> = {};
+  for (const ds of streamedDatasets()) {
+    const { value: watermark } = await readWatermark(env.store, ds.name);
+    freshness[ds.name] =
+      watermark.maxEventTime === null
+        ? null
+        : Math.max(0, Math.round((now.getTime() - Date.parse(watermark.maxEventTime)) / 1000));
+  }
+  const known = Object.values(freshness).filter((seconds): seconds is number => seconds !== null);
+  const freshnessSeconds = known.length > 0 ? Math.max(...known) : undefined;
   if (freshnessSeconds !== undefined) {
     metrics.addMetric('realtimeFreshnessSeconds', MetricUnit.Seconds, freshnessSeconds);
   }
   return {
-    days: result.days.map(({ day, status, orders, duplicates, batches, read }) => ({
+    days: result.days.map(({ dataset, day, status, orders, duplicates, batches, read }) => ({
+      dataset,
       day,
       status,
       orders,
@@ -47,6 +54,7 @@ async function compact(event: unknown) {
     deleted: result.deleted.length,
     durationMs: result.durationMs,
     realtimeFreshnessSeconds: freshnessSeconds ?? null,
+    realtimeFreshnessByDataset: freshness,
   };
 }
 

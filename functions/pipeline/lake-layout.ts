@@ -24,56 +24,68 @@ function hour(value: string): string {
 /** Batch views per day: a dataset's facts (reconciliation names missing events) and each of its models. */
 export type BatchView = string;
 
-/** A dataset name as a path segment (declared names are lower_snake_case). */
-function datasetSegment(dataset: string): string {
-  if (!/^[a-z][a-z0-9_]{0,62}$/.test(dataset))
-    throw new InvalidInputError(`not a dataset name: "${dataset}"`, 'dataset');
-  return dataset;
+/** A declared name (dataset, model, facts) as a path segment: declared names are lower_snake_case. */
+function declaredName(name: string): string {
+  if (!/^[a-z][a-z0-9_]{0,62}$/.test(name))
+    throw new InvalidInputError(`not a declared name: "${name}"`, 'dataset');
+  return name;
 }
 
 export const lake = {
-  landingPrefix: (day: string, dataset = 'orders') =>
-    `landing/${datasetSegment(dataset)}/dt=${parseDay(day)}/`,
-  landingRoot: (dataset = 'orders') => `landing/${datasetSegment(dataset)}/`,
+  landingPrefix: (day: string, dataset = 'orders') => `landing/${declaredName(dataset)}/dt=${parseDay(day)}/`,
+  landingRoot: (dataset = 'orders') => `landing/${declaredName(dataset)}/`,
 
-  streamArchive: (day: string, hh: string, batchId: string) =>
-    `stream/orders/dt=${parseDay(day)}/hour=${hour(hh)}/${safeId(batchId, 'batch id')}.parquet`,
-  streamArchivePrefix: (day: string, hh?: string) =>
-    `stream/orders/dt=${parseDay(day)}/` + (hh === undefined ? '' : `hour=${hour(hh)}/`),
-  streamRoot: 'stream/orders/',
+  // The speed layer, per dataset. Its realtime views are per minute model; the day's manifest (one per dataset and
+  // day, naming each model's compacted file) sits in the folder of the dataset's first minute model.
+  streamArchive: (day: string, hh: string, batchId: string, dataset = 'orders') =>
+    `stream/${declaredName(dataset)}/dt=${parseDay(day)}/hour=${hour(hh)}/${safeId(batchId, 'batch id')}.parquet`,
+  streamArchivePrefix: (day: string, hh?: string, dataset = 'orders') =>
+    `stream/${declaredName(dataset)}/dt=${parseDay(day)}/` + (hh === undefined ? '' : `hour=${hour(hh)}/`),
+  streamRoot: (dataset = 'orders') => `stream/${declaredName(dataset)}/`,
 
   batchView: (view: BatchView, day: string, version: string) =>
     `views/batch/${view}/dt=${parseDay(day)}/${safeId(version, 'version')}.parquet`,
   batchViewPrefix: (view: BatchView, day: string) => `views/batch/${view}/dt=${parseDay(day)}/`,
   /** One publish index per dataset: what batch has published of it. */
-  batchPublished: (dataset = 'orders') => `views/batch/_published/${datasetSegment(dataset)}.json`,
+  batchPublished: (dataset = 'orders') => `views/batch/_published/${declaredName(dataset)}.json`,
 
-  realtimePrefix: (day: string, hh?: string) =>
-    `views/realtime/sales_minute/dt=${parseDay(day)}/` + (hh === undefined ? '' : `hour=${hour(hh)}/`),
-  realtimePartial: (day: string, hh: string, batchId: string) =>
-    `views/realtime/sales_minute/dt=${parseDay(day)}/hour=${hour(hh)}/part-${safeId(batchId, 'batch id')}.parquet`,
-  realtimeCompacted: (day: string, compactionId: string) =>
-    `views/realtime/sales_minute/dt=${parseDay(day)}/compacted-${safeId(compactionId, 'compaction id')}.parquet`,
-  /** One manifest per reporting day: orders dedupe per day, so the compacted view of a day switches in one write. */
-  realtimeManifest: (day: string) => `views/realtime/sales_minute/dt=${parseDay(day)}/_manifest.json`,
-  /** The day's deduplicated orders so far, so the next compaction only reads archives written since. */
-  realtimeFactsPrefix: (day: string) => `views/realtime/order_facts/dt=${parseDay(day)}/`,
-  realtimeFacts: (day: string, compactionId: string) =>
-    `views/realtime/order_facts/dt=${parseDay(day)}/facts-${safeId(compactionId, 'compaction id')}.parquet`,
-  realtimeRoot: 'views/realtime/sales_minute/',
+  realtimePrefix: (day: string, hh?: string, model = 'sales_minute') =>
+    `views/realtime/${declaredName(model)}/dt=${parseDay(day)}/` +
+    (hh === undefined ? '' : `hour=${hour(hh)}/`),
+  realtimePartial: (day: string, hh: string, batchId: string, model = 'sales_minute') =>
+    `views/realtime/${declaredName(model)}/dt=${parseDay(day)}/hour=${hour(hh)}/part-${safeId(batchId, 'batch id')}.parquet`,
+  realtimeCompacted: (day: string, compactionId: string, model = 'sales_minute') =>
+    `views/realtime/${declaredName(model)}/dt=${parseDay(day)}/compacted-${safeId(compactionId, 'compaction id')}.parquet`,
+  /**
+   * One manifest per dataset and reporting day (`model`: the dataset's first minute model): a dataset dedupes per
+   * day, so the compacted view of a day switches in one write.
+   */
+  realtimeManifest: (day: string, model = 'sales_minute') =>
+    `views/realtime/${declaredName(model)}/dt=${parseDay(day)}/_manifest.json`,
+  /** The day's deduplicated events so far (`facts`: the dataset's facts), so the next compaction only reads archives written since. */
+  realtimeFactsPrefix: (day: string, facts = 'order_facts') =>
+    `views/realtime/${declaredName(facts)}/dt=${parseDay(day)}/`,
+  realtimeFacts: (day: string, compactionId: string, facts = 'order_facts') =>
+    `views/realtime/${declaredName(facts)}/dt=${parseDay(day)}/facts-${safeId(compactionId, 'compaction id')}.parquet`,
+  realtimeRoot: (model = 'sales_minute') => `views/realtime/${declaredName(model)}/`,
 
   quarantine: (day: string, sourceId: string, dataset = 'orders') =>
-    `quarantine/${datasetSegment(dataset)}/dt=${parseDay(day)}/${safeId(sourceId, 'source id')}.jsonl`,
+    `quarantine/${declaredName(dataset)}/dt=${parseDay(day)}/${safeId(sourceId, 'source id')}.jsonl`,
   quarantinePrefix: (day?: string, dataset = 'orders') =>
-    `quarantine/${datasetSegment(dataset)}/` + (day === undefined ? '' : `dt=${parseDay(day)}/`),
+    `quarantine/${declaredName(dataset)}/` + (day === undefined ? '' : `dt=${parseDay(day)}/`),
 
   batchDayState: (day: string, dataset = 'orders') =>
-    `state/batch/${datasetSegment(dataset)}/days/dt=${parseDay(day)}.json`,
+    `state/batch/${declaredName(dataset)}/days/dt=${parseDay(day)}.json`,
   batchRunReport: (day: string, runId: string, dataset = 'orders') =>
-    `state/batch/${datasetSegment(dataset)}/runs/dt=${parseDay(day)}/${safeId(runId, 'run id')}.json`,
+    `state/batch/${declaredName(dataset)}/runs/dt=${parseDay(day)}/${safeId(runId, 'run id')}.json`,
   batchRunReportPrefix: (day: string, dataset = 'orders') =>
-    `state/batch/${datasetSegment(dataset)}/runs/dt=${parseDay(day)}/`,
-  streamState: 'state/stream/watermark.json',
+    `state/batch/${declaredName(dataset)}/runs/dt=${parseDay(day)}/`,
+  /** The speed layer's state of a dataset: its watermark and one stats document per micro-batch and event day. */
+  streamWatermark: (dataset = 'orders') => `state/stream/${declaredName(dataset)}/watermark.json`,
+  streamBatchStats: (day: string, batchId: string, dataset = 'orders') =>
+    `state/stream/${declaredName(dataset)}/batches/dt=${parseDay(day)}/${safeId(batchId, 'batch id')}.json`,
+  streamBatchStatsPrefix: (day: string, dataset = 'orders') =>
+    `state/stream/${declaredName(dataset)}/batches/dt=${parseDay(day)}/`,
 
   reconciliationRun: (day: string, runId: string) =>
     `reconciliation/runs/dt=${parseDay(day)}/${safeId(runId, 'run id')}.json`,

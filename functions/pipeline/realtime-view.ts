@@ -1,6 +1,28 @@
+import type { Dataset } from './datasets.ts';
 import { PreconditionFailedError } from './errors.ts';
 import { lake, partitionOf } from './lake-layout.ts';
 import { getJson, type ObjectInfo, type ObjectStore } from './object-store.ts';
+
+/**
+ * Where one minute model's realtime view lives: its own folder (`views/realtime/<model>/`) and the day manifest of
+ * its dataset, which sits in the folder of the dataset's first minute model and names every model's compacted file.
+ */
+export interface RealtimeViewRef {
+  model: string;
+  manifestModel: string;
+}
+
+/** The speed layer of a dataset: its minute models (each a realtime view) and the model whose folder holds the manifest. */
+export function realtimeViewsOf(ds: Dataset): { models: string[]; manifestModel: string } {
+  const models = ds.models.filter((m) => m.grain === 'minute').map((m) => m.name);
+  const manifestModel = models[0];
+  if (manifestModel === undefined)
+    throw new Error(`dataset "${ds.name}" declares no minute model to stream into`);
+  return { models, manifestModel };
+}
+
+/** Orders' sales_minute: the view `/sales` and health read. */
+export const SALES_VIEW: RealtimeViewRef = { model: 'sales_minute', manifestModel: 'sales_minute' };
 
 /**
  * The realtime view of one reporting day is: the compacted file named by the day's `_manifest.json` (exact: orders
@@ -8,8 +30,10 @@ import { getJson, type ObjectInfo, type ObjectStore } from './object-store.ts';
  * after that compaction).
  */
 export interface RealtimeManifest {
-  /** Key of the day's compacted sales_minute file, or null before the first compaction. */
+  /** Key of the day's compacted file of the first minute model, or null before the first compaction. */
   compacted: string | null;
+  /** Each minute model's compacted file (manifests written before datasets had several models lack it). */
+  models?: Record<string, string>;
   /** Per event hour `HH`: the batch ids whose archives of that hour the compacted file was computed from. */
   covered: Record<string, string[]>;
   compactedAt: string;
@@ -52,7 +76,13 @@ async function readManifest(
   return entry;
 }
 
-/** One consistent set of realtime sales_minute files of a day. */
+/** The compacted file of `model` a manifest names, or null. */
+export function compactedOf(manifest: RealtimeManifest | undefined, view: RealtimeViewRef): string | null {
+  if (!manifest) return null;
+  return manifest.models?.[view.model] ?? (view.model === view.manifestModel ? manifest.compacted : null);
+}
+
+/** One consistent set of realtime files of one minute model and day. */
 export interface RealtimeSnapshot {
   /** The day's current compacted file (every covered hour), or null. */
   compacted: ObjectInfo | null;
@@ -75,27 +105,35 @@ export function snapshotFiles(snapshot: RealtimeSnapshot): ObjectInfo[] {
 export async function realtimeDaySnapshot(
   store: ObjectStore,
   day: string,
+  view: RealtimeViewRef = SALES_VIEW,
   attempts = 5,
 ): Promise<RealtimeSnapshot> {
-  const manifestKey = lake.realtimeManifest(day);
+  const manifestKey = lake.realtimeManifest(day, view.manifestModel);
+  const prefix = lake.realtimePrefix(day, undefined, view.model);
   for (let attempt = 1; ; attempt++) {
-    const objects = await store.list(lake.realtimePrefix(day));
-    const listed = objects.find((o) => o.key === manifestKey);
+    const objects = await store.list(prefix);
+    // Another model's manifest is looked up after the listing: a compaction committed since names a compacted file
+    // the listing lacks, and the check below lists again.
+    const listed =
+      view.model === view.manifestModel
+        ? objects.find((o) => o.key === manifestKey)
+        : await store.head(manifestKey);
     const found = listed ? await readManifest(store, listed) : undefined;
-    const compactedListed =
-      !found?.manifest.compacted || objects.some((o) => o.key === found.manifest.compacted);
+    const compacted = compactedOf(found?.manifest, view);
+    const compactedListed = !compacted || objects.some((o) => o.key === compacted);
     if ((listed && found?.etag !== listed.etag) || !compactedListed) {
-      if (attempt >= attempts) throw new PreconditionFailedError(lake.realtimePrefix(day));
+      if (attempt >= attempts) throw new PreconditionFailedError(prefix);
       continue;
     }
-    const manifest = found?.manifest;
+    // A manifest that names no file of this model (written before the model was declared) covers none of its partials.
+    const manifest = compacted === null && found?.manifest.compacted ? undefined : found?.manifest;
     const snapshot: RealtimeSnapshot = {
       compacted: null,
       partials: new Map(),
       hours: new Set(Object.keys(manifest?.covered ?? {})),
     };
     for (const info of objects) {
-      if (manifest?.compacted === info.key) {
+      if (compacted === info.key) {
         snapshot.compacted = info;
         continue;
       }

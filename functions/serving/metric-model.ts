@@ -1,4 +1,5 @@
 import { type Dataset, listDatasets, type ModelDeclaration } from '../pipeline/datasets.ts';
+import { type RealtimeViewRef, realtimeViewsOf } from '../pipeline/realtime-view.ts';
 
 /** A measure as the serving layer sums it: counts and sums are whole numbers, money is per currency. */
 export interface ServedMeasure {
@@ -18,6 +19,8 @@ export interface ServedModel {
   currencyDimensions: string[];
   /** The declared day rollup of this model (whole published days at granularity=day read it), if any. */
   daily?: string;
+  /** Where its realtime view lives (a batch-only dataset's stays empty). */
+  realtime: RealtimeViewRef;
 }
 
 function served(ds: Dataset, model: ModelDeclaration): ServedModel {
@@ -33,6 +36,7 @@ function served(ds: Dataset, model: ModelDeclaration): ServedModel {
     measures,
     currencyDimensions: [...new Set(measures.flatMap((m) => (m.currency ? [m.currency] : [])))],
     ...(daily ? { daily: daily.name } : {}),
+    realtime: { model: model.name, manifestModel: realtimeViewsOf(ds).manifestModel },
   };
 }
 

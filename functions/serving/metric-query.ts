@@ -207,7 +207,7 @@ async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<Merg
         .filter((m) => m.isDaily)
         .map(({ entry }) => batchFilePath(store, publishedFile(entry, model.daily as string))),
     ),
-    realtimeFilesFor(store, plan.realtimeHours).then((files) =>
+    realtimeFilesFor(store, plan.realtimeHours, model.realtime).then((files) =>
       Promise.all(files.map((info) => store.localPath(info))),
     ),
   ]);

@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import { hourWithin } from '../pipeline/dates.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
-import { realtimeDaySnapshot } from '../pipeline/realtime-view.ts';
+import { type RealtimeViewRef, realtimeDaySnapshot, SALES_VIEW } from '../pipeline/realtime-view.ts';
 
 /** Beyond this many days, one listing of the realtime root finds the days that have files at all. */
 const LIST_ROOT_ABOVE_DAYS = 31;
@@ -15,11 +15,14 @@ const SNAPSHOT_CONCURRENCY = 8;
 export async function realtimeFilesFor(
   store: ObjectStore,
   hoursByDay: ReadonlyMap<string, ReadonlySet<string>>,
+  view: RealtimeViewRef = SALES_VIEW,
 ): Promise<ObjectInfo[]> {
   let days = [...hoursByDay.keys()];
   if (days.length > LIST_ROOT_ABOVE_DAYS) {
     const present = new Set(
-      (await store.list(lake.realtimeRoot)).map((info) => partitionOf(info.key).day).filter(Boolean),
+      (await store.list(lake.realtimeRoot(view.model)))
+        .map((info) => partitionOf(info.key).day)
+        .filter(Boolean),
     );
     days = days.filter((day) => present.has(day));
   }
@@ -28,7 +31,7 @@ export async function realtimeFilesFor(
     days.map((day) =>
       limit(async () => {
         const hours = hoursByDay.get(day);
-        const snapshot = await realtimeDaySnapshot(store, day);
+        const snapshot = await realtimeDaySnapshot(store, day, view);
         // The compacted file covers the whole day; the query bounds its rows to the range.
         const partials = [...snapshot.partials]
           .filter(([hh]) => hours?.has(hh))

@@ -3,22 +3,30 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
+import { type Dataset, dataset, listDatasets } from '../pipeline/datasets.ts';
 import { addDays, dayOf, parseDay } from '../pipeline/dates.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
-import { PreconditionFailedError } from '../pipeline/errors.ts';
+import { InvalidInputError, PreconditionFailedError } from '../pipeline/errors.ts';
 import { shortHash } from '../pipeline/ids.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import { getJson, type ObjectInfo, putJson } from '../pipeline/object-store.ts';
 import { copyToParquet } from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
-import { batchIdOfPartial, isCovered, type RealtimeManifest } from '../pipeline/realtime-view.ts';
+import {
+  batchIdOfPartial,
+  compactedOf,
+  isCovered,
+  type RealtimeManifest,
+  realtimeViewsOf,
+} from '../pipeline/realtime-view.ts';
 import { materialize } from '../pipeline/sql-models.ts';
+import { archiveColumns } from './micro-batch.ts';
 
 /** What compaction recorded about one event hour of the day. */
 export interface HourCompactionStats {
   /** Valid records archived for the hour (every copy). */
   records: number;
-  /** Orders counted in the hour after the day's dedup (the earliest copy of each order_id wins). */
+  /** Events counted in the hour after the day's dedup (the earliest copy of each key wins). */
   orders: number;
 }
 
@@ -28,7 +36,7 @@ export interface HourCompactionStats {
  * listed the day under the previous manifest still finds every file it planned to read.
  */
 export interface StreamManifest extends RealtimeManifest {
-  /** The day's deduplicated orders so far (archive columns): the next compaction starts from it. */
+  /** The day's deduplicated events so far (archive columns): the next compaction starts from it. */
   facts: string;
   /** Since when each `HH/batchId` is covered. */
   coveredSince: Record<string, string>;
@@ -37,7 +45,7 @@ export interface StreamManifest extends RealtimeManifest {
    * ever deleted (after the grace period): a file no manifest retired may belong to a compaction still running.
    */
   retired?: Record<string, string>;
-  /** Valid records read from the archives (orders + duplicates). */
+  /** Valid records read from the archives (events + duplicates). */
   archivedRecords: number;
   hours: Record<string, HourCompactionStats>;
 }
@@ -45,6 +53,8 @@ export interface StreamManifest extends RealtimeManifest {
 export interface CompactionOptions {
   /** The run's logical time (`event.time` of the schedule). */
   now: Date;
+  /** The datasets to compact (default: every declared dataset with a stream). */
+  datasets?: readonly string[];
   /** Days to look at; default: the last `lookbackDays` days up to tomorrow (producer clocks run ahead). */
   days?: readonly string[];
   lookbackDays?: number;
@@ -53,6 +63,7 @@ export interface CompactionOptions {
 }
 
 export interface DayCompaction {
+  dataset: string;
   day: string;
   status: 'compacted' | 'lost-race' | 'empty';
   compacted: string | null;
@@ -96,54 +107,58 @@ function archivesOf(objects: readonly ObjectInfo[]): Archive[] {
     .sort((a, b) => (a.info.key < b.info.key ? -1 : 1));
 }
 
-const ARCHIVE_COLUMNS = 'order_id, event_id, user_id, product_id, quantity, unit_price, currency, event_time';
-
 /**
- * Loads the previous facts and the new archives as `validated_orders` and runs the shared `order_facts` (dedup
- * per day: the earliest copy wins) and `sales_minute`. The earliest-copy rule is a minimum, so starting from the
+ * Loads the previous facts and the new archives as `validated_<dataset>` and runs the shared facts (the dedup rule:
+ * per day, the earliest copy wins) and minute models. The earliest-copy rule is a minimum, so starting from the
  * previous facts gives exactly what all archives would.
  */
 async function computeDay(
   connection: DuckDBConnection,
+  ds: Dataset,
   input: { day: string; factsPath: string | undefined; archivePaths: string[]; workDir: string },
 ): Promise<{ newRecordsByHour: Map<string, number>; ordersByHour: Map<string, number>; orders: number }> {
+  const columns = archiveColumns(ds);
   const sources = [
     ...(input.factsPath
-      ? [`select ${ARCHIVE_COLUMNS}, false as is_new from read_parquet(${sqlPathList([input.factsPath])})`]
+      ? [`select ${columns}, false as is_new from read_parquet(${sqlPathList([input.factsPath])})`]
       : []),
     ...(input.archivePaths.length > 0
-      ? [`select ${ARCHIVE_COLUMNS}, true as is_new from read_parquet(${sqlPathList(input.archivePaths)})`]
+      ? [`select ${columns}, true as is_new from read_parquet(${sqlPathList(input.archivePaths)})`]
       : []),
   ];
-  // Every file of the day's partition holds that reporting day's orders (the consumer wrote them there).
+  const validated = `validated_${ds.name}`;
+  // Every file of the day's partition holds that reporting day's events (the consumer wrote them there).
   await connection.run(
-    `create or replace temp table validated_orders as
+    `create or replace temp table ${validated} as
      select *, true as is_valid, $day::date as reporting_day from (${sources.join(' union all ')})`,
     { day: input.day },
   );
-  await materialize(connection, 'order_facts');
-  await materialize(connection, 'sales_minute');
+  await materialize(connection, ds.facts);
   await copyToParquet(
     connection,
-    `select ${ARCHIVE_COLUMNS} from order_facts order by event_time, order_id`,
+    `select ${columns} from ${ds.facts} order by ${[ds.eventTime, ...ds.key].join(', ')}`,
     path.join(input.workDir, 'facts.parquet'),
   );
-  await copyToParquet(
-    connection,
-    'select * from sales_minute order by window_start, product_id, currency',
-    path.join(input.workDir, 'compacted.parquet'),
-  );
+  for (const model of ds.models.filter((m) => m.grain === 'minute')) {
+    await materialize(connection, model.name);
+    await copyToParquet(
+      connection,
+      `select * from ${model.name} order by ${['window_start', ...model.dimensions].join(', ')}`,
+      path.join(input.workDir, `compacted-${model.name}.parquet`),
+    );
+  }
   const byHour = async (sql: string) =>
     new Map(
       (await connection.runAndReadAll(sql))
         .getRowObjectsJson()
         .map((row) => [String(row['hh']), Number(row['n'])] as const),
     );
+  const hourOf = `strftime(${ds.eventTime}, '%H')`;
   const newRecordsByHour = await byHour(
-    `select strftime(event_time, '%H') as hh, count(*)::integer as n from validated_orders where is_new group by all`,
+    `select ${hourOf} as hh, count(*)::integer as n from ${validated} where is_new group by all`,
   );
   const ordersByHour = await byHour(
-    `select strftime(event_time, '%H') as hh, count(*)::integer as n from order_facts group by all`,
+    `select ${hourOf} as hh, count(*)::integer as n from ${ds.facts} group by all`,
   );
   const orders = [...ordersByHour.values()].reduce((sum, n) => sum + n, 0);
   return { newRecordsByHour, ordersByHour, orders };
@@ -177,22 +192,23 @@ function retiredFiles(
   for (const [key, at] of Object.entries(previous?.retired ?? {})) {
     if (!current.includes(key) && Date.parse(now) - Date.parse(at) < MEMORY_MS) retired[key] = at;
   }
-  for (const key of [previous?.compacted, previous?.facts]) {
+  for (const key of [previous?.compacted, ...Object.values(previous?.models ?? {}), previous?.facts]) {
     if (key && !current.includes(key)) retired[key] ??= now;
   }
   return retired;
 }
 
 /**
- * Compacts one reporting day: the previous compacted orders (unless `full`) plus every archive the manifest does not
- * cover, deduplicated over the whole day with the shared models, then `compacted-<id>.parquet`, then the manifest
- * naming exactly what was read. Readers switch atomically with the manifest. `full` recomputes the day from all
- * its archives (reconciliation's repair).
+ * Compacts one reporting day of a dataset (default orders): the previous facts (unless `full`) plus every archive
+ * the manifest does not cover, deduplicated over the whole day with the shared models, then one
+ * `compacted-<id>.parquet` per minute model, then the manifest naming exactly what was read. Readers switch
+ * atomically with the manifest. `full` recomputes the day from all its archives (reconciliation's repair).
  */
 export async function compactDay(
   deps: CoreDeps,
   day: string,
   options: {
+    dataset?: string;
     full?: boolean;
     archives?: readonly ObjectInfo[];
     /** The day's manifest as the caller just read it (with its ETag: the commit is conditional on it). */
@@ -201,13 +217,18 @@ export async function compactDay(
 ): Promise<DayCompaction> {
   const { store, clock, log } = deps;
   parseDay(day);
-  const manifestKey = lake.realtimeManifest(day);
+  const ds = dataset(options.dataset ?? 'orders');
+  const views = realtimeViewsOf(ds);
+  const manifestKey = lake.realtimeManifest(day, views.manifestModel);
   const previous =
     'previous' in options ? options.previous : await getJson<StreamManifest>(store, manifestKey);
   const base = options.full ? undefined : previous?.value;
-  const archives = archivesOf(options.archives ?? (await store.list(lake.streamArchivePrefix(day))));
+  const archives = archivesOf(
+    options.archives ?? (await store.list(lake.streamArchivePrefix(day, undefined, ds.name))),
+  );
   const toRead = archives.filter((a) => !isCovered(base, a.hh, a.batchId));
   const empty: DayCompaction = {
+    dataset: ds.name,
     day,
     status: 'empty',
     compacted: null,
@@ -225,8 +246,11 @@ export async function compactDay(
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .flatMap(([hh, ids]) => ids.map((id) => `${hh}/${id}`));
   const compactionId = shortHash(...coveredKeys);
-  const compactedKey = lake.realtimeCompacted(day, compactionId);
-  const factsKey = lake.realtimeFacts(day, compactionId);
+  const compactedKeys = Object.fromEntries(
+    views.models.map((model) => [model, lake.realtimeCompacted(day, compactionId, model)]),
+  );
+  const compactedKey = compactedKeys[views.manifestModel] as string;
+  const factsKey = lake.realtimeFacts(day, compactionId, ds.facts);
   const workDir = await mkdtemp(path.join(os.tmpdir(), `twinflow-compact-${day}-`));
   try {
     const limit = pLimit(DOWNLOAD_CONCURRENCY);
@@ -237,10 +261,12 @@ export async function compactDay(
       Promise.all(toRead.map(({ info }) => limit(() => store.localPath(info)))),
     ]);
     const computed = await withConnection((connection) =>
-      computeDay(connection, { day, factsPath, archivePaths, workDir }),
+      computeDay(connection, ds, { day, factsPath, archivePaths, workDir }),
     );
     await store.putFile(factsKey, path.join(workDir, 'facts.parquet'));
-    await store.putFile(compactedKey, path.join(workDir, 'compacted.parquet'));
+    for (const [model, key] of Object.entries(compactedKeys)) {
+      await store.putFile(key, path.join(workDir, `compacted-${model}.parquet`));
+    }
     const now = clock().toISOString();
     const hours: Record<string, HourCompactionStats> = {};
     for (const hh of Object.keys(covered).sort()) {
@@ -250,9 +276,10 @@ export async function compactDay(
       };
     }
     const archivedRecords = Object.values(hours).reduce((sum, h) => sum + h.records, 0);
-    const retired = retiredFiles(previous?.value, [compactedKey, factsKey], now);
+    const retired = retiredFiles(previous?.value, [...Object.values(compactedKeys), factsKey], now);
     const manifest: StreamManifest = {
       compacted: compactedKey,
+      models: compactedKeys,
       facts: factsKey,
       covered,
       compactedAt: now,
@@ -264,6 +291,7 @@ export async function compactDay(
       ...(Object.keys(retired).length > 0 ? { retired } : {}),
     };
     const result: DayCompaction = {
+      dataset: ds.name,
       day,
       status: 'compacted',
       compacted: compactedKey,
@@ -283,7 +311,7 @@ export async function compactDay(
       if (!(error instanceof PreconditionFailedError)) throw error;
       // Another compaction of this day won; its manifest covers at least what it listed. Ours stays uncommitted
       // (its files are garbage no reader can see).
-      log.warn('compaction lost a race; the other run wins', { day });
+      log.warn('compaction lost a race; the other run wins', { dataset: ds.name, day });
       return { ...result, status: 'lost-race', compacted: null, orders: 0, duplicates: 0 };
     }
     log.info('realtime day compacted', { ...result });
@@ -301,28 +329,45 @@ export function compactionDays(now: Date, lookbackDays = 3, timeZone?: string): 
   return days.sort();
 }
 
+/** The declared datasets with a stream (what a scheduled compaction or reconciliation looks at). */
+export function streamedDatasets(): Dataset[] {
+  return listDatasets().filter((ds) => ds.source !== 'batch');
+}
+
 /**
- * Compacts every day with archives its manifest does not cover, then deletes partials covered for longer than the
- * grace period and superseded compacted files. Safe to run concurrently with consumers, readers and other
- * compactions (manifests are written conditionally).
+ * Compacts, for each streamed dataset, every day with archives its manifest does not cover, then deletes partials
+ * covered for longer than the grace period and superseded compacted files. Safe to run concurrently with
+ * consumers, readers and other compactions (manifests are written conditionally).
  */
 export async function compactRealtime(deps: CoreDeps, options: CompactionOptions): Promise<CompactionResult> {
   const t0 = performance.now();
   const { store, log } = deps;
   const graceMs = options.graceMs ?? DEFAULT_COMPACTION_GRACE_MS;
   const days = options.days ?? compactionDays(options.now, options.lookbackDays, deps.timeZone);
+  const datasets = options.datasets?.map((name) => dataset(name)) ?? streamedDatasets();
+  const unstreamed = datasets.find((ds) => ds.source === 'batch');
+  if (unstreamed) {
+    throw new InvalidInputError(
+      `dataset "${unstreamed.name}" is batch-only: it has no stream to compact`,
+      'dataset',
+    );
+  }
   const result: CompactionResult = { days: [], deleted: [], durationMs: 0 };
-  for (const day of days) {
-    const archives = await store.list(lake.streamArchivePrefix(day));
-    const found = await getJson<StreamManifest>(store, lake.realtimeManifest(day));
-    const manifest = found?.value;
-    if (archivesOf(archives).some((a) => !isCovered(manifest, a.hh, a.batchId))) {
-      result.days.push(await compactDay(deps, day, { archives, previous: found }));
+  for (const ds of datasets) {
+    const { manifestModel } = realtimeViewsOf(ds);
+    for (const day of days) {
+      const archives = await store.list(lake.streamArchivePrefix(day, undefined, ds.name));
+      const found = await getJson<StreamManifest>(store, lake.realtimeManifest(day, manifestModel));
+      const manifest = found?.value;
+      if (archivesOf(archives).some((a) => !isCovered(manifest, a.hh, a.batchId))) {
+        result.days.push(await compactDay(deps, day, { dataset: ds.name, archives, previous: found }));
+      }
+      result.deleted.push(...(await removeCoveredFiles(deps, ds, day, options.now, graceMs)));
     }
-    result.deleted.push(...(await removeCoveredFiles(deps, day, options.now, graceMs)));
   }
   result.durationMs = Math.round(performance.now() - t0);
   log.info('realtime compaction finished', {
+    datasets: datasets.map((ds) => ds.name),
     days,
     compacted: result.days.filter((d) => d.status === 'compacted').length,
     deleted: result.deleted.length,
@@ -332,24 +377,33 @@ export async function compactRealtime(deps: CoreDeps, options: CompactionOptions
 }
 
 /**
- * Deletes, for one day, the partials the manifest has covered for longer than `graceMs`, and the compacted and
- * facts files a manifest retired longer than `graceMs` ago.
+ * Deletes, for one day of a dataset, the partials the manifest has covered for longer than `graceMs` (of every
+ * minute model), and the compacted and facts files a manifest retired longer than `graceMs` ago.
  */
 async function removeCoveredFiles(
   { store }: CoreDeps,
+  ds: Dataset,
   day: string,
   now: Date,
   graceMs: number,
 ): Promise<string[]> {
-  const found = await getJson<StreamManifest>(store, lake.realtimeManifest(day));
+  const views = realtimeViewsOf(ds);
+  const found = await getJson<StreamManifest>(store, lake.realtimeManifest(day, views.manifestModel));
   if (!found) return [];
   const manifest = found.value;
   const cutoff = now.getTime() - graceMs;
   // Logical times only (the run's `now` against times this code recorded), so a replayed schedule behaves alike.
+  // Partials only of models the manifest names a compacted file for (a model declared later has none yet).
+  const compactedModels = views.models.filter(
+    (model) => compactedOf(manifest, { model, manifestModel: views.manifestModel }) !== null,
+  );
   const [realtimeObjects, factsObjects] = await Promise.all([
-    store.list(lake.realtimePrefix(day)),
-    store.list(lake.realtimeFactsPrefix(day)),
+    Promise.all(compactedModels.map((model) => store.list(lake.realtimePrefix(day, undefined, model)))).then(
+      (lists) => lists.flat(),
+    ),
+    store.list(lake.realtimeFactsPrefix(day, ds.facts)),
   ]);
+  const current = new Set([manifest.compacted, ...Object.values(manifest.models ?? {}), manifest.facts]);
   const partials = realtimeObjects.filter((info) => {
     const hh = partitionOf(info.key).hour;
     const batchId = batchIdOfPartial(info.key);
@@ -361,12 +415,7 @@ async function removeCoveredFiles(
   // Only files a manifest superseded: another compaction may have written new ones and not yet committed them.
   const retired = [...realtimeObjects, ...factsObjects].filter((info) => {
     const at = manifest.retired?.[info.key];
-    return (
-      info.key !== manifest.compacted &&
-      info.key !== manifest.facts &&
-      at !== undefined &&
-      Date.parse(at) <= cutoff
-    );
+    return !current.has(info.key) && at !== undefined && Date.parse(at) <= cutoff;
   });
   const doomed = [...partials, ...retired].map((info) => info.key);
   if (doomed.length > 0) await store.delete(doomed);

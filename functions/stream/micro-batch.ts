@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
+import { type Dataset, dataset } from '../pipeline/datasets.ts';
 import { dayOf, hourOf } from '../pipeline/dates.ts';
 import { withConnection } from '../pipeline/duckdb-session.ts';
 import { shortHash } from '../pipeline/ids.ts';
@@ -11,8 +12,8 @@ import { putJson } from '../pipeline/object-store.ts';
 import { appendJsonRecords, createRawOrders } from '../pipeline/order-sources.ts';
 import { buildOrderViews, copyToParquet, type RecordCounts } from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
+import { realtimeViewsOf } from '../pipeline/realtime-view.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
-import { streamKeys } from './stream-keys.ts';
 import { advanceWatermark, DEFAULT_ALLOWED_LATENESS_SECONDS, readWatermark } from './watermark.ts';
 
 /** One received event: an SQS message (or a line of a replayed file) before validation. */
@@ -59,7 +60,7 @@ export interface MicroBatchResult {
   error?: string;
 }
 
-/** `state/stream/batches/dt=D/<batch-id>.json`: what one micro-batch did for one event day. */
+/** `state/stream/<dataset>/batches/dt=D/<batch-id>.json`: what one micro-batch did for one event day. */
 export interface BatchStatsDoc {
   batchId: string;
   day: string;
@@ -107,14 +108,15 @@ async function rows<T>(connection: DuckDBConnection, sql: string, values?: Recor
 
 /**
  * Rows of one lake partition: reporting day `day` (the stage's zone, from the `validation_policy` table) and UTC
- * hour `hh`. In a zone with a half-hour offset, or on a 25-hour DST day, two stretches of a day share an hour.
+ * hour `hh`. Facts carry their `reporting_day`; a minute model's rows are placed by their `window_start`. In a
+ * zone with a half-hour offset, or on a 25-hour DST day, two stretches of a day share an hour.
  */
-function partitionFilter(time: 'event_time' | 'window_start', day: string, hh: string): string {
-  const reportingDay =
-    time === 'event_time'
-      ? 'reporting_day'
-      : `local_date(${time}, (select time_zone from validation_policy))`;
-  return `${reportingDay} = date '${day}' and hour(${time}) = ${Number(hh)}`;
+function partitionFilter(time: { facts: string } | 'window_start', day: string, hh: string): string {
+  const [column, reportingDay] =
+    time === 'window_start'
+      ? [time, `local_date(${time}, (select time_zone from validation_policy))`]
+      : [time.facts, 'reporting_day'];
+  return `${reportingDay} = date '${day}' and hour(${column}) = ${Number(hh)}`;
 }
 
 /** An ISO instant as a DuckDB TIMESTAMP literal in UTC (event times are stored as UTC timestamps). */
@@ -128,6 +130,7 @@ function sample(ids: readonly string[], limit = 100) {
 
 /** What every step of one micro-batch needs to know about it. */
 interface BatchContext {
+  dataset: Dataset;
   batchId: string;
   messages: readonly StreamMessage[];
   byId: ReadonlyMap<string, StreamMessage>;
@@ -179,7 +182,8 @@ async function validateBatch(
   batch: BatchContext,
   deps: CoreDeps,
 ): Promise<RecordCounts> {
-  await createRawOrders(connection);
+  const ds = batch.dataset;
+  await createRawOrders(connection, ds);
   await appendJsonRecords(
     connection,
     // Received = when SQS took the message (stable across redeliveries), else when this batch started.
@@ -190,22 +194,27 @@ async function validateBatch(
       isInvalidUtf8: m.isInvalidUtf8,
     })),
     { source: batch.source, isEventIdRequired: true },
+    ds,
   );
   return buildOrderViews(connection, {
+    dataset: ds,
     ...(batch.policy ? { policy: batch.policy } : {}),
     ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
   });
 }
 
-async function validRecordRefs(connection: DuckDBConnection): Promise<string[]> {
+async function validRecordRefs(connection: DuckDBConnection, ds: Dataset): Promise<string[]> {
   return (
-    await rows<{ ref: string }>(connection, 'select record_ref as ref from validated_orders where is_valid')
+    await rows<{ ref: string }>(
+      connection,
+      `select record_ref as ref from validated_${ds.name} where is_valid`,
+    )
   ).map((r) => r.ref);
 }
 
 /** The batch's quarantine file: its rejected records, with their reasons. */
 function quarantineKeyOf(batch: BatchContext, timeZone: string | undefined): string {
-  return lake.quarantine(dayOf(batch.sentAt, timeZone), batch.batchId);
+  return lake.quarantine(dayOf(batch.sentAt, timeZone), batch.batchId, batch.dataset.name);
 }
 
 /** Writes the batch's rejected records, with their reasons, to `key`. */
@@ -217,7 +226,7 @@ async function quarantineRejected(
 ): Promise<void> {
   const rejected = await rows<{ ref: string; reasons: string[]; raw: string }>(
     connection,
-    'select record_ref as ref, reasons, raw from validated_orders where not is_valid order by record_ref',
+    `select record_ref as ref, reasons, raw from validated_${batch.dataset.name} where not is_valid order by record_ref`,
   );
   const lines = rejected.map((r) => {
     const message = batch.byId.get(r.ref);
@@ -246,28 +255,33 @@ async function quarantineRejected(
   });
 }
 
-/** Valid records, distinct orders and late orders (event time before `watermark`) per event day and hour. */
-async function hourRows(connection: DuckDBConnection, watermark: string | null): Promise<HourRow[]> {
+/** Valid records, distinct events and late events (event time before `watermark`) per event day and hour. */
+async function hourRows(
+  connection: DuckDBConnection,
+  ds: Dataset,
+  watermark: string | null,
+): Promise<HourRow[]> {
+  const time = ds.eventTime;
   return rows<HourRow>(
     connection,
     `with
      valid_hours as (
-         select strftime(reporting_day, '%Y-%m-%d') as day, strftime(event_time, '%H') as hh, count(*)::integer as valid,
-         from validated_orders
+         select strftime(reporting_day, '%Y-%m-%d') as day, strftime(${time}, '%H') as hh, count(*)::integer as valid,
+         from validated_${ds.name}
          where is_valid
          group by all
      ),
-     order_hours as (
+     fact_hours as (
          select
              strftime(reporting_day, '%Y-%m-%d') as day,
-             strftime(event_time, '%H') as hh,
+             strftime(${time}, '%H') as hh,
              count(*)::integer as orders,
-             count(*) filter (where event_time < $watermark::timestamp)::integer as late,
-         from order_facts
+             count(*) filter (where ${time} < $watermark::timestamp)::integer as late,
+         from ${ds.facts}
          group by all
      )
-     select day, hh, valid_hours.valid, order_hours.orders, order_hours.late
-     from order_hours
+     select day, hh, valid_hours.valid, fact_hours.orders, fact_hours.late
+     from fact_hours
      join valid_hours using (day, hh)
      order by day, hh`,
     // Before the first event nothing is late.
@@ -275,23 +289,30 @@ async function hourRows(connection: DuckDBConnection, watermark: string | null):
   );
 }
 
-/** Processing time (`nowIso`) − event time over the accepted orders, and their latest event time, ms. */
-async function ingestLag(connection: DuckDBConnection, nowIso: string) {
+/** Processing time (`nowIso`) − event time over the accepted events, and their latest event time, ms. */
+async function ingestLag(connection: DuckDBConnection, ds: Dataset, nowIso: string) {
+  const time = ds.eventTime;
   return (
     await rows<{ avg: number; max: number; max_ms: number }>(
       connection,
-      `select avg(epoch_ms($now::timestamp) - epoch_ms(event_time))::double as avg,
-              max(epoch_ms($now::timestamp) - epoch_ms(event_time))::double as max,
-              max(epoch_ms(event_time))::double as max_ms,
-       from order_facts`,
+      `select avg(epoch_ms($now::timestamp) - epoch_ms(${time}))::double as avg,
+              max(epoch_ms($now::timestamp) - epoch_ms(${time}))::double as max,
+              max(epoch_ms(${time}))::double as max_ms,
+       from ${ds.facts}`,
       { now: sqlTimestamp(nowIso) },
     )
   )[0];
 }
 
+/** The columns of a stream archive: the dataset's declared fields (its facts without the reporting day). */
+export function archiveColumns(ds: Dataset): string {
+  return Object.keys(ds.fields).join(', ');
+}
+
 /**
- * Writes each hour's stream archive and minute partial: local files first (DuckDB), then uploads — archives
- * before partials, so compaction (which lists archives) never misses a batch whose partial a reader can see.
+ * Writes each hour's stream archive and each minute model's partial: local files first (DuckDB), then uploads —
+ * archives before partials, so compaction (which lists archives) never misses a batch whose partial a reader can
+ * see.
  */
 async function writeHourFiles(
   connection: DuckDBConnection,
@@ -299,32 +320,34 @@ async function writeHourFiles(
   hours: readonly HourRow[],
   { store }: CoreDeps,
 ): Promise<void> {
-  const { batchId, workDir } = batch;
-  const files = [] as { archive: [string, string]; partial: [string, string] }[];
+  const { batchId, workDir, dataset: ds } = batch;
+  const models = ds.models.filter((m) => m.grain === 'minute');
+  const archives = [] as [string, string][];
+  const partials = [] as [string, string][];
   for (const { day, hh } of hours) {
     const archiveFile = path.join(workDir, `archive-${day}-${hh}.parquet`);
-    const partialFile = path.join(workDir, `partial-${day}-${hh}.parquet`);
     await copyToParquet(
       connection,
-      `select order_id, event_id, user_id, product_id, quantity, unit_price, currency, event_time,
-              '${batchId}' as batch_id
-       from order_facts where ${partitionFilter('event_time', day, hh)} order by event_time, order_id`,
+      `select ${archiveColumns(ds)}, '${batchId}' as batch_id
+       from ${ds.facts} where ${partitionFilter({ facts: ds.eventTime }, day, hh)}
+       order by ${[ds.eventTime, ...ds.key].join(', ')}`,
       archiveFile,
     );
-    await copyToParquet(
-      connection,
-      `select * from sales_minute where ${partitionFilter('window_start', day, hh)}
-       order by window_start, product_id`,
-      partialFile,
-    );
-    files.push({
-      archive: [lake.streamArchive(day, hh, batchId), archiveFile],
-      partial: [lake.realtimePartial(day, hh, batchId), partialFile],
-    });
+    archives.push([lake.streamArchive(day, hh, batchId, ds.name), archiveFile]);
+    for (const model of models) {
+      const partialFile = path.join(workDir, `partial-${model.name}-${day}-${hh}.parquet`);
+      await copyToParquet(
+        connection,
+        `select * from ${model.name} where ${partitionFilter('window_start', day, hh)}
+         order by ${['window_start', ...model.dimensions].join(', ')}`,
+        partialFile,
+      );
+      partials.push([lake.realtimePartial(day, hh, batchId, model.name), partialFile]);
+    }
   }
   const limit = pLimit(WRITE_CONCURRENCY);
-  await Promise.all(files.map(({ archive }) => limit(() => store.putFile(...archive))));
-  await Promise.all(files.map(({ partial }) => limit(() => store.putFile(...partial))));
+  await Promise.all(archives.map((archive) => limit(() => store.putFile(...archive))));
+  await Promise.all(partials.map((partial) => limit(() => store.putFile(...partial))));
 }
 
 /**
@@ -338,10 +361,11 @@ async function writeAcceptedOrders(
   deps: CoreDeps,
 ): Promise<void> {
   const { store, timeZone } = deps;
-  const { value: mark } = await readWatermark(store);
+  const ds = batch.dataset;
+  const { value: mark } = await readWatermark(store, ds.name);
   const nowIso = batch.started.toISOString();
-  const hours = await hourRows(connection, mark.watermark);
-  const lag = await ingestLag(connection, nowIso);
+  const hours = await hourRows(connection, ds, mark.watermark);
+  const lag = await ingestLag(connection, ds, nowIso);
   if (lag) result.ingestLagMs = { avg: Math.round(lag.avg), max: Math.round(lag.max) };
   for (const h of hours) {
     result.hours[`${h.day}/${h.hh}`] = {
@@ -353,7 +377,7 @@ async function writeAcceptedOrders(
     result.late += h.late;
   }
   await writeHourFiles(connection, batch, hours, deps);
-  await writeBatchStats(deps, {
+  await writeBatchStats(deps, ds.name, {
     batchId: batch.batchId,
     processedAt: nowIso,
     hours: result.hours,
@@ -364,7 +388,7 @@ async function writeAcceptedOrders(
     },
   });
   if (lag) {
-    await advanceWatermark(store, {
+    await advanceWatermark(store, ds.name, {
       maxEventTime: new Date(lag.max_ms),
       allowedLatenessSeconds: batch.allowedLatenessSeconds,
       now: batch.started,
@@ -401,7 +425,11 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
   const batchId = batchIdOf(messages);
   const result = emptyResult(batchId, messages.length);
   if (messages.length === 0) return result;
+  const ds = dataset(input.dataset ?? 'orders');
+  // A dataset without a minute model has nothing to stream into: refused before any message is acknowledged.
+  realtimeViewsOf(ds);
   const batch: BatchContext = {
+    dataset: ds,
     batchId,
     messages,
     byId: new Map(messages.map((m) => [m.messageId, m])),
@@ -421,7 +449,7 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
       result.quarantined = counts.quarantined;
       result.duplicates = counts.duplicates;
       result.orders = counts.orders;
-      validIds = await validRecordRefs(connection);
+      validIds = await validRecordRefs(connection, ds);
       if (counts.quarantined > 0) {
         result.quarantineKey = quarantineKeyOf(batch, deps.timeZone);
         await quarantineRejected(connection, batch, result.quarantineKey, deps);
@@ -430,7 +458,7 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
       if (counts.orders > 0) await writeAcceptedOrders(connection, batch, result, deps);
     });
     if (result.orders === 0 && result.quarantined > 0) {
-      await writeBatchStats(deps, {
+      await writeBatchStats(deps, ds.name, {
         batchId,
         processedAt: started.toISOString(),
         hours: {},
@@ -461,6 +489,7 @@ export async function consumeMicroBatch(input: MicroBatchInput, deps: CoreDeps):
 /** Writes one stats document per event day the batch touched (and the day its quarantined records count on). */
 async function writeBatchStats(
   { store }: CoreDeps,
+  datasetName: string,
   input: {
     batchId: string;
     processedAt: string;
@@ -488,6 +517,8 @@ async function writeBatchStats(
     };
   }
   await Promise.all(
-    [...docs.values()].map((doc) => putJson(store, streamKeys.batchStats(doc.day, doc.batchId), doc)),
+    [...docs.values()].map((doc) =>
+      putJson(store, lake.streamBatchStats(doc.day, doc.batchId, datasetName), doc),
+    ),
   );
 }

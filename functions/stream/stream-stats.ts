@@ -2,10 +2,9 @@ import pLimit from 'p-limit';
 import { parseDay } from '../pipeline/dates.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { getJson, type ObjectStore } from '../pipeline/object-store.ts';
-import { isCovered } from '../pipeline/realtime-view.ts';
+import { isCovered, type RealtimeViewRef, SALES_VIEW } from '../pipeline/realtime-view.ts';
 import type { StreamManifest } from './compaction.ts';
 import type { BatchStatsDoc } from './micro-batch.ts';
-import { streamKeys } from './stream-keys.ts';
 
 /** What the speed layer did for one event hour: the counts reconciliation explains deviations with. */
 export interface StreamHourStats {
@@ -48,10 +47,14 @@ function emptyHour(): StreamHourStats {
 }
 
 /** Per-hour (`HH`) speed-layer counts of one reporting day, from the per-batch stats and the compaction manifests. */
-export async function streamStats(store: ObjectStore, day: string): Promise<Record<string, StreamHourStats>> {
+export async function streamStats(
+  store: ObjectStore,
+  day: string,
+  stream: { dataset: string; view: RealtimeViewRef } = { dataset: 'orders', view: SALES_VIEW },
+): Promise<Record<string, StreamHourStats>> {
   parseDay(day);
   const limit = pLimit(16);
-  const statObjects = await store.list(streamKeys.batchStatsPrefix(day));
+  const statObjects = await store.list(lake.streamBatchStatsPrefix(day, stream.dataset));
   const docs = await Promise.all(
     statObjects.map((info) => limit(async () => (await getJson<BatchStatsDoc>(store, info.key))?.value)),
   );
@@ -81,7 +84,9 @@ export async function streamStats(store: ObjectStore, day: string): Promise<Reco
       stats.received += doc.quarantined.count;
     }
   }
-  const manifest = (await getJson<StreamManifest>(store, lake.realtimeManifest(day)))?.value;
+  const manifest = (
+    await getJson<StreamManifest>(store, lake.realtimeManifest(day, stream.view.manifestModel))
+  )?.value;
   for (const [hh, counts] of Object.entries(manifest?.hours ?? {})) {
     const stats = hourOf(hh);
     stats.compactedOrders = counts.orders;

@@ -2,7 +2,7 @@ import { PreconditionFailedError } from '../pipeline/errors.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { getJson, type ObjectStore, putJson } from '../pipeline/object-store.ts';
 
-/** `state/stream/watermark.json`: the event-time progress of the stream. */
+/** `state/stream/<dataset>/watermark.json`: the event-time progress of a dataset's stream. */
 export interface StreamWatermark {
   /** Largest event time accepted so far (ISO, UTC), or null before the first event. */
   maxEventTime: string | null;
@@ -17,8 +17,9 @@ export const DEFAULT_ALLOWED_LATENESS_SECONDS = 3600;
 /** Reads the stream watermark (null fields before the first event). */
 export async function readWatermark(
   store: ObjectStore,
+  dataset = 'orders',
 ): Promise<{ value: StreamWatermark; etag: string | undefined }> {
-  const found = await getJson<StreamWatermark>(store, lake.streamState);
+  const found = await getJson<StreamWatermark>(store, lake.streamWatermark(dataset));
   return found
     ? { value: found.value, etag: found.etag }
     : {
@@ -38,11 +39,12 @@ export async function readWatermark(
  */
 export async function advanceWatermark(
   store: ObjectStore,
+  dataset: string,
   input: { maxEventTime: Date; allowedLatenessSeconds: number; now: Date },
   attempts = 20,
 ): Promise<StreamWatermark> {
   for (let attempt = 1; ; attempt++) {
-    const { value, etag } = await readWatermark(store);
+    const { value, etag } = await readWatermark(store, dataset);
     const current = value.maxEventTime ? Date.parse(value.maxEventTime) : Number.NEGATIVE_INFINITY;
     const max = Math.max(current, input.maxEventTime.getTime());
     if (max === current && value.allowedLatenessSeconds === input.allowedLatenessSeconds) return value;
@@ -53,7 +55,12 @@ export async function advanceWatermark(
       updatedAt: input.now.toISOString(),
     };
     try {
-      await putJson(store, lake.streamState, next, etag ? { ifMatch: etag } : { ifNoneMatch: true });
+      await putJson(
+        store,
+        lake.streamWatermark(dataset),
+        next,
+        etag ? { ifMatch: etag } : { ifNoneMatch: true },
+      );
       return next;
     } catch (error) {
       if (!(error instanceof PreconditionFailedError) || attempt >= attempts) throw error;

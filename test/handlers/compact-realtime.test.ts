@@ -48,7 +48,15 @@ describe('compact-realtime handler (events/ fixtures)', () => {
     );
 
     expect(result.days).toEqual([
-      { day: '2026-11-21', status: 'compacted', orders: 1, duplicates: 1, batches: 2, read: 2 },
+      {
+        dataset: 'orders',
+        day: '2026-11-21',
+        status: 'compacted',
+        orders: 1,
+        duplicates: 1,
+        batches: 2,
+        read: 2,
+      },
     ]);
     expect(await realtimeOrders(store, '2026-11-21')).toBe(1);
     // Newest event 10:01:00, schedule time 10:20:00: the freshness alarm's metric.
