@@ -1,8 +1,11 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type Command, Option } from 'commander';
+import { dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
+import { revenueText } from '../../functions/pipeline/money.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { lakeAlertSink } from '../../functions/reconcile/alert-sinks.ts';
+import type { DeviationJson, MeasuresJson } from '../../functions/reconcile/deviation.ts';
 import { sqsDlqProbe } from '../../functions/reconcile/dlq-probe.ts';
 import { reconcile } from '../../functions/reconcile/reconcile.ts';
 import type { ReconciliationRun } from '../../functions/reconcile/run-record.ts';
@@ -11,8 +14,9 @@ import {
   type ReconciliationTrend,
   reconciliationTrend,
 } from '../../functions/reconcile/trend.ts';
+import { servedModel } from '../../functions/serving/metric-model.ts';
 import { deviationThreshold, reconcileLookbackDays } from '../../functions/settings/settings.ts';
-import { cliEnv, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
+import { cliEnv, datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
 
@@ -48,23 +52,43 @@ export function formatRun(run: ReconciliationRun, key: string, location: string)
     `reconciliation ${run.run_id} as of ${run.now} (threshold ${percent(run.threshold)}): ${run.status.toUpperCase()}`,
     `max deviation before corrections ${percent(run.max_abs_deviation.before)}, after ${percent(run.max_abs_deviation.after)}`,
   ];
+  const model = servedModel(run.model ?? 'sales_minute');
+  const ratio = (deviation: DeviationJson, name: string) =>
+    percent((deviation[name] ?? null) as string | null);
+  const amount = (json: MeasuresJson, name: string) =>
+    String(
+      json[name] ??
+        revenueText({ revenue_by_currency: (json[`${name}_by_currency`] ?? {}) as Record<string, string> }),
+    );
+  const totals = (json: MeasuresJson) =>
+    model.measures
+      .map((m) => (m.kind === 'money' ? amount(json, m.name) : `${json[m.name]} ${m.name}`))
+      .join(', ');
+  // Per hour: the first count or sum measure and the money ones.
+  const hourMeasures = model.measures.filter(
+    (m, i) => m.kind === 'money' || i === model.measures.findIndex((d) => d.kind !== 'money'),
+  );
+  if (run.model) lines.splice(1, 0, `model ${run.model} (dataset ${run.dataset})`);
   for (const day of run.days) {
     const t = day.after.totals;
+    const dimension = day.after.dimension === undefined ? 'product_id' : day.after.dimension;
     lines.push(
       '',
-      `${day.day}  batch ${t.batch.orders} orders, ${t.batch.units} units, ${t.batch.revenue}` +
-        `  realtime ${t.realtime.orders} orders, ${t.realtime.units} units, ${t.realtime.revenue}`,
-      `  deviation orders ${percent(t.deviation.orders)}, units ${percent(t.deviation.units)}, revenue ${percent(t.deviation.revenue)}` +
+      `${day.day}  batch ${totals(t.batch)}  realtime ${totals(t.realtime)}`,
+      `  deviation ${model.measures.map((m) => `${m.name} ${ratio(t.deviation, m.name)}`).join(', ')}` +
         ` (day max ${percent(day.before.max_abs_deviation)} before, ${percent(day.after.max_abs_deviation)} after)`,
     );
     for (const hour of day.after.hours.filter((h) => Number(h.max_abs_deviation) !== 0)) {
-      lines.push(
-        `  hour ${hour.hour}: orders ${hour.realtime.orders}/${hour.batch.orders} (${percent(hour.deviation.orders)}),` +
-          ` revenue ${hour.realtime.revenue}/${hour.batch.revenue} (${percent(hour.deviation.revenue)})`,
+      const parts = hourMeasures.map(
+        (m) =>
+          `${m.name} ${amount(hour.realtime, m.name)}/${amount(hour.batch, m.name)} (${ratio(hour.deviation, m.name)})`,
       );
+      lines.push(`  hour ${hour.hour}: ${parts.join(', ')}`);
     }
-    for (const product of day.after.products.slice(0, 5)) {
-      lines.push(`  product ${product.product_id}: max deviation ${percent(product.max_abs_deviation)}`);
+    for (const row of dimension ? day.after.products.slice(0, 5) : []) {
+      lines.push(
+        `  ${(dimension as string).replace(/_id$/, '')} ${String(row[dimension as string])}: max deviation ${percent(row.max_abs_deviation)}`,
+      );
     }
     lines.push(`  why: ${day.explanation.summary}`);
   }
@@ -108,36 +132,57 @@ export function register(program: Command): void {
     .option('--now <ISO>', 'logical time of the run (default: the current time)')
     .addOption(settingOption(reconcileLookbackDays))
     .addOption(settingOption(deviationThreshold))
+    .addOption(datasetOption())
+    .option(
+      '--model <name>',
+      "one minute model of the dataset (default: each of the dataset's minute models)",
+    )
     .option(
       '--dlq-url <url>',
-      'orders DLQ whose depth explains missing orders (default: reported as unknown)',
+      "the dataset's DLQ whose depth explains missing events (default: <DATASET>_DLQ_URL, else reported as unknown)",
     )
-    .option('--json', 'print the run record as JSON', false)
+    .option('--json', 'print the run record as JSON (a list when several models ran)', false)
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
       const store = openCliStore(options.lake);
-      const dlq = options.dlqUrl
-        ? sqsDlqProbe(new SQSClient({ endpoint: cliEnv.sqsEndpoint, region: cliEnv.region }), options.dlqUrl)
+      const ds = dataset(options.dataset);
+      const minuteModels = ds.models.filter((m) => m.grain === 'minute').map((m) => m.name);
+      if (options.model !== undefined && !minuteModels.includes(options.model)) {
+        throw new InvalidInputError(
+          `--model: "${String(options.model).slice(0, 64)}" is not a minute model of ${ds.name} (${minuteModels.join(', ')})`,
+          'model',
+        );
+      }
+      const dlqUrl = options.dlqUrl ?? process.env[`${ds.name.toUpperCase()}_DLQ_URL`];
+      const dlq = dlqUrl
+        ? sqsDlqProbe(new SQSClient({ endpoint: cliEnv.sqsEndpoint, region: cliEnv.region }), dlqUrl)
         : undefined;
-      const { record, key } = await reconcile(
-        {
-          now: options.now === undefined ? new Date() : parseNow(options.now),
-          lookbackDays: options.lookbackDays,
-          threshold: options.threshold,
-        },
-        {
-          store,
-          clock: () => new Date(),
-          log: options.verbose ? consoleLog : silentLog,
-          timeZone: options.tz,
-          // Locally an alert is a file the dashboard reads plus a log line on stderr.
-          alerts: lakeAlertSink(store, consoleLog),
-          ...(dlq ? { dlq } : {}),
-        },
-      );
-      console.log(options.json ? JSON.stringify(record, null, 2) : formatRun(record, key, store.location));
+      const now = options.now === undefined ? new Date() : parseNow(options.now);
+      const results = [];
+      for (const model of options.model === undefined ? minuteModels : [options.model]) {
+        results.push(
+          await reconcile(
+            { now, model, lookbackDays: options.lookbackDays, threshold: options.threshold },
+            {
+              store,
+              clock: () => new Date(),
+              log: options.verbose ? consoleLog : silentLog,
+              timeZone: options.tz,
+              // Locally an alert is a file the dashboard reads plus a log line on stderr.
+              alerts: lakeAlertSink(store, consoleLog),
+              ...(dlq ? { dlq } : {}),
+            },
+          ),
+        );
+      }
+      if (options.json) {
+        const records = results.map((r) => r.record);
+        console.log(JSON.stringify(records.length === 1 ? records[0] : records, null, 2));
+        return;
+      }
+      console.log(results.map(({ record, key }) => formatRun(record, key, store.location)).join('\n\n'));
     });
 
   command
@@ -149,6 +194,7 @@ export function register(program: Command): void {
         .argParser(wholeNumber('--days', 1, MAX_TREND_DAYS)),
     )
     .option('--now <ISO>', 'the last day to show (default: today)')
+    .option('--model <name>', 'the model whose runs to show', 'sales_minute')
     .option('--json', 'print the trend as JSON', false)
     .addOption(lakeOption())
     .addOption(tzOption())
@@ -162,6 +208,7 @@ export function register(program: Command): void {
       const now = pick('now');
       const result = await reconciliationTrend(store, {
         days: options.days,
+        model: String(pick('model')),
         timeZone: String(pick('tz')),
         ...(now === undefined ? {} : { now: parseNow(String(now)) }),
       });

@@ -237,6 +237,20 @@ function decimalMin(min: number): string {
   return min === 0 ? '0 or more' : `at least ${min}`;
 }
 
+/** The SQL type a field has once validated (in `validated_<name>`, the facts and the stream archive). */
+export function fieldSqlType(field: FieldDeclaration): string {
+  switch (field.type) {
+    case 'integer':
+      return 'integer';
+    case 'decimal':
+      return `decimal(18, ${field.scale})`;
+    case 'timestamp':
+      return 'timestamp';
+    default:
+      return 'varchar';
+  }
+}
+
 function outputColumn(name: string, field: FieldDeclaration): string {
   switch (field.type) {
     case 'integer':

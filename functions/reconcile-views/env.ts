@@ -15,8 +15,8 @@ export const env = {
   store: lakeStoreFromEnv(),
   /** SNS topic for alerts; without it alerts go to the lake (alerts/) and the log only. */
   alertTopicArn: optional('ALERT_TOPIC_ARN'),
-  /** The orders DLQ; without it the DLQ depth is reported as "unknown". */
-  dlqUrl: optional('ORDERS_DLQ_URL'),
+  /** A streamed dataset's DLQ (`<DATASET>_DLQ_URL`); without it its depth is reported as "unknown". */
+  dlqUrlOf: (dataset: string) => optional(`${dataset.toUpperCase()}_DLQ_URL`),
   threshold: settings.threshold,
   lookbackDays: settings.lookbackDays,
   /** The batch function's gate settings, for the days reconciliation re-runs. */

@@ -1,30 +1,38 @@
+import type { ServedModel } from '../serving/metric-model.ts';
 import type { ScoredDay, ScoredRow } from './deviation.ts';
 import { formatMicros, type Micros } from './exact.ts';
 import type { Breach, Correction, DayRecord, ReconciliationAlert } from './run-record.ts';
 
 const MAX_BREACHES = 10;
 
-function breach(level: Breach['level'], scored: ScoredRow): Breach {
-  const { hour, product_id, max_abs_deviation, deviation } = scored.row;
+function breach(level: Breach['level'], scored: ScoredRow, dimension: string | null): Breach {
+  const { hour, max_abs_deviation, deviation } = scored.row;
+  const value = dimension ? scored.row[dimension] : undefined;
   return {
     level,
     ...(hour !== undefined ? { hour } : {}),
-    ...(product_id !== undefined ? { product_id } : {}),
+    ...(dimension && typeof value === 'string' ? { [dimension]: value } : {}),
     max_abs_deviation,
     deviation,
   };
 }
 
-const absDiff = (row: ScoredRow) => {
-  const diff = row.row.realtime.orders - row.row.batch.orders;
-  return Math.abs(diff);
+/** How far a row's first count or sum measure differs between the layers (what "differs most" means). */
+const absDiff = (model: ServedModel, row: ScoredRow) => {
+  const measure = model.measures.find((m) => m.kind !== 'money')?.name;
+  if (!measure) return 0;
+  return Math.abs(Number(row.row.realtime[measure] ?? 0) - Number(row.row.batch[measure] ?? 0));
 };
+
+/** How a place is named in an alert: `product p1` for product_id, `warehouse w1` for warehouse_id. */
+const placeName = (dimension: string) => dimension.replace(/_id$/, '').replaceAll('_', ' ');
 
 /**
  * The alert for a day above the threshold. Where: the worst hour (if an hour breaches) and, in it, the product
  * whose orders differ most; otherwise the worst product over the day.
  */
 export function buildAlert(input: {
+  model: ServedModel;
   runId: string;
   now: Date;
   threshold: Micros;
@@ -32,7 +40,8 @@ export function buildAlert(input: {
   record: DayRecord;
   corrections: Correction[];
 }): ReconciliationAlert {
-  const { scored, record, threshold } = input;
+  const { scored, record, threshold, model } = input;
+  const dimension = scored.dimension;
   const above = (rows: ScoredRow[]) =>
     rows
       .filter((r) => r.score > threshold)
@@ -42,24 +51,25 @@ export function buildAlert(input: {
   const worstHour = hours[0];
   const cellsOfHour = worstHour ? scored.cells.filter((c) => c.row.hour === worstHour.row.hour) : [];
   const worstCell = [...cellsOfHour].sort(
-    (a, b) => absDiff(b) - absDiff(a) || (a.score > b.score ? -1 : 1),
+    (a, b) => absDiff(model, b) - absDiff(model, a) || (a.score > b.score ? -1 : 1),
   )[0];
   const worstProduct = worstHour ? worstCell : products[0];
   const breaches = [
-    ...(scored.totals.score > threshold ? [breach('day', scored.totals)] : []),
-    ...hours.map((r) => breach('hour', r)),
-    ...products.map((r) => breach('product', r)),
+    ...(scored.totals.score > threshold ? [breach('day', scored.totals, dimension)] : []),
+    ...hours.map((r) => breach('hour', r, dimension)),
+    ...products.map((r) => breach('product', r, dimension)),
   ].slice(0, MAX_BREACHES);
-  const where = {
+  const worstValue = dimension ? worstProduct?.row[dimension] : undefined;
+  const where: ReconciliationAlert['where'] = {
     day: record.day,
     hour: worstHour?.row.hour ?? null,
-    product_id: worstProduct?.row.product_id ?? null,
+    ...(dimension ? { [dimension]: typeof worstValue === 'string' ? worstValue : null } : {}),
   };
   const maxAbs = formatMicros(scored.maxScore);
   const place = [
     where.day,
     where.hour && `hour ${where.hour}`,
-    where.product_id && `product ${where.product_id}`,
+    dimension && where[dimension] && `${placeName(dimension)} ${where[dimension]}`,
   ]
     .filter(Boolean)
     .join(', ');
@@ -79,6 +89,8 @@ export function buildAlert(input: {
     breaches,
     explanation: record.explanation,
     corrections: input.corrections,
+    dataset: model.dataset,
+    model: model.name,
     message: `batch and realtime deviate by ${maxAbs} (threshold ${formatMicros(threshold)}) at ${place}: ${record.explanation.summary}`,
   };
 }

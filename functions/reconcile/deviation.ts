@@ -1,49 +1,48 @@
-import { type RevenueJson, revenueJson } from '../pipeline/money.ts';
-import { addMeasures, type Cell, type Measures, zero } from './day-layers.ts';
+import { revenueText } from '../pipeline/money.ts';
+import type { ServedModel } from '../serving/metric-model.ts';
+import { type MeasuresJson, measuresJson as servedMeasuresJson } from '../serving/metric-query.ts';
+import { addMeasures, type Cell, cellDimension, type Measures, zero } from './day-layers.ts';
 import { absMicros, deviationMicros, formatMicros, type Micros, maxMicros } from './exact.ts';
 
-/** Measures as they appear in JSON: counts as numbers, money per currency as decimal strings. */
-export interface MeasuresJson extends RevenueJson {
-  orders: number;
-  units: number;
-}
+/** Measures as they appear in JSON (the serving layer's form): counts and sums as numbers, money per currency. */
+export type { MeasuresJson };
 
 /**
  * Signed `(realtime − batch) / batch` per measure, as a fixed 6-place decimal string (`'-0.041667'`).
  * `null` when batch has none and realtime has some (no finite ratio; counted as 1.000000 for alerting).
- * Revenue is compared per currency (`revenue_by_currency`); `revenue` is the currency that deviates most.
+ * Money is compared per currency (`<measure>_by_currency`); `<measure>` is the currency that deviates most.
  */
-export interface DeviationJson {
-  orders: string | null;
-  units: string | null;
-  revenue: string | null;
-  revenue_by_currency: Record<string, string | null>;
-}
+export type DeviationJson = Record<string, string | null | Record<string, string | null>>;
 
-/** One compared period: the whole day, an hour, a product (over the day) or an (hour, product) cell. */
-export interface ComparisonRow {
+/**
+ * One compared period: the whole day, an hour, a value of the model's cell dimension (over the day) or an
+ * (hour, value) cell. The value is under the dimension's name (`product_id` for orders).
+ */
+export type ComparisonRow = {
   hour?: string;
-  product_id?: string;
   batch: MeasuresJson;
   realtime: MeasuresJson;
   deviation: DeviationJson;
-  /** The largest absolute deviation of the three measures (`'0.041667'`). */
+  /** The largest absolute deviation of the measures (`'0.041667'`). */
   max_abs_deviation: string;
-}
+} & { [dimension: string]: unknown };
 
 /** How far the realtime view of one day is from its published batch view. */
 export interface DayComparison {
+  /** The dimension `products` and `cells` are split by (the model's first non-currency one), or null; absent in
+   * records written before datasets (orders: product_id). */
+  dimension?: string | null;
   totals: ComparisonRow;
   /** Every hour either layer has data for, in order. */
   hours: ComparisonRow[];
-  /** The products that deviate, largest deviation first (at most `TOP_ROWS`). */
+  /** The values of `dimension` that deviate, largest deviation first (at most `TOP_ROWS`). */
   products: ComparisonRow[];
-  /** The (hour, product) cells that deviate, largest deviation first (at most `TOP_ROWS`). */
+  /** The (hour, value) cells that deviate, largest deviation first (at most `TOP_ROWS`). */
   cells: ComparisonRow[];
   products_compared: number;
   products_deviating: number;
   cells_deviating: number;
-  /** Largest absolute deviation over the day, its hours and its products: what the alert threshold applies to. */
+  /** Largest absolute deviation over the day, its hours and its values: what the alert threshold applies to. */
   max_abs_deviation: string;
 }
 
@@ -57,37 +56,67 @@ export interface ScoredRow {
   score: Micros;
 }
 
-/** Measures in their JSON form. */
-export function measuresJson(m: Measures): MeasuresJson {
-  return { orders: Number(m.orders), units: Number(m.units), ...revenueJson(m.revenue) };
+/** Measures in their JSON form (the serving layer's, so a model reads the same in both). */
+export function measuresJson(model: ServedModel, m: Measures): MeasuresJson {
+  const values = Object.fromEntries(model.measures.map((d) => [d.name, Number(m.values.get(d.name) ?? 0n)]));
+  const money = Object.fromEntries(
+    model.measures.flatMap((d) => (d.kind === 'money' ? [[d.name, m.money.get(d.name) ?? new Map()]] : [])),
+  );
+  return servedMeasuresJson(model, values, money);
+}
+
+/** `12 orders / 100.00 USD`: a model's first count or sum measure (`named`: with its name) and its money. */
+export function measuresText(model: ServedModel, json: MeasuresJson, named = true): string {
+  const first = model.measures.find((m) => m.kind !== 'money');
+  const parts = first ? [named ? `${json[first.name]} ${first.name}` : String(json[first.name])] : [];
+  for (const m of model.measures.filter((d) => d.kind === 'money')) {
+    parts.push(
+      revenueText({ revenue_by_currency: (json[`${m.name}_by_currency`] ?? {}) as Record<string, string> }),
+    );
+  }
+  return parts.join(' / ');
 }
 
 const weight = (ratio: Micros | null): Micros => (ratio === null ? NO_BATCH : absMicros(ratio));
 
-/** Compares two sets of measures exactly; revenue currency by currency (amounts are never converted). */
-export function compare(batch: Measures, realtime: Measures, where: Partial<ComparisonRow> = {}): ScoredRow {
-  const orders = deviationMicros(realtime.orders, batch.orders);
-  const units = deviationMicros(realtime.units, batch.units);
-  const codes = [...new Set([...batch.revenue.keys(), ...realtime.revenue.keys()])].sort();
-  const byCurrency = codes.map(
-    (code) =>
-      [code, deviationMicros(realtime.revenue.get(code) ?? 0n, batch.revenue.get(code) ?? 0n)] as const,
-  );
-  let revenue: Micros | null = 0n;
-  for (const [, ratio] of byCurrency) if (weight(ratio) > weight(revenue)) revenue = ratio;
-  const score = maxMicros([orders, units, revenue].map(weight));
+/** Compares two sets of measures exactly; money currency by currency (amounts are never converted). */
+export function compare(
+  model: ServedModel,
+  batch: Measures,
+  realtime: Measures,
+  where: Record<string, string> = {},
+): ScoredRow {
   const text = (ratio: Micros | null) => (ratio === null ? null : formatMicros(ratio));
+  const deviation: DeviationJson = {};
+  const ratios: (Micros | null)[] = [];
+  for (const m of model.measures) {
+    if (m.kind !== 'money') {
+      const ratio = deviationMicros(realtime.values.get(m.name) ?? 0n, batch.values.get(m.name) ?? 0n);
+      deviation[m.name] = text(ratio);
+      ratios.push(ratio);
+      continue;
+    }
+    const b = batch.money.get(m.name) ?? new Map<string, bigint>();
+    const r = realtime.money.get(m.name) ?? new Map<string, bigint>();
+    const codes = [...new Set([...b.keys(), ...r.keys()])].sort();
+    const byCurrency = codes.map(
+      (code) => [code, deviationMicros(r.get(code) ?? 0n, b.get(code) ?? 0n)] as const,
+    );
+    let worst: Micros | null = 0n;
+    for (const [, ratio] of byCurrency) if (weight(ratio) > weight(worst)) worst = ratio;
+    deviation[m.name] = text(worst);
+    deviation[`${m.name}_by_currency`] = Object.fromEntries(
+      byCurrency.map(([code, ratio]) => [code, text(ratio)]),
+    );
+    ratios.push(worst);
+  }
+  const score = maxMicros(ratios.map(weight));
   return {
     row: {
       ...where,
-      batch: measuresJson(batch),
-      realtime: measuresJson(realtime),
-      deviation: {
-        orders: text(orders),
-        units: text(units),
-        revenue: text(revenue),
-        revenue_by_currency: Object.fromEntries(byCurrency.map(([code, ratio]) => [code, text(ratio)])),
-      },
+      batch: measuresJson(model, batch),
+      realtime: measuresJson(model, realtime),
+      deviation,
       max_abs_deviation: formatMicros(score),
     },
     score,
@@ -113,6 +142,7 @@ const byScore = (a: ScoredRow, b: ScoredRow) => (a.score === b.score ? 0 : a.sco
 
 /** The scored comparison of a day, kept for decisions (alerts) before it is reduced to JSON. */
 export interface ScoredDay {
+  dimension: string | null;
   totals: ScoredRow;
   hours: ScoredRow[];
   products: ScoredRow[];
@@ -120,27 +150,33 @@ export interface ScoredDay {
   maxScore: Micros;
 }
 
-/** Compares a day per day, hour, product and (hour, product). */
-export function scoreDay(cells: Cell[]): ScoredDay {
+/** Compares a day of a model per day, hour, value of its cell dimension and (hour, value). */
+export function scoreDay(model: ServedModel, cells: Cell[]): ScoredDay {
+  const dimension = cellDimension(model);
   const total = rollUp(cells, () => 'day').get('day') ?? { batch: zero(), realtime: zero() };
-  const totals = compare(total.batch, total.realtime);
+  const totals = compare(model, total.batch, total.realtime);
   const hours = [...rollUp(cells, (c) => c.hour)]
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([hour, m]) => compare(m.batch, m.realtime, { hour }));
-  const products = [...rollUp(cells, (c) => c.productId)]
-    .map(([product_id, m]) => compare(m.batch, m.realtime, { product_id }))
-    .sort(byScore);
-  const scoredCells = cells
-    .map((c) => compare(c.batch, c.realtime, { hour: c.hour, product_id: c.productId }))
-    .sort(byScore);
+    .map(([hour, m]) => compare(model, m.batch, m.realtime, { hour }));
+  const products = dimension
+    ? [...rollUp(cells, (c) => c.key)]
+        .map(([value, m]) => compare(model, m.batch, m.realtime, { [dimension]: value }))
+        .sort(byScore)
+    : [];
+  const scoredCells = dimension
+    ? cells
+        .map((c) => compare(model, c.batch, c.realtime, { hour: c.hour, [dimension]: c.key }))
+        .sort(byScore)
+    : [];
   const maxScore = maxMicros([totals, ...hours, ...products].map((r) => r.score));
-  return { totals, hours, products, cells: scoredCells, maxScore };
+  return { dimension: dimension ?? null, totals, hours, products, cells: scoredCells, maxScore };
 }
 
 /** The JSON form of a scored day: all hours, the top deviating products and cells. */
 export function dayComparison(scored: ScoredDay): DayComparison {
   const deviating = (rows: ScoredRow[]) => rows.filter((r) => r.score > 0n);
   return {
+    dimension: scored.dimension,
     totals: scored.totals.row,
     hours: scored.hours.map((r) => r.row),
     products: deviating(scored.products)

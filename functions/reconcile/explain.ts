@@ -1,15 +1,15 @@
 import type { BatchRunReport } from '../batch/run-batch-day.ts';
 import type { PublishedDay } from '../pipeline/batch-published.ts';
 import { lake } from '../pipeline/lake-layout.ts';
-import { revenueText } from '../pipeline/money.ts';
 import { getJson } from '../pipeline/object-store.ts';
-import type { DayLayers, Measures, OrderPresence } from './day-layers.ts';
-import { measuresJson, type ScoredDay } from './deviation.ts';
+import type { DayLayers, KeyPresence, Measures, ReconcileTarget } from './day-layers.ts';
+import { measuresJson, measuresText, type ScoredDay } from './deviation.ts';
 import type { HourStreamStats, ReconcileDeps } from './ports.ts';
 import { streamQuarantineCounts } from './quarantine-counts.ts';
 import type { DayExplanation, HourExplanation, OrderPresenceJson } from './run-record.ts';
 
 export interface ExplainInput {
+  target: ReconcileTarget;
   layers: DayLayers;
   /** Realtime gaps found before corrections. */
   gaps: { hour: string; archive: Measures; realtime: Measures }[];
@@ -20,7 +20,7 @@ export interface ExplainInput {
   timeZone: string;
 }
 
-const presenceJson = (p: OrderPresence): OrderPresenceJson => ({
+const presenceJson = (p: KeyPresence): OrderPresenceJson => ({
   count: p.count,
   sample_ids: p.sampleIds,
   by_hour: p.byHour,
@@ -32,7 +32,7 @@ async function streamStatsOf(
 ): Promise<Map<string, HourStreamStats> | undefined> {
   if (!deps.speed) return undefined;
   try {
-    return await deps.speed.streamStats(deps.store, input.layers.day);
+    return await deps.speed.streamStats(deps.store, input.layers.day, input.target);
   } catch (error) {
     deps.log.warn('stream stats unavailable', { day: input.layers.day, error: (error as Error).message });
     return undefined;
@@ -48,18 +48,19 @@ function topReasons(byReason: Record<string, number>): string {
 
 function summaryOf(input: ExplainInput, e: Omit<DayExplanation, 'summary' | 'by_hour'>): string {
   const totals = input.scored.totals.row;
+  const { dataset: ds, model } = input.target;
   const parts = [
-    `realtime ${totals.realtime.orders} orders / ${revenueText(totals.realtime)} vs batch ${totals.batch.orders} / ${revenueText(totals.batch)} (day total deviation up to ${totals.max_abs_deviation})`,
+    `realtime ${measuresText(model, totals.realtime)} vs batch ${measuresText(model, totals.batch, false)} (day total deviation up to ${totals.max_abs_deviation})`,
   ];
   const ids = (p: OrderPresenceJson) => (p.sample_ids.length ? ` (e.g. ${p.sample_ids.join(', ')})` : '');
   if (e.missing_from_stream.count > 0) {
     parts.push(
-      `${e.missing_from_stream.count} orders in batch are missing from the stream archive${ids(e.missing_from_stream)}`,
+      `${e.missing_from_stream.count} ${ds.name} in batch are missing from the stream archive${ids(e.missing_from_stream)}`,
     );
   }
   if (e.missing_from_batch.count > 0) {
     parts.push(
-      `${e.missing_from_batch.count} orders in the stream archive are missing from batch${ids(e.missing_from_batch)}`,
+      `${e.missing_from_batch.count} ${ds.name} in the stream archive are missing from batch${ids(e.missing_from_batch)}`,
     );
   }
   if (e.realtime_gaps.length > 0) {
@@ -75,7 +76,7 @@ function summaryOf(input: ExplainInput, e: Omit<DayExplanation, 'summary' | 'by_
   );
   if (e.batch_quarantined) parts.push(`export records quarantined by batch: ${e.batch_quarantined}`);
   for (const [other, n] of Object.entries(e.cross_day_duplicates ?? {})) {
-    parts.push(`${n} order_id(s) also counted on ${other} (copies on two days count on each)`);
+    parts.push(`${n} ${ds.key.join('+')}(s) also counted on ${other} (copies on two days count on each)`);
   }
   return parts.join('; ');
 }
@@ -83,11 +84,13 @@ function summaryOf(input: ExplainInput, e: Omit<DayExplanation, 'summary' | 'by_
 /** Explains a day's deviation with counts for the same day: quarantine, DLQ, late, duplicates, missing orders. */
 export async function explainDay(input: ExplainInput, deps: ReconcileDeps): Promise<DayExplanation> {
   const { layers } = input;
+  const { dataset: ds, model } = input.target;
   const [quarantine, stats, runReport] = await Promise.all([
-    streamQuarantineCounts(deps.store, layers.day, input.timeZone),
+    streamQuarantineCounts(deps.store, layers.day, input.timeZone, ds),
     streamStatsOf(input, deps),
-    getJson<BatchRunReport>(deps.store, lake.batchRunReport(layers.day, input.published.runId)),
+    getJson<BatchRunReport>(deps.store, lake.batchRunReport(layers.day, input.published.runId, ds.name)),
   ]);
+  const firstCount = model.measures.find((m) => m.kind !== 'money')?.name;
   const sum = (field: 'late' | 'duplicates') =>
     stats ? [...stats.values()].reduce((total, hour) => total + hour[field], 0) : ('unknown' as const);
   const base = {
@@ -101,8 +104,8 @@ export async function explainDay(input: ExplainInput, deps: ReconcileDeps): Prom
     missing_from_batch: presenceJson(layers.missingFromBatch),
     realtime_gaps: input.gaps.map((g) => ({
       hour: g.hour,
-      archive: measuresJson(g.archive),
-      realtime: measuresJson(g.realtime),
+      archive: measuresJson(model, g.archive),
+      realtime: measuresJson(model, g.realtime),
     })),
   };
   const hours = new Set([
@@ -124,7 +127,10 @@ export async function explainDay(input: ExplainInput, deps: ReconcileDeps): Prom
       quarantined: quarantine.byHour[hour] ?? 0,
       late: stats ? (hourStats?.late ?? 0) : 'unknown',
       duplicates: stats ? (hourStats?.duplicates ?? 0) : 'unknown',
-      realtime_gap_orders: gap ? Number(gap.archive.orders - gap.realtime.orders) : 0,
+      realtime_gap_orders:
+        gap && firstCount
+          ? Number((gap.archive.values.get(firstCount) ?? 0n) - (gap.realtime.values.get(firstCount) ?? 0n))
+          : 0,
     };
   }
   return { summary: summaryOf(input, base), ...base, by_hour: byHour };

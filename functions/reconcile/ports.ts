@@ -1,4 +1,5 @@
 import type { CoreDeps } from '../pipeline/ports.ts';
+import type { ReconcileTarget } from './day-layers.ts';
 import type { ReconciliationAlert } from './run-record.ts';
 
 /** Where alerts go: SNS in AWS; a lake file plus a log line locally. */
@@ -6,7 +7,7 @@ export interface AlertSink {
   publish(alert: ReconciliationAlert): Promise<void>;
 }
 
-/** How many records sit in the orders DLQ (SQS ApproximateNumberOfMessages). */
+/** How many records sit in the dataset's DLQ (SQS ApproximateNumberOfMessages). */
 export interface DlqProbe {
   approximateMessages(): Promise<number>;
 }
@@ -25,12 +26,20 @@ export interface HourStreamStats {
  * recompute of one realtime hour from the stream archive. A port so tests can inject faults.
  */
 export interface SpeedLayerPort {
-  streamStats(store: CoreDeps['store'], day: string): Promise<Map<string, HourStreamStats>>;
+  streamStats(
+    store: CoreDeps['store'],
+    day: string,
+    target: ReconcileTarget,
+  ): Promise<Map<string, HourStreamStats>>;
   /**
-   * Recomputes a day's realtime view from all its archives (orders dedupe per day). Resolves with how it went
-   * (`compacted`, or `lost-race` when a concurrent compaction of the day won).
+   * Recomputes a day's realtime view of a dataset from all its archives (a dataset dedupes per day). Resolves with
+   * how it went (`compacted`, or `lost-race` when a concurrent compaction of the day won).
    */
-  recomputeRealtimeDay(deps: CoreDeps, day: string): Promise<{ status: string; orders: number }>;
+  recomputeRealtimeDay(
+    deps: CoreDeps,
+    day: string,
+    dataset: string,
+  ): Promise<{ status: string; orders: number }>;
 }
 
 export interface ReconcileDeps extends CoreDeps {

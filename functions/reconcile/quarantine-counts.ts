@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import type { Dataset } from '../pipeline/datasets.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import type { ObjectStore } from '../pipeline/object-store.ts';
@@ -13,13 +14,14 @@ export interface QuarantineCounts {
   byHour: Record<string, number>;
 }
 
-/** Counts the stream-side quarantined records of a day by reason and by the hour they claimed. */
+/** Counts the stream-side quarantined records of a dataset's day by reason and by the event hour they claimed. */
 export async function streamQuarantineCounts(
   store: ObjectStore,
   day: string,
   timeZone: string,
+  ds: Pick<Dataset, 'name' | 'eventTime'> = { name: 'orders', eventTime: 'event_time' },
 ): Promise<QuarantineCounts> {
-  const infos = (await store.list(lake.quarantinePrefix(day))).filter(
+  const infos = (await store.list(lake.quarantinePrefix(day, ds.name))).filter(
     (info) => info.key.endsWith('.jsonl') && !BATCH_FILE.test(info.key),
   );
   if (infos.length === 0) return { records: 0, byReason: {}, byHour: {} };
@@ -42,7 +44,7 @@ export async function streamQuarantineCounts(
     );
     const hours = await read(
       `with claimed as (
-           select try_cast(json_extract_string(raw, '$.event_time') as timestamptz) as event_time
+           select try_cast(json_extract_string(raw, $path) as timestamptz) as event_time
            from stream_quarantine
            where json_valid(raw)
        )
@@ -50,7 +52,7 @@ export async function streamQuarantineCounts(
        from claimed
        where event_time is not null and local_date(event_time, $zone) = $day::date
        group by all order by hour`,
-      { day, zone: timeZone },
+      { day, zone: timeZone, path: `$.${ds.eventTime}` },
     );
     await connection.run('drop table stream_quarantine');
     return {

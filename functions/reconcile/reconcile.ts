@@ -3,17 +3,27 @@ import type { GateThresholds } from '../batch/quality-gates.ts';
 import { runBatchRange } from '../batch/run-batch.ts';
 import { type BatchRunReport, batchDayState } from '../batch/run-batch-day.ts';
 import { type PublishedIndex, readPublished } from '../pipeline/batch-published.ts';
+import { dataset } from '../pipeline/datasets.ts';
 import { addDays, dayOf, daysBetween, hourWithin, UTC } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { runId as newRunId } from '../pipeline/ids.ts';
 import { lake } from '../pipeline/lake-layout.ts';
-import { revenueText } from '../pipeline/money.ts';
 import { getJson, putJson } from '../pipeline/object-store.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
+import { servedModel } from '../serving/metric-model.ts';
 import { deviationThreshold, reconcileLookbackDays } from '../settings/settings.ts';
 import { buildAlert } from './alerts.ts';
-import { addMeasures, type DayLayers, type Measures, readDayLayers, zero } from './day-layers.ts';
-import { dayComparison, measuresJson, type ScoredDay, scoreDay } from './deviation.ts';
+import {
+  addMeasures,
+  type DayLayers,
+  hasAny,
+  isBelow,
+  type Measures,
+  type ReconcileTarget,
+  readDayLayers,
+  zero,
+} from './day-layers.ts';
+import { dayComparison, measuresJson, measuresText, type ScoredDay, scoreDay } from './deviation.ts';
 import { absMicros, formatMicros, maxMicros, microsOf, microsToNumber } from './exact.ts';
 import { explainDay } from './explain.ts';
 import type { ReconcileDeps } from './ports.ts';
@@ -23,6 +33,8 @@ import { speedLayer } from './speed-layer.ts';
 export interface ReconcileInput {
   /** Logical time of the run (EventBridge `event.time`, `--now`): the look-back ends on its day. */
   now: Date;
+  /** The minute model to compare (default orders' sales_minute); its dataset's batch and stream are read. */
+  model?: string;
   /** Days before `now`'s day to check too (default 3). */
   lookbackDays?: number;
   /** Alert above this absolute deviation, a fraction (default 0.1 = 10 %). */
@@ -44,9 +56,20 @@ export interface ReconcileResult {
 export const DEFAULT_LOOKBACK_DAYS = reconcileLookbackDays.default;
 export const DEFAULT_THRESHOLD = deviationThreshold.default;
 
-function checkInput(input: ReconcileInput): Required<Omit<ReconcileInput, 'batchThresholds' | 'policy'>> {
+function checkInput(
+  input: ReconcileInput,
+): Required<Omit<ReconcileInput, 'batchThresholds' | 'policy' | 'model'>> & { target: ReconcileTarget } {
   if (Number.isNaN(input.now.getTime())) throw new InvalidInputError('now is not a valid time', 'now');
+  const model = servedModel(input.model ?? 'sales_minute');
+  const ds = dataset(model.dataset);
+  if (ds.source !== 'stream+batch') {
+    throw new InvalidInputError(
+      `model "${model.name}": dataset "${ds.name}" is ${ds.source}-only; reconciliation compares batch with the stream`,
+      'model',
+    );
+  }
   return {
+    target: { dataset: ds, model },
     now: input.now,
     lookbackDays: reconcileLookbackDays.check(input.lookbackDays ?? DEFAULT_LOOKBACK_DAYS),
     threshold: deviationThreshold.check(input.threshold ?? DEFAULT_THRESHOLD),
@@ -68,12 +91,7 @@ export function realtimeGaps(
   return [...layers.archiveHours]
     .filter(([hour]) => (hourWithin(layers.day, hour, timeZone)?.end ?? 0) <= now.getTime())
     .map(([hour, archive]) => ({ hour, archive, realtime: hourTotals(layers, hour) }))
-    .filter(
-      ({ archive, realtime }) =>
-        realtime.orders < archive.orders ||
-        realtime.units < archive.units ||
-        [...archive.revenue].some(([code, cents]) => (realtime.revenue.get(code) ?? 0n) < cents),
-    )
+    .filter(({ archive, realtime }) => isBelow(realtime, archive))
     .sort((a, b) => a.hour.localeCompare(b.hour));
 }
 
@@ -82,8 +100,9 @@ async function latestRunOfVersion(
   deps: ReconcileDeps,
   day: string,
   version: string,
+  datasetName: string,
 ): Promise<BatchRunReport | undefined> {
-  const infos = await deps.store.list(lake.batchRunReportPrefix(day));
+  const infos = await deps.store.list(lake.batchRunReportPrefix(day, datasetName));
   for (const info of infos.sort((a, b) => b.key.localeCompare(a.key))) {
     const report = (await getJson<BatchRunReport>(deps.store, info.key))?.value;
     if (report?.version === version) return report;
@@ -93,6 +112,7 @@ async function latestRunOfVersion(
 
 /** Correction (a): re-runs batch for ended days whose landing exports arrived or changed since their last run. */
 async function rerunChangedBatchDays(
+  datasetName: string,
   days: string[],
   index: PublishedIndex,
   input: ReconcileInput,
@@ -102,13 +122,13 @@ async function rerunChangedBatchDays(
   const corrections: Correction[] = [];
   const candidates: { day: string; reason: string; previous: string | null }[] = [];
   for (const day of days.filter((d) => d < today)) {
-    const files = await landingFiles(deps.store, day);
+    const files = await landingFiles(deps.store, day, datasetName);
     if (files.length === 0) continue;
-    const version = viewVersion(files);
-    const state = await batchDayState(deps, day);
+    const version = viewVersion(files, datasetName);
+    const state = await batchDayState(deps, day, datasetName);
     const published = index.days[day];
     if (state?.version === version && published?.version === version) continue;
-    const failedBefore = await latestRunOfVersion(deps, day, version);
+    const failedBefore = await latestRunOfVersion(deps, day, version, datasetName);
     const failedGates =
       failedBefore?.status === 'failed' && failedBefore.gates.some((g) => g.fatal && !g.passed);
     if (failedBefore && failedGates) {
@@ -135,6 +155,7 @@ async function rerunChangedBatchDays(
   if (candidates.length === 0) return corrections;
   const result = await runBatchRange(
     {
+      dataset: datasetName,
       days: candidates.map((c) => c.day),
       force: false,
       thresholds: input.batchThresholds ?? {},
@@ -159,6 +180,7 @@ async function rerunChangedBatchDays(
 
 /** Correction (b): recomputes realtime hours that hold less than the stream archive. */
 async function fillRealtimeGaps(
+  { dataset: ds, model }: ReconcileTarget,
   layers: DayLayers[],
   index: PublishedIndex,
   now: Date,
@@ -174,7 +196,7 @@ async function fillRealtimeGaps(
       : 'no batch yet: queries are answered from the realtime view';
     let recomputed: Promise<{ status: string; orders: number }> | undefined;
     for (const gap of realtimeGaps(day, now, timeZone)) {
-      const reason = `realtime view has ${gap.realtime.orders} orders / ${revenueText(measuresJson(gap.realtime))} where the stream archive has ${gap.archive.orders} / ${revenueText(measuresJson(gap.archive))}`;
+      const reason = `realtime view has ${measuresText(model, measuresJson(model, gap.realtime))} where the stream archive has ${measuresText(model, measuresJson(model, gap.archive), false)}`;
       if (!deps.speed) {
         corrections.push({
           kind: 'realtime_recompute',
@@ -188,13 +210,13 @@ async function fillRealtimeGaps(
         continue;
       }
       try {
-        // Orders dedupe per day, so the repair recomputes the day once, whatever the number of short hours.
-        recomputed ??= deps.speed.recomputeRealtimeDay(deps, day.day);
+        // A dataset dedupes per day, so the repair recomputes the day once, whatever the number of short hours.
+        recomputed ??= deps.speed.recomputeRealtimeDay(deps, day.day, ds.name);
         const outcome = await recomputed;
         const how =
           outcome.status === 'lost-race'
             ? 'a concurrent compaction of the day recomputed it from the stream archive'
-            : `the day recomputed from the stream archive (${outcome.orders} orders)`;
+            : `the day recomputed from the stream archive (${outcome.orders} ${ds.name})`;
         corrections.push({
           kind: 'realtime_recompute',
           day: day.day,
@@ -223,16 +245,16 @@ async function fillRealtimeGaps(
     }
     if (!isPublished || (day.realtimeHours.size === 0 && day.archiveFiles === 0)) continue;
     // Hours batch has but neither the archive nor the realtime view: nothing to recompute from.
-    const batchHours = new Set(day.cells.filter((c) => c.batch.orders > 0n).map((c) => c.hour));
+    const batchHours = new Set(day.cells.filter((c) => hasAny(c.batch)).map((c) => c.hour));
     const batchOnly = [...batchHours]
-      .filter((hour) => !day.archiveHours.has(hour) && hourTotals(day, hour).orders === 0n)
+      .filter((hour) => !day.archiveHours.has(hour) && !hasAny(hourTotals(day, hour)))
       .sort();
     if (batchOnly.length === 0) continue;
     corrections.push({
       kind: 'served_from_batch',
       day: day.day,
       hours: batchOnly,
-      reason: 'batch has orders in these hours; the stream archive and the realtime view have none',
+      reason: `batch has ${ds.name} in these hours; the stream archive and the realtime view have none`,
       status: 'noted',
       detail: 'nothing to recompute from; queries are answered from batch for these hours',
       served_from: 'batch',
@@ -248,7 +270,8 @@ async function fillRealtimeGaps(
  * record for the run under `reconciliation/runs/`.
  */
 export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Promise<ReconcileResult> {
-  const { now, lookbackDays, threshold } = checkInput(input);
+  const { now, lookbackDays, threshold, target } = checkInput(input);
+  const { model } = target;
   const deps: ReconcileDeps = { ...given, speed: given.speed ?? speedLayer };
   const { store, log } = deps;
   const startedAt = deps.clock();
@@ -256,23 +279,23 @@ export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Pr
   const timeZone = deps.timeZone ?? UTC;
   const today = dayOf(now, timeZone);
   const days = daysBetween(addDays(today, -lookbackDays), today);
-  log.info('reconciliation started', { runId, now: now.toISOString(), days, threshold });
+  log.info('reconciliation started', { runId, model: model.name, now: now.toISOString(), days, threshold });
 
   const readAll = async (index: PublishedIndex) => {
     const layers: DayLayers[] = [];
-    // One day at a time: each holds its orders in DuckDB.
-    for (const day of days) layers.push(await readDayLayers(store, day, index.days[day], timeZone));
+    // One day at a time: each holds its events in DuckDB.
+    for (const day of days) layers.push(await readDayLayers(store, target, day, index.days[day], timeZone));
     return layers;
   };
-  const beforeIndex = (await readPublished(store)).index;
+  const beforeIndex = (await readPublished(store, model.dataset)).index;
   const beforeLayers = await readAll(beforeIndex);
 
   const corrections = [
-    ...(await rerunChangedBatchDays(days, beforeIndex, input, deps)),
-    ...(await fillRealtimeGaps(beforeLayers, beforeIndex, now, deps, timeZone)),
+    ...(await rerunChangedBatchDays(model.dataset, days, beforeIndex, input, deps)),
+    ...(await fillRealtimeGaps(target, beforeLayers, beforeIndex, now, deps, timeZone)),
   ];
   const changed = corrections.some((c) => c.status === 'published' || c.status === 'applied');
-  const afterIndex = changed ? (await readPublished(store)).index : beforeIndex;
+  const afterIndex = changed ? (await readPublished(store, model.dataset)).index : beforeIndex;
   const afterLayers = changed ? await readAll(afterIndex) : beforeLayers;
 
   let dlqMessages: number | 'unknown' = 'unknown';
@@ -300,8 +323,8 @@ export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Pr
       skipped.push({ day, reason: 'no realtime data for this day' });
       continue;
     }
-    const scoredBefore = scoreDay(before.cells);
-    const scoredAfter = scoreDay(after.cells);
+    const scoredBefore = scoreDay(model, before.cells);
+    const scoredAfter = scoreDay(model, after.cells);
     const record: DayRecord = {
       day,
       batch: { version: published.version, run_id: published.runId, published_at: published.publishedAt },
@@ -311,6 +334,7 @@ export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Pr
       after: dayComparison(scoredAfter),
       explanation: await explainDay(
         {
+          target,
           layers: after,
           gaps: realtimeGaps(before, now, timeZone),
           published,
@@ -329,6 +353,7 @@ export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Pr
   for (const { after, record } of scored) {
     if (after.maxScore <= thresholdMicros) continue;
     const alert = buildAlert({
+      model,
       runId,
       now,
       threshold: thresholdMicros,
@@ -344,6 +369,8 @@ export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Pr
   const maxAfter = maxMicros(scored.map((s) => s.after.maxScore));
   const run: ReconciliationRun = {
     run_id: runId,
+    dataset: model.dataset,
+    model: model.name,
     now: now.toISOString(),
     started_at: startedAt.toISOString(),
     finished_at: deps.clock().toISOString(),
@@ -367,6 +394,7 @@ export async function reconcile(input: ReconcileInput, given: ReconcileDeps): Pr
   await putJson(store, key, run);
   log.info('reconciliation finished', {
     runId,
+    model: model.name,
     key,
     daysCompared: dayRecords.length,
     maxAbsDeviation: run.max_abs_deviation,

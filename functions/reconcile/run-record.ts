@@ -1,6 +1,6 @@
 import type { ComparisonRow, DayComparison, MeasuresJson } from './deviation.ts';
 
-/** Orders one side has and the other lacks, by order_id. */
+/** Events one side has and the other lacks, by the dataset's key. */
 export interface OrderPresenceJson {
   count: number;
   sample_ids: string[];
@@ -76,14 +76,13 @@ export type Correction =
       served_from: 'batch';
     };
 
-/** A deviation above the threshold at one level. */
-export interface Breach {
+/** A deviation above the threshold at one level ('product': a value of the model's cell dimension, under its name). */
+export type Breach = {
   level: 'day' | 'hour' | 'product';
   hour?: string;
-  product_id?: string;
   max_abs_deviation: string;
   deviation: ComparisonRow['deviation'];
-}
+} & { [dimension: string]: unknown };
 
 /** What is published to SNS (as the message JSON) and written to `alerts/dt=D/<alert_id>.json`. */
 export interface ReconciliationAlert {
@@ -92,8 +91,11 @@ export interface ReconciliationAlert {
   kind: 'batch_realtime_deviation';
   raised_at: string;
   threshold: string;
-  /** Where: the day, its worst hour (or null) and the product that deviates most there (or null). */
-  where: { day: string; hour: string | null; product_id: string | null };
+  /**
+   * Where: the day, its worst hour (or null) and the value of the model's cell dimension that deviates most there
+   * (under the dimension's name: `product_id` for orders; null if none).
+   */
+  where: { day: string; hour: string | null } & { [dimension: string]: string | null };
   /** How much: the largest absolute deviation and the rows behind it. */
   how_much: {
     max_abs_deviation: string;
@@ -104,6 +106,9 @@ export interface ReconciliationAlert {
   breaches: Breach[];
   explanation: DayExplanation;
   corrections: Correction[];
+  /** The dataset and model compared (absent in alerts written before datasets: orders' sales_minute). */
+  dataset?: string;
+  model?: string;
   message: string;
 }
 
@@ -121,6 +126,9 @@ export interface DayRecord {
 /** `reconciliation/runs/dt=D/<run_id>.json`: one record per run (the trend). */
 export interface ReconciliationRun {
   run_id: string;
+  /** The dataset and model compared (absent in records written before datasets: orders' sales_minute). */
+  dataset?: string;
+  model?: string;
   /** The logical time of the run (EventBridge event.time, --now). */
   now: string;
   started_at: string;

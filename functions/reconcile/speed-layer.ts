@@ -4,8 +4,8 @@ import type { HourStreamStats, SpeedLayerPort } from './ports.ts';
 
 /** The speed layer's own functions behind the port: its per-hour counts and its exact recompute of an hour. */
 export const speedLayer: SpeedLayerPort = {
-  async streamStats(store, day) {
-    const hours = await streamStats(store, day);
+  async streamStats(store, day, { dataset, model }) {
+    const hours = await streamStats(store, day, { dataset: dataset.name, view: model.realtime });
     return new Map(
       Object.entries(hours).map(([hour, s]): [string, HourStreamStats] => [
         hour,
@@ -19,5 +19,5 @@ export const speedLayer: SpeedLayerPort = {
       ]),
     );
   },
-  recomputeRealtimeDay: (deps, day) => compactDay(deps, day, { full: true }),
+  recomputeRealtimeDay: (deps, day, dataset) => compactDay(deps, day, { dataset, full: true }),
 };

@@ -24,6 +24,8 @@ export interface TrendPoint {
 /** The body of `GET /reconciliation?days=N` and `twinflow reconcile trend --json`. */
 export interface ReconciliationTrend {
   days: number;
+  /** The model the runs compared. */
+  model: string;
   since: string;
   runs: TrendPoint[];
   /** The newest run's full record (hours, products, explanations), or null when there is none. */
@@ -33,11 +35,15 @@ export interface ReconciliationTrend {
 export const MAX_TREND_DAYS = 90;
 const READ_CONCURRENCY = 16;
 
-/** The run records of the last `days` days (up to `now`'s day), oldest first. */
+/** The model of a run record (records without one predate datasets and compared orders' sales_minute). */
+export const runModel = (run: Pick<ReconciliationRun, 'model'>) => run.model ?? 'sales_minute';
+
+/** The run records of one model (default sales_minute) of the last `days` days (up to `now`'s day), oldest first. */
 export async function reconciliationTrend(
   store: ObjectStore,
-  input: { days: number; now?: Date; timeZone?: string },
+  input: { days: number; now?: Date; timeZone?: string; model?: string },
 ): Promise<ReconciliationTrend> {
+  const model = input.model ?? 'sales_minute';
   if (!Number.isInteger(input.days) || input.days < 1 || input.days > MAX_TREND_DAYS) {
     throw new InvalidInputError(
       `days must be a whole number 1..${MAX_TREND_DAYS}, got ${input.days}`,
@@ -59,9 +65,10 @@ export async function reconciliationTrend(
     await Promise.all(
       keys.map((key) => limit(async () => (await getJson<ReconciliationRun>(store, key))?.value)),
     )
-  ).filter((run): run is ReconciliationRun => run !== undefined);
+  ).filter((run): run is ReconciliationRun => run !== undefined && runModel(run) === model);
   return {
     days: input.days,
+    model,
     since,
     runs: runs.map((run) => ({
       run_id: run.run_id,

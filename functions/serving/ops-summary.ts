@@ -57,6 +57,8 @@ interface QuarantineLine {
 /** The subset of a reconciliation run record this summary reads (the full type lives with reconciliation). */
 interface RunRecordHead {
   run_id?: string;
+  /** The model compared (absent before datasets: sales_minute). */
+  model?: string;
   finished_at?: string;
   /** Whole-queue depth when the run looked; older records only have it per compared day. */
   dlq_messages?: number | 'unknown';
@@ -107,8 +109,11 @@ async function newestRun(store: ObjectStore, days: readonly string[]): Promise<R
     const runs = (await store.list(lake.reconciliationRunPrefix(day))).filter((info) =>
       info.key.endsWith('.json'),
     );
-    const newest = runs.sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime()).at(-1);
-    if (newest) return (await getJson<RunRecordHead>(store, newest.key))?.value;
+    // Newest first; the orders' runs (records without a model predate datasets and are orders').
+    for (const info of runs.sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime())) {
+      const run = (await getJson<RunRecordHead>(store, info.key))?.value;
+      if (run && (run.model ?? 'sales_minute') === 'sales_minute') return run;
+    }
   }
   return undefined;
 }

@@ -252,7 +252,7 @@ describe('reconcile', () => {
     expect(day?.explanation.missing_from_stream.count).toBe(0);
     expect(day?.explanation.duplicates).toBe(retries.length);
     const totals = day?.before.totals;
-    expect((totals?.realtime.orders ?? 0) - (totals?.batch.orders ?? 0)).toBe(streamOnly.length);
+    expect(Number(totals?.realtime.orders ?? 0) - Number(totals?.batch.orders ?? 0)).toBe(streamOnly.length);
   });
 
   it('hours only batch has (the stream started later) are noted as served from batch, not recomputed', async () => {
