@@ -53,6 +53,12 @@ const measureSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('sum') }),
   /** A sum of money: additive within its currency, which must be a dimension. */
   z.strictObject({ kind: z.literal('money'), currency: name('currency field') }),
+  /**
+   * Distinct values (users, sessions): not additive. The model's column holds the list of distinct values of its
+   * row (`list(distinct user_id)`); any range is answered with the size of the union of its rows' lists, so it is
+   * exact across minutes, micro-batches (a value seen by two batches counts once) and the batch/realtime merge.
+   */
+  z.strictObject({ kind: z.literal('distinct'), of: name('field') }),
 ]);
 
 const modelSchema = z.strictObject({

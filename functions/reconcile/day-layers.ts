@@ -10,6 +10,7 @@ import { realtimeDaySnapshot, snapshotFiles } from '../pipeline/realtime-view.ts
 import { materialize } from '../pipeline/sql-models.ts';
 import { fieldSqlType } from '../pipeline/validation-sql.ts';
 import type { ServedModel } from '../serving/metric-model.ts';
+import { measureSqlType } from '../serving/metric-sql.ts';
 import { toCents } from './exact.ts';
 
 /**
@@ -101,9 +102,6 @@ export interface DayLayers {
 
 const SAMPLE_IDS = 5;
 
-const measureType = (m: ServedModel['measures'][number]) =>
-  m.kind === 'money' ? 'decimal(38, 2)' : 'bigint';
-
 async function loadMinutes(
   connection: DuckDBConnection,
   model: ServedModel,
@@ -114,7 +112,7 @@ async function loadMinutes(
   const columns = [
     'window_start timestamp',
     ...model.dimensions.map((d) => `${d} varchar`),
-    ...model.measures.map((m) => `${m.name} ${measureType(m)}`),
+    ...model.measures.map((m) => `${m.name} ${measureSqlType(m)}`),
   ];
   await connection.run(`create or replace temp table ${table} (${columns.join(', ')})`);
   if (paths.length === 0) return;
@@ -218,12 +216,16 @@ function localPaths(store: ObjectStore, infos: ObjectInfo[]): Promise<string[]> 
   return Promise.all(infos.map((info) => limit(() => store.localPath(info))));
 }
 
-/** `sum(m)` per measure, typed, optionally as `<prefix>m`. */
+/**
+ * `sum(m)` per measure (money as text when `asText`). A distinct measure is the size of the union of its lists: a
+ * cell's is exact; hours and the day add their cells' counts, the same way on both sides.
+ */
 function sums(model: ServedModel, asText = false): string {
   return model.measures
-    .map(
-      (m) =>
-        `sum(${m.name})::${measureType(m)}${asText && m.kind === 'money' ? '::varchar' : ''} as ${m.name}`,
+    .map((m) =>
+      m.kind === 'distinct'
+        ? `len(list_distinct(flatten(list(${m.name}))))::bigint as ${m.name}`
+        : `sum(${m.name})::${measureSqlType(m)}${asText && m.kind === 'money' ? '::varchar' : ''} as ${m.name}`,
     )
     .join(', ');
 }

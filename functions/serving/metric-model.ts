@@ -1,10 +1,13 @@
 import { type Dataset, listDatasets, type ModelDeclaration } from '../pipeline/datasets.ts';
 import { type RealtimeViewRef, realtimeViewsOf } from '../pipeline/realtime-view.ts';
 
-/** A measure as the serving layer sums it: counts and sums are whole numbers, money is per currency. */
+/**
+ * A measure as the serving layer sums it: counts and sums are whole numbers, money is per currency, distinct
+ * values are sets (unioned, then counted).
+ */
 export interface ServedMeasure {
   name: string;
-  kind: 'count' | 'sum' | 'money';
+  kind: 'count' | 'sum' | 'money' | 'distinct';
   /** Money only: the dimension holding its ISO 4217 code. */
   currency?: string;
 }

@@ -144,7 +144,19 @@ function cloneRow(row: BucketRow): BucketRow {
     ...row,
     values: { ...row.values },
     money: Object.fromEntries(Object.entries(row.money).map(([name, m]) => [name, new Map(m)])),
+    sets: Object.fromEntries(Object.entries(row.sets).map(([name, s]) => [name, new Set(s)])),
   };
+}
+
+/** Adds `from`'s values into `into` (mutates and returns it). */
+function unionInto(into: Set<string>, from: ReadonlySet<string>): Set<string> {
+  for (const value of from) into.add(value);
+  return into;
+}
+
+/** A measure of a row as a number: a count or sum, or the size of a distinct set. */
+function measureNumber(row: BucketRow, name: string): number {
+  return row.sets[name]?.size ?? row.values[name] ?? 0;
 }
 
 /** Sums rows of the same bucket (and dimensions); ordered by time, then the first measure (largest first). */
@@ -164,13 +176,16 @@ function mergeRows(model: ServedModel, parts: readonly (readonly BucketRow[])[])
         const into = existing.money[name] ?? new Map();
         existing.money[name] = addAllMoney(into, money);
       }
+      for (const [name, set] of Object.entries(row.sets)) {
+        existing.sets[name] = unionInto(existing.sets[name] ?? new Set(), set);
+      }
     }
   }
   const first = model.measures.find((m) => m.kind !== 'money')?.name;
   return [...merged.values()].sort(
     (a, b) =>
       compareText(a.windowStart, b.windowStart) ||
-      (first ? (b.values[first] ?? 0) - (a.values[first] ?? 0) : 0) ||
+      (first ? measureNumber(b, first) - measureNumber(a, first) : 0) ||
       compareText(rowKey(a), rowKey(b)),
   );
 }
@@ -263,9 +278,15 @@ export function measuresJson(
   model: ServedModel,
   values: Record<string, number>,
   money: Record<string, MoneyByCurrency>,
+  sets: Record<string, ReadonlySet<string>> = {},
 ): MeasuresJson {
   const json: MeasuresJson = {};
   for (const m of model.measures) {
+    if (m.kind === 'distinct') {
+      // Counted where the values are (a set); a count computed elsewhere (reconciliation's cells) as given.
+      json[m.name] = sets[m.name]?.size ?? values[m.name] ?? 0;
+      continue;
+    }
     if (m.kind !== 'money') {
       json[m.name] = values[m.name] ?? 0;
       continue;
@@ -281,18 +302,25 @@ export function measuresJson(
 export function totalsOf(
   model: ServedModel,
   rows: readonly BucketRow[],
-): { values: Record<string, number>; money: Record<string, MoneyByCurrency> } {
+): {
+  values: Record<string, number>;
+  money: Record<string, MoneyByCurrency>;
+  sets: Record<string, Set<string>>;
+} {
   const values: Record<string, number> = {};
   const money: Record<string, MoneyByCurrency> = {};
+  const sets: Record<string, Set<string>> = {};
   for (const m of model.measures) {
     if (m.kind === 'money') money[m.name] = new Map();
+    else if (m.kind === 'distinct') sets[m.name] = new Set();
     else values[m.name] = 0;
   }
   for (const row of rows) {
     for (const [name, value] of Object.entries(row.values)) values[name] = (values[name] ?? 0) + value;
     for (const [name, m] of Object.entries(row.money)) money[name] = addAllMoney(money[name] ?? new Map(), m);
+    for (const [name, s] of Object.entries(row.sets)) sets[name] = unionInto(sets[name] ?? new Set(), s);
   }
-  return { values, money };
+  return { values, money, sets };
 }
 
 /** A bucket as a JSON row: its start, the dimensions it carries, then its measures (money ordered after counts). */
@@ -301,7 +329,7 @@ export function rowJson(
   row: BucketRow,
 ): { window_start: string } & Record<string, unknown> {
   const keys = Object.fromEntries(Object.entries(row.keys).filter(([, value]) => value !== null));
-  return { window_start: row.windowStart, ...keys, ...measuresJson(model, row.values, row.money) };
+  return { window_start: row.windowStart, ...keys, ...measuresJson(model, row.values, row.money, row.sets) };
 }
 
 /** Checks filters against the model: each names a declared dimension and has a value that can match. */
@@ -361,7 +389,7 @@ export async function queryMetric(
       ...(Object.keys(query.filters).length > 0 ? { where: query.filters } : {}),
     },
     rows: merged.rows.map((row) => rowJson(model, row)),
-    totals: measuresJson(model, totals.values, totals.money),
+    totals: measuresJson(model, totals.values, totals.money, totals.sets),
     segments: merged.segments,
     batch_boundary: merged.batchBoundary,
     realtime_freshness: merged.realtimeLatest,

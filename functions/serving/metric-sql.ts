@@ -9,8 +9,13 @@ import type { ServedModel } from './metric-model.ts';
 
 const cache = new Map<string, string>();
 
+/** The SQL type of a measure column: money DECIMAL, distinct a list of values, counts and sums BIGINT. */
+export function measureSqlType(m: ServedModel['measures'][number]): string {
+  return m.kind === 'money' ? 'decimal(38, 2)' : m.kind === 'distinct' ? 'varchar[]' : 'bigint';
+}
+
 function measureColumn(m: ServedModel['measures'][number]): string {
-  return m.kind === 'money' ? `${m.name}::decimal(38, 2) as ${m.name}` : `${m.name}::bigint as ${m.name}`;
+  return `${m.name}::${measureSqlType(m)} as ${m.name}`;
 }
 
 /** `$f_<dim>`: a filter value (null = any); `$g_<dim>`: group by the dimension. Currency dimensions always group. */
@@ -26,9 +31,9 @@ export function metricRowsSql(model: ServedModel): string {
     model.currencyDimensions.includes(d) ? d : `case when $g_${d} then ${d} end as ${d}`,
   );
   const sums = model.measures.map((m) =>
-    m.kind === 'money'
-      ? `coalesce(sum(${m.name}) filter (where is_match), 0)::decimal(38, 2) as ${m.name}`
-      : `coalesce(sum(${m.name}) filter (where is_match), 0)::bigint as ${m.name}`,
+    m.kind === 'distinct'
+      ? `coalesce(list_distinct(flatten(list(${m.name}) filter (where is_match))), []) as ${m.name}`
+      : `coalesce(sum(${m.name}) filter (where is_match), 0)::${measureSqlType(m)} as ${m.name}`,
   );
   sql = `
 -- grain: one row per source, part (the lake day a batch row came from), bucket (minute | hour: UTC; day: a day of
@@ -97,9 +102,7 @@ select * from buckets
 export function emptySelect(model: ServedModel, kind: 'minute' | 'day'): string {
   const time = kind === 'day' ? 'null::date as day' : 'null::timestamp as window_start';
   const dims = model.dimensions.map((d) => `null::varchar as ${d}`);
-  const measures = model.measures.map((m) =>
-    m.kind === 'money' ? `null::decimal(38, 2) as ${m.name}` : `null::bigint as ${m.name}`,
-  );
+  const measures = model.measures.map((m) => `null::${measureSqlType(m)} as ${m.name}`);
   return `select ${[time, ...dims, ...measures].join(', ')}`;
 }
 

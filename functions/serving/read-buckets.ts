@@ -18,6 +18,8 @@ export interface BucketRow {
   values: Record<string, number>;
   /** Money measures, per currency: amounts in different currencies are never added. */
   money: Record<string, MoneyByCurrency>;
+  /** Distinct measures: the values seen (a union never counts one twice). */
+  sets: Record<string, Set<string>>;
   /** The published lake day a batch row was read from (its cache entry); null for realtime rows. */
   partDay?: string | null;
 }
@@ -140,9 +142,14 @@ export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise
       bucket = {
         windowStart: isoOf(bucketStart),
         keys,
-        values: Object.fromEntries(model.measures.filter((m) => m.kind !== 'money').map((m) => [m.name, 0])),
+        values: Object.fromEntries(
+          model.measures.filter((m) => m.kind === 'count' || m.kind === 'sum').map((m) => [m.name, 0]),
+        ),
         money: Object.fromEntries(
           model.measures.filter((m) => m.kind === 'money').map((m) => [m.name, new Map()]),
+        ),
+        sets: Object.fromEntries(
+          model.measures.filter((m) => m.kind === 'distinct').map((m) => [m.name, new Set()]),
         ),
         partDay,
       };
@@ -153,6 +160,10 @@ export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise
       if (m.kind === 'money') {
         const money = bucket.money[m.name] as MoneyByCurrency;
         addMoney(money, String(row[m.currency as string]), centsOf(String(row[m.name])));
+      } else if (m.kind === 'distinct') {
+        // Repeated on each currency row of the bucket: a union is idempotent.
+        const set = bucket.sets[m.name] as Set<string>;
+        for (const value of (row[m.name] as string[] | null) ?? []) set.add(value);
       } else {
         bucket.values[m.name] = (bucket.values[m.name] ?? 0) + Number(row[m.name]);
       }

@@ -121,7 +121,7 @@ export async function metricWindows(
         minutes,
         start: from.toISOString(),
         end: end.toISOString(),
-        ...measuresJson(model, totals.values, totals.money),
+        ...measuresJson(model, totals.values, totals.money, totals.sets),
       };
     }),
     segments: merged.segments,

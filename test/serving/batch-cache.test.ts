@@ -8,6 +8,7 @@ const rows = (n: number): BucketRow[] =>
     keys: {},
     values: { orders: 1, units: 1 },
     money: { revenue: new Map([['USD', 100n]]) },
+    sets: {},
   }));
 
 describe('BatchCache', () => {
