@@ -2,37 +2,62 @@ import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { LakeAccess } from './constructs/lake-access.ts';
+import { LEGACY_INGEST_DATASET } from '../functions/ingest-orders/dataset.ts';
+import type { Dataset } from '../functions/pipeline/datasets.ts';
+import { LakeAccess, type LakeGrants } from './constructs/lake-access.ts';
 import { MicroBatchConsumer } from './constructs/micro-batch-consumer.ts';
 import { PipelineMonitoring } from './constructs/pipeline-monitoring.ts';
 import { QueryApi } from './constructs/query-api.ts';
 import { ScheduledJob } from './constructs/scheduled-job.ts';
 import { type FunctionDefaults, TwinflowFunction } from './constructs/twinflow-function.ts';
 import { type StageConfig, settingsEnvironment } from './stage-config.ts';
+import type { DatasetStream } from './storage-stack.ts';
 import {
-  FUNCTION_NAMES,
-  TWINFLOW_FUNCTIONS,
+  datasetConstructId,
+  datasetVariable,
+  ingestFunctionName,
   type TwinflowFunctionName,
-  type TwinflowFunctionSpec,
   timeoutSecondsOf,
+  twinflowFunctions,
 } from './twinflow-functions.ts';
 
 export const METRICS_NAMESPACE = 'Twinflow';
 
 export interface ComputeStackProps extends StackProps {
   readonly config: StageConfig;
+  /** The declared datasets: the function list follows them (one ingest function per streamed dataset). */
+  readonly datasets: readonly Dataset[];
   readonly lakeBucket: s3.IBucket;
-  readonly ordersQueue: sqs.IQueue;
-  readonly ordersQueueVisibilityTimeout: Duration;
-  readonly ordersDeadLetterQueue: sqs.IQueue;
+  /** The streamed datasets' queues and DLQs (storage stack), one consumer each. */
+  readonly streams: readonly DatasetStream[];
   readonly alertTopic: sns.ITopic;
 }
 
 /**
- * The stateless half: the functions (lib/twinflow-functions.ts) and their triggers (queue, schedules, HTTP API), alarms and the
- * dashboard. Safe to destroy and redeploy; every piece of data lives in the storage stack.
+ * What a dataset's ingest function may touch: append its stream archive, the realtime partials of its minute
+ * models and its quarantine; read and write its own stream state. Never a delete. Orders' function keeps the
+ * grants it was deployed with (the whole stream/, views/realtime/ and quarantine/ prefixes, and state/stream/,
+ * where the core keeps orders' stream state at its original keys).
+ */
+export function ingestGrants(ds: Dataset): LakeGrants {
+  if (ds.name === LEGACY_INGEST_DATASET) {
+    return { read: ['state/stream/'], write: ['stream/', 'views/realtime/', 'quarantine/', 'state/stream/'] };
+  }
+  const state = `state/stream/${ds.name}/`;
+  const minuteModels = ds.models.filter((m) => m.grain === 'minute').map((m) => `views/realtime/${m.name}/`);
+  return { read: [state], write: [`stream/${ds.name}/`, ...minuteModels, `quarantine/${ds.name}/`, state] };
+}
+
+/** `IngestStockMoves` → `ingestStockMoves`: how alarms and dashboard widgets name a function. */
+function monitoringName(constructId: string): string {
+  return `${constructId.charAt(0).toLowerCase()}${constructId.slice(1)}`;
+}
+
+/**
+ * The stateless half: the functions (lib/twinflow-functions.ts) and their triggers (one queue per streamed dataset,
+ * schedules, HTTP API), alarms and the dashboard. Safe to destroy and redeploy; every piece of data lives in the
+ * storage stack.
  */
 export class ComputeStack extends Stack {
   readonly queryApi: QueryApi;
@@ -48,25 +73,28 @@ export class ComputeStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       retainData: config.retainData,
     };
-    const functions = {} as Record<TwinflowFunctionName, nodejs.NodejsFunction>;
-    for (const name of FUNCTION_NAMES) {
-      const spec: TwinflowFunctionSpec = TWINFLOW_FUNCTIONS[name];
-      functions[name] = new TwinflowFunction(this, spec.id, {
+    const specs = twinflowFunctions(props.datasets);
+    const functions = new Map<TwinflowFunctionName, nodejs.NodejsFunction>();
+    for (const spec of specs) {
+      const fn = new TwinflowFunction(this, spec.id, {
         entry: spec.entry,
         description: spec.description,
         memorySize: spec.memorySize,
         timeout: Duration.seconds(timeoutSecondsOf(spec, config)),
         defaults,
-        environment: settingsEnvironment(spec.settings, config),
+        environment: { ...settingsEnvironment(spec.settings, config), ...spec.environment },
       }).function;
+      functions.set(spec.name, fn);
     }
-    const {
-      'run-batch': runBatch,
-      'ingest-orders': ingestOrders,
-      'compact-realtime': compactRealtime,
-      'query-sales': querySales,
-      'reconcile-views': reconcileViews,
-    } = functions;
+    const functionNamed = (name: TwinflowFunctionName): nodejs.NodejsFunction => {
+      const fn = functions.get(name);
+      if (!fn) throw new Error(`the function list has no ${name}`);
+      return fn;
+    };
+    const runBatch = functionNamed('run-batch');
+    const compactRealtime = functionNamed('compact-realtime');
+    const querySales = functionNamed('query-sales');
+    const reconcileViews = functionNamed('reconcile-views');
 
     // Deletes only superseded view versions; quarantine files and run reports are kept.
     lake.connect(runBatch, {
@@ -81,18 +109,18 @@ export class ComputeStack extends Stack {
     });
 
     // Append-only: every output is a new key or a conditional overwrite of the watermark, never a delete.
-    lake.connect(ingestOrders, {
-      read: ['state/stream/'],
-      write: ['stream/', 'views/realtime/', 'quarantine/', 'state/stream/'],
-    });
-    new MicroBatchConsumer(this, 'OrdersConsumer', {
-      function: ingestOrders,
-      queue: props.ordersQueue,
-      queueVisibilityTimeout: props.ordersQueueVisibilityTimeout,
-      batchSize: config.stream.batchSize,
-      maxBatchingWindow: Duration.seconds(config.stream.maxBatchingWindowSeconds),
-      maxConcurrency: config.stream.maxConcurrency,
-    });
+    for (const stream of props.streams) {
+      const ingest = functionNamed(ingestFunctionName(stream.dataset.name));
+      lake.connect(ingest, ingestGrants(stream.dataset));
+      new MicroBatchConsumer(this, `${datasetConstructId(stream.dataset.name)}Consumer`, {
+        function: ingest,
+        queue: stream.queue,
+        queueVisibilityTimeout: stream.visibilityTimeout,
+        batchSize: config.stream.batchSize,
+        maxBatchingWindow: Duration.seconds(config.stream.maxBatchingWindowSeconds),
+        maxConcurrency: config.stream.maxConcurrency,
+      });
+    }
 
     // Reads the watermark for the realtime-freshness metric; deletes the partials a manifest covers.
     lake.connect(compactRealtime, {
@@ -125,8 +153,14 @@ export class ComputeStack extends Stack {
       delete: ['views/batch/'],
     });
     reconcileViews.addEnvironment('ALERT_TOPIC_ARN', props.alertTopic.topicArn);
-    reconcileViews.addEnvironment('ORDERS_DLQ_URL', props.ordersDeadLetterQueue.queueUrl);
-    props.ordersDeadLetterQueue.grant(reconcileViews, 'sqs:GetQueueAttributes');
+    // Each streamed dataset's DLQ depth explains what its realtime view is missing: `<DATASET>_DLQ_URL`.
+    for (const stream of props.streams) {
+      reconcileViews.addEnvironment(
+        datasetVariable(stream.dataset.name, 'DLQ_URL'),
+        stream.deadLetterQueue.queueUrl,
+      );
+      stream.deadLetterQueue.grant(reconcileViews, 'sqs:GetQueueAttributes');
+    }
     props.alertTopic.grantPublish(reconcileViews);
     Validations.of(reconcileViews).acknowledge({
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
@@ -140,9 +174,13 @@ export class ComputeStack extends Stack {
     });
 
     new PipelineMonitoring(this, 'Monitoring', {
-      functions: { runBatch, ingestOrders, compactRealtime, querySales, reconcileViews },
-      ordersQueue: props.ordersQueue,
-      deadLetterQueue: props.ordersDeadLetterQueue,
+      functions: Object.fromEntries(specs.map((spec) => [monitoringName(spec.id), functionNamed(spec.name)])),
+      streams: props.streams.map((stream) => ({
+        dataset: stream.dataset.name,
+        id: datasetConstructId(stream.dataset.name),
+        queue: stream.queue,
+        deadLetterQueue: stream.deadLetterQueue,
+      })),
       alertTopic: props.alertTopic,
       metricsNamespace: METRICS_NAMESPACE,
       serviceName: config.serviceName,

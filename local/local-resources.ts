@@ -93,8 +93,12 @@ export function resolveValue(
   throw new Error(`unsupported CloudFormation value ${JSON.stringify(value)}`);
 }
 
-/** Host variables a worker keeps (its own `process.env` replaces the parent's). */
-const HOST_VARIABLES = ['PATH', 'HOME', 'TMPDIR', 'LANG'];
+/**
+ * Host variables a worker keeps (its own `process.env` replaces the parent's). `TWINFLOW_DATASETS_DIR` is part of
+ * the code locally: a deployed bundle carries the declarations it was synthesized from, a local worker reads the
+ * same folder the template was synthesized from.
+ */
+const HOST_VARIABLES = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TWINFLOW_DATASETS_DIR'];
 
 /**
  * What any AWS client needs to reach the local servers: the region under both names (the JS SDK and AWS CLI v2

@@ -5,9 +5,11 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { LEGACY_INGEST_DATASET } from '../functions/ingest-orders/dataset.ts';
 import { readPublished } from '../functions/pipeline/batch-published.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { openStore } from '../functions/pipeline/open-store.ts';
+import { datasetVariable } from '../lib/twinflow-functions.ts';
 import { type LocalS3, startLocalS3 } from './aws-servers.ts';
 import { type DurableQueue, type DurableSqs, startDurableSqs } from './durable-sqs.ts';
 import { describeOutcome, FunctionHost, formatMs, type InvocationOutcome } from './function-host.ts';
@@ -66,7 +68,9 @@ export interface Runtime {
   clock: ScaledClock;
   /** Queue URL by logical id. */
   queueUrls: Record<string, string>;
-  /** The queue the stream function consumes (where orders go). */
+  /** Each streamed dataset's queue and DLQ, by dataset name (from the template's event source mappings). */
+  streams: Record<string, StreamEndpoint>;
+  /** The orders queue (where the order generator, replay and seed send), when the template has one. */
   ordersQueueUrl: string | undefined;
   /** Invokes a function of the plan by name, as `twinflow invoke` would but inside the runtime. */
   invoke(name: string, event: unknown): Promise<InvocationOutcome>;
@@ -291,27 +295,41 @@ async function startHttpRoutes(
   return http;
 }
 
-/** The orders pipeline's resources: the queue the stream function consumes, its DLQ, the lake, the stage's zone. */
-interface OrdersWiring {
-  ordersQueueUrl: string | undefined;
-  ordersDlqUrl: string | undefined;
+/** A streamed dataset's local queue and DLQ. */
+export interface StreamEndpoint {
+  dataset: string;
+  queueUrl: string;
+  deadLetterQueueUrl?: string;
+}
+
+/** What other tools need from the plan: every dataset's queue and DLQ, the lake, the stage's zone. */
+interface Wiring {
+  streams: StreamEndpoint[];
   bucket: RuntimePlan['buckets'][number] | undefined;
   /** The stage's reporting zone as the template gives it to the functions. */
   timeZone: string;
 }
 
-function ordersWiringOf(
-  plan: RuntimePlan,
-  queueUrls: Record<string, string>,
-  functions: FunctionDirectory,
-): OrdersWiring {
-  const ordersMapping =
-    plan.eventSources.find((e) => functions.nameOf(e.functionId) === 'ingest-orders') ?? plan.eventSources[0];
-  const ordersDlqId = plan.queues.find((q) => q.logicalId === ordersMapping?.queueId)?.redrive
-    ?.deadLetterQueueId;
+/**
+ * Each event source mapping that feeds a dataset's ingest function is that dataset's stream: its queue, and the
+ * DLQ of the queue's redrive policy. Read from the plan alone, so a declared dataset needs no code here.
+ */
+function streamsOf(plan: RuntimePlan, queueUrls: Record<string, string>): StreamEndpoint[] {
+  const streams: StreamEndpoint[] = [];
+  for (const mapping of plan.eventSources) {
+    const dataset = plan.functions.find((f) => f.logicalId === mapping.functionId)?.dataset;
+    const queueUrl = queueUrls[mapping.queueId];
+    if (dataset === undefined || queueUrl === undefined) continue;
+    const dlqId = plan.queues.find((q) => q.logicalId === mapping.queueId)?.redrive?.deadLetterQueueId;
+    const deadLetterQueueUrl = dlqId ? queueUrls[dlqId] : undefined;
+    streams.push({ dataset, queueUrl, ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}) });
+  }
+  return streams;
+}
+
+function wiringOf(plan: RuntimePlan, queueUrls: Record<string, string>): Wiring {
   return {
-    ordersQueueUrl: ordersMapping ? queueUrls[ordersMapping.queueId] : undefined,
-    ordersDlqUrl: ordersDlqId ? (queueUrls[ordersDlqId] ?? '') : undefined,
+    streams: streamsOf(plan, queueUrls),
     bucket: plan.buckets.find((b) => /^lakebucket/.test(b.name)) ?? plan.buckets[0],
     timeZone: String(
       plan.functions.find((f) => f.environment['REPORTING_TIME_ZONE'] !== undefined)?.environment[
@@ -321,19 +339,30 @@ function ordersWiringOf(
   };
 }
 
+/** `ORDERS_QUEUE_URL`, `ORDERS_DLQ_URL`, `STOCK_MOVES_QUEUE_URL` …: each streamed dataset's queues for other tools. */
+export function streamVariables(streams: readonly StreamEndpoint[]): Record<string, string> {
+  const variables: Record<string, string> = {};
+  for (const stream of streams) {
+    variables[datasetVariable(stream.dataset, 'QUEUE_URL')] = stream.queueUrl;
+    if (stream.deadLetterQueueUrl) {
+      variables[datasetVariable(stream.dataset, 'DLQ_URL')] = stream.deadLetterQueueUrl;
+    }
+  }
+  return variables;
+}
+
 /** `<dataDir>/endpoints.env`: where other tools (the CLI) find the local endpoints, queues, lake and zone. */
 async function writeEndpointsEnv(
   dataDir: string,
   endpoints: LocalEndpoints,
-  wiring: OrdersWiring,
+  wiring: Wiring,
   httpUrl: string,
 ): Promise<void> {
-  const { bucket, ordersQueueUrl, ordersDlqUrl, timeZone } = wiring;
+  const { bucket, streams, timeZone } = wiring;
   const endpointsEnv: Record<string, string> = {
     ...localAwsEnvironment(endpoints),
     ...(bucket ? { LAKE_BUCKET: bucket.name } : {}),
-    ...(ordersQueueUrl ? { ORDERS_QUEUE_URL: ordersQueueUrl } : {}),
-    ...(ordersDlqUrl !== undefined ? { ORDERS_DLQ_URL: ordersDlqUrl } : {}),
+    ...streamVariables(streams),
     TWINFLOW_API_URL: httpUrl,
     REPORTING_TIME_ZONE: timeZone,
   };
@@ -348,7 +377,7 @@ async function writeEndpointsEnv(
 /** The lake on the local S3, as the seed and the time zone check read it. */
 function openLakeStore(
   s3: LocalS3,
-  bucket: OrdersWiring['bucket'],
+  bucket: Wiring['bucket'],
   dataDir: string,
   stack: CleanupStack,
 ): ObjectStore | undefined {
@@ -493,8 +522,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     scheduler.start();
     stack.push(() => scheduler.stop());
 
-    const wiring = ordersWiringOf(plan, aws.queueUrls, functions);
-    const { ordersQueueUrl, bucket, timeZone } = wiring;
+    const wiring = wiringOf(plan, aws.queueUrls);
+    const { bucket, timeZone } = wiring;
+    // The order generator, replay and seed produce orders: they feed the orders stream when there is one.
+    const ordersQueueUrl = wiring.streams.find((s) => s.dataset === LEGACY_INGEST_DATASET)?.queueUrl;
     await writeEndpointsEnv(dataDir, aws.endpoints, wiring, http.url);
     const willSeed =
       options.seed !== false && isFirstStart && ordersQueueUrl !== undefined && bucket !== undefined;
@@ -539,6 +570,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       httpUrl: http.url,
       clock,
       queueUrls: aws.queueUrls,
+      streams: Object.fromEntries(wiring.streams.map((stream) => [stream.dataset, stream])),
       ordersQueueUrl,
       replayed,
       seeded,

@@ -4,7 +4,12 @@
  * API routes). Pure: no I/O, so a test can change the stage config and see the plan follow.
  */
 
-import { FUNCTION_NAMES, TWINFLOW_FUNCTIONS, type TwinflowFunctionName } from '../lib/twinflow-functions.ts';
+import {
+  type FunctionIdentity,
+  functionIdentity,
+  TWINFLOW_FUNCTIONS,
+  type TwinflowFunctionName,
+} from '../lib/twinflow-functions.ts';
 
 /** A CloudFormation template as JSON (the shape `lib/synth.ts` returns). */
 export interface CfnTemplate {
@@ -45,9 +50,11 @@ export interface TopicPlan {
 
 export interface FunctionPlan {
   logicalId: string;
-  /** The Twinflow function this resource runs. */
+  /** The Twinflow function this resource runs (`ingest-<dataset>` for a dataset's ingest function). */
   name: TwinflowFunctionName;
   entry: string;
+  /** The dataset an ingest function consumes (from its `TWINFLOW_DATASET`). */
+  dataset?: string;
   /** Exported name of the handler (`index.handler` → `handler`). */
   handlerExport: string;
   timeoutSeconds: number;
@@ -203,20 +210,37 @@ function tagValue(resource: CfnResource, key: string): string | undefined {
   return undefined;
 }
 
+function environmentOf(resource: CfnResource): Record<string, unknown> {
+  const environment = resource.Properties?.['Environment'] as
+    | { Variables?: Record<string, unknown> }
+    | undefined;
+  return { ...(environment?.Variables ?? {}) };
+}
+
 /**
- * Which Twinflow function a Lambda resource runs: `Metadata['twinflow:entry']`, else a `twinflow:entry` tag,
- * else the logical id (`IngestOrdersFunction234912EE` → ingest-orders). Undefined for CDK's own functions.
+ * Which Twinflow function a Lambda resource runs: by `Metadata['twinflow:entry']` (else a `twinflow:entry` tag)
+ * and its environment (an ingest function's `TWINFLOW_DATASET`), so every dataset's ingest function maps with no
+ * code of its own; else by the logical id (`IngestOrdersFunction234912EE` → ingest-orders). Undefined for CDK's
+ * own functions.
  */
-export function functionNameOf(logicalId: string, resource: CfnResource): TwinflowFunctionName | undefined {
+export function functionIdentityOf(logicalId: string, resource: CfnResource): FunctionIdentity | undefined {
   const entry = resource.Metadata?.[ENTRY_METADATA_KEY] ?? tagValue(resource, ENTRY_METADATA_KEY);
-  const byEntry =
-    typeof entry === 'string'
-      ? FUNCTION_NAMES.find((name) => {
-          const known = TWINFLOW_FUNCTIONS[name].entry;
-          return entry === known || entry.endsWith(`/${known}`);
-        })
-      : undefined;
-  return byEntry ?? FUNCTION_NAMES.find((name) => logicalId.startsWith(TWINFLOW_FUNCTIONS[name].id));
+  if (typeof entry === 'string') {
+    const identity = functionIdentity(entry, environmentOf(resource));
+    if (identity) return identity;
+  }
+  const spec = Object.values(TWINFLOW_FUNCTIONS).find((s) => logicalId.startsWith(`${s.id}Function`));
+  if (!spec) return undefined;
+  return {
+    name: spec.name,
+    entry: spec.entry,
+    ...(spec.dataset !== undefined ? { dataset: spec.dataset } : {}),
+  };
+}
+
+/** The name of the Twinflow function a Lambda resource runs (see `functionIdentityOf`). */
+export function functionNameOf(logicalId: string, resource: CfnResource): TwinflowFunctionName | undefined {
+  return functionIdentityOf(logicalId, resource)?.name;
 }
 
 function parseJsonProperty(value: unknown): unknown {
@@ -252,19 +276,19 @@ function queuePlan(logicalId: string, get: Getter): QueuePlan {
 
 /** The plan of a Lambda resource that runs a Twinflow handler; undefined for CDK's own functions. */
 function functionPlan(logicalId: string, resource: CfnResource): FunctionPlan | undefined {
-  const name = functionNameOf(logicalId, resource);
-  if (!name) return undefined;
+  const identity = functionIdentityOf(logicalId, resource);
+  if (!identity) return undefined;
   const get = props(resource);
   const handler = String(get('Handler') ?? 'index.handler');
-  const environment = (get('Environment') as { Variables?: Record<string, unknown> } | undefined)?.Variables;
   return {
     logicalId,
-    name,
-    entry: TWINFLOW_FUNCTIONS[name].entry,
+    name: identity.name,
+    entry: identity.entry,
+    ...(identity.dataset !== undefined ? { dataset: identity.dataset } : {}),
     handlerExport: handler.slice(handler.lastIndexOf('.') + 1) || 'handler',
     timeoutSeconds: numberOr(get('Timeout'), 3),
     memoryMb: numberOr(get('MemorySize'), 128),
-    environment: { ...(environment ?? {}) },
+    environment: environmentOf(resource),
   };
 }
 
@@ -299,6 +323,16 @@ function checkDeadLetterQueues(queues: readonly QueuePlan[]): void {
         `queue ${queue.logicalId}: dead-letter queue ${queue.redrive.deadLetterQueueId} not found`,
       );
     }
+  }
+}
+
+/** Names are how `invoke` and the logs tell functions apart: two resources must not run the same function. */
+function checkFunctionNames(functions: readonly FunctionPlan[]): void {
+  const seen = new Map<string, string>();
+  for (const fn of functions) {
+    const other = seen.get(fn.name);
+    if (other) throw new Error(`functions ${other} and ${fn.logicalId} both run ${fn.name}`);
+    seen.set(fn.name, fn.logicalId);
   }
 }
 
@@ -443,6 +477,7 @@ export function planFromTemplate(template: CfnTemplate): RuntimePlan {
   const resources = Object.entries(template.Resources);
   for (const [logicalId, resource] of resources) addTarget(plan, logicalId, resource);
   checkDeadLetterQueues(plan.queues);
+  checkFunctionNames(plan.functions);
   const targets: Targets = {
     functionIds: new Set(plan.functions.map((f) => f.logicalId)),
     queueIds: new Set(plan.queues.map((q) => q.logicalId)),

@@ -2,33 +2,46 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { datasetsDir } from '../functions/pipeline/datasets.ts';
 import type { CfnTemplate } from './template-plan.ts';
 
 /**
  * The synthesized template the runtime reads, cached under the data directory by a hash of everything synthesis
- * depends on (stage, overrides, `lib/`, `bin/`, `cdk.json`, the aws-cdk-lib version). Any change to the CDK
- * code re-synthesizes, so the cache cannot make local wiring drift; an unchanged app starts in milliseconds.
+ * depends on (stage, overrides, `lib/`, `bin/`, `cdk.json`, the aws-cdk-lib version, and the dataset declarations
+ * the per-dataset resources come from). Any change to them re-synthesizes, so the cache cannot make local wiring
+ * drift; an unchanged app starts in milliseconds.
  */
 
-async function filesUnder(dir: string): Promise<string[]> {
+async function filesUnder(dir: string, extension?: string): Promise<string[]> {
   if (!existsSync(dir)) return [];
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   return entries
-    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .filter((e) => e.isFile() && (extension === undefined || e.name.endsWith(extension)))
     .map((e) => path.join(e.parentPath, e.name))
     .sort();
 }
 
-export async function synthesisKey(repoRoot: string, stage: string, overrides: unknown): Promise<string> {
+export async function synthesisKey(
+  repoRoot: string,
+  stage: string,
+  overrides: unknown,
+  declarations: string = datasetsDir(),
+): Promise<string> {
   const hash = createHash('sha256').update(JSON.stringify({ stage, overrides }));
-  const files = [
-    ...(await filesUnder(path.join(repoRoot, 'lib'))),
-    ...(await filesUnder(path.join(repoRoot, 'bin'))),
+  const sources = [
+    ...(await filesUnder(path.join(repoRoot, 'lib'), '.ts')),
+    ...(await filesUnder(path.join(repoRoot, 'bin'), '.ts')),
     path.join(repoRoot, 'cdk.json'),
     path.join(repoRoot, 'node_modules', 'aws-cdk-lib', 'package.json'),
   ];
-  for (const file of files) {
-    hash.update(path.relative(repoRoot, file));
+  const named = [
+    ...sources.map((file) => [path.relative(repoRoot, file), file] as const),
+    ...(await filesUnder(declarations)).map(
+      (file) => [`datasets/${path.relative(declarations, file)}`, file] as const,
+    ),
+  ];
+  for (const [name, file] of named) {
+    hash.update(name);
     hash.update(await readFile(file).catch(() => Buffer.alloc(0)));
   }
   return hash.digest('hex').slice(0, 16);

@@ -3,11 +3,7 @@ import path from 'node:path';
 import { Argument, type Command, Option } from 'commander';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { stageConfig } from '../../lib/stage-config.ts';
-import {
-  FUNCTION_NAMES,
-  TWINFLOW_FUNCTIONS,
-  type TwinflowFunctionName,
-} from '../../lib/twinflow-functions.ts';
+import { FUNCTION_NAMES, functionSpec, type TwinflowFunctionName } from '../../lib/twinflow-functions.ts';
 import { DEFAULT_DATA_DIR } from '../cli-env.ts';
 
 /**
@@ -74,11 +70,13 @@ export function register(program: Command): void {
           'event',
         );
       }
+      const spec = functionSpec(name);
       const host = new FunctionHost({
         name,
-        entryPath: path.join(REPO_ROOT, TWINFLOW_FUNCTIONS[name].entry),
+        entryPath: path.join(REPO_ROOT, spec.entry),
         handlerExport: 'handler',
-        environment: invokeEnvironment(process.env, options.data),
+        // As deployed: a dataset's ingest function is told its dataset (TWINFLOW_DATASET).
+        environment: { ...invokeEnvironment(process.env, options.data), ...spec.environment },
         timeoutSeconds: options.timeout,
         memoryMb: 2048,
         maxInstances: 1,

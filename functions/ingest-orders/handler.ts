@@ -8,6 +8,7 @@ import { log, logger, metrics } from '../lambda/observability.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { consumeMicroBatch } from '../stream/micro-batch.ts';
 import { streamMessageOf } from '../stream/sqs-records.ts';
+import { LEGACY_INGEST_DATASET } from './dataset.ts';
 import { env } from './env.ts';
 
 const deps = { store: env.store, clock: () => new Date(), log, timeZone: env.timeZone };
@@ -19,24 +20,28 @@ class RecordNotStoredError extends Error {
 }
 
 /**
- * Speed layer: one SQS micro-batch through the consumer core. Poison records are quarantined and acknowledged;
- * a transient failure comes back as `batchItemFailures` (ReportBatchItemFailures) so SQS retries, then DLQs.
+ * Speed layer: one SQS micro-batch of the function's dataset (`TWINFLOW_DATASET`) through the consumer core.
+ * Poison records are quarantined and acknowledged; a transient failure comes back as `batchItemFailures`
+ * (ReportBatchItemFailures) so SQS retries, then DLQs.
  * The core works on the whole batch at once (one DuckDB pass, one file per hour), so it decides which records
  * failed; Powertools' batch processor turns that into the partial response — and, when every record failed,
  * fails the invocation (FullBatchFailureError) so the outage shows in the function's error metric and alarm.
  */
-async function ingestOrders(event: SQSEvent): Promise<SQSBatchResponse> {
+async function ingest(event: SQSEvent): Promise<SQSBatchResponse> {
   if (!Array.isArray(event?.Records)) throw new InvalidInputError('expected an SQS event with Records');
   const result = await consumeMicroBatch(
     {
       messages: event.Records.map(streamMessageOf),
+      dataset: env.dataset.name,
       allowedLatenessSeconds: env.allowedLatenessSeconds,
       policy: env.policy,
       source: 'sqs',
     },
     deps,
   );
-  logger.appendKeys({ batchId: result.batchId });
+  logger.appendKeys({ batchId: result.batchId, dataset: env.dataset.name });
+  // Orders' metrics keep the dimensions they always had; another dataset's are told apart by theirs.
+  if (env.dataset.name !== LEGACY_INGEST_DATASET) metrics.addDimension('dataset', env.dataset.name);
   metrics.addMetric('recordsReceived', MetricUnit.Count, result.received);
   metrics.addMetric('recordsValid', MetricUnit.Count, result.valid);
   metrics.addMetric('recordsQuarantined', MetricUnit.Count, result.quarantined);
@@ -60,6 +65,6 @@ async function ingestOrders(event: SQSEvent): Promise<SQSBatchResponse> {
   );
 }
 
-export const handler = middy(ingestOrders)
+export const handler = middy(ingest)
   .use(injectLambdaContext(logger, { clearState: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }));

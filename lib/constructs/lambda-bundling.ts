@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import { datasetsDir } from '../../functions/pipeline/datasets.ts';
 
 /** Repository root: the esbuild project root and where `node_modules` is copied from. */
 export const PROJECT_ROOT = path.resolve(fileURLToPath(new URL('../../', import.meta.url)));
@@ -31,8 +32,16 @@ function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Shell commands that copy the runtime packages and the dataset declarations (with their SQL) next to the bundle. */
-export function afterBundlingCommands(inputDir: string, outputDir: string): string[] {
+/**
+ * Shell commands that copy the runtime packages and the dataset declarations (with their SQL) next to the bundle.
+ * The declarations are the ones the app was synthesized from (`TWINFLOW_DATASETS_DIR` or `datasets/`), so every
+ * per-dataset function finds its dataset.
+ */
+export function afterBundlingCommands(
+  inputDir: string,
+  outputDir: string,
+  declarations: string = datasetsDir(),
+): string[] {
   const modules = path.posix.join(outputDir, 'node_modules');
   const commands = [`mkdir -p ${shellQuote(path.posix.join(modules, '@duckdb'))}`];
   for (const name of COPIED_RUNTIME_PACKAGES) {
@@ -44,7 +53,7 @@ export function afterBundlingCommands(inputDir: string, outputDir: string): stri
   // Type declarations and source maps of the copied packages are dead weight at runtime.
   commands.push(`find ${shellQuote(modules)} -type f \\( -name '*.d.ts' -o -name '*.map' \\) -delete`);
   commands.push(
-    `cp -R ${shellQuote(path.posix.join(inputDir, DATASETS_DIR))} ${shellQuote(path.posix.join(outputDir, DATASETS_DIR))}`,
+    `cp -R ${shellQuote(path.resolve(declarations))} ${shellQuote(path.posix.join(outputDir, DATASETS_DIR))}`,
   );
   return commands;
 }
@@ -67,7 +76,7 @@ export function twinflowBundling(): nodejs.BundlingOptions {
     commandHooks: {
       beforeBundling: () => [],
       beforeInstall: () => [],
-      afterBundling: afterBundlingCommands,
+      afterBundling: (inputDir, outputDir) => afterBundlingCommands(inputDir, outputDir),
     },
   };
 }

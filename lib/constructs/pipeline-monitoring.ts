@@ -5,6 +5,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { LEGACY_INGEST_DATASET } from '../../functions/ingest-orders/dataset.ts';
 
 /** Custom metrics the functions emit through Powertools (namespace `Twinflow`, dimension `service`). */
 export const PIPELINE_METRICS = {
@@ -13,11 +14,21 @@ export const PIPELINE_METRICS = {
   realtimeFreshnessSeconds: 'realtimeFreshnessSeconds',
 } as const;
 
+/** A streamed dataset's queue and DLQ: a backlog and a dead-letter alarm each, and their dashboard graphs. */
+export interface MonitoredStream {
+  /** The dataset's name, as alarm descriptions and the dashboard say it. */
+  readonly dataset: string;
+  /** The dataset's construct id (`StockMoves`): its alarms are `StockMovesQueueBacklog`, `StockMovesDeadLetterQueueNotEmpty`. */
+  readonly id: string;
+  readonly queue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+}
+
 export interface PipelineMonitoringProps {
   /** Functions by short name (`ingestOrders`…): an errors and a throttles alarm each. */
   readonly functions: Readonly<Record<string, lambda.IFunction>>;
-  readonly ordersQueue: sqs.IQueue;
-  readonly deadLetterQueue: sqs.IQueue;
+  /** One per streamed dataset. */
+  readonly streams: readonly MonitoredStream[];
   readonly alertTopic: sns.ITopic;
   readonly metricsNamespace: string;
   /** Powertools adds `service=<POWERTOOLS_SERVICE_NAME>` to every custom metric; alarms must match it. */
@@ -30,8 +41,31 @@ export interface PipelineMonitoringProps {
   readonly batchPublishDeadlineHours: number;
 }
 
+/** How a stream's alarms and graphs are named; orders' keep the ids and words they were deployed with. */
+function streamLabels(stream: MonitoredStream, oldestMessageAlarmSeconds: number) {
+  if (stream.dataset === LEGACY_INGEST_DATASET) {
+    return {
+      deadLetterAlarmId: 'DeadLetterQueueNotEmpty',
+      deadLetterDescription:
+        'Order events were dead-lettered: find the cause, then redrive the DLQ (see README).',
+      backlogAlarmId: 'OrdersQueueBacklog',
+      backlogDescription: `The oldest queued order is older than ${oldestMessageAlarmSeconds} s: the stream is falling behind.`,
+      queueTitle: 'Orders queue',
+      deadLetterTitle: 'Dead-letter queue',
+    };
+  }
+  return {
+    deadLetterAlarmId: `${stream.id}DeadLetterQueueNotEmpty`,
+    deadLetterDescription: `${stream.dataset} events were dead-lettered: find the cause, then redrive the DLQ (see README).`,
+    backlogAlarmId: `${stream.id}QueueBacklog`,
+    backlogDescription: `The oldest queued ${stream.dataset} event is older than ${oldestMessageAlarmSeconds} s: the stream is falling behind.`,
+    queueTitle: `${stream.dataset} queue`,
+    deadLetterTitle: `${stream.dataset} dead-letter queue`,
+  };
+}
+
 /**
- * Alarms (all notify the alert topic) and one dashboard for the whole pipeline: the stream's health (queue age,
+ * Alarms (all notify the alert topic) and one dashboard for the whole pipeline: each stream's health (queue age,
  * DLQ), every function's errors and throttles, and the business signals — batch published on time, batch vs
  * realtime deviation, realtime freshness.
  */
@@ -58,30 +92,45 @@ export class PipelineMonitoring extends Construct {
         period,
       });
 
-    const deadLetters = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-      statistic: cw.Stats.MAXIMUM,
-      period: Duration.minutes(1),
-    });
-    alarm('DeadLetterQueueNotEmpty', {
-      alarmDescription: 'Order events were dead-lettered: find the cause, then redrive the DLQ (see README).',
-      metric: deadLetters,
-      threshold: 0,
-      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
-    });
-
-    const oldestMessage = props.ordersQueue.metricApproximateAgeOfOldestMessage({
-      statistic: cw.Stats.MAXIMUM,
-      period: Duration.minutes(1),
-    });
-    alarm('OrdersQueueBacklog', {
-      alarmDescription: `The oldest queued order is older than ${props.oldestMessageAlarmSeconds} s: the stream is falling behind.`,
-      metric: oldestMessage,
-      threshold: props.oldestMessageAlarmSeconds,
-      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 3,
-      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    const streamGraphs = props.streams.map((stream) => {
+      const labels = streamLabels(stream, props.oldestMessageAlarmSeconds);
+      const deadLetters = stream.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        statistic: cw.Stats.MAXIMUM,
+        period: Duration.minutes(1),
+      });
+      alarm(labels.deadLetterAlarmId, {
+        alarmDescription: labels.deadLetterDescription,
+        metric: deadLetters,
+        threshold: 0,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      });
+      const oldestMessage = stream.queue.metricApproximateAgeOfOldestMessage({
+        statistic: cw.Stats.MAXIMUM,
+        period: Duration.minutes(1),
+      });
+      alarm(labels.backlogAlarmId, {
+        alarmDescription: labels.backlogDescription,
+        metric: oldestMessage,
+        threshold: props.oldestMessageAlarmSeconds,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      });
+      return [
+        new cw.GraphWidget({
+          title: labels.queueTitle,
+          width: 8,
+          left: [stream.queue.metricApproximateNumberOfMessagesVisible({ label: 'visible' })],
+          right: [oldestMessage.with({ label: 'oldest message age (s)' })],
+        }),
+        new cw.GraphWidget({
+          title: labels.deadLetterTitle,
+          width: 8,
+          left: [deadLetters.with({ label: 'visible' })],
+        }),
+      ];
     });
 
     for (const [name, fn] of Object.entries(props.functions)) {
@@ -154,18 +203,9 @@ export class PipelineMonitoring extends Construct {
       defaultInterval: Duration.hours(24),
       widgets: [
         [new cw.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 })],
+        // The first stream's graphs share a row with freshness; every further stream gets a row of its own.
         [
-          new cw.GraphWidget({
-            title: 'Orders queue',
-            width: 8,
-            left: [props.ordersQueue.metricApproximateNumberOfMessagesVisible({ label: 'visible' })],
-            right: [oldestMessage.with({ label: 'oldest message age (s)' })],
-          }),
-          new cw.GraphWidget({
-            title: 'Dead-letter queue',
-            width: 8,
-            left: [deadLetters.with({ label: 'visible' })],
-          }),
+          ...(streamGraphs[0] ?? []),
           new cw.GraphWidget({
             title: 'Realtime freshness (s)',
             width: 8,
@@ -173,6 +213,7 @@ export class PipelineMonitoring extends Construct {
             leftAnnotations: [{ value: props.realtimeFreshnessSeconds, label: 'alarm' }],
           }),
         ],
+        ...streamGraphs.slice(1),
         [
           new cw.GraphWidget({
             title: 'Batch vs realtime deviation (ratio)',

@@ -11,19 +11,24 @@ import type { ApiAuthMode } from '../stage-config.ts';
 
 /**
  * Every route the query function serves (see functions/query-sales/handler.ts): the fixed ones plus
- * `/metrics/<model>` and `/metrics/<model>/windows` for every declared minute model. test/infra checks this equals
- * the handler's route table.
+ * `/metrics/<model>` and `/metrics/<model>/windows` for every minute model declared now (`TWINFLOW_DATASETS_DIR`
+ * or `datasets/`). test/infra checks this equals the handler's route table.
  */
-export const QUERY_ROUTES: readonly string[] = [
-  '/sales',
-  '/sales/windows',
-  ...metricRoutePaths(),
-  '/datasets',
-  '/health',
-  '/reconciliation',
-  '/ops/summary',
-  '/dashboard',
-];
+export function queryRoutes(): string[] {
+  return [
+    '/sales',
+    '/sales/windows',
+    ...metricRoutePaths(),
+    '/datasets',
+    '/health',
+    '/reconciliation',
+    '/ops/summary',
+    '/dashboard',
+  ];
+}
+
+/** The routes of the declared datasets when this module was loaded. */
+export const QUERY_ROUTES: readonly string[] = queryRoutes();
 
 export interface QueryApiProps {
   readonly function: lambda.IFunction;
@@ -89,7 +94,7 @@ export class QueryApi extends Construct {
     });
 
     const integration = new HttpLambdaIntegration('QueryIntegration', props.function);
-    for (const path of QUERY_ROUTES) {
+    for (const path of queryRoutes()) {
       this.api.addRoutes({ path, methods: [apigw.HttpMethod.GET], integration });
     }
 

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { formatCount } from '../../dashboard/format.ts';
 import { sendBodies } from '../../local/order-feed.ts';
 import { createOrderGenerator, type OrderEvent } from '../../local/order-generator.ts';
+import { datasetsWithFixtures } from '../infra/helpers.ts';
 import { launchChromium } from '../support/chromium.ts';
 import {
   eventually,
@@ -225,5 +226,35 @@ describe('twinflow start, driven over HTTP and SQS', () => {
     const health = (await (await fetch(`${twinflow.apiUrl}/health`)).json()) as Record<string, unknown>;
     expect(health['batch_boundary']).toBeNull();
     expect(twinflow.output()).not.toContain('seeding');
+  }, 90_000);
+
+  it('a declared dataset streams as a user starts it: its queue in endpoints.env, its events consumed by its function', async () => {
+    // Prepare: a project that declares a streamed dataset (stock_moves) and a batch-only one, no TypeScript.
+    const project = datasetsWithFixtures('stock_moves', 'shelf_audits');
+    dirs.push(project.dir);
+
+    // Act
+    const twinflow = await startTwinflow(path.join(tempDir(), 'data'), [], {
+      env: { TWINFLOW_DATASETS_DIR: project.dir },
+    });
+    running.push(twinflow);
+    const move = { movement_id: 'm1', product_id: 'p1', warehouse_id: 'w1', movement_type: 'receipt' };
+    await sendBodies(twinflow.sqs, twinflow.env['STOCK_MOVES_QUEUE_URL'] ?? '', [
+      JSON.stringify({ ...move, quantity: 3, event_time: new Date().toISOString() }),
+    ]);
+    await eventually(
+      async () => twinflow.output(),
+      (output) => output.includes('ingest-stock_moves: batch of 1 ok'),
+      30_000,
+    );
+
+    // Assess: the real ingest handler cold-started for its dataset (an undeclared one would fail it).
+    expect(twinflow.env['STOCK_MOVES_QUEUE_URL']).toMatch(/\/StockMovesQueue[0-9A-F]+$/);
+    expect(twinflow.env['STOCK_MOVES_DLQ_URL']).toMatch(/\/StockMovesDeadLetterQueue[0-9A-F]+$/);
+    expect(twinflow.env['ORDERS_QUEUE_URL']).toMatch(/\/OrdersQueue[0-9A-F]+$/);
+    expect(Object.keys(twinflow.env).filter((name) => name.startsWith('SHELF_AUDITS'))).toEqual([]);
+    expect(twinflow.output()).toMatch(
+      /poll {2}StockMovesQueue\w+ → ingest-stock_moves: batch 100, window 1 s/,
+    );
   }, 90_000);
 });

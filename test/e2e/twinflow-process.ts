@@ -35,12 +35,12 @@ function readEnvFile(file: string): Record<string, string> {
 
 /**
  * Starts `twinflow start` on free ports. A test counts what it sends, so the first-start seed is off unless
- * `seed` is set.
+ * `seed` is set. `env` adds variables (e.g. `TWINFLOW_DATASETS_DIR`).
  */
 export async function startTwinflow(
   dataDir: string,
   extraArgs: string[] = [],
-  { seed = false }: { seed?: boolean } = {},
+  { seed = false, env: extraEnv = {} }: { seed?: boolean; env?: Record<string, string> } = {},
 ): Promise<RunningTwinflow> {
   const args = [
     CLI,
@@ -61,6 +61,7 @@ export async function startTwinflow(
   const window = extraArgs.includes('--batching-window') ? [] : ['--batching-window', '1'];
   const child = spawn(process.execPath, [...args, ...window, ...extraArgs], {
     cwd: REPO_ROOT,
+    env: { ...process.env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -13,7 +13,7 @@ const lake = new FaultyStore(
   new LocalDirectoryStore(mkdtempSync(path.join(os.tmpdir(), 'twinflow-ingest-fault-'))),
 );
 vi.mock('../../functions/ingest-orders/env.ts', () => ({
-  env: { store: lake, allowedLatenessSeconds: 3600 },
+  env: { dataset: { name: 'orders' }, store: lake, allowedLatenessSeconds: 3600 },
 }));
 
 let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;

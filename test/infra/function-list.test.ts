@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { listDatasets } from '../../functions/pipeline/datasets.ts';
 import { type SettingGroup, settingsFromEnv } from '../../functions/settings/setting.ts';
 import { type StageConfigOverrides, settingsEnvironment, stageSetting } from '../../lib/stage-config.ts';
-import { FUNCTION_NAMES, TWINFLOW_FUNCTIONS, timeoutSecondsOf } from '../../lib/twinflow-functions.ts';
+import {
+  FUNCTION_NAMES,
+  functionSpec,
+  timeoutSecondsOf,
+  twinflowFunctions,
+} from '../../lib/twinflow-functions.ts';
 import type { CfnTemplate } from '../../local/template-plan.ts';
 import { planFromTemplate } from '../../local/template-plan.ts';
-import { twinflow } from '../support/cli.ts';
-import { synthStage } from './helpers.ts';
+import { twinflow, twinflowWith } from '../support/cli.ts';
+import { datasetsWithFixtures, synthStage, withDatasetsDir } from './helpers.ts';
 
 /** Every policy off its default, so a value that did not come from the stage shows. */
 const TUNED: StageConfigOverrides = {
@@ -44,24 +50,22 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
   it('the template has exactly the listed functions, each with its description, memory and timeout', () => {
     const lambdas = lambdasByEntry(template);
 
-    expect([...lambdas.keys()].sort()).toEqual(
-      FUNCTION_NAMES.map((name) => TWINFLOW_FUNCTIONS[name].entry).sort(),
-    );
+    expect([...lambdas.keys()].sort()).toEqual(FUNCTION_NAMES.map((name) => functionSpec(name).entry).sort());
     for (const name of FUNCTION_NAMES) {
-      const spec = TWINFLOW_FUNCTIONS[name];
+      const spec = functionSpec(name);
       expect(lambdas.get(spec.entry)?.Properties, name).toMatchObject({
         Description: spec.description,
         MemorySize: spec.memorySize,
         Timeout: timeoutSecondsOf(spec, synth.config),
       });
     }
-    expect(lambdas.get(TWINFLOW_FUNCTIONS['ingest-orders'].entry)?.Properties.Timeout).toBe(30);
+    expect(lambdas.get(functionSpec('ingest-orders').entry)?.Properties.Timeout).toBe(30);
   });
 
   it("each function's environment is its settings rendered from the stage config, and reads back as the stage's values", () => {
     const lambdas = lambdasByEntry(template);
     for (const name of FUNCTION_NAMES) {
-      const spec = TWINFLOW_FUNCTIONS[name];
+      const spec = functionSpec(name);
       const variables = lambdas.get(spec.entry)?.Properties.Environment.Variables ?? {};
       // Assess: the template holds the schema's rendering of the stage config …
       expect(variables, name).toMatchObject(settingsEnvironment(spec.settings, synth.config));
@@ -86,7 +90,7 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
     const plan = planFromTemplate(template);
 
     expect(plan.functions.map((f) => f.name).sort()).toEqual([...FUNCTION_NAMES].sort());
-    for (const fn of plan.functions) expect(fn.entry).toBe(TWINFLOW_FUNCTIONS[fn.name].entry);
+    for (const fn of plan.functions) expect(fn.entry).toBe(functionSpec(fn.name).entry);
   });
 
   it('twinflow invoke offers exactly the listed names', async () => {
@@ -98,5 +102,35 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
     expect(choices?.split(', ').map((c) => c.replace(/"/g, ''))).toEqual(FUNCTION_NAMES);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain(FUNCTION_NAMES.join(', '));
+  });
+
+  it('with datasets added, the list, the template, the local plan and twinflow invoke have one ingest function per stream', async () => {
+    const project = datasetsWithFixtures('stock_moves', 'shelf_audits');
+    try {
+      const specs = twinflowFunctions(listDatasets(project.dir));
+      const extended = withDatasetsDir(project.dir, () => synthStage('dev').computeTemplate.toJSON());
+      const plan = planFromTemplate(extended as CfnTemplate);
+      const help = await twinflowWith({ TWINFLOW_DATASETS_DIR: project.dir }, 'invoke', '--help');
+
+      expect(specs.map((spec) => spec.name)).toEqual([
+        'run-batch',
+        'ingest-orders',
+        'ingest-stock_moves',
+        'compact-realtime',
+        'query-sales',
+        'reconcile-views',
+      ]);
+      expect(specs.find((spec) => spec.name === 'ingest-stock_moves')).toMatchObject({
+        id: 'IngestStockMoves',
+        entry: functionSpec('ingest-orders').entry,
+        dataset: 'stock_moves',
+        environment: { TWINFLOW_DATASET: 'stock_moves' },
+      });
+      expect(plan.functions.map((f) => f.name).sort()).toEqual(specs.map((spec) => spec.name).sort());
+      const choices = /\(choices: ([^)]*)\)/.exec(help.stdout.replace(/\s+/g, ' '))?.[1];
+      expect(choices?.split(', ').map((c) => c.replace(/"/g, ''))).toEqual(specs.map((spec) => spec.name));
+    } finally {
+      project.remove();
+    }
   });
 });

@@ -1,4 +1,8 @@
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
+import { datasetsDir } from '../../functions/pipeline/datasets.ts';
 import type { StageConfigOverrides } from '../../lib/stage-config.ts';
 import { buildStage } from '../../lib/synth.ts';
 
@@ -102,4 +106,31 @@ export function actionsOnKey(permissions: readonly S3Permission[], key: string, 
       allows(permission.action, wanted) &&
       allows(permission.resource.replace(/^\//, ''), key),
   );
+}
+
+/**
+ * A project's `datasets/` as a team extends it: the shipped declarations plus fixture folders of
+ * test/datasets/fixtures/, in a fresh temp directory (removed with `remove`).
+ */
+export function datasetsWithFixtures(...fixtures: string[]): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-datasets-'));
+  cpSync(datasetsDir(), dir, { recursive: true });
+  for (const name of fixtures) {
+    cpSync(path.join(FIXTURES, name), path.join(dir, name), { recursive: true });
+  }
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const FIXTURES = path.join(import.meta.dirname, '..', 'datasets', 'fixtures');
+
+/** Runs `build` with `TWINFLOW_DATASETS_DIR` set to `dir`, as `cdk synth` with that variable would. */
+export function withDatasetsDir<T>(dir: string, build: () => T): T {
+  const before = process.env['TWINFLOW_DATASETS_DIR'];
+  process.env['TWINFLOW_DATASETS_DIR'] = dir;
+  try {
+    return build();
+  } finally {
+    if (before === undefined) delete process.env['TWINFLOW_DATASETS_DIR'];
+    else process.env['TWINFLOW_DATASETS_DIR'] = before;
+  }
 }

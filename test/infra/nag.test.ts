@@ -4,6 +4,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { buildStage } from '../../lib/synth.ts';
+import { datasetsWithFixtures, withDatasetsDir } from './helpers.ts';
 
 /**
  * cdk-nag v3 is a CDK policy-validation plugin (not an Aspect): `app.synth()` throws on any unacknowledged
@@ -35,6 +36,19 @@ function acknowledgments(root: IConstruct): { path: string; id: string; reason: 
 describe('cdk-nag AwsSolutions', () => {
   it.each(['dev', 'prod'])('%s has no unacknowledged findings', (stage) => {
     expect(findings(stage)).toEqual([]);
+  });
+
+  it('stays clean with datasets added (a streamed and a batch-only one): their grants are acknowledged per prefix', () => {
+    const project = datasetsWithFixtures('stock_moves', 'shelf_audits');
+    try {
+      const found = withDatasetsDir(project.dir, () => findings('prod'));
+      const { app } = withDatasetsDir(project.dir, () => buildStage('prod'));
+
+      expect(found).toEqual([]);
+      expect(app.node.findAll().some((c) => c.node.path.endsWith('IngestStockMoves/Function'))).toBe(true);
+    } finally {
+      project.remove();
+    }
   });
 
   it('passes as a validation plugin during synth, with CloudFormation schema validation, as `cdk synth` runs it', () => {

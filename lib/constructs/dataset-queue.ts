@@ -2,7 +2,7 @@ import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
-export interface OrdersQueueProps {
+export interface DatasetQueueProps {
   /** Receives before a message is dead-lettered. */
   readonly maxReceiveCount: number;
   /** At least 6x the consumer's timeout; `MicroBatchConsumer` checks it. */
@@ -13,15 +13,16 @@ export interface OrdersQueueProps {
 }
 
 /**
- * The order event queue (SQS standard) and its dead-letter queue. Records the consumer could not write after
- * `maxReceiveCount` receives land in the DLQ, to be redriven once the cause is fixed: nothing is lost silently.
+ * A streamed dataset's event queue (SQS standard) and its dead-letter queue. Records the consumer could not write
+ * after `maxReceiveCount` receives land in the DLQ, to be redriven once the cause is fixed: nothing is lost
+ * silently. Its construct id is the dataset's (`Orders`, `StockMoves`), so its logical ids never change.
  */
-export class OrdersQueue extends Construct {
+export class DatasetQueue extends Construct {
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
   readonly visibilityTimeout: Duration;
 
-  constructor(scope: Construct, id: string, props: OrdersQueueProps) {
+  constructor(scope: Construct, id: string, props: DatasetQueueProps) {
     super(scope, id);
     const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     this.visibilityTimeout = props.visibilityTimeout;
