@@ -1,6 +1,8 @@
 import { type Command, Option } from 'commander';
 import { dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
+import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
+import type { ExportFormat } from '../../functions/pipeline/order-sources.ts';
 import { writeDatasetLandingExport, writeLandingExport } from '../../local/landing-export.ts';
 import { cliEnv, datasetOption, lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 
@@ -96,13 +98,13 @@ async function ordersExport(
   options: {
     date: string;
     seed: number;
-    format: 'parquet' | 'csv' | 'jsonl';
+    format: ExportFormat;
     malformed: number;
     duplicates: number;
     tz: string;
   },
   rows: number,
-  store: ReturnType<typeof openCliStore>,
+  store: ObjectStore,
 ): Promise<GeneratedExport> {
   const result = await writeLandingExport(
     {

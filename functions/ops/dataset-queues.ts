@@ -37,8 +37,7 @@ export function datasetQueueUrl(
   const url = given ?? env[queueUrlEnv(ds.name, kind)];
   if (url === undefined || url.trim() === '') {
     throw new InvalidInputError(
-      `no ${kind === 'dlq' ? 'DLQ' : 'queue'} URL for dataset "${ds.name}": pass --queue-url or set ` +
-        `${queueUrlEnv(ds.name, kind)} (\`set -a; . .twinflow/endpoints.env; set +a\` against twinflow start)`,
+      `no ${kind === 'dlq' ? 'DLQ' : 'queue'} URL for dataset "${ds.name}": pass --queue-url or set ${queueUrlEnv(ds.name, kind)}`,
       'queue-url',
     );
   }
