@@ -8,6 +8,8 @@ import type { Setting } from '../functions/settings/setting.ts';
 import { reportingTimeZone } from '../functions/settings/settings.ts';
 import { stageConfig } from '../lib/stage-config.ts';
 
+const stageName = process.env['TWINFLOW_STAGE'] ?? 'dev';
+
 /** The CLI's one reader of process.env: endpoints for local servers or LocalStack. */
 export const cliEnv = {
   s3Endpoint: process.env['AWS_ENDPOINT_URL_S3'] ?? process.env['AWS_ENDPOINT_URL'],
@@ -15,9 +17,21 @@ export const cliEnv = {
   region: process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
   isTty: Boolean(process.stdout.isTTY),
   /** `REPORTING_TIME_ZONE` (endpoints.env of `twinflow start` names it), else the stage's setting. */
-  timeZone:
-    process.env[reportingTimeZone.env]?.trim() ||
-    stageConfig(process.env['TWINFLOW_STAGE'] ?? 'dev').reporting.timeZone,
+  timeZone: process.env[reportingTimeZone.env]?.trim() || stageConfig(stageName).reporting.timeZone,
+  /** The stage's accepted currencies (`validation.currencies`; empty: every ISO 4217 code). */
+  get acceptedCurrencies(): readonly string[] {
+    return stageConfig(stageName).validation.currencies;
+  },
+  /**
+   * Each dataset's queue URLs, `<DATASET>_QUEUE_URL` and `<DATASET>_DLQ_URL` (endpoints.env of `twinflow start`
+   * names the running stage's; `ORDERS_QUEUE_URL`, `ORDERS_DLQ_URL` for orders).
+   */
+  queueUrls: Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] =>
+        /^[A-Z][A-Z0-9_]*_(?:QUEUE|DLQ)_URL$/.test(entry[0]) && !!entry[1],
+    ),
+  ) as Readonly<Record<string, string>>,
 };
 
 /** Default local data directory (`npm start` uses the same). */

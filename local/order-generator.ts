@@ -77,17 +77,15 @@ const HOURLY_WEIGHT = [
 const WEIGHT_SUM = HOURLY_WEIGHT.reduce((a, b) => a + b, 0);
 
 /**
- * `count` orders spread over `day` of `timeZone` (default UTC; a DST day has 23 or 25 hours), sorted by event
- * time.
+ * `count` instants spread over `day` of `timeZone` (default UTC; a DST day has 23 or 25 hours) by the shop's
+ * day curve, ascending: the arrival times of the generated events of a day, whatever the dataset.
  */
-export function* ordersForDay(
+export function* dayShapedInstants(
   day: string,
   count: number,
-  seed = 42,
+  random: () => number,
   timeZone: string = UTC,
-): Generator<OrderEvent> {
-  const generator = createOrderGenerator({ seed, idPrefix: `${day.replaceAll('-', '')}s${seed}` });
-  const random = seededRandom(seed ^ 0x5bd1e995);
+): Generator<Date> {
   const { start, end } = dayRange(day, timeZone);
   const hours = Math.ceil((end.getTime() - start.getTime()) / 3_600_000);
   const weightOf = (hour: number) => HOURLY_WEIGHT[hour % 24] ?? 1;
@@ -104,7 +102,23 @@ export function* ordersForDay(
     const offsets = Array.from({ length: Math.max(0, inHour) }, () => Math.floor(random() * length)).sort(
       (a, b) => a - b,
     );
-    for (const offset of offsets) yield generator.next(new Date(hourStart + offset));
+    for (const offset of offsets) yield new Date(hourStart + offset);
     emitted += offsets.length;
+  }
+}
+
+/**
+ * `count` orders spread over `day` of `timeZone` (default UTC; a DST day has 23 or 25 hours), sorted by event
+ * time.
+ */
+export function* ordersForDay(
+  day: string,
+  count: number,
+  seed = 42,
+  timeZone: string = UTC,
+): Generator<OrderEvent> {
+  const generator = createOrderGenerator({ seed, idPrefix: `${day.replaceAll('-', '')}s${seed}` });
+  for (const instant of dayShapedInstants(day, count, seededRandom(seed ^ 0x5bd1e995), timeZone)) {
+    yield generator.next(instant);
   }
 }

@@ -1,8 +1,10 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type Command, Option } from 'commander';
+import { datasetQueueUrl, queueUrlEnv } from '../../functions/ops/dataset-queues.ts';
 import { dlqStats, peekDlq, redriveDlq } from '../../functions/ops/dlq.ts';
+import { dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
-import { cliEnv } from '../cli-env.ts';
+import { cliEnv, datasetOption } from '../cli-env.ts';
 
 /** An SQS client for a queue URL: AWS_ENDPOINT_URL_SQS if set, else the URL's own origin when it is not AWS. */
 export function sqsClientFor(queueUrl: string): SQSClient {
@@ -64,28 +66,40 @@ const FAILURE_EXPLANATIONS: Record<string, string> = {
 };
 
 function queueUrlOption() {
-  return new Option('--queue-url <url>', 'the dead-letter queue URL').makeOptionMandatory();
+  return new Option(
+    '--queue-url <url>',
+    "the dead-letter queue URL (default: the dataset's <DATASET>_DLQ_URL, e.g. ORDERS_DLQ_URL)",
+  );
+}
+
+/** The DLQ a subcommand works on: `--queue-url`, else the dataset's `<DATASET>_DLQ_URL`. */
+function dlqUrlOf(options: { dataset: string; queueUrl?: string }): string {
+  return datasetQueueUrl(dataset(options.dataset), 'dlq', options.queueUrl, cliEnv.queueUrls);
 }
 
 export function register(program: Command): void {
-  const dlq = program.command('dlq').description('inspect and redrive the orders dead-letter queue');
+  const dlq = program
+    .command('dlq')
+    .description("inspect and redrive a dataset's dead-letter queue (default: orders)");
 
   dlq
     .command('stats')
     .description('messages waiting in the DLQ and the queues that feed it')
     .addOption(queueUrlOption())
+    .addOption(datasetOption())
     .option('--json', 'print JSON', false)
-    .action((options) =>
-      withSqsErrors(options.queueUrl, async () => {
-        const stats = await dlqStats(sqsClientFor(options.queueUrl), options.queueUrl);
+    .action((options) => {
+      const queueUrl = dlqUrlOf(options);
+      return withSqsErrors(queueUrl, async () => {
+        const stats = await dlqStats(sqsClientFor(queueUrl), queueUrl);
         if (options.json) console.log(JSON.stringify(stats, null, 2));
         else
           console.log(
             `DLQ ${stats.queueUrl}: ${stats.visible} waiting, ${stats.inFlight} in flight, ${stats.delayed} delayed; ` +
               `sources: ${stats.sourceQueueUrls.join(', ') || 'none'}`,
           );
-      }),
-    );
+      });
+    });
 
   dlq
     .command('peek')
@@ -98,22 +112,24 @@ export function register(program: Command): void {
         return Number(value);
       }),
     )
-    .action((options) =>
-      withSqsErrors(options.queueUrl, async () => {
-        const client = sqsClientFor(options.queueUrl);
-        const messages = await peekDlq(client, options.queueUrl, options.max);
+    .addOption(datasetOption())
+    .action((options) => {
+      const queueUrl = dlqUrlOf(options);
+      return withSqsErrors(queueUrl, async () => {
+        const client = sqsClientFor(queueUrl);
+        const messages = await peekDlq(client, queueUrl, options.max);
         for (const m of messages) {
           console.log(
             `${m.messageId}  received ${m.receiveCount ?? '?'}x  sent ${m.sentAt?.toISOString() ?? '?'}\n  ${m.body.slice(0, 300)}`,
           );
         }
-        const stats = await dlqStats(client, options.queueUrl);
+        const stats = await dlqStats(client, queueUrl);
         console.log(
           `${messages.length} distinct message(s) shown, left in the DLQ ` +
             `(${stats.visible} waiting, ${stats.inFlight} in flight)`,
         );
-      }),
-    );
+      });
+    });
 
   dlq
     .command('redrive')
@@ -129,16 +145,18 @@ export function register(program: Command): void {
       }),
     )
     .option('--manual', 'skip StartMessageMoveTask and move with receive/send/delete', false)
-    .action((options) =>
-      withSqsErrors(options.queueUrl, async () => {
-        const client = sqsClientFor(options.queueUrl);
+    .addOption(datasetOption())
+    .action((options) => {
+      const queueUrl = dlqUrlOf(options);
+      return withSqsErrors(queueUrl, async () => {
+        const client = sqsClientFor(queueUrl);
         const result = await redriveDlq(client, {
-          dlqUrl: options.queueUrl,
+          dlqUrl: queueUrl,
           ...(options.to ? { destinationUrl: options.to } : {}),
           ...(options.rate !== undefined ? { rate: options.rate } : {}),
           isManual: options.manual,
         });
-        const after = await dlqStats(client, options.queueUrl);
+        const after = await dlqStats(client, queueUrl);
         console.log(
           `moved ${result.moved} message(s) via ${result.method} to ${result.destinationUrl ?? 'their source queues'} ` +
             `(${result.status}); left in the DLQ: ${after.visible} waiting, ${after.inFlight} in flight`,
@@ -155,16 +173,19 @@ export function register(program: Command): void {
         if (result.method === 'move-task') {
           // The receive/send fallback needs no source information: every message goes to the queue named.
           const to =
-            options.to ?? (after.sourceQueueUrls.length === 1 ? after.sourceQueueUrls[0] : '<queue-url>');
+            options.to ??
+            (after.sourceQueueUrls.length === 1 ? after.sourceQueueUrls[0] : undefined) ??
+            cliEnv.queueUrls[queueUrlEnv(options.dataset, 'queue')] ??
+            '<queue-url>';
           console.log(
             `  nothing was lost; move them with the receive/send fallback and an explicit destination${wait}:\n` +
-              `    npx twinflow dlq redrive --queue-url ${options.queueUrl} --manual --to ${to}`,
+              `    npx twinflow dlq redrive --queue-url ${queueUrl} --manual --to ${to}`,
           );
         } else {
           console.log(
             `  nothing was lost: what was not moved is still in the DLQ; run the same command again${wait || ' once the cause is fixed'}`,
           );
         }
-      }),
-    );
+      });
+    });
 }

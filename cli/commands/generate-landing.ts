@@ -1,7 +1,10 @@
 import { type Command, Option } from 'commander';
+import { dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
-import { writeLandingExport } from '../../local/landing-export.ts';
-import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
+import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
+import type { ExportFormat } from '../../functions/pipeline/order-sources.ts';
+import { writeDatasetLandingExport, writeLandingExport } from '../../local/landing-export.ts';
+import { cliEnv, datasetOption, lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 
 function wholeNumber(name: string) {
   return (value: string) => {
@@ -11,33 +14,116 @@ function wholeNumber(name: string) {
   };
 }
 
+/** What one generated export holds, as `--json` prints it. */
+interface GeneratedExport {
+  dataset: string;
+  key: string;
+  rows: number;
+  /** Distinct events (for orders: distinct orders), what a batch run publishes for the day. */
+  events: number;
+  duplicates: number;
+  malformed: number;
+}
+
 export function register(program: Command): void {
   program
     .command('generate-landing')
-    .description('write a realistic sample order export for a day into landing/orders/dt=D/')
+    .description(
+      'write a sample export for a day into landing/<dataset>/dt=D/: realistic orders, or events of any declared ' +
+        'dataset generated from its declaration',
+    )
     .requiredOption('--date <YYYY-MM-DD>', 'the export day (a day of --tz)')
-    .requiredOption('--orders <n>', 'number of orders', wholeNumber('orders'))
-    .option('--seed <n>', 'random seed (same seed, same orders)', wholeNumber('seed'), 42)
+    .option('--events <n>', 'number of rows (events, duplicates and malformed ones)', wholeNumber('events'))
+    .option('--orders <n>', 'number of orders (the same as --events)', wholeNumber('orders'))
+    .option('--seed <n>', 'random seed (same seed, same rows)', wholeNumber('seed'), 42)
     .addOption(
       new Option('--format <format>', 'file format').choices(['parquet', 'csv', 'jsonl']).default('parquet'),
     )
     .option('--malformed <share>', 'share of rows made invalid on purpose, 0..1', Number, 0)
+    .option(
+      '--duplicates <share>',
+      "share of rows that repeat an earlier event's key (a retry), 0..1",
+      Number,
+      0,
+    )
+    .option('--json', 'print what was written as JSON', false)
+    .addOption(datasetOption())
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
-      const result = await writeLandingExport(
-        {
-          day: options.date,
-          orders: options.orders,
-          seed: options.seed,
-          format: options.format,
-          malformedShare: options.malformed,
-          timeZone: options.tz,
-        },
-        openCliStore(options.lake),
-      );
-      console.log(
-        `wrote ${result.rows} orders (${result.malformed} malformed) to ${options.lake}/${result.key}`,
-      );
+      if (options.events !== undefined && options.orders !== undefined) {
+        throw new InvalidInputError('give the number of rows once: --events or --orders', 'events');
+      }
+      const rows: number | undefined = options.events ?? options.orders;
+      if (rows === undefined) throw new InvalidInputError('give the number of rows: --events N', 'events');
+      const store = openCliStore(options.lake);
+      const written: GeneratedExport =
+        options.dataset === 'orders'
+          ? await ordersExport(options, rows, store)
+          : {
+              dataset: options.dataset,
+              ...(await writeDatasetLandingExport(
+                {
+                  dataset: dataset(options.dataset),
+                  day: options.date,
+                  rows,
+                  seed: options.seed,
+                  format: options.format,
+                  malformedShare: options.malformed,
+                  duplicateShare: options.duplicates,
+                  currencies: cliEnv.acceptedCurrencies,
+                  timeZone: options.tz,
+                },
+                store,
+              )),
+            };
+      if (options.json) {
+        console.log(JSON.stringify(written, null, 2));
+      } else if (written.dataset === 'orders') {
+        console.log(
+          `wrote ${written.rows} orders (${written.malformed} malformed` +
+            `${options.duplicates > 0 ? `, ${written.duplicates} duplicates` : ''}) to ${options.lake}/${written.key}`,
+        );
+      } else {
+        console.log(
+          `wrote ${written.rows} ${written.dataset} rows (${written.events} distinct events, ${written.duplicates} ` +
+            `duplicates, ${written.malformed} malformed) to ${options.lake}/${written.key}`,
+        );
+      }
     });
+}
+
+/** Orders keep their realistic generator (hot products, catalogue prices, the day's curve). */
+async function ordersExport(
+  options: {
+    date: string;
+    seed: number;
+    format: ExportFormat;
+    malformed: number;
+    duplicates: number;
+    tz: string;
+  },
+  rows: number,
+  store: ObjectStore,
+): Promise<GeneratedExport> {
+  const result = await writeLandingExport(
+    {
+      day: options.date,
+      orders: rows,
+      seed: options.seed,
+      format: options.format,
+      malformedShare: options.malformed,
+      duplicateShare: options.duplicates,
+      timeZone: options.tz,
+    },
+    store,
+  );
+  return {
+    dataset: 'orders',
+    key: result.key,
+    rows: result.rows,
+    events: result.rows - result.malformed - result.duplicates,
+    duplicates: result.duplicates,
+    malformed: result.malformed,
+  };
 }

@@ -1,15 +1,17 @@
 import { type Command, Option } from 'commander';
+import { requireStream } from '../../functions/ops/dataset-queues.ts';
 import {
   listQuarantine,
   type QuarantinedRecord,
   revalidateQuarantine,
 } from '../../functions/ops/quarantine.ts';
 import { replayMessages, sendToQueue } from '../../functions/ops/replay.ts';
+import { dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import type { StreamMessage } from '../../functions/stream/micro-batch.ts';
-import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
+import { datasetOption, lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 import { sqsClientFor, withSqsErrors } from './dlq.ts';
 
 function sinceOption() {
@@ -31,11 +33,15 @@ export function register(program: Command): void {
     .description('list quarantined records with their reasons')
     .addOption(sinceOption())
     .option('--json', 'print JSON lines', false)
+    .addOption(datasetOption())
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
       const store = openCliStore(options.lake);
-      const records = await listQuarantine(store, options.since ? { since: options.since } : {});
+      const records = await listQuarantine(store, {
+        dataset: options.dataset,
+        ...(options.since ? { since: options.since } : {}),
+      });
       for (const r of records) {
         if (options.json) console.log(JSON.stringify(r));
         else
@@ -43,22 +49,35 @@ export function register(program: Command): void {
             `${r.quarantined_at}  ${r.message_id ?? r.record_ref}  ${r.reasons.join('; ')}\n  ${r.raw.slice(0, 200)}`,
           );
       }
-      if (!options.json) console.log(`${records.length} quarantined record(s) in ${store.location}`);
+      if (!options.json) {
+        console.log(`${records.length} quarantined record(s) of ${options.dataset} in ${store.location}`);
+      }
     });
 
   quarantine
     .command('replay')
-    .description('re-ingest quarantined stream records that validate now (in-process, or via --queue-url)')
+    .description(
+      "re-ingest a dataset's quarantined stream records that validate now (in-process, or via --queue-url)",
+    )
     .addOption(sinceOption())
     .option('--queue-url <url>', 'send them to this SQS queue instead of consuming them in-process')
     .option('--verbose', 'structured logs on stderr', false)
+    .addOption(datasetOption())
     .addOption(lakeOption())
     .addOption(tzOption())
-    .action((options) =>
-      withSqsErrors(options.queueUrl, async () => {
+    .action((options) => {
+      // A batch dataset's records came from exports: the fix is a corrected export and a batch re-run.
+      requireStream(
+        dataset(options.dataset),
+        'stream records to re-ingest (fix the export and re-run batch)',
+      );
+      return withSqsErrors(options.queueUrl, async () => {
         const store = openCliStore(options.lake);
-        const records = await listQuarantine(store, options.since ? { since: options.since } : {});
-        const { nowValid, stillInvalid } = await revalidateQuarantine(records);
+        const records = await listQuarantine(store, {
+          dataset: options.dataset,
+          ...(options.since ? { since: options.since } : {}),
+        });
+        const { nowValid, stillInvalid } = await revalidateQuarantine(records, options.dataset);
         let isReplayed: boolean;
         if (options.queueUrl) {
           const sent = await sendToQueue(sqsClientFor(options.queueUrl), options.queueUrl, nowValid);
@@ -68,7 +87,7 @@ export function register(program: Command): void {
         } else {
           const totals = await replayMessages(
             nowValid,
-            { source: 'quarantine-replay' },
+            { dataset: options.dataset, source: 'quarantine-replay' },
             {
               store,
               clock: () => new Date(),
@@ -76,7 +95,8 @@ export function register(program: Command): void {
               timeZone: options.tz,
             },
           );
-          console.log(`re-ingested ${totals.orders} order(s) from ${nowValid.length} now-valid record(s)`);
+          const counted = options.dataset === 'orders' ? 'order(s)' : 'event(s)';
+          console.log(`re-ingested ${totals.orders} ${counted} from ${nowValid.length} now-valid record(s)`);
           isReplayed = totals.failed === 0;
         }
         if (isReplayed) {
@@ -91,8 +111,8 @@ export function register(program: Command): void {
           process.exitCode = 1;
         }
         console.log(`${stillInvalid.length} record(s) still invalid (left in quarantine)`);
-      }),
-    );
+      });
+    });
 }
 
 /**

@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import { requireStream } from '../../functions/ops/dataset-queues.ts';
 import { fileMessages, replayMessages, sendToQueue } from '../../functions/ops/replay.ts';
+import { dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { allowedLatenessSeconds } from '../../functions/settings/settings.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
-import { lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
+import { datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 import { sqsClientFor, withSqsErrors } from './dlq.ts';
 
 function positiveInt(name: string) {
@@ -20,8 +22,10 @@ function positiveInt(name: string) {
 export function register(program: Command): void {
   program
     .command('replay')
-    .description('run a .jsonl file of order events through the speed-layer consumer (or send it to SQS)')
-    .requiredOption('--file <events.jsonl>', 'one order event (JSON) per line')
+    .description(
+      "run a .jsonl file of a dataset's events through its speed-layer consumer (or send it to SQS)",
+    )
+    .requiredOption('--file <events.jsonl>', 'one event (JSON) per line')
     .addOption(
       new Option('--batch-size <n>', 'events per micro-batch')
         .default(100)
@@ -32,9 +36,12 @@ export function register(program: Command): void {
     .option('--no-compact', 'skip compacting the touched hours afterwards')
     .option('--json', 'print JSON', false)
     .option('--verbose', 'structured logs on stderr', false)
+    .addOption(datasetOption())
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
+      const ds = dataset(options.dataset);
+      requireStream(ds, 'stream to replay into');
       if (!existsSync(options.file)) throw new InvalidInputError(`no such file: ${options.file}`, 'file');
       if (options.queueUrl) {
         await withSqsErrors(options.queueUrl, async () => {
@@ -58,6 +65,7 @@ export function register(program: Command): void {
       const totals = await replayMessages(
         fileMessages(options.file),
         {
+          dataset: ds.name,
           batchSize: options.batchSize,
           allowedLatenessSeconds: options.allowedLateness,
           source: 'replay',
@@ -70,20 +78,20 @@ export function register(program: Command): void {
       // Compact exactly the days the file touched (a replay of old events is outside the schedule's lookback).
       const compaction =
         options.compact && days.size > 0
-          ? await compactRealtime(deps, { now: now(), days: [...days].sort() })
+          ? await compactRealtime(deps, { now: now(), days: [...days].sort(), datasets: [ds.name] })
           : undefined;
       if (options.json) {
         console.log(JSON.stringify({ totals, compaction }, null, 2));
       } else {
         console.log(
           `replayed ${totals.received} event(s) in ${totals.batches} micro-batch(es), ${totals.durationMs} ms: ` +
-            `${totals.orders} orders counted, ${totals.quarantined} quarantined, ${totals.duplicates} duplicates, ` +
+            `${totals.orders} ${ds.name === 'orders' ? 'orders' : 'events'} counted, ${totals.quarantined} quarantined, ${totals.duplicates} duplicates, ` +
             `${totals.late} late, ${totals.failed} failed (lake ${store.location})`,
         );
         if (compaction) {
           const removed = compaction.days.reduce((sum, d) => sum + d.duplicates, 0);
           console.log(
-            `compacted ${compaction.days.length} day(s); ${removed} duplicate(s) removed (same order_id on one day)`,
+            `compacted ${compaction.days.length} day(s); ${removed} duplicate(s) removed (same ${ds.key.join(', ')} on one day)`,
           );
         }
       }

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
-import { addDays, dayOf } from '../pipeline/dates.ts';
+import { dataset } from '../pipeline/datasets.ts';
+import { addDays, dayOf, UTC } from '../pipeline/dates.ts';
 import { withConnection } from '../pipeline/duckdb-session.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectStore } from '../pipeline/object-store.ts';
@@ -19,14 +20,15 @@ export interface QuarantinedRecord {
   batch_id?: string;
 }
 
-/** Every quarantined record (optionally since an instant), oldest day first. */
+/** Every quarantined record of a dataset (default orders; optionally since an instant), oldest day first. */
 export async function listQuarantine(
   store: ObjectStore,
-  options: { since?: Date } = {},
+  options: { since?: Date; dataset?: string } = {},
 ): Promise<QuarantinedRecord[]> {
   // Partitions are days of the reporting zone; a day earlier covers any zone (offsets stay under a day).
   const sinceDay = options.since ? addDays(dayOf(options.since), -1) : undefined;
-  const files = (await store.list(lake.quarantinePrefix())).filter((info) => {
+  const prefix = lake.quarantinePrefix(undefined, options.dataset ?? 'orders');
+  const files = (await store.list(prefix)).filter((info) => {
     const day = partitionOf(info.key).day;
     return day !== undefined && (sinceDay === undefined || day >= sinceDay);
   });
@@ -52,25 +54,31 @@ export async function listQuarantine(
 }
 
 /**
- * Splits quarantined stream records into those that validate now (under the current shared rules) and those
- * that still do not, with today's reasons. Batch-layer records are left out: their fix is a corrected export.
+ * Splits quarantined stream records into those that validate now (under the current rules of their dataset's
+ * declaration, default orders) and those that still do not, with today's reasons. Batch-layer records are left
+ * out: their fix is a corrected export.
  */
-export async function revalidateQuarantine(records: readonly QuarantinedRecord[]): Promise<{
+export async function revalidateQuarantine(
+  records: readonly QuarantinedRecord[],
+  datasetName = 'orders',
+): Promise<{
   nowValid: StreamMessage[];
   stillInvalid: (QuarantinedRecord & { reasonsNow: string[] })[];
 }> {
   const streamRecords = records.filter((r) => r.message_id !== undefined);
   if (streamRecords.length === 0) return { nowValid: [], stillInvalid: [] };
+  const ds = dataset(datasetName);
   const verdicts = await withConnection(async (connection) => {
-    await createRawOrders(connection);
+    await createRawOrders(connection, ds);
     await appendJsonRecords(
       connection,
       streamRecords.map((r, i) => ({ ref: String(i), line: r.raw })),
       { source: 'quarantine-replay', isEventIdRequired: true },
+      ds,
     );
-    await validateRawOrders(connection);
+    await validateRawOrders(connection, undefined, UTC, ds);
     const reader = await connection.runAndReadAll(
-      'select record_ref as ref, is_valid, reasons from validated_orders',
+      `select record_ref as ref, is_valid, reasons from validated_${ds.name}`,
     );
     return reader.getRowObjectsJson() as { ref: string; is_valid: boolean; reasons: string[] }[];
   });

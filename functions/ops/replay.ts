@@ -69,12 +69,14 @@ export async function* chunks<T>(items: AsyncIterable<T> | Iterable<T>, size: nu
 }
 
 /**
- * Local debug mode: runs messages through the same consumer core as the Lambda, in micro-batches of
- * `batchSize`, without SQS. Failed batches are reported, not retried.
+ * Local debug mode: runs messages through the same consumer core as the Lambda (the one of `dataset`, default
+ * orders), in micro-batches of `batchSize`, without SQS. Failed batches are reported, not retried.
  */
 export async function replayMessages(
   messages: AsyncIterable<StreamMessage> | Iterable<StreamMessage>,
   options: {
+    /** The declared dataset the messages belong to (default orders). */
+    dataset?: string;
     batchSize?: number;
     allowedLatenessSeconds?: number;
     source?: string;
@@ -88,6 +90,7 @@ export async function replayMessages(
     const result = await consumeMicroBatch(
       {
         messages: batch,
+        dataset: options.dataset ?? 'orders',
         source: options.source ?? 'replay',
         ...(options.allowedLatenessSeconds !== undefined
           ? { allowedLatenessSeconds: options.allowedLatenessSeconds }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { listQuarantine } from '../../functions/ops/quarantine.ts';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
 import { fixQuarantined, lineRefOf } from '../stream/quarantine-fixes.ts';
-import { twinflow } from '../support/cli.ts';
+import { twinflow, twinflowWith } from '../support/cli.ts';
 import { LOCAL_CREDENTIALS, useLocalSqs } from '../support/local-aws.ts';
 
 // The real CLI in a child process against local-aws-sqs on loopback: what an operator runs during an incident.
@@ -232,9 +232,9 @@ describe('twinflow dlq (CLI against local-aws-sqs)', () => {
   it('bad input names the problem and exits non-zero', async () => {
     const { dlqUrl } = await queues();
 
-    const missing = await twinflow('dlq', 'peek');
+    const missing = await twinflowWith({ ORDERS_DLQ_URL: '' }, 'dlq', 'peek');
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/required option '--queue-url <url>'/);
+    expect(missing.stderr).toMatch(/no DLQ URL for dataset "orders": pass --queue-url or set ORDERS_DLQ_URL/);
 
     const notUrl = await twinflow('dlq', 'stats', '--queue-url', 'orders-dlq');
     expect(notUrl.code).toBe(2);
