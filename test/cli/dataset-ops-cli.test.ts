@@ -8,7 +8,6 @@ import { projectDatasets } from './project-datasets.ts';
 
 const tempDir = useTempDirs();
 
-
 /** orders, stock_moves (stream+batch) and stock_counts (batch only), declared in a project copy. */
 function projectEnv() {
   return { TWINFLOW_DATASETS_DIR: projectDatasets(tempDir(), ['stock_moves', 'stock_counts']) };
@@ -172,66 +171,60 @@ describe('operator commands take --dataset (default orders)', () => {
     expect(replay.stdout).toMatch(/1 record\(s\) still invalid/);
   });
 
-  it(
-    "quarantine replay re-ingests a dataset's now-valid records through its own consumer",
-    async () => {
-      const env = projectEnv();
-      const lake = tempDir();
-      writeStreamQuarantine(lake, 'stock_moves', 'b-moves', [
-        { messageId: 'm-fixed', body: move('mv-fixed'), reasons: ['movement_type: …'] },
-      ]);
+  it("quarantine replay re-ingests a dataset's now-valid records through its own consumer", async () => {
+    const env = projectEnv();
+    const lake = tempDir();
+    writeStreamQuarantine(lake, 'stock_moves', 'b-moves', [
+      { messageId: 'm-fixed', body: move('mv-fixed'), reasons: ['movement_type: …'] },
+    ]);
 
-      const replay = await twinflowWith(
-        env,
-        'quarantine',
-        'replay',
-        '--dataset',
-        'stock_moves',
-        '--lake',
-        lake,
-      );
+    const replay = await twinflowWith(
+      env,
+      'quarantine',
+      'replay',
+      '--dataset',
+      'stock_moves',
+      '--lake',
+      lake,
+    );
 
-      expect(replay.code, replay.stderr).toBe(0);
-      expect(replay.stdout).toMatch(/re-ingested 1 event\(s\) from 1 now-valid record\(s\)/);
-      expect(replay.stdout).toMatch(/removed 1 replayed record\(s\) from quarantine/);
-      // Re-ingested as a stock move, not quarantined again as an order.
-      expect(existsSync(path.join(lake, 'quarantine', 'orders'))).toBe(false);
-    },
-  );
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.stdout).toMatch(/re-ingested 1 event\(s\) from 1 now-valid record\(s\)/);
+    expect(replay.stdout).toMatch(/removed 1 replayed record\(s\) from quarantine/);
+    // Re-ingested as a stock move, not quarantined again as an order.
+    expect(existsSync(path.join(lake, 'quarantine', 'orders'))).toBe(false);
+  });
 
-  it(
-    "replay --dataset runs generated events through the dataset's consumer: all valid, retries counted once",
-    async () => {
-      // Prepare: a day of generated stock moves with 10 % producer retries, as a .jsonl file.
-      const env = projectEnv();
-      const lake = tempDir();
-      const exportLake = tempDir();
-      const generated = await twinflowWith(
-        env,
-        ...['generate-landing', '--dataset', 'stock_moves', '--date', '2026-11-20', '--events', '300'],
-        ...['--duplicates', '0.1', '--format', 'jsonl', '--json', '--lake', exportLake],
-      );
-      expect(generated.code, generated.stderr).toBe(0);
-      const file = path.join(exportLake, JSON.parse(generated.stdout).key);
+  it("replay --dataset runs generated events through the dataset's consumer: all valid, retries counted once", async () => {
+    // Prepare: a day of generated stock moves with 10 % producer retries, as a .jsonl file.
+    const env = projectEnv();
+    const lake = tempDir();
+    const exportLake = tempDir();
+    const generated = await twinflowWith(
+      env,
+      ...['generate-landing', '--dataset', 'stock_moves', '--date', '2026-11-20', '--events', '300'],
+      ...['--duplicates', '0.1', '--format', 'jsonl', '--json', '--lake', exportLake],
+    );
+    expect(generated.code, generated.stderr).toBe(0);
+    const file = path.join(exportLake, JSON.parse(generated.stdout).key);
 
-      // Act
-      const replay = await twinflowWith(
-        env,
-        ...['replay', '--dataset', 'stock_moves', '--file', file, '--batch-size', '1000', '--json'],
-        ...['--lake', lake],
-      );
+    // Act
+    const replay = await twinflowWith(
+      env,
+      ...['replay', '--dataset', 'stock_moves', '--file', file, '--batch-size', '1000', '--json'],
+      ...['--lake', lake],
+    );
 
-      // Assess: one micro-batch of 300, so its in-batch dedup sees every retry.
-      expect(replay.code, replay.stderr).toBe(0);
-      const { totals } = JSON.parse(replay.stdout);
-      expect(totals).toMatchObject({
-        received: 300,
-        valid: 300,
-        quarantined: 0,
-        duplicates: 30,
-        orders: 270,
-      });
-      expect(existsSync(path.join(lake, 'quarantine', 'orders'))).toBe(false);
-    },
-  );
+    // Assess: one micro-batch of 300, so its in-batch dedup sees every retry.
+    expect(replay.code, replay.stderr).toBe(0);
+    const { totals } = JSON.parse(replay.stdout);
+    expect(totals).toMatchObject({
+      received: 300,
+      valid: 300,
+      quarantined: 0,
+      duplicates: 30,
+      orders: 270,
+    });
+    expect(existsSync(path.join(lake, 'quarantine', 'orders'))).toBe(false);
+  });
 });
