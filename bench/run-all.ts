@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/run-all.ts [--quick] [--only batch,stream,e2e,query,consistency]
  *
+ * --only also takes datasets (orders next to the stock_moves fixture, same generator, alternately).
  * --quick: CI-sized (no 10M batch, 10 s sustained stream, 20 s of e2e latency, a smaller query lake and 3
  * first-call samples over HTTP) — < 2 min. Query figures: GET /sales over HTTP on the local runtime (adapter,
  * worker, local S3: what `npm start` serves), then querySales in process (the core's share).
@@ -81,6 +82,12 @@ function steps(quick: boolean): Step[] {
       script: 'bench/consistency.ts',
       args: ['--orders', quick ? '20000' : '100000', '--out', out('consistency.json')],
       output: out('consistency.json'),
+    },
+    {
+      name: 'datasets',
+      script: 'bench/datasets.ts',
+      args: ['--events', quick ? '100000' : '1000000', '--runs', '3', '--out', out('datasets.json')],
+      output: out('datasets.json'),
     },
   ];
 }
@@ -275,7 +282,31 @@ function consistencyFigures(result: Json, command: string): Figure[] {
   ];
 }
 
+function datasetFigures(result: Json, command: string): Figure[] {
+  const figures = (result['figures'] as Json[] | undefined) ?? [];
+  const ratios = obj(result['ratios']);
+  return figures.map((f) => {
+    const batch = obj(f['batch']);
+    const handler = obj(f['handler']);
+    const isOther = f['dataset'] !== 'orders';
+    return {
+      area: 'datasets',
+      figure: `${f['dataset']}: ${num(batch['events']).toLocaleString('en-US')} generated events → batch views; handler 1k / 10k`,
+      measured:
+        `batch ${ms(num(batch['medianMs']))} · handler ${ms(num(obj(handler['1000'])['medianMs']))} / ${ms(num(obj(handler['10000'])['medianMs']))}` +
+        (isOther ? ` (${ratios['batch']}× / ${ratios['handler1k']}× / ${ratios['handler10k']}× orders)` : ''),
+      userSpec: '—',
+      ours: isOther ? 'same engine, same order of magnitude as orders' : '—',
+      command: String(result['command'] ?? command),
+      parameters: { dataset: f['dataset'], events: batch['events'], runs: result['runs'] },
+      value: num(batch['medianMs']),
+      unit: 'ms',
+    };
+  });
+}
+
 const FIGURES: Record<string, (result: Json, command: string) => Figure[]> = {
+  datasets: datasetFigures,
   batch: batchFigures,
   stream: streamFigures,
   e2e: e2eFigures,
