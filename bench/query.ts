@@ -27,15 +27,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBatchDay } from '../functions/batch/run-batch-day.ts';
+import { buildDatasetViews, copyToParquet } from '../functions/pipeline/dataset-views.ts';
 import { addDays } from '../functions/pipeline/dates.ts';
 import { withConnection } from '../functions/pipeline/duckdb-session.ts';
 import { lake } from '../functions/pipeline/lake-layout.ts';
 import { LocalDirectoryStore } from '../functions/pipeline/local-directory-store.ts';
 import { type ObjectStore, putJson } from '../functions/pipeline/object-store.ts';
-import { appendJsonRecords, createRawOrders } from '../functions/pipeline/order-sources.ts';
-import { buildOrderViews, copyToParquet } from '../functions/pipeline/order-views.ts';
 import { silentLog } from '../functions/pipeline/ports.ts';
 import type { RealtimeManifest } from '../functions/pipeline/realtime-view.ts';
+import { appendJsonRecords, createRawTable } from '../functions/pipeline/record-sources.ts';
 import { BatchCache } from '../functions/serving/batch-cache.ts';
 import type { SalesQuery } from '../functions/serving/query-limits.ts';
 import { querySales, type ServingDeps } from '../functions/serving/sales.ts';
@@ -77,13 +77,13 @@ function compactionIntervalMs(expression: string): number {
 async function putMinutes(store: ObjectStore, key: string, orders: readonly OrderEvent[], dir: string) {
   const file = path.join(dir, `${key.replaceAll('/', '_')}`);
   await withConnection(async (connection) => {
-    await createRawOrders(connection);
+    await createRawTable(connection);
     await appendJsonRecords(
       connection,
       orders.map((o, i) => ({ ref: `r${i}`, line: JSON.stringify(o) })),
       { source: 'bench', isEventIdRequired: true },
     );
-    await buildOrderViews(connection);
+    await buildDatasetViews(connection);
     await copyToParquet(connection, 'select * from sales_minute order by window_start, product_id', file);
   });
   await store.putFile(key, file);

@@ -7,7 +7,7 @@ import { sqlPath, withConnection } from '../functions/pipeline/duckdb-session.ts
 import { InvalidInputError } from '../functions/pipeline/errors.ts';
 import { lake } from '../functions/pipeline/lake-layout.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
-import { type ExportFormat, ORDER_FIELDS } from '../functions/pipeline/order-sources.ts';
+import { type ExportFormat, ORDER_FIELDS } from '../functions/pipeline/record-sources.ts';
 import { datasetEventsForDay, plannedCounts } from './dataset-events.ts';
 import { type OrderEvent, ordersForDay, seededRandom } from './order-generator.ts';
 

@@ -2,7 +2,7 @@ import { type Command, Option } from 'commander';
 import { dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
-import type { ExportFormat } from '../../functions/pipeline/order-sources.ts';
+import type { ExportFormat } from '../../functions/pipeline/record-sources.ts';
 import { writeDatasetLandingExport, writeLandingExport } from '../../local/landing-export.ts';
 import { cliEnv, datasetOption, lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 

@@ -2,7 +2,7 @@ import { dataset } from '../pipeline/datasets.ts';
 import { shortHash } from '../pipeline/ids.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
-import { type ExportFormat, exportFormatOf } from '../pipeline/order-sources.ts';
+import { type ExportFormat, exportFormatOf } from '../pipeline/record-sources.ts';
 import { datasetModels, modelSql } from '../pipeline/sql-models.ts';
 
 /** An export file of one day's landing partition. */

@@ -1,5 +1,5 @@
+import type { ReasonCount, RecordCounts } from '../pipeline/dataset-views.ts';
 import { dayRange, UTC } from '../pipeline/dates.ts';
-import type { ReasonCount, RecordCounts } from '../pipeline/order-views.ts';
 import { maxMalformedShare, spikeFactor } from '../settings/settings.ts';
 
 /** A data-quality gate's verdict, kept in the run report whether it passed or not. */

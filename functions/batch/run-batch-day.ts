@@ -9,22 +9,22 @@ import {
   publishDay,
   readPublished,
 } from '../pipeline/batch-published.ts';
+import {
+  buildDatasetViews,
+  copyQuarantine,
+  copyToParquet,
+  type ReasonCount,
+  type RecordCounts,
+  topRejectReasons,
+} from '../pipeline/dataset-views.ts';
 import { type Dataset, dataset } from '../pipeline/datasets.ts';
 import { addDays, parseDay, UTC } from '../pipeline/dates.ts';
 import { sqlPath, withConnection } from '../pipeline/duckdb-session.ts';
 import { runId as newRunId } from '../pipeline/ids.ts';
 import { type BatchView, lake } from '../pipeline/lake-layout.ts';
 import { getJson, putJson } from '../pipeline/object-store.ts';
-import { appendExportFile, createRawOrders } from '../pipeline/order-sources.ts';
-import {
-  buildOrderViews,
-  copyQuarantine,
-  copyToParquet,
-  type ReasonCount,
-  type RecordCounts,
-  topRejectReasons,
-} from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
+import { appendExportFile, createRawTable } from '../pipeline/record-sources.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
 import { landingFiles, viewVersion } from './landing-files.ts';
 import {
@@ -121,7 +121,7 @@ export async function runBatchDay(
   log.info('batch day started', { day, runId, version, files: files.length });
   try {
     await withConnection(async (connection) => {
-      await createRawOrders(connection, ds);
+      await createRawTable(connection, ds);
       const missingColumns: Record<string, string[]> = {};
       const unreadableFiles: Record<string, string> = {};
       for (const file of files) {
@@ -131,7 +131,7 @@ export async function runBatchDay(
         if (problems.unreadable) unreadableFiles[file.key] = problems.unreadable;
       }
       durations.load = performance.now() - t0;
-      const counts = await buildOrderViews(connection, {
+      const counts = await buildDatasetViews(connection, {
         daily: true,
         expectedDay: day,
         dataset: ds,

@@ -1,11 +1,11 @@
 import pLimit from 'p-limit';
+import { validateRawTable } from '../pipeline/dataset-views.ts';
 import { dataset } from '../pipeline/datasets.ts';
 import { addDays, dayOf, UTC } from '../pipeline/dates.ts';
 import { withConnection } from '../pipeline/duckdb-session.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectStore } from '../pipeline/object-store.ts';
-import { appendJsonRecords, createRawOrders } from '../pipeline/order-sources.ts';
-import { validateRawOrders } from '../pipeline/order-views.ts';
+import { appendJsonRecords, createRawTable } from '../pipeline/record-sources.ts';
 import type { StreamMessage } from '../stream/micro-batch.ts';
 
 /** A quarantined record as stored (batch and stream quarantine share these fields; stream adds message ids). */
@@ -69,14 +69,14 @@ export async function revalidateQuarantine(
   if (streamRecords.length === 0) return { nowValid: [], stillInvalid: [] };
   const ds = dataset(datasetName);
   const verdicts = await withConnection(async (connection) => {
-    await createRawOrders(connection, ds);
+    await createRawTable(connection, ds);
     await appendJsonRecords(
       connection,
       streamRecords.map((r, i) => ({ ref: String(i), line: r.raw })),
       { source: 'quarantine-replay', isEventIdRequired: true },
       ds,
     );
-    await validateRawOrders(connection, undefined, UTC, ds);
+    await validateRawTable(connection, undefined, UTC, ds);
     const reader = await connection.runAndReadAll(
       `select record_ref as ref, is_valid, reasons from validated_${ds.name}`,
     );

@@ -3,8 +3,8 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { InvalidInputError } from '../pipeline/errors.ts';
-import { jsonLinesOf } from '../pipeline/order-sources.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
+import { jsonLinesOf } from '../pipeline/record-sources.ts';
 import { consumeMicroBatch, type MicroBatchResult, type StreamMessage } from '../stream/micro-batch.ts';
 
 /** Totals over the micro-batches of a replay: their counts summed, plus batches, failed records and wall time. */

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
+import { copyToParquet } from '../pipeline/dataset-views.ts';
 import { type Dataset, dataset, listDatasets } from '../pipeline/datasets.ts';
 import { addDays, dayOf, parseDay } from '../pipeline/dates.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
@@ -10,7 +11,6 @@ import { InvalidInputError, PreconditionFailedError } from '../pipeline/errors.t
 import { shortHash } from '../pipeline/ids.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import { getJson, type ObjectInfo, putJson } from '../pipeline/object-store.ts';
-import { copyToParquet } from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import {
   batchIdOfPartial,

@@ -3,16 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
+import { buildDatasetViews, copyToParquet, type RecordCounts } from '../pipeline/dataset-views.ts';
 import { type Dataset, dataset } from '../pipeline/datasets.ts';
 import { dayOf, hourOf } from '../pipeline/dates.ts';
 import { withConnection } from '../pipeline/duckdb-session.ts';
 import { shortHash } from '../pipeline/ids.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { putJson } from '../pipeline/object-store.ts';
-import { appendJsonRecords, createRawOrders } from '../pipeline/order-sources.ts';
-import { buildOrderViews, copyToParquet, type RecordCounts } from '../pipeline/order-views.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import { realtimeViewsOf } from '../pipeline/realtime-view.ts';
+import { appendJsonRecords, createRawTable } from '../pipeline/record-sources.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
 import { advanceWatermark, DEFAULT_ALLOWED_LATENESS_SECONDS, readWatermark } from './watermark.ts';
 
@@ -183,7 +183,7 @@ async function validateBatch(
   deps: CoreDeps,
 ): Promise<RecordCounts> {
   const ds = batch.dataset;
-  await createRawOrders(connection, ds);
+  await createRawTable(connection, ds);
   await appendJsonRecords(
     connection,
     // Received = when SQS took the message (stable across redeliveries), else when this batch started.
@@ -196,7 +196,7 @@ async function validateBatch(
     { source: batch.source, isEventIdRequired: true },
     ds,
   );
-  return buildOrderViews(connection, {
+  return buildDatasetViews(connection, {
     dataset: ds,
     ...(batch.policy ? { policy: batch.policy } : {}),
     ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),

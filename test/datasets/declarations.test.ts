@@ -1,6 +1,7 @@
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { validateRawTable } from '../../functions/pipeline/dataset-views.ts';
 import {
   DatasetDeclarationError,
   dataset,
@@ -8,8 +9,7 @@ import {
   listDatasets,
 } from '../../functions/pipeline/datasets.ts';
 import { withConnection } from '../../functions/pipeline/duckdb-session.ts';
-import { createRawOrders } from '../../functions/pipeline/order-sources.ts';
-import { validateRawOrders } from '../../functions/pipeline/order-views.ts';
+import { createRawTable } from '../../functions/pipeline/record-sources.ts';
 import { twinflow } from '../support/cli.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 
@@ -56,8 +56,8 @@ describe('dataset declarations', () => {
   it('declares exactly the fields the validation produces (the declaration does not drift from the SQL)', async () => {
     const orders = dataset('orders');
     const columns = await withConnection(async (connection) => {
-      await createRawOrders(connection);
-      await validateRawOrders(connection);
+      await createRawTable(connection);
+      await validateRawTable(connection);
       const reader = await connection.runAndReadAll('describe validated_orders');
       return reader.getRowObjectsJson().map((row) => String(row['column_name']));
     });

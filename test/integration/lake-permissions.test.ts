@@ -154,7 +154,7 @@ describe('every S3 call a handler makes is allowed by its synthesized role (lake
     await invoke('CompactRealtime', handler, await fixture('scheduled-compaction.json'));
 
     expect(commands('CompactRealtime')).toContain('DeleteObjectsCommand');
-    const watermark = `${LAKE_PREFIX}/state/stream/watermark.json`;
+    const watermark = `${LAKE_PREFIX}/state/stream/orders/watermark.json`;
     expect(calls.get('CompactRealtime')?.some(({ input }) => input['Key'] === watermark)).toBe(true);
     expect(violations('CompactRealtime')).toEqual([]);
   });

@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type PublishedDay, publishDay } from '../../functions/pipeline/batch-published.ts';
+import { buildDatasetViews, copyToParquet } from '../../functions/pipeline/dataset-views.ts';
 import { withConnection } from '../../functions/pipeline/duckdb-session.ts';
 import { lake } from '../../functions/pipeline/lake-layout.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
-import { appendJsonRecords, createRawOrders } from '../../functions/pipeline/order-sources.ts';
-import { buildOrderViews, copyToParquet } from '../../functions/pipeline/order-views.ts';
+import { appendJsonRecords, createRawTable } from '../../functions/pipeline/record-sources.ts';
 
 /** A minimal order for serving fixtures: quantity × price gives the expected money exactly. */
 export interface Sale {
@@ -40,13 +40,13 @@ export async function putSalesMinute(
   try {
     const file = path.join(dir, 'sales_minute.parquet');
     await withConnection(async (connection) => {
-      await createRawOrders(connection);
+      await createRawTable(connection);
       await appendJsonRecords(
         connection,
         sales.map((sale, i) => ({ ref: `r${i}`, line: JSON.stringify(event(sale)) })),
         { source: 'fixture', isEventIdRequired: true },
       );
-      const counts = await buildOrderViews(connection, { daily: true });
+      const counts = await buildDatasetViews(connection, { daily: true });
       if (counts.quarantined > 0) throw new Error(`fixture has ${counts.quarantined} invalid sales`);
       await copyToParquet(connection, 'select * from sales_minute order by window_start, product_id', file);
       if (dailyKey) await copyToParquet(connection, 'select * from daily_sales', `${file}.daily`);

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { validateRawTable } from '../../functions/pipeline/dataset-views.ts';
 import { type Dataset, listDatasets } from '../../functions/pipeline/datasets.ts';
 import { dayRange } from '../../functions/pipeline/dates.ts';
 import { withConnection } from '../../functions/pipeline/duckdb-session.ts';
-import { appendJsonRecords, createRawOrders } from '../../functions/pipeline/order-sources.ts';
-import { validateRawOrders } from '../../functions/pipeline/order-views.ts';
+import { appendJsonRecords, createRawTable } from '../../functions/pipeline/record-sources.ts';
 import { validationPolicy } from '../../functions/pipeline/validation-policy.ts';
 import {
   type DatasetEventsInput,
@@ -48,7 +48,7 @@ async function validate(
   options: { currencies?: readonly string[]; timeZone?: string } = {},
 ): Promise<Verdict[]> {
   return withConnection(async (connection) => {
-    await createRawOrders(connection, ds);
+    await createRawTable(connection, ds);
     await appendJsonRecords(
       connection,
       records.map((r, i) => ({
@@ -59,7 +59,7 @@ async function validate(
       { source: 'generated', isEventIdRequired: true },
       ds,
     );
-    await validateRawOrders(
+    await validateRawTable(
       connection,
       validationPolicy({ currencies: options.currencies ?? [] }),
       options.timeZone ?? 'UTC',

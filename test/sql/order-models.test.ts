@@ -1,13 +1,13 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
+import { buildDatasetViews } from '../../functions/pipeline/dataset-views.ts';
 import { withConnection } from '../../functions/pipeline/duckdb-session.ts';
-import { appendJsonRecords, createRawOrders } from '../../functions/pipeline/order-sources.ts';
-import { buildOrderViews } from '../../functions/pipeline/order-views.ts';
+import { appendJsonRecords, createRawTable } from '../../functions/pipeline/record-sources.ts';
 import { order } from '../support/orders.ts';
 
 async function run(records: unknown[], fn: (c: DuckDBConnection) => Promise<void>) {
   await withConnection(async (connection) => {
-    await createRawOrders(connection);
+    await createRawTable(connection);
     await appendJsonRecords(
       connection,
       records.map((r, i) => ({ ref: `r${i}`, line: typeof r === 'string' ? r : JSON.stringify(r) })),
@@ -49,7 +49,7 @@ describe('shared order models', () => {
     ];
     await run(events, async (connection) => {
       // Act
-      const counts = await buildOrderViews(connection, { daily: true });
+      const counts = await buildDatasetViews(connection, { daily: true });
       // Assess
       expect(counts).toEqual({ received: 3, valid: 3, quarantined: 0, duplicates: 0, orders: 3 });
       expect(await rows(connection, 'select * from sales_minute order by window_start, product_id')).toEqual([
@@ -82,7 +82,7 @@ describe('shared order models', () => {
     await run(
       [first, first, { ...first, event_id: 'e1-retry' }, order({ order_id: 'o2' })],
       async (connection) => {
-        const counts = await buildOrderViews(connection);
+        const counts = await buildDatasetViews(connection);
         expect(counts).toMatchObject({ received: 4, valid: 4, duplicates: 2, orders: 2 });
         expect(await rows(connection, 'select event_id from order_facts order by order_id')).toEqual([
           { event_id: 'e1' },
@@ -103,7 +103,7 @@ describe('shared order models', () => {
       { order_id: 'x' },
     ];
     await run(records, async (connection) => {
-      await buildOrderViews(connection);
+      await buildDatasetViews(connection);
       const reasons = await rows(
         connection,
         'select record_ref, reasons from validated_orders order by record_ref',

@@ -1,13 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { buildDatasetViews } from '../../functions/pipeline/dataset-views.ts';
 import { withConnection } from '../../functions/pipeline/duckdb-session.ts';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
-import { appendJsonRecords, createRawOrders } from '../../functions/pipeline/order-sources.ts';
-import { buildOrderViews } from '../../functions/pipeline/order-views.ts';
 import { type CoreDeps, silentLog } from '../../functions/pipeline/ports.ts';
 import { realtimeDaySnapshot, snapshotFiles } from '../../functions/pipeline/realtime-view.ts';
+import { appendJsonRecords, createRawTable } from '../../functions/pipeline/record-sources.ts';
 import type { StreamMessage } from '../../functions/stream/micro-batch.ts';
 
 export type MinuteRow = {
@@ -52,13 +52,13 @@ export async function batchLayerMinutes(bodies: readonly string[]): Promise<Minu
 
 async function dayMinutes(bodies: readonly string[]): Promise<MinuteRow[]> {
   return withConnection(async (connection) => {
-    await createRawOrders(connection);
+    await createRawTable(connection);
     await appendJsonRecords(
       connection,
       bodies.map((line, i) => ({ ref: `r${i}`, line })),
       { source: 'batch', isEventIdRequired: true },
     );
-    await buildOrderViews(connection);
+    await buildDatasetViews(connection);
     return (
       await connection.runAndReadAll(
         `select window_start::varchar as window_start, product_id, currency, orders::varchar as orders,

@@ -17,10 +17,10 @@ export interface RecordCounts {
 }
 
 /**
- * Materialises `validated_orders` over `raw_orders` under `policy` (default: any ISO 4217 code, 5 min skew), with
+ * Materialises `validated_<dataset>` over `raw_<dataset>` (default orders) under `policy` (default: any ISO 4217 code, 5 min skew), with
  * each order's `reporting_day` in `timeZone`.
  */
-export async function validateRawOrders(
+export async function validateRawTable(
   connection: DuckDBConnection,
   policy?: ValidationPolicy,
   timeZone: string = UTC,
@@ -35,7 +35,7 @@ export async function validateRawOrders(
  * its minute models. The batch layer also materialises the day rollups and rejects events outside its export day
  * (`expectedDay`); the speed layer stops at minutes.
  */
-export async function buildOrderViews(
+export async function buildDatasetViews(
   connection: DuckDBConnection,
   options: {
     daily?: boolean;
@@ -48,7 +48,7 @@ export async function buildOrderViews(
   const timeZone = options.timeZone ?? UTC;
   const ds = options.dataset ?? dataset('orders');
   const validated = `validated_${ds.name}`;
-  await validateRawOrders(connection, options.policy, timeZone, ds);
+  await validateRawTable(connection, options.policy, timeZone, ds);
   if (options.expectedDay !== undefined) {
     // A day's export may only hold that day's events; others would be served under the wrong day.
     await connection.run(

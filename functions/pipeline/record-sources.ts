@@ -49,7 +49,7 @@ export function exportFormatOf(key: string): ExportFormat | undefined {
  * Creates the empty `raw_<dataset>` table: every received record as text, before validation.
  * All sources (SQS, JSONL, CSV, Parquet) are loaded into this one shape.
  */
-export async function createRawOrders(connection: DuckDBConnection, ds: Dataset = ORDERS): Promise<void> {
+export async function createRawTable(connection: DuckDBConnection, ds: Dataset = ORDERS): Promise<void> {
   const fields = Object.keys(ds.fields)
     .map((field) => `${field} varchar`)
     .join(', ');
