@@ -15,8 +15,17 @@ const name = (what: string) => z.string().regex(NAME, `${what} must be lower_sna
 const fieldSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('id'),
-    /** `stream`: required on the stream only (exports may omit it). */
-    required: z.union([z.boolean(), z.literal('stream')]).default(true),
+    /**
+     * `stream`: required on the stream only (exports may omit it); `{unless: {<enum field>: [values]}}`: required
+     * except where that field has one of those values (clicks: a product_id for every event but a page_view).
+     */
+    required: z
+      .union([
+        z.boolean(),
+        z.literal('stream'),
+        z.strictObject({ unless: z.record(name('field'), z.array(z.string()).min(1)) }),
+      ])
+      .default(true),
   }),
   z.strictObject({
     type: z.literal('integer'),
@@ -81,6 +90,8 @@ const datasetSchema = z.strictObject({
   key: z.array(name('key field')).min(1),
   /** The deduplicated facts table (default `<name>_facts`). */
   facts: name('facts').optional(),
+  /** Named numbers the models read with `getvariable('<name>')`: a policy declared once, next to its SQL. */
+  parameters: z.record(name('parameter'), z.number()).optional(),
   models: z.record(name('model'), modelSchema),
 });
 
@@ -98,6 +109,8 @@ export interface Dataset {
   key: string[];
   facts: string;
   models: ModelDeclaration[];
+  /** Named numbers its models read with `getvariable('<name>')` (e.g. a session gap), set before each model runs. */
+  parameters: Record<string, number>;
   /** The dataset's folder (absolute). */
   dir: string;
 }
@@ -157,6 +170,24 @@ export function loadDataset(dir: string): Dataset {
     `event_time: "${d.event_time}" is not a timestamp field`,
   );
   for (const key of d.key) check(file, fields[key] !== undefined, `key: "${key}" is not a declared field`);
+  for (const [fieldName, f] of Object.entries(fields)) {
+    if (f.type !== 'id' || typeof f.required !== 'object') continue;
+    for (const [other, values] of Object.entries(f.required.unless)) {
+      const on = fields[other];
+      check(
+        file,
+        on?.type === 'enum',
+        `fields.${fieldName}.required.unless: "${other}" is not an enum field of this dataset`,
+      );
+      for (const value of values) {
+        check(
+          file,
+          on?.type === 'enum' && on.values.includes(value),
+          `fields.${fieldName}.required.unless.${other}: "${value}" is not one of its values`,
+        );
+      }
+    }
+  }
   const models: ModelDeclaration[] = Object.entries(d.models).map(([modelName, m]) => ({
     ...m,
     name: modelName,
@@ -197,6 +228,7 @@ export function loadDataset(dir: string): Dataset {
     key: d.key,
     facts: d.facts ?? `${d.name}_facts`,
     models,
+    parameters: d.parameters ?? {},
     dir,
   };
 }

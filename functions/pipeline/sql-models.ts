@@ -46,7 +46,19 @@ export function datasetModels(ds: Dataset): string[] {
   ];
 }
 
-/** Materialises `model` as the temp table `table` (default: the model's name). */
+/** The declared parameters of the dataset a model belongs to. */
+function parametersOf(name: ModelName): Record<string, number> {
+  const owner = listDatasets().find((ds) => ds.facts === name || ds.models.some((m) => m.name === name));
+  return owner?.parameters ?? {};
+}
+
+/**
+ * Materialises `model` as the temp table `table` (default: the model's name), with its dataset's declared
+ * parameters set as DuckDB variables (`getvariable('session_gap_minutes')`).
+ */
 export async function materialize(connection: DuckDBConnection, model: ModelName, table: string = model) {
+  for (const [name, value] of Object.entries(parametersOf(model))) {
+    await connection.run(`set variable ${name} = ${Number(value)}`);
+  }
   await connection.run(`create or replace temp table ${table} as\n${modelSql(model)}`);
 }

@@ -143,8 +143,23 @@ function typedColumn(name: string, field: FieldDeclaration): string | undefined 
   }
 }
 
-function requiredCheck(name: string, required: boolean | 'stream'): string[] {
+function requiredCheck(
+  name: string,
+  required: boolean | 'stream' | { unless: Record<string, string[]> },
+): string[] {
   if (required === false) return [];
+  if (typeof required === 'object') {
+    // Required except where an enum field has one of the listed values (then it may be missing).
+    const exempt = Object.entries(required.unless).map(
+      ([other, values]) => `coalesce(list_contains(${list(values)}, ${other}_text), false)`,
+    );
+    const text = Object.entries(required.unless)
+      .map(([other, values]) => `${other} is ${values.join(' or ')}`)
+      .join(', or ');
+    return [
+      `when ${name}_text is null and not (${exempt.join(' or ')}) then '${name}: required unless ${text}'`,
+    ];
+  }
   const condition =
     required === 'stream' ? `${name}_text is null and is_stream_record` : `${name}_text is null`;
   return [`when ${condition} then '${name}: required'`];

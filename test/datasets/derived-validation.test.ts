@@ -1,3 +1,5 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { factsSql, loadDataset } from '../../functions/pipeline/datasets.ts';
@@ -70,5 +72,82 @@ describe('validation derived from a declaration the repository does not ship', (
     ]);
     expect(validated[0]?.['quantity']).toBe(-5);
     expect(facts.sort()).toEqual(['m1', 'm3']);
+  });
+});
+
+describe('a field required unless an enum field has some values (declared, not coded)', () => {
+  it('is required for every other value, with the rule in its reason; a missing value of the enum field does not exempt it', async () => {
+    // Prepare: a declaration in a temp folder: product_id required unless event_type is page_view.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-unless-'));
+    const folder = path.join(dir, 'taps');
+    mkdirSync(path.join(folder, 'models'), { recursive: true });
+    writeFileSync(
+      path.join(folder, 'dataset.yaml'),
+      `name: taps
+source: stream+batch
+fields:
+  event_id: { type: id }
+  event_type: { type: enum, values: [page_view, product_view] }
+  product_id: { type: id, required: { unless: { event_type: [page_view] } } }
+  event_time: { type: timestamp }
+event_time: event_time
+key: [event_id]
+models: {}
+`,
+    );
+    const taps = loadDataset(folder);
+    const rows = [
+      { event_id: 'e1', event_type: 'page_view', product_id: null },
+      { event_id: 'e2', event_type: 'product_view', product_id: null },
+      { event_id: 'e3', event_type: 'product_view', product_id: 'p1' },
+      { event_id: 'e4', event_type: null, product_id: null },
+    ];
+
+    // Act
+    const reasons = await withConnection(async (connection) => {
+      await connection.run(
+        `create temp table raw_taps (record_ref varchar, record_no bigint, source varchar, is_stream_record boolean,
+           received_at timestamp, raw varchar, parse_error varchar, mistyped_fields varchar[],
+           event_id varchar, event_type varchar, product_id varchar, event_time varchar)`,
+      );
+      for (const [i, r] of rows.entries()) {
+        await connection.run(
+          `insert into raw_taps values ($ref, $no, 'test', true, timestamp '2026-11-20 12:00:00', null, null, [],
+             $event_id, $event_type, $product_id, '2026-11-20T10:00:00Z')`,
+          { ref: `r${i}`, no: i, ...r } as never,
+        );
+      }
+      await createPolicyTables(connection, undefined, 'UTC');
+      return (
+        await connection.runAndReadAll(`select reasons from (${validatedSql(taps)}) order by record_ref`)
+      )
+        .getRowObjectsJson()
+        .map((r) => r['reasons']);
+    });
+
+    // Assess
+    expect(reasons).toEqual([
+      [],
+      ['product_id: required unless event_type is page_view'],
+      [],
+      ['event_type: required', 'product_id: required unless event_type is page_view'],
+    ]);
+    writeFileSync(
+      path.join(folder, 'dataset.yaml'),
+      `name: taps
+source: batch
+fields:
+  event_id: { type: id }
+  event_type: { type: enum, values: [page_view] }
+  product_id: { type: id, required: { unless: { event_type: [checkout] } } }
+  event_time: { type: timestamp }
+event_time: event_time
+key: [event_id]
+models: {}
+`,
+    );
+    expect(() => loadDataset(folder)).toThrow(
+      /fields\.product_id\.required\.unless\.event_type: "checkout" is not one of its values/,
+    );
   });
 });
