@@ -13,9 +13,11 @@ import {
   buildDatasetViews,
   copyQuarantine,
   copyToParquet,
+  createNeighbourFacts,
   type ReasonCount,
   type RecordCounts,
   topRejectReasons,
+  validateRawTable,
 } from '../pipeline/dataset-views.ts';
 import { type Dataset, dataset } from '../pipeline/datasets.ts';
 import { addDays, parseDay, UTC } from '../pipeline/dates.ts';
@@ -25,8 +27,9 @@ import { type BatchView, lake } from '../pipeline/lake-layout.ts';
 import { getJson, putJson } from '../pipeline/object-store.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import { appendExportFile, createRawTable } from '../pipeline/record-sources.ts';
+import { materialize } from '../pipeline/sql-models.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
-import { landingFiles, viewVersion } from './landing-files.ts';
+import { type LandingFile, landingFiles, viewVersion } from './landing-files.ts';
 import {
   evaluateGates,
   failedFatalGates,
@@ -92,7 +95,16 @@ export async function runBatchDay(
   const t0 = performance.now();
   const runId = newRunId(started);
   const files = await landingFiles(store, day, ds.name);
-  const version = viewVersion(files, ds.name);
+  // A dataset whose models read the neighbouring days (sessions across midnight) validates their exports too, so
+  // the day's views follow from its own and its neighbours' exports: a neighbour's new export is a new version.
+  const neighbourFiles =
+    ds.neighbourDays > 0
+      ? [
+          ...(await landingFiles(store, addDays(day, -1), ds.name)),
+          ...(await landingFiles(store, addDays(day, 1), ds.name)),
+        ]
+      : [];
+  const version = viewVersion([...files, ...neighbourFiles], ds.name);
   const { index } = await readPublished(store, ds.name);
   const timeZone = deps.timeZone ?? UTC;
   assertIndexTimeZone(index, timeZone);
@@ -121,6 +133,7 @@ export async function runBatchDay(
   log.info('batch day started', { day, runId, version, files: files.length });
   try {
     await withConnection(async (connection) => {
+      if (ds.neighbourDays > 0) await loadNeighbours(connection, deps, ds, day, neighbourFiles, input.policy);
       await createRawTable(connection, ds);
       const missingColumns: Record<string, string[]> = {};
       const unreadableFiles: Record<string, string> = {};
@@ -222,6 +235,35 @@ export async function runBatchDay(
       log.info('batch day published', { day, runId, version, counts: report.counts, durationsMs: durations });
     }
   }
+}
+
+/**
+ * `<facts>_neighbours` from the neighbouring days' exports: validated and deduplicated by the same models (their own
+ * runs quarantine and gate them; here they are context only).
+ */
+async function loadNeighbours(
+  connection: DuckDBConnection,
+  deps: CoreDeps,
+  ds: Dataset,
+  day: string,
+  files: readonly LandingFile[],
+  policy: ValidationPolicy | undefined,
+): Promise<void> {
+  if (files.length === 0) {
+    await createNeighbourFacts(connection, ds);
+    return;
+  }
+  await createRawTable(connection, ds);
+  for (const file of files) {
+    await appendExportFile(connection, await deps.store.localPath(file), file.format, file.key, ds);
+  }
+  await validateRawTable(connection, policy, deps.timeZone ?? UTC, ds);
+  await materialize(connection, ds.facts);
+  await createNeighbourFacts(
+    connection,
+    ds,
+    `select * from ${ds.facts} where reporting_day in (date '${addDays(day, -1)}', date '${addDays(day, 1)}')`,
+  );
 }
 
 /**

@@ -4,6 +4,7 @@ import { UTC } from './dates.ts';
 import { sqlPath } from './duckdb-session.ts';
 import { materialize } from './sql-models.ts';
 import { createPolicyTables, type ValidationPolicy } from './validation-policy.ts';
+import { fieldSqlType } from './validation-sql.ts';
 
 /** What happened to the records of one run: every received record is valid or quarantined. */
 export interface RecordCounts {
@@ -43,6 +44,8 @@ export async function buildDatasetViews(
     policy?: ValidationPolicy;
     timeZone?: string;
     dataset?: Dataset;
+    /** The speed layer's micro-batch: only the minute models a micro-batch computes (`realtime: micro-batch`). */
+    microBatch?: boolean;
   } = {},
 ): Promise<RecordCounts> {
   const timeZone = options.timeZone ?? UTC;
@@ -63,8 +66,10 @@ export async function buildDatasetViews(
     );
   }
   await materialize(connection, ds.facts);
-  for (const model of ds.models.filter((m) => m.grain === 'minute'))
+  for (const model of ds.models.filter((m) => m.grain === 'minute')) {
+    if (options.microBatch && model.realtime === 'compaction') continue;
     await materialize(connection, model.name);
+  }
   if (options.daily) {
     for (const model of ds.models.filter((m) => m.grain === 'day')) await materialize(connection, model.name);
   }
@@ -82,6 +87,21 @@ export async function buildDatasetViews(
     duplicates: row.valid - row.orders,
     orders: row.orders,
   };
+}
+
+/**
+ * `<facts>_neighbours`: the facts of the days around the one being computed, for a dataset whose models read them
+ * (`neighbour_days: 1`); `select` gives its rows (the declared fields and `reporting_day`), none when omitted.
+ */
+export async function createNeighbourFacts(
+  connection: DuckDBConnection,
+  ds: Dataset,
+  select?: string,
+): Promise<void> {
+  const columns = Object.entries(ds.fields).map(([name, f]) => `${name} ${fieldSqlType(f)}`);
+  const table = `${ds.facts}_neighbours`;
+  await connection.run(`create or replace temp table ${table} (${columns.join(', ')}, reporting_day date)`);
+  if (select) await connection.run(`insert into ${table} by name ${select}`);
 }
 
 /** Writes a query's rows to a local Parquet file (zstd). `select` is trusted SQL built by this package. */

@@ -79,6 +79,12 @@ const modelSchema = z.strictObject({
   rollup_of: name('rollup_of').optional(),
   dimensions: z.array(name('dimension')),
   measures: z.record(name('measure'), measureSchema),
+  /**
+   * `micro-batch` (default): each micro-batch writes a partial, compaction makes the day exact. `compaction`: only
+   * compaction computes it, over the day's facts so far (for a model whose rows depend on events of other
+   * micro-batches, like sessions): fresh within the compaction schedule.
+   */
+  realtime: z.enum(['micro-batch', 'compaction']).default('micro-batch'),
 });
 
 const datasetSchema = z.strictObject({
@@ -92,6 +98,12 @@ const datasetSchema = z.strictObject({
   facts: name('facts').optional(),
   /** Named numbers the models read with `getvariable('<name>')`: a policy declared once, next to its SQL. */
   parameters: z.record(name('parameter'), z.number()).optional(),
+  /**
+   * 1: the models also read `<facts>_neighbours`, the facts of the day before and the day after (sessions that
+   * cross midnight). Batch validates the neighbouring days' exports for it, so a day's views follow from its own
+   * and its neighbours' exports (a neighbour's new export re-runs the day); compaction reads their realtime facts.
+   */
+  neighbour_days: z.literal(1).optional(),
   models: z.record(name('model'), modelSchema),
 });
 
@@ -111,6 +123,8 @@ export interface Dataset {
   models: ModelDeclaration[];
   /** Named numbers its models read with `getvariable('<name>')` (e.g. a session gap), set before each model runs. */
   parameters: Record<string, number>;
+  /** 1 when its models read the neighbouring days' facts (`<facts>_neighbours`), else 0. */
+  neighbourDays: 0 | 1;
   /** The dataset's folder (absolute). */
   dir: string;
 }
@@ -229,6 +243,7 @@ export function loadDataset(dir: string): Dataset {
     facts: d.facts ?? `${d.name}_facts`,
     models,
     parameters: d.parameters ?? {},
+    neighbourDays: d.neighbour_days ?? 0,
     dir,
   };
 }

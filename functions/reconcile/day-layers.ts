@@ -1,7 +1,9 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
 import { type PublishedDay, publishedFile } from '../pipeline/batch-published.ts';
+import { createNeighbourFacts } from '../pipeline/dataset-views.ts';
 import type { Dataset } from '../pipeline/datasets.ts';
+import { addDays } from '../pipeline/dates.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { addMoney, type MoneyByCurrency } from '../pipeline/money.ts';
@@ -134,6 +136,7 @@ async function loadArchive(
   { dataset: ds, model }: ReconcileTarget,
   paths: string[],
   day: string,
+  neighbours: { day: string; paths: string[] }[],
 ): Promise<void> {
   const fields = Object.entries(ds.fields);
   await connection.run(
@@ -159,6 +162,18 @@ async function loadArchive(
     );
   }
   await materialize(connection, ds.facts);
+  if (ds.neighbourDays > 0) {
+    // The neighbouring days' archives, earliest copy of each key (context for models that read them).
+    const columns = fields.map(([name]) => name).join(', ');
+    const selects = neighbours
+      .filter((n) => n.paths.length > 0)
+      .map(
+        (n) => `select ${columns}, date '${n.day}' as reporting_day
+                from read_parquet(${sqlPathList(n.paths)}, union_by_name = true)
+                qualify row_number() over (partition by ${ds.key.join(', ')} order by ${ds.eventTime}) = 1`,
+      );
+    await createNeighbourFacts(connection, ds, selects.length > 0 ? selects.join(' union all ') : undefined);
+  }
   await materialize(connection, model.name, 'archive_minutes');
 }
 
@@ -258,10 +273,22 @@ export async function readDayLayers(
       return info;
     }),
   );
-  const [batchPaths, realtimePaths, archivePaths] = await Promise.all([
+  const neighbourDays = ds.neighbourDays > 0 ? [addDays(day, -1), addDays(day, 1)] : [];
+  const [batchPaths, realtimePaths, archivePaths, neighbours] = await Promise.all([
     localPaths(store, batchInfos),
     localPaths(store, realtimeInfos),
     localPaths(store, archiveInfos),
+    Promise.all(
+      neighbourDays.map(async (d) => ({
+        day: d,
+        paths: await localPaths(
+          store,
+          (await store.list(lake.streamArchivePrefix(d, undefined, ds.name))).filter((i) =>
+            i.key.endsWith('.parquet'),
+          ),
+        ),
+      })),
+    ),
   ]);
   const cellDim = cellDimension(model);
   const cell = cellDim ? `coalesce(${cellDim}::varchar, '')` : `''`;
@@ -288,7 +315,7 @@ export async function readDayLayers(
          select ${keyText(ds)}, ${ds.eventTime} from read_parquet(${sqlPathList([batchPaths[1]])})`,
       );
     }
-    await loadArchive(connection, target, archivePaths, day);
+    await loadArchive(connection, target, archivePaths, day, neighbours);
     await connection.run(
       `create or replace temp table stream_keys as select ${keyText(ds)} as record_key, ${ds.eventTime} as event_time from ${ds.facts}`,
     );

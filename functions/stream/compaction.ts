@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
-import { copyToParquet } from '../pipeline/dataset-views.ts';
+import { copyToParquet, createNeighbourFacts } from '../pipeline/dataset-views.ts';
 import { type Dataset, dataset, listDatasets } from '../pipeline/datasets.ts';
 import { addDays, dayOf, parseDay } from '../pipeline/dates.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
@@ -115,7 +115,14 @@ function archivesOf(objects: readonly ObjectInfo[]): Archive[] {
 async function computeDay(
   connection: DuckDBConnection,
   ds: Dataset,
-  input: { day: string; factsPath: string | undefined; archivePaths: string[]; workDir: string },
+  input: {
+    day: string;
+    factsPath: string | undefined;
+    archivePaths: string[];
+    workDir: string;
+    /** The neighbouring days' compacted facts (`neighbour_days`), by day. */
+    neighbours: { day: string; path: string }[];
+  },
 ): Promise<{ newRecordsByHour: Map<string, number>; ordersByHour: Map<string, number>; orders: number }> {
   const columns = archiveColumns(ds);
   const sources = [
@@ -134,6 +141,13 @@ async function computeDay(
     { day: input.day },
   );
   await materialize(connection, ds.facts);
+  if (ds.neighbourDays > 0) {
+    const selects = input.neighbours.map(
+      (n) =>
+        `select ${columns}, date '${parseDay(n.day)}' as reporting_day from read_parquet(${sqlPathList([n.path])})`,
+    );
+    await createNeighbourFacts(connection, ds, selects.length > 0 ? selects.join(' union all ') : undefined);
+  }
   await copyToParquet(
     connection,
     `select ${columns} from ${ds.facts} order by ${[ds.eventTime, ...ds.key].join(', ')}`,
@@ -162,6 +176,27 @@ async function computeDay(
   );
   const orders = [...ordersByHour.values()].reduce((sum, n) => sum + n, 0);
   return { newRecordsByHour, ordersByHour, orders };
+}
+
+/**
+ * The compacted facts of the days before and after `day` (for models that read `<facts>_neighbours`): what the speed
+ * layer holds of them at this compaction. A session of `day` that continues into the next day is exact once that
+ * day's facts were compacted before `day` was; batch (which reads the neighbours' exports) settles it.
+ */
+async function neighbourFacts(
+  { store }: CoreDeps,
+  ds: Dataset,
+  manifestModel: string,
+  day: string,
+): Promise<{ day: string; path: string }[]> {
+  const found = [];
+  for (const neighbour of [addDays(day, -1), addDays(day, 1)]) {
+    const manifest = (await getJson<StreamManifest>(store, lake.realtimeManifest(neighbour, manifestModel)))
+      ?.value;
+    const info = manifest ? await store.head(manifest.facts) : undefined;
+    if (info) found.push({ day: neighbour, path: await store.localPath(info) });
+  }
+  return found;
 }
 
 /**
@@ -256,12 +291,13 @@ export async function compactDay(
     const limit = pLimit(DOWNLOAD_CONCURRENCY);
     const baseFacts = base ? await store.head(base.facts) : undefined;
     if (base && !baseFacts) throw new PreconditionFailedError(base.facts);
-    const [factsPath, archivePaths] = await Promise.all([
+    const [factsPath, archivePaths, neighbours] = await Promise.all([
       baseFacts ? store.localPath(baseFacts) : Promise.resolve(undefined),
       Promise.all(toRead.map(({ info }) => limit(() => store.localPath(info)))),
+      ds.neighbourDays > 0 ? neighbourFacts(deps, ds, views.manifestModel, day) : Promise.resolve([]),
     ]);
     const computed = await withConnection((connection) =>
-      computeDay(connection, ds, { day, factsPath, archivePaths, workDir }),
+      computeDay(connection, ds, { day, factsPath, archivePaths, workDir, neighbours }),
     );
     await store.putFile(factsKey, path.join(workDir, 'facts.parquet'));
     for (const [model, key] of Object.entries(compactedKeys)) {

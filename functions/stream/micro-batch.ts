@@ -198,6 +198,7 @@ async function validateBatch(
   );
   return buildDatasetViews(connection, {
     dataset: ds,
+    microBatch: true,
     ...(batch.policy ? { policy: batch.policy } : {}),
     ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
   });
@@ -321,7 +322,8 @@ async function writeHourFiles(
   { store }: CoreDeps,
 ): Promise<void> {
   const { batchId, workDir, dataset: ds } = batch;
-  const models = ds.models.filter((m) => m.grain === 'minute');
+  // A model only compaction computes (`realtime: compaction`, e.g. sessions) has no partials.
+  const models = ds.models.filter((m) => m.grain === 'minute' && m.realtime === 'micro-batch');
   const archives = [] as [string, string][];
   const partials = [] as [string, string][];
   for (const { day, hh } of hours) {
