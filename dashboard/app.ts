@@ -501,6 +501,8 @@ interface ModelSummary {
   dimensions: string[];
   measures: string[];
   measure_kinds: Record<string, string>;
+  /** Declared ratios (absent from an API older than them). */
+  ratios?: { name: string; numerator: string; denominator: string }[];
 }
 
 interface DatasetsBody {
@@ -516,12 +518,25 @@ type MetricBody = {
 let models: { dataset: string; model: ModelSummary }[] | undefined;
 let modelPanel: Chart<ModelChartData> | undefined;
 
-/** A measure of a row or total as a number to chart (money: its chart currency) and as text for the table. */
+/** What a model serves under `name`: a measure's kind, or `ratio`. */
+function kindOf(model: ModelSummary, name: string): string {
+  if (model.ratios?.some((r) => r.name === name)) return 'ratio';
+  return model.measure_kinds[name] ?? 'count';
+}
+
+/**
+ * A measure or ratio of a row or total as a number to chart (money: its chart currency; a ratio: null where its
+ * denominator is 0) and as text for the table (a ratio exactly as served, `0.250000`).
+ */
 function measureOf(
   values: Record<string, unknown>,
   measure: string,
   kind: string,
-): { value: number; text: string } {
+): { value: number | null; text: string } {
+  if (kind === 'ratio') {
+    const ratio = values[measure];
+    return typeof ratio === 'string' ? { value: Number(ratio), text: ratio } : { value: null, text: 'n/a' };
+  }
   if (kind !== 'money') {
     const value = Number(values[measure] ?? 0);
     return { value, text: formatCount(value) };
@@ -557,6 +572,7 @@ function fillMeasures(): void {
   const model = selectedModel();
   byId<HTMLSelectElement>('measure-select').replaceChildren(
     ...(model?.measures ?? []).map((measure) => new Option(measure, measure)),
+    ...(model?.ratios ?? []).map((r) => new Option(`${r.name} (${r.numerator} / ${r.denominator})`, r.name)),
   );
 }
 
@@ -586,11 +602,8 @@ async function renderModels(
         m.name,
         m.dimensions.join(', '),
         m.measures.join(', '),
-        m.measures
-          .map(
-            (name) =>
-              `${name} ${measureOf(totals[i]?.totals ?? {}, name, m.measure_kinds[name] ?? 'count').text}`,
-          )
+        [...m.measures, ...(m.ratios ?? []).map((r) => r.name)]
+          .map((name) => `${name} ${measureOf(totals[i]?.totals ?? {}, name, kindOf(m, name)).text}`)
           .join(' · '),
       ];
       for (const [index, text] of cells.entries()) {
@@ -603,21 +616,23 @@ async function renderModels(
     }),
   );
   if (!model || !chartBody) return;
-  const kind = model.measure_kinds[measure] ?? 'count';
+  const kind = kindOf(model, measure);
   const byStart = new Map(
     chartBody.rows.map((row) => [Date.parse(row.window_start), measureOf(row, measure, kind).value]),
   );
   const starts = bucketStarts(range, granularity, chartBody.query.tz);
   const data: ModelChartData = {
     x: starts.map((ms) => ms / 1000),
-    y: starts.map((ms) => byStart.get(ms) ?? 0),
+    // A bucket with no row has no events: 0 for a measure, no value for a ratio.
+    y: starts.map((ms) => (byStart.has(ms) ? (byStart.get(ms) ?? null) : kind === 'ratio' ? null : 0)),
     label: `${model.name} · ${measure}`,
   };
   const container = byId('model-chart');
   container.dataset['model'] = model.name;
   container.dataset['measure'] = measure;
   container.dataset['buckets'] = String(data.x.length);
-  container.dataset['total'] = String(measureOf(chartBody.totals, measure, kind).value);
+  const total = measureOf(chartBody.totals, measure, kind);
+  container.dataset['total'] = kind === 'ratio' ? total.text : String(total.value);
   if (modelPanel) modelPanel.update(data);
   else {
     container.replaceChildren();

@@ -305,8 +305,8 @@ export function deviationChart(container: HTMLElement, data: DeviationChartData)
 export interface ModelChartData {
   /** Bucket starts, seconds. */
   x: number[];
-  /** The measure per bucket (money: in the chart's currency). */
-  y: number[];
+  /** The measure per bucket (money: in the chart's currency); a ratio is null where its denominator is 0. */
+  y: (number | null)[];
   label: string;
 }
 

@@ -13,6 +13,12 @@ function describe(ds: Dataset): string {
         .map(([name, m]) => (m.kind === 'money' ? `${name} (money in ${m.currency})` : `${name} (${m.kind})`))
         .join(', ')}`,
     );
+    const ratios = Object.entries(model.ratios);
+    if (ratios.length > 0) {
+      lines.push(
+        `    ratios:     ${ratios.map(([name, r]) => `${name} = ${r.numerator} / ${r.denominator}`).join(', ')}`,
+      );
+    }
   }
   return lines.join('\n');
 }
@@ -21,9 +27,9 @@ export function register(program: Command): void {
   program
     .command('datasets')
     .description(
-      'the declared datasets (datasets/<name>/dataset.yaml) with their models, dimensions and measures',
+      'the declared datasets (datasets/<name>/dataset.yaml) with their models, dimensions, measures and ratios',
     )
-    .option('--json', 'print [{name, source, models: [{name, dimensions, measures}]}]', false)
+    .option('--json', 'print [{name, source, models: [{name, dimensions, measures, ratios}]}]', false)
     .action((options) => {
       const datasets = listDatasets();
       console.log(

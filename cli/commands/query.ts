@@ -8,17 +8,18 @@ import { parseMetricParams, parseSalesParams } from '../../functions/serving/que
 import { querySales, SALES_MODEL } from '../../functions/serving/sales.ts';
 import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 
-/** A measure's cell: a count, or money as `12.30 USD, 1500.00 JPY`. */
+/** A measure's cell: a count, money as `12.30 USD, 1500.00 JPY`, a ratio as `0.250000` (`—`: denominator 0). */
 function measureCell(model: ServedModel, measures: Record<string, unknown>, name: string): string {
   if (model.measures.find((m) => m.name === name)?.kind === 'money') {
     const byCurrency = (measures[`${name}_by_currency`] ?? {}) as Record<string, string>;
     return revenueText({ revenue_by_currency: byCurrency });
   }
+  if (model.ratios.some((r) => r.name === name)) return String(measures[name] ?? '—');
   return String(measures[name] ?? 0);
 }
 
 /**
- * Any model's answer as a table: bucket, carried dimensions, then each measure by its declared name. `/sales` is the
+ * Any model's answer as a table: bucket, carried dimensions, then each measure and ratio by its declared name. `/sales` is the
  * orders model, so its table is this one without the model's title.
  */
 function metricTable(
@@ -27,7 +28,7 @@ function metricTable(
   title = true,
 ): string {
   const dims = model.dimensions.filter((d) => result.rows.some((row) => row[d] !== undefined));
-  const measures = model.measures.map((m) => m.name);
+  const measures = [...model.measures.map((m) => m.name), ...model.ratios.map((r) => r.name)];
   const header = ['window_start', ...dims, ...measures];
   const lines = result.rows.map((row) => [
     row.window_start,

@@ -70,6 +70,12 @@ const measureSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('distinct'), of: name('field') }),
 ]);
 
+/** A ratio of two count or sum measures of the same model, served from the sums of each row and total. */
+const ratioSchema = z.strictObject({
+  numerator: name('numerator'),
+  denominator: name('denominator'),
+});
+
 const modelSchema = z.strictObject({
   description: z.string().optional(),
   /** The model's SQL, relative to the dataset folder. */
@@ -85,6 +91,11 @@ const modelSchema = z.strictObject({
    * micro-batches, like sessions): fresh within the compaction schedule.
    */
   realtime: z.enum(['micro-batch', 'compaction']).default('micro-batch'),
+  /**
+   * Ratios served beside the measures (`view_to_cart: { numerator: add_to_carts, denominator: product_views }`):
+   * each answer divides its own sums, so a range's ratio is the ratio of its sums, never an average of ratios.
+   */
+  ratios: z.record(name('ratio'), ratioSchema).default({}),
 });
 
 const datasetSchema = z.strictObject({
@@ -109,6 +120,7 @@ const datasetSchema = z.strictObject({
 
 export type FieldDeclaration = z.infer<typeof fieldSchema>;
 export type MeasureDeclaration = z.infer<typeof measureSchema>;
+export type RatioDeclaration = z.infer<typeof ratioSchema>;
 export type ModelDeclaration = z.infer<typeof modelSchema> & { name: string };
 
 /** A checked declaration, with where it came from. */
@@ -155,6 +167,46 @@ export function datasetsDir(env: NodeJS.ProcessEnv = process.env): string {
 
 function check(file: string, condition: boolean, message: string): void {
   if (!condition) throw new DatasetDeclarationError(file, message);
+}
+
+/** Ratios divide additive whole-number measures of their own model, under a name no other output uses. */
+function checkRatios(file: string, where: string, model: ModelDeclaration): void {
+  const ratios = Object.entries(model.ratios);
+  if (ratios.length === 0) return;
+  check(
+    file,
+    model.grain === 'minute',
+    `${where}.ratios: only a minute model declares ratios (its answers, day rollups included, carry them)`,
+  );
+  const taken = new Map<string, string>([['window_start', 'the bucket column']]);
+  for (const dimension of model.dimensions) taken.set(dimension, 'a dimension');
+  for (const [measure, m] of Object.entries(model.measures)) {
+    taken.set(measure, 'a measure');
+    if (m.kind === 'money') taken.set(`${measure}_by_currency`, `the per-currency form of ${measure}`);
+  }
+  for (const [ratio, r] of ratios) {
+    const clash = taken.get(ratio);
+    check(
+      file,
+      clash === undefined,
+      `${where}.ratios.${ratio}: also ${clash} (names of a model's outputs are unique)`,
+    );
+    for (const part of ['numerator', 'denominator'] as const) {
+      const measure = model.measures[r[part]];
+      check(
+        file,
+        measure !== undefined,
+        `${where}.ratios.${ratio}.${part}: "${r[part]}" is not a measure of ${model.name}`,
+      );
+      check(
+        file,
+        measure?.kind === 'count' || measure?.kind === 'sum',
+        `${where}.ratios.${ratio}.${part}: "${r[part]}" is a ${measure?.kind} measure; a ratio divides count or sum measures (${
+          measure?.kind === 'money' ? 'money is per currency' : 'distinct values do not add up'
+        })`,
+      );
+    }
+  }
 }
 
 /** Reads and checks one dataset folder. */
@@ -226,6 +278,7 @@ export function loadDataset(dir: string): Dataset {
         );
       }
     }
+    checkRatios(file, where, model);
     if (model.grain === 'day') {
       const base = models.find((other) => other.name === model.rollup_of);
       check(file, base?.grain === 'minute', `${where}.rollup_of: names no minute model of this dataset`);
@@ -342,6 +395,11 @@ export function datasetSummary(ds: Dataset) {
       dimensions: m.dimensions,
       measures: Object.keys(m.measures),
       measure_kinds: Object.fromEntries(Object.entries(m.measures).map(([measure, d]) => [measure, d.kind])),
+      ratios: Object.entries(m.ratios).map(([ratio, r]) => ({
+        name: ratio,
+        numerator: r.numerator,
+        denominator: r.denominator,
+      })),
     })),
   };
 }

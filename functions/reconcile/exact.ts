@@ -5,12 +5,9 @@
 
 export { centsOf as toCents, formatCents } from '../pipeline/money.ts';
 
-/** Decimal places of every reported ratio (`'-0.041667'`). */
-export const RATIO_PLACES = 6;
-const SCALE = 10n ** BigInt(RATIO_PLACES);
+import { type Micros, MICROS_PER_UNIT as SCALE } from '../pipeline/fixed-point.ts';
 
-/** A ratio in millionths (fixed point), rounded half away from zero. */
-export type Micros = bigint;
+export { formatMicros, type Micros, RATIO_PLACES } from '../pipeline/fixed-point.ts';
 
 /**
  * `(realtime − batch) / batch` in millionths, rounded away from zero so that any difference at all shows
@@ -22,13 +19,6 @@ export function deviationMicros(realtime: bigint, batch: bigint): Micros | null 
   const quotient = numerator / batch;
   if (numerator % batch === 0n) return quotient;
   return numerator < 0n !== batch < 0n ? quotient - 1n : quotient + 1n;
-}
-
-/** Millionths → `'-0.041667'`. */
-export function formatMicros(micros: Micros): string {
-  const sign = micros < 0n ? '-' : '';
-  const abs = micros < 0n ? -micros : micros;
-  return `${sign}${abs / SCALE}.${(abs % SCALE).toString().padStart(RATIO_PLACES, '0')}`;
 }
 
 /** A fraction (`0.1`) → millionths, for thresholds given as numbers. */

@@ -12,12 +12,21 @@ export interface ServedMeasure {
   currency?: string;
 }
 
+/** A declared ratio: `numerator / denominator`, two count or sum measures of the model, of each answer's sums. */
+export interface ServedRatio {
+  name: string;
+  numerator: string;
+  denominator: string;
+}
+
 /** A declared minute model, ready to serve: what `GET /metrics/{model}` and `twinflow query --model` read. */
 export interface ServedModel {
   name: string;
   dataset: string;
   dimensions: string[];
   measures: ServedMeasure[];
+  /** Served after the measures in every row, total and window (none for most models). */
+  ratios: ServedRatio[];
   /** Dimensions that hold a money measure's currency: always kept apart, never summed across. */
   currencyDimensions: string[];
   /** The declared day rollup of this model (whole published days at granularity=day read it), if any. */
@@ -37,6 +46,7 @@ function served(ds: Dataset, model: ModelDeclaration): ServedModel {
     dataset: ds.name,
     dimensions: model.dimensions,
     measures,
+    ratios: Object.entries(model.ratios).map(([name, r]) => ({ name, ...r })),
     currencyDimensions: [...new Set(measures.flatMap((m) => (m.currency ? [m.currency] : [])))],
     ...(daily ? { daily: daily.name } : {}),
     realtime: { model: model.name, manifestModel: realtimeViewsOf(ds).manifestModel },

@@ -6,6 +6,7 @@ import {
 } from '../pipeline/batch-published.ts';
 import { dayRange, UTC } from '../pipeline/dates.ts';
 import { InvalidInputError, PreconditionFailedError } from '../pipeline/errors.ts';
+import { formatMicros, ratioMicros } from '../pipeline/fixed-point.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import { type BatchCache, processBatchCache } from './batch-cache.ts';
@@ -40,8 +41,11 @@ export interface MetricQuery {
   timeZone?: string;
 }
 
-/** A row or total: each measure by its declared name; money as `<name>_by_currency` (+ `<name>` for one currency). */
-export type MeasuresJson = Record<string, number | string | Record<string, string>>;
+/**
+ * A row or total: each measure by its declared name; money as `<name>_by_currency` (+ `<name>` for one currency);
+ * then, where the model declares them, each ratio as a 6-place decimal string, or null (denominator 0).
+ */
+export type MeasuresJson = Record<string, number | string | null | Record<string, string>>;
 
 /** The body of `GET /metrics/{model}`: the same shape as `/sales`, measures by their declared names. */
 export interface MetricResponse {
@@ -298,6 +302,33 @@ export function measuresJson(
   return json;
 }
 
+/**
+ * The model's declared ratios of one row or total, from its own sums (so a range's ratio is the ratio of its
+ * sums, never an average of its rows' ratios): exact, 6 places rounded half away from zero; null where the
+ * denominator is 0.
+ */
+export function ratiosJson(
+  model: ServedModel,
+  values: Record<string, number>,
+): Record<string, string | null> {
+  const json: Record<string, string | null> = {};
+  for (const r of model.ratios) {
+    const micros = ratioMicros(BigInt(values[r.numerator] ?? 0), BigInt(values[r.denominator] ?? 0));
+    json[r.name] = micros === null ? null : formatMicros(micros);
+  }
+  return json;
+}
+
+/** What an answer (row, total, window) serves: its measures, then its ratios. */
+export function answerJson(
+  model: ServedModel,
+  values: Record<string, number>,
+  money: Record<string, MoneyByCurrency>,
+  sets: Record<string, ReadonlySet<string>> = {},
+): MeasuresJson {
+  return { ...measuresJson(model, values, money, sets), ...ratiosJson(model, values) };
+}
+
 /** Sums of a set of buckets. */
 export function totalsOf(
   model: ServedModel,
@@ -323,13 +354,13 @@ export function totalsOf(
   return { values, money, sets };
 }
 
-/** A bucket as a JSON row: its start, the dimensions it carries, then its measures (money ordered after counts). */
+/** A bucket as a JSON row: its start, the dimensions it carries, its measures (money after counts), its ratios. */
 export function rowJson(
   model: ServedModel,
   row: BucketRow,
 ): { window_start: string } & Record<string, unknown> {
   const keys = Object.fromEntries(Object.entries(row.keys).filter(([, value]) => value !== null));
-  return { window_start: row.windowStart, ...keys, ...measuresJson(model, row.values, row.money, row.sets) };
+  return { window_start: row.windowStart, ...keys, ...answerJson(model, row.values, row.money, row.sets) };
 }
 
 /** Checks filters against the model: each names a declared dimension and has a value that can match. */
@@ -389,7 +420,7 @@ export async function queryMetric(
       ...(Object.keys(query.filters).length > 0 ? { where: query.filters } : {}),
     },
     rows: merged.rows.map((row) => rowJson(model, row)),
-    totals: measuresJson(model, totals.values, totals.money, totals.sets),
+    totals: answerJson(model, totals.values, totals.money, totals.sets),
     segments: merged.segments,
     batch_boundary: merged.batchBoundary,
     realtime_freshness: merged.realtimeLatest,

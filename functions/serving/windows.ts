@@ -2,9 +2,9 @@ import { InvalidInputError } from '../pipeline/errors.ts';
 import type { Segment } from './hour-plan.ts';
 import { type ServedModel, servedModel } from './metric-model.ts';
 import {
+  answerJson,
   checkFilters,
   type MeasuresJson,
-  measuresJson,
   readMergedRange,
   type ServingDeps,
   totalsOf,
@@ -44,7 +44,7 @@ export interface WindowsResponse {
 
 const MS_PER_MINUTE = 60_000;
 
-/** The body of `GET /metrics/{model}/windows`: the model's measures per window. */
+/** The body of `GET /metrics/{model}/windows`: the model's measures and ratios per window. */
 export interface MetricWindowsResponse {
   model: string;
   at: string;
@@ -121,7 +121,7 @@ export async function metricWindows(
         minutes,
         start: from.toISOString(),
         end: end.toISOString(),
-        ...measuresJson(model, totals.values, totals.money, totals.sets),
+        ...answerJson(model, totals.values, totals.money, totals.sets),
       };
     }),
     segments: merged.segments,
