@@ -66,6 +66,27 @@ export function settingOption<T>(setting: Setting<T>): Option {
     .argParser((value: string) => setting.parse(value, flag));
 }
 
+/**
+ * The repeatable `--where dimension=value` option of the model commands → `{dimension: value}`. `own` maps the
+ * query parameters the command sets with its own flags to those flags: `--where` refuses them (`--where tz=…: use
+ * --tz`), as it refuses a dimension named twice.
+ */
+export function whereOption(description: string, own: Readonly<Record<string, string>>): Option {
+  return new Option('--where <dimension=value>', description)
+    .argParser((value: string, previous: Record<string, string>) => {
+      const match = /^([a-z][a-z0-9_]*)=(.*)$/.exec(value);
+      if (!match?.[1])
+        throw new InvalidInputError(`--where expects dimension=value, got "${value}"`, 'where');
+      const flag = own[match[1]];
+      if (flag !== undefined) throw new InvalidInputError(`--where ${match[1]}: use ${flag}`, 'where');
+      if (Object.hasOwn(previous, match[1])) {
+        throw new InvalidInputError(`--where names ${match[1]} twice`, 'where');
+      }
+      return { ...previous, [match[1]]: match[2] ?? '' };
+    })
+    .default({});
+}
+
 /** Opens the lake named on the command line, honouring AWS_ENDPOINT_URL*. */
 export function openCliStore(lake: string): ObjectStore {
   return openStore(lake, { endpoint: cliEnv.s3Endpoint, region: cliEnv.region });

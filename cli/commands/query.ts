@@ -1,22 +1,12 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
-import { revenueText } from '../../functions/pipeline/money.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { type ServedModel, servedModel } from '../../functions/serving/metric-model.ts';
 import { type MetricResponse, queryMetric } from '../../functions/serving/metric-query.ts';
 import { parseMetricParams, parseSalesParams } from '../../functions/serving/query-params.ts';
 import { querySales, SALES_MODEL } from '../../functions/serving/sales.ts';
-import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
-
-/** A measure's cell: a count, money as `12.30 USD, 1500.00 JPY`, a ratio as `0.250000` (`—`: denominator 0). */
-function measureCell(model: ServedModel, measures: Record<string, unknown>, name: string): string {
-  if (model.measures.find((m) => m.name === name)?.kind === 'money') {
-    const byCurrency = (measures[`${name}_by_currency`] ?? {}) as Record<string, string>;
-    return revenueText({ revenue_by_currency: byCurrency });
-  }
-  if (model.ratios.some((r) => r.name === name)) return String(measures[name] ?? '—');
-  return String(measures[name] ?? 0);
-}
+import { lakeOption, openCliStore, tzOption, whereOption } from '../cli-env.ts';
+import { columns, measureCell } from '../tables.ts';
 
 /**
  * Any model's answer as a table: bucket, carried dimensions, then each measure and ratio by its declared name. `/sales` is the
@@ -40,15 +30,7 @@ function metricTable(
     ...dims.map(() => ''),
     ...measures.map((m) => measureCell(model, result.totals, m)),
   ];
-  const all = [header, ...lines, total];
-  const widths = header.map((_, i) => Math.max(...all.map((cells) => [...(cells[i] ?? '')].length)));
-  const numeric = (i: number) => i > dims.length;
-  const format = (cells: string[]) =>
-    cells
-      .map((cell, i) => (numeric(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  const { format, rule } = columns([header, ...lines, total], (i) => i > dims.length);
   return [
     ...(title ? [`${model.name} (dataset ${model.dataset})`] : []),
     format(header),
@@ -61,19 +43,6 @@ function metricTable(
     ...result.segments.map((seg) => `  ${seg.source.padEnd(8)} ${seg.start} → ${seg.end}`),
     `batch boundary: ${result.batch_boundary ?? 'none'}   realtime freshness: ${result.realtime_freshness ?? 'none'}`,
   ].join('\n');
-}
-
-/** `--where dim=value` (repeatable) → `{dim: value}`. */
-function collectWhere(value: string, previous: Record<string, string>): Record<string, string> {
-  const match = /^([a-z][a-z0-9_]*)=(.*)$/.exec(value);
-  if (!match?.[1]) throw new InvalidInputError(`--where expects dimension=value, got "${value}"`, 'where');
-  if (['start', 'end', 'granularity', 'group_by', 'tz'].includes(match[1])) {
-    throw new InvalidInputError(`--where ${match[1]}: use --${match[1].replace('_', '-')}`, 'where');
-  }
-  if (Object.hasOwn(previous, match[1])) {
-    throw new InvalidInputError(`--where names ${match[1]} twice`, 'where');
-  }
-  return { ...previous, [match[1]]: match[2] ?? '' };
 }
 
 export function register(program: Command): void {
@@ -98,12 +67,13 @@ export function register(program: Command): void {
       'a declared minute model (twinflow datasets); prints the GET /metrics/{model} body',
     )
     .addOption(
-      new Option(
-        '--where <dimension=value>',
-        'only rows with this dimension value (repeatable; with --model)',
-      )
-        .argParser(collectWhere)
-        .default({}),
+      whereOption('only rows with this dimension value (repeatable; with --model)', {
+        start: '--start',
+        end: '--end',
+        granularity: '--granularity',
+        group_by: '--group-by',
+        tz: '--tz',
+      }),
     )
     .option('--json', 'print the GET /sales JSON body', false)
     .option('--verbose', 'structured logs on stderr', false)

@@ -95,7 +95,11 @@ export class UnknownModelError extends Error {
   }
 }
 
-/** The HTTP routes of every served model: `/metrics/<model>` and `/metrics/<model>/windows`. */
+/** The HTTP routes of every served model: `/metrics/<model>`, `/metrics/<model>/windows` and `/metrics/<model>/top`. */
 export function metricRoutePaths(): string[] {
-  return servedModels().flatMap((m) => [`/metrics/${m.name}`, `/metrics/${m.name}/windows`]);
+  return servedModels().flatMap((m) => [
+    `/metrics/${m.name}`,
+    `/metrics/${m.name}/windows`,
+    `/metrics/${m.name}/top`,
+  ]);
 }

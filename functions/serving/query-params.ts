@@ -4,6 +4,7 @@ import { InvalidInputError } from '../pipeline/errors.ts';
 import type { ServedModel } from './metric-model.ts';
 import type { MetricQuery } from './metric-query.ts';
 import { checkSalesQuery, GRANULARITIES, type SalesQuery } from './query-limits.ts';
+import { TOP_LIMITS, type TopQuery } from './top.ts';
 import { MAX_WINDOWS, type MetricWindowsInput, type WindowsInput } from './windows.ts';
 
 /**
@@ -237,6 +238,48 @@ export function parseMetricWindowsParams(
     throw new InvalidInputError(`sizes lists at most ${MAX_WINDOWS} windows`, 'sizes');
   }
   return { ...(p.sizes ? { sizes: p.sizes } : {}), ...(p.at ? { at: p.at } : {}), filters };
+}
+
+/** A whole number parameter within 1..max, with its default. */
+function wholeNumber(parameter: string, max: number, fallback: number) {
+  const message = `${parameter} must be a whole number 1..${max}`;
+  return z
+    .string()
+    .regex(/^\d{1,6}$/, { error: message })
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= max, { error: message })
+    .default(fallback);
+}
+
+const topParamsSchema = z.strictObject({
+  // Required, but checked below so the error can list the model's measures.
+  measure: z.string().optional(),
+  minutes: wholeNumber('minutes', TOP_LIMITS.maxMinutes, TOP_LIMITS.defaultMinutes),
+  limit: wholeNumber('limit', TOP_LIMITS.maxLimit, TOP_LIMITS.defaultLimit),
+  by: z.string().optional(),
+});
+
+/**
+ * `GET /metrics/{model}/top` parameters → a `TopQuery`: `measure` (required), `minutes` (1..1440, default 15),
+ * `limit` (1..100, default 10), `by` and one `<dimension>=value` filter per dimension. The model-dependent checks
+ * (a declared measure, a rankable `by`, money within one currency) are the core's (top.ts).
+ */
+export function parseTopParams(model: ServedModel, params: Record<string, string>): TopQuery {
+  const { filters, rest } = dimensionFilters(model, params, Object.keys(topParamsSchema.shape));
+  const p = parseParams(topParamsSchema, rest);
+  if (p.measure === undefined || p.measure === '') {
+    throw new InvalidInputError(
+      `measure is required (${model.name} measures: ${model.measures.map((m) => m.name).join(', ')})`,
+      'measure',
+    );
+  }
+  return {
+    measure: p.measure,
+    minutes: p.minutes,
+    limit: p.limit,
+    ...(p.by !== undefined ? { by: p.by } : {}),
+    filters,
+  };
 }
 
 /** `GET /sales/windows` parameters → `WindowsInput`. */

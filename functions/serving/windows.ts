@@ -77,6 +77,14 @@ function windowSizes(input: { sizes?: readonly number[] }): number[] {
 }
 
 /**
+ * Where the windows at `at` end: the end of the minute bucket containing it, so the current minute counts and the
+ * window of `n` minutes is the `n` buckets ending with it (`/windows`, `/top`).
+ */
+export function windowEnd(at: Date): Date {
+  return new Date(Math.floor(at.getTime() / MS_PER_MINUTE) * MS_PER_MINUTE + MS_PER_MINUTE);
+}
+
+/**
  * Rolling sums over minute buckets of a model: the window of `n` minutes is the `n` minute buckets ending with the
  * one containing `at` (the current minute counts, so "last 1 minute" moves as events arrive). Batch serves the
  * hours it has published, realtime the rest, as for every range. Additive measures only (all a model declares).
@@ -85,7 +93,7 @@ async function readWindows(model: ServedModel, input: MetricWindowsInput, deps: 
   const sizes = windowSizes(input);
   const at = input.at ?? deps.clock();
   if (Number.isNaN(at.getTime())) throw new InvalidInputError('at is not a valid instant', 'at');
-  const end = new Date(Math.floor(at.getTime() / MS_PER_MINUTE) * MS_PER_MINUTE + MS_PER_MINUTE);
+  const end = windowEnd(at);
   const longest = sizes.at(-1) ?? 1;
   const start = new Date(end.getTime() - longest * MS_PER_MINUTE);
   const filters = input.filters ?? {};

@@ -185,7 +185,6 @@ async function computeDay(
  */
 async function neighbourFacts(
   { store }: CoreDeps,
-  ds: Dataset,
   manifestModel: string,
   day: string,
 ): Promise<{ day: string; path: string }[]> {
@@ -294,7 +293,7 @@ export async function compactDay(
     const [factsPath, archivePaths, neighbours] = await Promise.all([
       baseFacts ? store.localPath(baseFacts) : Promise.resolve(undefined),
       Promise.all(toRead.map(({ info }) => limit(() => store.localPath(info)))),
-      ds.neighbourDays > 0 ? neighbourFacts(deps, ds, views.manifestModel, day) : Promise.resolve([]),
+      ds.neighbourDays > 0 ? neighbourFacts(deps, views.manifestModel, day) : Promise.resolve([]),
     ]);
     const computed = await withConnection((connection) =>
       computeDay(connection, ds, { day, factsPath, archivePaths, workDir, neighbours }),

@@ -11,8 +11,8 @@ import type { ApiAuthMode } from '../stage-config.ts';
 
 /**
  * Every route the query function serves (see functions/query-sales/handler.ts): the fixed ones plus
- * `/metrics/<model>` and `/metrics/<model>/windows` for every minute model declared now (`TWINFLOW_DATASETS_DIR`
- * or `datasets/`). test/infra checks this equals the handler's route table.
+ * `/metrics/<model>`, `/metrics/<model>/windows` and `/metrics/<model>/top` for every minute model declared now
+ * (`TWINFLOW_DATASETS_DIR` or `datasets/`). test/infra checks this equals the handler's route table.
  */
 export function queryRoutes(): string[] {
   return [
