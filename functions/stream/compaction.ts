@@ -38,6 +38,8 @@ export interface HourCompactionStats {
 export interface StreamManifest extends RealtimeManifest {
   /** The day's deduplicated events so far (archive columns): the next compaction starts from it. */
   facts: string;
+  /** The neighbouring days' facts files the models read (`neighbour_days`): a change re-compacts the day. */
+  neighbours?: string[];
   /** Since when each `HH/batchId` is covered. */
   coveredSince: Record<string, string>;
   /**
@@ -183,19 +185,31 @@ async function computeDay(
  * layer holds of them at this compaction. A session of `day` that continues into the next day is exact once that
  * day's facts were compacted before `day` was; batch (which reads the neighbours' exports) settles it.
  */
-async function neighbourFacts(
+async function neighbourFactsKeys(
   { store }: CoreDeps,
   manifestModel: string,
   day: string,
-): Promise<{ day: string; path: string }[]> {
+): Promise<{ day: string; key: string }[]> {
   const found = [];
   for (const neighbour of [addDays(day, -1), addDays(day, 1)]) {
     const manifest = (await getJson<StreamManifest>(store, lake.realtimeManifest(neighbour, manifestModel)))
       ?.value;
-    const info = manifest ? await store.head(manifest.facts) : undefined;
-    if (info) found.push({ day: neighbour, path: await store.localPath(info) });
+    if (manifest) found.push({ day: neighbour, key: manifest.facts });
   }
   return found;
+}
+
+/** Whether a day must be compacted again because a neighbour's facts changed since (`neighbour_days` only). */
+async function isNeighbourChanged(
+  deps: CoreDeps,
+  ds: Dataset,
+  manifestModel: string,
+  day: string,
+  manifest: StreamManifest | undefined,
+): Promise<boolean> {
+  if (ds.neighbourDays === 0 || !manifest) return false;
+  const now = (await neighbourFactsKeys(deps, manifestModel, day)).map((n) => n.key);
+  return now.join('\0') !== (manifest.neighbours ?? []).join('\0');
 }
 
 /**
@@ -279,12 +293,17 @@ export async function compactDay(
   const coveredKeys = Object.entries(covered)
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .flatMap(([hh, ids]) => ids.map((id) => `${hh}/${id}`));
-  const compactionId = shortHash(...coveredKeys);
+  // The neighbours' facts a model reads are part of what its files are computed from.
+  const neighbourKeys = ds.neighbourDays > 0 ? await neighbourFactsKeys(deps, views.manifestModel, day) : [];
+  const compactionId = shortHash(...coveredKeys, ...neighbourKeys.map((n) => n.key));
+  // The facts depend on the archives alone: a neighbour's change re-writes the day's models, not its facts, so
+  // two neighbours never re-compact each other in turn.
+  const factsId = shortHash(...coveredKeys);
   const compactedKeys = Object.fromEntries(
     views.models.map((model) => [model, lake.realtimeCompacted(day, compactionId, model)]),
   );
   const compactedKey = compactedKeys[views.manifestModel] as string;
-  const factsKey = lake.realtimeFacts(day, compactionId, ds.facts);
+  const factsKey = lake.realtimeFacts(day, factsId, ds.facts);
   const workDir = await mkdtemp(path.join(os.tmpdir(), `twinflow-compact-${day}-`));
   try {
     const limit = pLimit(DOWNLOAD_CONCURRENCY);
@@ -293,7 +312,13 @@ export async function compactDay(
     const [factsPath, archivePaths, neighbours] = await Promise.all([
       baseFacts ? store.localPath(baseFacts) : Promise.resolve(undefined),
       Promise.all(toRead.map(({ info }) => limit(() => store.localPath(info)))),
-      ds.neighbourDays > 0 ? neighbourFacts(deps, views.manifestModel, day) : Promise.resolve([]),
+      Promise.all(
+        neighbourKeys.map(async (n) => {
+          const info = await store.head(n.key);
+          if (!info) throw new PreconditionFailedError(n.key);
+          return { day: n.day, path: await store.localPath(info) };
+        }),
+      ),
     ]);
     const computed = await withConnection((connection) =>
       computeDay(connection, ds, { day, factsPath, archivePaths, workDir, neighbours }),
@@ -316,6 +341,7 @@ export async function compactDay(
       compacted: compactedKey,
       models: compactedKeys,
       facts: factsKey,
+      ...(neighbourKeys.length > 0 ? { neighbours: neighbourKeys.map((n) => n.key) } : {}),
       covered,
       compactedAt: now,
       orders: computed.orders,
@@ -394,7 +420,8 @@ export async function compactRealtime(deps: CoreDeps, options: CompactionOptions
       const archives = await store.list(lake.streamArchivePrefix(day, undefined, ds.name));
       const found = await getJson<StreamManifest>(store, lake.realtimeManifest(day, manifestModel));
       const manifest = found?.value;
-      if (archivesOf(archives).some((a) => !isCovered(manifest, a.hh, a.batchId))) {
+      const isBehind = archivesOf(archives).some((a) => !isCovered(manifest, a.hh, a.batchId));
+      if (isBehind || (await isNeighbourChanged(deps, ds, manifestModel, day, manifest))) {
         result.days.push(await compactDay(deps, day, { dataset: ds.name, archives, previous: found }));
       }
       result.deleted.push(...(await removeCoveredFiles(deps, ds, day, options.now, graceMs)));
