@@ -1,14 +1,14 @@
 /**
- * The engine on a dataset it was not written for: the same batch and handler figures for orders and for the
- * stock_moves fixture (test/datasets/fixtures/, two minute models, one with a distinct measure), both from the
- * declaration-driven generator, measured alternately in one run so they compare as ratios.
+ * The engine on datasets it was not written for: the same batch and handler figures for orders, the stock_moves
+ * fixture (two minute models, one with a distinct measure) and clicks (funnel, and sessions over the day and its
+ * neighbours), all from the declaration-driven generator, measured in turn in one run so they compare as ratios.
  *   1. batch: N generated events for one day (JSONL export, 2 % duplicates) → validated, deduped, every model,
  *      published (runBatchDay on a local-directory lake);
  *   2. handler: the consumer core on one micro-batch of 1,000 and 10,000 generated events (median of warm runs).
  *
  *   npx tsx bench/datasets.ts [--events 1000000] [--runs 3] [--out bench/results/datasets.json]
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,15 +23,17 @@ const { values } = parseArgs({
 const EVENTS = Number(values.events);
 const RUNS = Number(values.runs);
 const DAY = '2026-11-20';
-const DATASETS = ['orders', 'stock_moves'];
+const DATASETS = ['orders', 'stock_moves', 'clicks'];
 const root = new URL('../', import.meta.url).pathname;
 
 // A project copy's datasets/: the shipped ones plus the fixture. Set before the engine reads any declaration.
 const datasetsDir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-bench-datasets-'));
 cpSync(path.join(root, 'datasets'), datasetsDir, { recursive: true });
-cpSync(path.join(root, 'test/datasets/fixtures/stock_moves'), path.join(datasetsDir, 'stock_moves'), {
-  recursive: true,
-});
+for (const fixture of ['stock_moves', 'clicks']) {
+  // clicks is a fixture until it ships (then datasets/ already has it).
+  const from = path.join(root, 'test/datasets/fixtures', fixture);
+  if (existsSync(from)) cpSync(from, path.join(datasetsDir, fixture), { recursive: true });
+}
 process.env['TWINFLOW_DATASETS_DIR'] = datasetsDir;
 
 const { runBatchDay } = await import('../functions/batch/run-batch-day.ts');
@@ -123,27 +125,33 @@ const figures = DATASETS.map((name) => {
     ),
   };
 });
-const [orders, other] = figures;
+const [orders] = figures;
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? Number((b / a).toFixed(2)) : null);
+/** Each dataset's figures as a multiple of orders' (measured in the same run). */
+const ratios = Object.fromEntries(
+  figures.slice(1).map((f) => [
+    f.dataset,
+    {
+      batch: ratio(orders?.batch.medianMs, f.batch.medianMs),
+      handler1k: ratio(orders?.handler['1000']?.medianMs, f.handler['1000']?.medianMs),
+      handler10k: ratio(orders?.handler['10000']?.medianMs, f.handler['10000']?.medianMs),
+    },
+  ]),
+);
 const report = {
   command: `npx tsx bench/datasets.ts --events ${EVENTS} --runs ${RUNS}`,
   events: EVENTS,
   runs: RUNS,
   figures,
-  ratios: {
-    batch: ratio(orders?.batch.medianMs, other?.batch.medianMs),
-    handler1k: ratio(orders?.handler['1000']?.medianMs, other?.handler['1000']?.medianMs),
-    handler10k: ratio(orders?.handler['10000']?.medianMs, other?.handler['10000']?.medianMs),
-  },
+  ratios,
 };
 for (const f of figures) {
+  const r = ratios[f.dataset];
   console.log(
     `${f.dataset.padEnd(12)} batch ${f.batch.events.toLocaleString('en-US')} events ${f.batch.medianMs} ms · ` +
-      `handler 1k ${f.handler['1000']?.medianMs} ms · 10k ${f.handler['10000']?.medianMs} ms`,
+      `handler 1k ${f.handler['1000']?.medianMs} ms · 10k ${f.handler['10000']?.medianMs} ms` +
+      (r ? ` (${r.batch}× / ${r.handler1k}× / ${r.handler10k}× orders)` : ''),
   );
 }
-console.log(
-  `stock_moves / orders: batch ${report.ratios.batch}×, handler 1k ${report.ratios.handler1k}×, 10k ${report.ratios.handler10k}×`,
-);
 writeFileSync(path.resolve(root, values.out), `${JSON.stringify(report, null, 2)}\n`);
 rmSync(datasetsDir, { recursive: true, force: true });

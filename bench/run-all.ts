@@ -284,11 +284,12 @@ function consistencyFigures(result: Json, command: string): Figure[] {
 
 function datasetFigures(result: Json, command: string): Figure[] {
   const figures = (result['figures'] as Json[] | undefined) ?? [];
-  const ratios = obj(result['ratios']);
+  const ratiosOf = (dataset: unknown) => obj(obj(result['ratios'])[String(dataset)]);
   return figures.map((f) => {
     const batch = obj(f['batch']);
     const handler = obj(f['handler']);
     const isOther = f['dataset'] !== 'orders';
+    const ratios = ratiosOf(f['dataset']);
     return {
       area: 'datasets',
       figure: `${f['dataset']}: ${num(batch['events']).toLocaleString('en-US')} generated events → batch views; handler 1k / 10k`,

@@ -45,12 +45,12 @@ interface Click {
   event_time: string;
 }
 
-/** Sessions of 40 users around DAY: some start the evening before, some run past midnight into AFTER. */
+/** Sessions of 24 users around DAY: some start the evening before, some run past midnight into AFTER. */
 function clicks(seed: number): Click[] {
   const random = seededRandom(seed);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)] as T;
   const events: Click[] = [];
-  for (let u = 0; u < 40; u++) {
+  for (let u = 0; u < 24; u++) {
     // From 22:00 the day before to 02:00 the day after, so sessions cross both midnights.
     let t = Date.parse(`${BEFORE}T22:00:00Z`) + Math.floor(random() * 3 * 3_600_000);
     const end = Date.parse(`${AFTER}T02:00:00Z`);
@@ -226,5 +226,5 @@ describe('clicks sessions (sessions_minute): a session crosses micro-batches, ho
     expect(await realtimeSessions(deps.store, DAY)).toEqual(expectedSessions(events, DAY));
     expect(runs[0]?.days.map((d) => d.day)).toEqual(days);
     expect(runs[2]?.days).toEqual([]);
-  });
+  }, 180_000);
 });
