@@ -43,7 +43,14 @@ describe('ingest-clicks (events/sqs-clicks.json)', () => {
     const lake = path.join(data, 'lake');
 
     // Act
-    const response = await json('invoke', 'ingest-clicks', '--event', 'events/sqs-clicks.json', '--data', data);
+    const response = await json(
+      'invoke',
+      'ingest-clicks',
+      '--event',
+      'events/sqs-clicks.json',
+      '--data',
+      data,
+    );
     const funnel = await query(data, 'funnel_minute', '--group-by', 'product_id');
 
     // Assess: poison records are acknowledged (quarantined with their reason), never retried.
@@ -59,17 +66,29 @@ describe('ingest-clicks (events/sqs-clicks.json)', () => {
       ['clk-0004', ['product_id: required unless event_type is page_view']],
     ]);
     const statsDir = path.join(lake, 'state', 'stream', 'clicks', 'batches', `dt=${DAY}`);
-    const [stats] = readdirSync(statsDir).map((file) => JSON.parse(readFileSync(path.join(statsDir, file), 'utf8')));
+    const [stats] = readdirSync(statsDir).map((file) =>
+      JSON.parse(readFileSync(path.join(statsDir, file), 'utf8')),
+    );
     expect(stats).toMatchObject({
       hours: { '10': { valid: 6, orders: 5, duplicates: 1, late: 0 } },
       quarantined: { hour: '10', count: 1 },
     });
     // The page view is valid but outside the funnel; the retried product view counts once.
     expect(funnel['rows']).toEqual([
-      expect.objectContaining({ product_id: 'p-1', product_views: 1, add_to_carts: 1, checkouts: 0, purchases: 1 }),
+      expect.objectContaining({
+        product_id: 'p-1',
+        product_views: 1,
+        add_to_carts: 1,
+        checkouts: 0,
+        purchases: 1,
+      }),
       expect.objectContaining({ product_id: 'p-2', product_views: 1, add_to_carts: 0, purchases: 0 }),
     ]);
-    expect(funnel['totals']).toMatchObject({ product_views: 2, add_to_carts: 1, view_to_purchase: '0.500000' });
+    expect(funnel['totals']).toMatchObject({
+      product_views: 2,
+      add_to_carts: 1,
+      view_to_purchase: '0.500000',
+    });
     // sessions_minute is compaction-only: the consumer wrote no partial of it.
     expect(readdirSync(path.join(lake, 'views', 'realtime'))).toEqual(['funnel_minute']);
   });

@@ -199,7 +199,11 @@ describe('lake permissions per function (contract: IAM prefixes)', () => {
         .map(([id]) => id.replace(/Function.*/, ''));
 
     expect(holders('sns:Publish')).toEqual(['ReconcileViews']);
-    expect(holders('sqs:GetQueueAttributes').sort()).toEqual(['IngestClicks', 'IngestOrders', 'ReconcileViews']);
+    expect(holders('sqs:GetQueueAttributes').sort()).toEqual([
+      'IngestClicks',
+      'IngestOrders',
+      'ReconcileViews',
+    ]);
     expect(holders('sqs:DeleteMessage').sort()).toEqual(['IngestClicks', 'IngestOrders']);
   });
 });

@@ -92,12 +92,15 @@ describe('storage stack', () => {
     for (const [queue, deadLetterQueue] of [
       ['OrdersQueueC538DD4C', 'OrdersDeadLetterQueueA73944CE'],
       ['ClicksQueueEC57A6EC', 'ClicksDeadLetterQueue0819E0C9'],
-    ]) {
+    ] as const) {
       expect(resources[queue], queue).toMatchObject({
         Properties: {
           SqsManagedSseEnabled: true,
           VisibilityTimeout: 360,
-          RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueue, 'Arn'] }, maxReceiveCount: 3 },
+          RedrivePolicy: {
+            deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueue, 'Arn'] },
+            maxReceiveCount: 3,
+          },
         },
       });
       expect(resources[deadLetterQueue], deadLetterQueue).toMatchObject({
