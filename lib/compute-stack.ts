@@ -5,6 +5,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { LEGACY_INGEST_DATASET } from '../functions/ingest-orders/dataset.ts';
 import type { Dataset } from '../functions/pipeline/datasets.ts';
+import { microBatchModelsOf } from '../functions/pipeline/realtime-view.ts';
 import { LakeAccess, type LakeGrants } from './constructs/lake-access.ts';
 import { MicroBatchConsumer } from './constructs/micro-batch-consumer.ts';
 import { PipelineMonitoring } from './constructs/pipeline-monitoring.ts';
@@ -35,8 +36,9 @@ export interface ComputeStackProps extends StackProps {
 }
 
 /**
- * What a dataset's ingest function may touch: append its stream archive, the realtime partials of its minute
- * models and its quarantine; read and write its own stream state. Never a delete. Orders' function keeps the
+ * What a dataset's ingest function may touch: append its stream archive, the realtime partials of the minute
+ * models a micro-batch computes and its quarantine; read and write its own stream state. Never a delete. A
+ * `realtime: compaction` model has no partials: only compaction writes its folder. Orders' function keeps the
  * grants it was deployed with (the whole stream/, views/realtime/ and quarantine/ prefixes, and state/stream/,
  * where the core keeps orders' stream state at its original keys).
  */
@@ -45,8 +47,8 @@ export function ingestGrants(ds: Dataset): LakeGrants {
     return { read: ['state/stream/'], write: ['stream/', 'views/realtime/', 'quarantine/', 'state/stream/'] };
   }
   const state = `state/stream/${ds.name}/`;
-  const minuteModels = ds.models.filter((m) => m.grain === 'minute').map((m) => `views/realtime/${m.name}/`);
-  return { read: [state], write: [`stream/${ds.name}/`, ...minuteModels, `quarantine/${ds.name}/`, state] };
+  const partials = microBatchModelsOf(ds).map((m) => `views/realtime/${m.name}/`);
+  return { read: [state], write: [`stream/${ds.name}/`, ...partials, `quarantine/${ds.name}/`, state] };
 }
 
 /** `IngestStockMoves` → `ingestStockMoves`: how alarms and dashboard widgets name a function. */

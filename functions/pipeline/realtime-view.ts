@@ -21,6 +21,14 @@ export function realtimeViewsOf(ds: Dataset): { models: string[]; manifestModel:
   return { models, manifestModel };
 }
 
+/**
+ * The minute models a micro-batch computes and writes partials of (`realtime: micro-batch`); the others
+ * (`realtime: compaction`, e.g. sessions) only compaction writes. The ingest function's grants follow this list.
+ */
+export function microBatchModelsOf(ds: Pick<Dataset, 'models'>): Dataset['models'] {
+  return ds.models.filter((m) => m.grain === 'minute' && m.realtime === 'micro-batch');
+}
+
 /** Orders' sales_minute: the view `/sales` and health read. */
 export const SALES_VIEW: RealtimeViewRef = { model: 'sales_minute', manifestModel: 'sales_minute' };
 

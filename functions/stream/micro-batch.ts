@@ -11,7 +11,7 @@ import { shortHash } from '../pipeline/ids.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { putJson } from '../pipeline/object-store.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
-import { realtimeViewsOf } from '../pipeline/realtime-view.ts';
+import { microBatchModelsOf, realtimeViewsOf } from '../pipeline/realtime-view.ts';
 import { appendJsonRecords, createRawTable } from '../pipeline/record-sources.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
 import { advanceWatermark, DEFAULT_ALLOWED_LATENESS_SECONDS, readWatermark } from './watermark.ts';
@@ -323,7 +323,7 @@ async function writeHourFiles(
 ): Promise<void> {
   const { batchId, workDir, dataset: ds } = batch;
   // A model only compaction computes (`realtime: compaction`, e.g. sessions) has no partials.
-  const models = ds.models.filter((m) => m.grain === 'minute' && m.realtime === 'micro-batch');
+  const models = microBatchModelsOf(ds);
   const archives = [] as [string, string][];
   const partials = [] as [string, string][];
   for (const { day, hh } of hours) {

@@ -92,7 +92,12 @@ export class PipelineMonitoring extends Construct {
         period,
       });
 
-    const streamGraphs = props.streams.map((stream) => {
+    // Orders' stream first: its graphs keep the row they were deployed in, beside freshness (streams otherwise come
+    // in name order, and clicks sorts before orders).
+    const streams = [...props.streams].sort(
+      (a, b) => Number(b.dataset === LEGACY_INGEST_DATASET) - Number(a.dataset === LEGACY_INGEST_DATASET),
+    );
+    const streamGraphs = streams.map((stream) => {
       const labels = streamLabels(stream, props.oldestMessageAlarmSeconds);
       const deadLetters = stream.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
         statistic: cw.Stats.MAXIMUM,

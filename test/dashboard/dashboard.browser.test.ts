@@ -138,15 +138,43 @@ describe('operations dashboard in Chromium', () => {
       () => document.getElementById('model-chart')?.getAttribute('data-buckets') !== null,
     );
     const expected = totalsIn(seed, range.start, range.end);
-    const modelRow = page.locator('[data-testid="models"] tr[data-model="sales_minute"]');
-    expect(await modelRow.locator('td').allTextContents()).toEqual([
+    const models = page.locator('[data-testid="models"] tr[data-model]');
+    expect(await models.evaluateAll((rows) => rows.map((row) => row.getAttribute('data-model')))).toEqual([
+      'funnel_minute',
+      'sessions_minute',
+      'sales_minute',
+    ]);
+    const modelRow = (model: string) => page.locator(`[data-testid="models"] tr[data-model="${model}"] td`);
+    expect(await modelRow('sales_minute').allTextContents()).toEqual([
       'orders',
       'sales_minute',
       'product_id, currency',
       'orders, units, revenue',
       `orders ${formatCount(expected.orders)} · units ${formatCount(expected.units)} · revenue ${formatMoney(expected.revenue)} USD`,
     ]);
+    // The seeded lake has no clicks: their models are listed with zero counts and no ratio (denominators are 0).
+    expect(await modelRow('funnel_minute').allTextContents()).toEqual([
+      'clicks',
+      'funnel_minute',
+      'product_id',
+      'product_views, add_to_carts, checkouts, purchases',
+      'product_views 0 · add_to_carts 0 · checkouts 0 · purchases 0 · view_to_cart n/a · cart_to_purchase n/a · view_to_purchase n/a',
+    ]);
+    expect(await modelRow('sessions_minute').allTextContents()).toEqual([
+      'clicks',
+      'sessions_minute',
+      'device',
+      'sessions, bounced_sessions, converted_sessions, unique_users',
+      'sessions 0 · bounced_sessions 0 · converted_sessions 0 · unique_users 0',
+    ]);
+    // The chart starts on the first listed model; choosing sales_minute charts its orders.
     const modelChart = page.getByTestId('model-chart');
+    expect(await modelChart.getAttribute('data-model')).toBe('funnel_minute');
+    expect(await modelChart.getAttribute('data-total')).toBe('0');
+    await page.getByTestId('model-select').selectOption('sales_minute');
+    await page.waitForFunction(
+      () => document.getElementById('model-chart')?.getAttribute('data-model') === 'sales_minute',
+    );
     expect(await modelChart.getAttribute('data-buckets')).toBe('24');
     expect(await modelChart.getAttribute('data-total')).toBe(String(expected.orders));
     await page.getByTestId('measure-select').selectOption('revenue');

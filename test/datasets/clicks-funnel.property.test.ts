@@ -1,11 +1,7 @@
-import { cpSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { publishedFile, readPublished } from '../../functions/pipeline/batch-published.ts';
-import { datasetsDir } from '../../functions/pipeline/datasets.ts';
 import { sqlPathList, withConnection } from '../../functions/pipeline/duckdb-session.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
 import type { CoreDeps } from '../../functions/pipeline/ports.ts';
@@ -18,7 +14,7 @@ import { consumeMicroBatch, type StreamMessage } from '../../functions/stream/mi
 import { streamDeps } from '../stream/stream-helpers.ts';
 
 /**
- * DESIGN invariant 1 for clicks' funnel_minute (test/datasets/fixtures/clicks/): the speed layer (consumer +
+ * DESIGN invariant 1 for clicks' funnel_minute (datasets/clicks/): the speed layer (consumer +
  * compaction) gives exactly the batch layer's funnel counts, whatever the micro-batch split, arrival order,
  * redeliveries, producer retries (the same event_id in another hour or on another day) and late events.
  */
@@ -26,14 +22,6 @@ import { streamDeps } from '../stream/stream-helpers.ts';
 const DATASET = 'clicks';
 const MODELS = ['funnel_minute'];
 const DAYS = ['2026-11-20', '2026-11-21'];
-
-beforeAll(() => {
-  // A project copy's datasets/: the shipped ones plus the fixture folder, no TypeScript.
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-datasets-'));
-  cpSync(datasetsDir(), dir, { recursive: true });
-  cpSync(path.join(import.meta.dirname, 'fixtures', DATASET), path.join(dir, DATASET), { recursive: true });
-  process.env['TWINFLOW_DATASETS_DIR'] = dir;
-});
 
 const eventArb = fc.record({
   day: fc.constantFrom(...DAYS),

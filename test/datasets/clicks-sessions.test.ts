@@ -1,10 +1,6 @@
-import { cpSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { publishedFile, readPublished } from '../../functions/pipeline/batch-published.ts';
-import { datasetsDir } from '../../functions/pipeline/datasets.ts';
 import { sqlPathList, withConnection } from '../../functions/pipeline/duckdb-session.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
 import { realtimeDaySnapshot, snapshotFiles } from '../../functions/pipeline/realtime-view.ts';
@@ -14,19 +10,11 @@ import { seededRandom } from '../../local/order-generator.ts';
 import { streamDeps } from '../stream/stream-helpers.ts';
 
 /**
- * clicks' sessions_minute (test/datasets/fixtures/clicks/, to ship as datasets/clicks/): a session is one user's events with gaps shorter than 30 minutes, and
+ * clicks' sessions_minute (datasets/clicks/): a session is one user's events with gaps shorter than 30 minutes, and
  * it belongs to the minute (and day) of its first event. Proven against an independent computation in this test,
  * for sessions that cross midnight both ways, in batch (which reads the neighbouring days' exports) and in the
  * speed layer (compaction over the day's facts and its neighbours').
  */
-
-beforeAll(() => {
-  // The clicks declaration, beside the shipped ones (it ships with issue 15's dashboard and infra).
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-datasets-'));
-  cpSync(datasetsDir(), dir, { recursive: true });
-  cpSync(path.join(import.meta.dirname, 'fixtures', 'clicks'), path.join(dir, 'clicks'), { recursive: true });
-  process.env['TWINFLOW_DATASETS_DIR'] = dir;
-});
 
 const BEFORE = '2026-11-19';
 const DAY = '2026-11-20';

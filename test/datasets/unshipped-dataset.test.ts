@@ -73,7 +73,11 @@ describe('a dataset the repository does not ship, declared in a folder', () => {
     );
 
     // Assess
-    expect(JSON.parse(listed.stdout).map((d: { name: string }) => d.name)).toEqual(['orders', 'stock_moves']);
+    expect(JSON.parse(listed.stdout).map((d: { name: string }) => d.name)).toEqual([
+      'clicks',
+      'orders',
+      'stock_moves',
+    ]);
     expect(batch.code, batch.stderr).toBe(0);
     const report = JSON.parse(batch.stdout).outcomes[0].report;
     expect(report.counts).toEqual({ received: 123, valid: 121, quarantined: 2, duplicates: 1, orders: 120 });
@@ -114,7 +118,7 @@ describe('a dataset the repository does not ship, declared in a folder', () => {
       lake,
     );
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown dataset "stock_moves" \(declared: orders\)/);
+    expect(unknown.stderr).toMatch(/unknown dataset "stock_moves" \(declared: clicks, orders\)/);
   });
 
   it('streams through replay and compaction, serves the same numbers before and after batch publishes, and reconciles per model with no deviation', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -226,6 +226,59 @@ describe('twinflow start, driven over HTTP and SQS', () => {
     const health = (await (await fetch(`${twinflow.apiUrl}/health`)).json()) as Record<string, unknown>;
     expect(health['batch_boundary']).toBeNull();
     expect(twinflow.output()).not.toContain('seeding');
+  }, 90_000);
+
+  it('the shipped clicks stream: its queue in endpoints.env, its funnel served within seconds, its sessions after compaction', async () => {
+    // Prepare: the events/sqs-clicks.json bodies, moved to the last minutes (their offsets kept).
+    const fixture = JSON.parse(readFileSync(path.resolve('events/sqs-clicks.json'), 'utf8')) as {
+      Records: { body: string }[];
+    };
+    const clicks = fixture.Records.map((r) => JSON.parse(r.body) as { event_time: string });
+    const last = Math.max(...clicks.map((c) => Date.parse(c.event_time)));
+    const now = Date.now();
+    const bodies = clicks.map((c) =>
+      JSON.stringify({
+        ...c,
+        event_time: new Date(now - 60_000 - (last - Date.parse(c.event_time))).toISOString(),
+      }),
+    );
+
+    // Act: as a newcomer's `npm start`, no declarations of its own.
+    const dir = tempDir();
+    const twinflow = await startTwinflow(path.join(dir, 'data'));
+    running.push(twinflow);
+    const range = `start=${new Date(now - 3_600_000).toISOString()}&end=${new Date(now + 60_000).toISOString()}`;
+    const totals = async (model: string) =>
+      (
+        (await (await fetch(`${twinflow.apiUrl}/metrics/${model}?${range}&granularity=hour`)).json()) as {
+          totals: Record<string, unknown>;
+        }
+      ).totals;
+    await sendBodies(twinflow.sqs, twinflow.env['CLICKS_QUEUE_URL'] ?? '', bodies);
+    const funnel = await eventually(
+      () => totals('funnel_minute'),
+      (t) => t['product_views'] === 2,
+      30_000,
+    );
+    await invokeAgainst(
+      twinflow,
+      'compact-realtime',
+      { 'detail-type': 'Scheduled Event', time: new Date().toISOString() },
+      dir,
+    );
+    const sessions = await totals('sessions_minute');
+
+    // Assess: one product view was quarantined (no product) and one retried, so 2 views count.
+    expect(twinflow.env['CLICKS_QUEUE_URL']).toMatch(/\/ClicksQueue[0-9A-F]+$/);
+    expect(twinflow.env['CLICKS_DLQ_URL']).toMatch(/\/ClicksDeadLetterQueue[0-9A-F]+$/);
+    expect(twinflow.output()).toMatch(/poll {2}ClicksQueue\w+ → ingest-clicks: batch 100, window 1 s/);
+    expect(funnel).toMatchObject({
+      product_views: 2,
+      add_to_carts: 1,
+      purchases: 1,
+      view_to_purchase: '0.500000',
+    });
+    expect(sessions).toEqual({ sessions: 2, bounced_sessions: 1, converted_sessions: 1, unique_users: 2 });
   }, 90_000);
 
   it('a declared dataset streams as a user starts it: its queue in endpoints.env, its events consumed by its function', async () => {

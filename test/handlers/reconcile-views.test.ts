@@ -18,6 +18,7 @@ let handler: (
   status: string;
   alerts: string[];
   maxAbsDeviation: { after: string };
+  runs: { dataset: string; model: string; runId: string }[];
 }>;
 
 beforeAll(async () => {
@@ -57,6 +58,19 @@ describe('reconcile-views handler', () => {
     ) as ReconciliationAlert;
     expect(alert.where.day).toBe(DAY);
     expect(alert.explanation.missing_from_stream.count).toBe(10);
+  });
+
+  it("compares the minute models of every dataset with a stream and a batch; the top level stays orders' sales_minute", async () => {
+    const result = await handler(await fixture('scheduled-hourly-reconcile.json'), lambdaContext());
+
+    expect(result.runs.map((r) => `${r.dataset}/${r.model}`)).toEqual([
+      'clicks/funnel_minute',
+      'clicks/sessions_minute',
+      'orders/sales_minute',
+    ]);
+    expect(result.runId).toBe(result.runs.find((r) => r.model === 'sales_minute')?.runId);
+    const run = JSON.parse(readFileSync(path.join(lakeDir, result.key), 'utf8')) as ReconciliationRun;
+    expect([run.dataset, run.model]).toEqual(['orders', 'sales_minute']);
   });
 
   it('rejects an event that is not a scheduled event, naming the field', async () => {

@@ -3,13 +3,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPublished } from '../../functions/pipeline/batch-published.ts';
+import { dataset } from '../../functions/pipeline/datasets.ts';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
-import { writeLandingExport } from '../../local/landing-export.ts';
+import { writeDatasetLandingExport, writeLandingExport } from '../../local/landing-export.ts';
 import { fixture, lambdaContext } from '../support/lambda-context.ts';
 
 const lakeDir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-handler-batch-'));
 const store = new LocalDirectoryStore(lakeDir);
-let handler: (event: unknown, context: unknown) => Promise<{ published: number; days: { day: string }[] }>;
+let handler: (
+  event: unknown,
+  context: unknown,
+) => Promise<{ published: number; days: { day: string; status: string; dataset?: string }[] }>;
 
 beforeAll(async () => {
   process.env['LAKE_DIR'] = lakeDir;
@@ -17,6 +21,8 @@ beforeAll(async () => {
   process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';
   for (const day of ['2026-11-18', '2026-11-19', '2026-11-20']) {
     await writeLandingExport({ day, orders: 200, seed: 5 }, store);
+    // The scheduled run covers every dataset with landing exports; clicks ships with them too.
+    await writeDatasetLandingExport({ dataset: dataset('clicks'), day, rows: 200, seed: 5 }, store);
   }
   ({ handler } = (await import('../../functions/run-batch/handler.ts')) as unknown as {
     handler: typeof handler;
@@ -26,10 +32,16 @@ beforeAll(async () => {
 afterAll(() => rmSync(lakeDir, { recursive: true, force: true }));
 
 describe('run-batch handler', () => {
-  it('the daily schedule fixture processes yesterday relative to event.time', async () => {
+  it('the daily schedule fixture processes yesterday relative to event.time, for every batch dataset', async () => {
     const result = await handler(await fixture('scheduled-daily-batch.json'), lambdaContext());
-    expect(result.days.map((d) => d.day)).toContain('2026-11-20');
+    expect(
+      result.days.filter((d) => d.day === '2026-11-20').map((d) => [d.dataset ?? 'orders', d.status]),
+    ).toEqual([
+      ['clicks', 'published'],
+      ['orders', 'published'],
+    ]);
     expect(Object.keys((await readPublished(store)).index.days)).toContain('2026-11-20');
+    expect(Object.keys((await readPublished(store, 'clicks')).index.days)).toContain('2026-11-20');
   });
 
   it('the one-day fixture runs that day', async () => {

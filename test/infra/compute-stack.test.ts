@@ -16,6 +16,7 @@ beforeAll(() => {
 
 const FUNCTIONS = {
   RunBatch: { memory: 3008, timeout: 900 },
+  IngestClicks: { memory: 2048, timeout: 60 },
   IngestOrders: { memory: 2048, timeout: 60 },
   CompactRealtime: { memory: 2048, timeout: 240 },
   QuerySales: { memory: 2048, timeout: 29 },
@@ -31,8 +32,8 @@ function functionProps(synth: Synth, name: string) {
 }
 
 describe('functions', () => {
-  it('are five Node.js 22 x86_64 functions with their memory and timeout', () => {
-    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 5);
+  it('are six Node.js 22 x86_64 functions (one ingest per shipped stream) with their memory and timeout', () => {
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 6);
     for (const [name, { memory, timeout }] of Object.entries(FUNCTIONS)) {
       const id = logicalId(dev.computeTemplate, 'AWS::Lambda::Function', `${name}Function`);
       expect(dev.computeTemplate.toJSON().Resources[id].Properties).toMatchObject({
@@ -56,10 +57,17 @@ describe('functions', () => {
         REPORTING_TIME_ZONE: 'UTC',
       });
     }
-    expect(functionProps(dev, 'IngestOrders').Environment.Variables).toMatchObject({
-      ALLOWED_LATENESS_SECONDS: '3600',
-      ACCEPTED_CURRENCIES: '',
-      MAX_CLOCK_SKEW_SECONDS: '300',
+    for (const ingest of ['IngestOrders', 'IngestClicks']) {
+      expect(functionProps(dev, ingest).Environment.Variables).toMatchObject({
+        ALLOWED_LATENESS_SECONDS: '3600',
+        ACCEPTED_CURRENCIES: '',
+        MAX_CLOCK_SKEW_SECONDS: '300',
+      });
+    }
+    // Orders' function predates TWINFLOW_DATASET and keeps its deployed environment.
+    expect(functionProps(dev, 'IngestOrders').Environment.Variables).not.toHaveProperty('TWINFLOW_DATASET');
+    expect(functionProps(dev, 'IngestClicks').Environment.Variables).toMatchObject({
+      TWINFLOW_DATASET: 'clicks',
     });
     expect(functionProps(dev, 'RunBatch').Environment.Variables).toMatchObject({
       SPIKE_FACTOR: '3',
@@ -70,6 +78,7 @@ describe('functions', () => {
       ALERT_TOPIC_ARN: { 'Fn::ImportValue': expect.stringMatching(/AlertsTopic/) },
       DEVIATION_THRESHOLD: '0.1',
       ORDERS_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/OrdersDeadLetterQueue/) },
+      CLICKS_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/ClicksDeadLetterQueue/) },
       LOOKBACK_DAYS: '3',
       // Reconciliation re-runs batch days: with batch's own policy.
       ACCEPTED_CURRENCIES: '',
@@ -94,7 +103,8 @@ describe('functions', () => {
   it('prod keeps its log groups for 90 days and retains them', () => {
     const prod = synthStage('prod');
     const logGroups = prod.computeTemplate.findResources('AWS::Logs::LogGroup');
-    expect(Object.keys(logGroups)).toHaveLength(6);
+    // One per function and the API's access log.
+    expect(Object.keys(logGroups)).toHaveLength(7);
     for (const logGroup of Object.values(logGroups)) {
       expect(logGroup).toMatchObject({ Properties: { RetentionInDays: 90 }, DeletionPolicy: 'Retain' });
     }
@@ -102,16 +112,21 @@ describe('functions', () => {
 });
 
 describe('speed layer event source', () => {
-  it('delivers micro-batches with partial batch failure from the orders queue', () => {
-    dev.computeTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
-    dev.computeTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp('OrdersQueue') },
-      FunctionName: { Ref: logicalId(dev.computeTemplate, 'AWS::Lambda::Function', 'IngestOrdersFunction') },
-      BatchSize: 100,
-      MaximumBatchingWindowInSeconds: 8,
-      ScalingConfig: { MaximumConcurrency: 5 },
-      FunctionResponseTypes: ['ReportBatchItemFailures'],
-    });
+  it('delivers micro-batches with partial batch failure from each queue to its ingest function', () => {
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    for (const [queue, fn] of [
+      ['OrdersQueue', 'IngestOrdersFunction'],
+      ['ClicksQueue', 'IngestClicksFunction'],
+    ] as const) {
+      dev.computeTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp(queue) },
+        FunctionName: { Ref: logicalId(dev.computeTemplate, 'AWS::Lambda::Function', fn) },
+        BatchSize: 100,
+        MaximumBatchingWindowInSeconds: 8,
+        ScalingConfig: { MaximumConcurrency: 5 },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+    }
   });
 
   it('queue visibility timeout is at least 6x the consumer timeout', () => {
@@ -247,23 +262,31 @@ describe('query API', () => {
 describe('alarms and dashboard', () => {
   const alertTopic = { 'Fn::ImportValue': Match.stringLikeRegexp('AlertsTopic') };
 
-  it('alarm on a non-empty DLQ and an aging orders queue', () => {
-    dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [
-        { Name: 'QueueName', Value: { 'Fn::ImportValue': Match.stringLikeRegexp('OrdersDeadLetterQueue') } },
-      ],
-      ComparisonOperator: 'GreaterThanThreshold',
-      Threshold: 0,
-      AlarmActions: [alertTopic],
-    });
-    dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateAgeOfOldestMessage',
-      Threshold: 300,
-      AlarmActions: [alertTopic],
-    });
+  it('alarm on a non-empty DLQ and an aging queue, for orders and clicks', () => {
+    for (const queue of ['Orders', 'Clicks']) {
+      dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [
+          {
+            Name: 'QueueName',
+            Value: { 'Fn::ImportValue': Match.stringLikeRegexp(`${queue}DeadLetterQueue`) },
+          },
+        ],
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        AlarmActions: [alertTopic],
+      });
+      dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [
+          { Name: 'QueueName', Value: { 'Fn::ImportValue': Match.stringLikeRegexp(`${queue}Queue`) } },
+        ],
+        Threshold: 300,
+        AlarmActions: [alertTopic],
+      });
+    }
   });
 
   it('alarm on errors and throttles of every function', () => {
@@ -271,7 +294,7 @@ describe('alarms and dashboard', () => {
       const alarms = dev.computeTemplate.findResources('AWS::CloudWatch::Alarm', {
         Properties: { Namespace: 'AWS/Lambda', MetricName: metric, AlarmActions: [alertTopic] },
       });
-      expect(Object.keys(alarms)).toHaveLength(5);
+      expect(Object.keys(alarms)).toHaveLength(6);
     }
   });
 

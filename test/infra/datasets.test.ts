@@ -15,20 +15,21 @@ import {
 } from './helpers.ts';
 
 /**
- * The per-dataset resources, from the declarations alone: a project with the shipped orders, the fixture
- * stock_moves (stream+batch) and the fixture shelf_audits (batch only), and not a line of TypeScript for them.
+ * The per-dataset resources, from the declarations alone: a project with the shipped orders and clicks, the
+ * fixture stock_moves (stream+batch) and the fixture shelf_audits (batch only), and not a line of TypeScript for
+ * them.
  */
 type Synth = ReturnType<typeof synthStage>;
 let project: ReturnType<typeof datasetsWithFixtures>;
 let dev: Synth;
 let merged: TemplateJson;
-let ordersOnly: TemplateJson;
+let shipped: TemplateJson;
 
 beforeAll(() => {
   project = datasetsWithFixtures('stock_moves', 'shelf_audits');
   dev = withDatasetsDir(project.dir, () => synthStage('dev'));
   merged = withDatasetsDir(project.dir, () => synthTemplate('dev'));
-  ordersOnly = synthTemplate('dev');
+  shipped = synthTemplate('dev');
 });
 
 afterAll(() => project?.remove());
@@ -68,6 +69,8 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
     const queues = Object.keys(dev.storageTemplate.findResources('AWS::SQS::Queue')).sort();
 
     expect(queues).toEqual([
+      'ClicksDeadLetterQueue0819E0C9',
+      'ClicksQueueEC57A6EC',
       'OrdersDeadLetterQueueA73944CE',
       'OrdersQueueC538DD4C',
       queueId('StockMovesDeadLetterQueue'),
@@ -117,7 +120,8 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
       LAKE_PREFIX: '',
     });
     expect(envOf('IngestOrdersFunction')).not.toHaveProperty('TWINFLOW_DATASET');
-    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 6);
+    expect(envOf('IngestClicksFunction')).toMatchObject({ TWINFLOW_DATASET: 'clicks' });
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 7);
   });
 
   it('each queue feeds its own ingest function in micro-batches with partial batch failure', () => {
@@ -125,8 +129,9 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
       (mapping) => mapping['Properties'],
     );
 
-    expect(mappings).toHaveLength(2);
+    expect(mappings).toHaveLength(3);
     for (const [queue, fn] of [
+      ['ClicksQueue', 'IngestClicksFunction'],
       ['OrdersQueue', 'IngestOrdersFunction'],
       ['StockMovesQueue', 'IngestStockMovesFunction'],
     ] as const) {
@@ -145,7 +150,7 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
 
   it('alarms on each DLQ and each queue backlog, and on the errors and throttles of every ingest function', () => {
     const alertTopic = { 'Fn::ImportValue': Match.stringLikeRegexp('AlertsTopic') };
-    for (const dlq of ['OrdersDeadLetterQueue', 'StockMovesDeadLetterQueue']) {
+    for (const dlq of ['ClicksDeadLetterQueue', 'OrdersDeadLetterQueue', 'StockMovesDeadLetterQueue']) {
       dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateNumberOfMessagesVisible',
         Dimensions: [{ Name: 'QueueName', Value: { 'Fn::ImportValue': Match.stringLikeRegexp(dlq) } }],
@@ -170,15 +175,17 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
       });
     }
     const ids = Object.keys(dev.computeTemplate.findResources('AWS::CloudWatch::Alarm'));
-    expect(ids.filter((id) => /QueueNotEmpty|QueueBacklog/.test(id))).toHaveLength(4);
+    expect(ids.filter((id) => /QueueNotEmpty|QueueBacklog/.test(id))).toHaveLength(6);
   });
 
   it('reconcile-views gets <DATASET>_DLQ_URL of every streamed dataset and may read only those queues’ attributes', () => {
     expect(envOf('ReconcileViewsFunction')).toMatchObject({
+      CLICKS_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/ClicksDeadLetterQueue/) },
       ORDERS_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/OrdersDeadLetterQueue/) },
       STOCK_MOVES_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/StockMovesDeadLetterQueue/) },
     });
     expect(Object.keys(envOf('ReconcileViewsFunction')).filter((name) => name.endsWith('_DLQ_URL'))).toEqual([
+      'CLICKS_DLQ_URL',
       'ORDERS_DLQ_URL',
       'STOCK_MOVES_DLQ_URL',
     ]);
@@ -186,6 +193,7 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
       (g) => g.startsWith('sqs:'),
     );
     expect(queueGrants).toEqual([
+      `sqs:GetQueueAttributes ${JSON.stringify({ 'Fn::GetAtt': ['ClicksDeadLetterQueue0819E0C9', 'Arn'] })}`,
       `sqs:GetQueueAttributes ${JSON.stringify({ 'Fn::GetAtt': ['OrdersDeadLetterQueueA73944CE', 'Arn'] })}`,
       `sqs:GetQueueAttributes ${JSON.stringify({ 'Fn::GetAtt': [queueId('StockMovesDeadLetterQueue'), 'Arn'] })}`,
     ]);
@@ -256,6 +264,7 @@ describe('least privilege per dataset', () => {
     for (const [fn, own, other] of [
       ['IngestStockMoves', 'StockMovesQueue', 'OrdersQueue'],
       ['IngestOrders', 'OrdersQueue', 'StockMovesQueue'],
+      ['IngestClicks', 'ClicksQueue', 'OrdersQueue'],
     ] as const) {
       for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage']) {
         const resources = sqsResources(fn, action);
@@ -268,10 +277,10 @@ describe('least privilege per dataset', () => {
 });
 
 describe('adding a dataset only adds to the template', () => {
-  it('every resource of the orders-only template is unchanged, except additions to reconciliation and the dashboard', () => {
+  it('every resource of the shipped template is unchanged, except additions to reconciliation and the dashboard', () => {
     const normalize = (value: unknown) => JSON.stringify(value).replace(/[0-9a-f]{64}/g, '<asset-hash>');
-    const changed = Object.keys(ordersOnly.Resources).filter(
-      (id) => normalize(merged.Resources[id]) !== normalize(ordersOnly.Resources[id]),
+    const changed = Object.keys(shipped.Resources).filter(
+      (id) => normalize(merged.Resources[id]) !== normalize(shipped.Resources[id]),
     );
 
     expect(changed.sort()).toEqual([
@@ -285,10 +294,10 @@ describe('adding a dataset only adds to the template', () => {
           | { Variables: Record<string, unknown> }
           | undefined
       )?.Variables;
-    expect(variables(merged)).toMatchObject(variables(ordersOnly) ?? { missing: true });
+    expect(variables(merged)).toMatchObject(variables(shipped) ?? { missing: true });
     const policy = 'ReconcileViewsFunctionServiceRoleDefaultPolicy64A6983D';
-    const added = grantsOf(merged, policy).filter((grant) => !grantsOf(ordersOnly, policy).includes(grant));
-    expect(grantsOf(merged, policy)).toEqual(expect.arrayContaining(grantsOf(ordersOnly, policy)));
+    const added = grantsOf(merged, policy).filter((grant) => !grantsOf(shipped, policy).includes(grant));
+    expect(grantsOf(merged, policy)).toEqual(expect.arrayContaining(grantsOf(shipped, policy)));
     expect(added).toEqual([
       `sqs:GetQueueAttributes ${JSON.stringify({ 'Fn::GetAtt': [queueId('StockMovesDeadLetterQueue'), 'Arn'] })}`,
     ]);

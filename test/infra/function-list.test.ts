@@ -4,6 +4,7 @@ import { type SettingGroup, settingsFromEnv } from '../../functions/settings/set
 import { type StageConfigOverrides, settingsEnvironment, stageSetting } from '../../lib/stage-config.ts';
 import {
   FUNCTION_NAMES,
+  functionIdentity,
   functionSpec,
   timeoutSecondsOf,
   twinflowFunctions,
@@ -32,15 +33,21 @@ type LambdaResource = {
   };
 };
 
-function lambdasByEntry(template: CfnTemplate): Map<string, LambdaResource> {
-  const byEntry = new Map<string, LambdaResource>();
-  for (const resource of Object.values(template.Resources)) {
+/**
+ * The template's functions by name, as the local runtime identifies them (entry, and `TWINFLOW_DATASET` for the
+ * ingest handler every streamed dataset shares). Throws on a function it cannot name or a name given twice.
+ */
+function lambdasByName(template: CfnTemplate): Map<string, LambdaResource> {
+  const byName = new Map<string, LambdaResource>();
+  for (const [id, resource] of Object.entries(template.Resources)) {
     const entry = resource.Metadata?.['twinflow:entry'];
-    if (resource.Type === 'AWS::Lambda::Function' && typeof entry === 'string') {
-      byEntry.set(entry, resource as unknown as LambdaResource);
-    }
+    if (resource.Type !== 'AWS::Lambda::Function' || typeof entry !== 'string') continue;
+    const lambda = resource as unknown as LambdaResource;
+    const name = functionIdentity(entry, lambda.Properties.Environment.Variables)?.name;
+    if (!name || byName.has(name)) throw new Error(`${id}: function ${name ?? entry} unknown or twice`);
+    byName.set(name, lambda);
   }
-  return byEntry;
+  return byName;
 }
 
 describe('the function list drives the CDK app, the local runtime and the CLI', () => {
@@ -48,25 +55,34 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
   const template = synth.computeTemplate.toJSON() as CfnTemplate;
 
   it('the template has exactly the listed functions, each with its description, memory and timeout', () => {
-    const lambdas = lambdasByEntry(template);
+    const lambdas = lambdasByName(template);
 
-    expect([...lambdas.keys()].sort()).toEqual(FUNCTION_NAMES.map((name) => functionSpec(name).entry).sort());
+    expect([...lambdas.keys()].sort()).toEqual([...FUNCTION_NAMES].sort());
+    expect(FUNCTION_NAMES).toEqual([
+      'run-batch',
+      'ingest-clicks',
+      'ingest-orders',
+      'compact-realtime',
+      'query-sales',
+      'reconcile-views',
+    ]);
     for (const name of FUNCTION_NAMES) {
       const spec = functionSpec(name);
-      expect(lambdas.get(spec.entry)?.Properties, name).toMatchObject({
+      expect(lambdas.get(name)?.Properties, name).toMatchObject({
         Description: spec.description,
         MemorySize: spec.memorySize,
         Timeout: timeoutSecondsOf(spec, synth.config),
       });
     }
-    expect(lambdas.get(functionSpec('ingest-orders').entry)?.Properties.Timeout).toBe(30);
+    expect(lambdas.get('ingest-orders')?.Properties.Timeout).toBe(30);
+    expect(lambdas.get('ingest-clicks')?.Properties.Timeout).toBe(30);
   });
 
   it("each function's environment is its settings rendered from the stage config, and reads back as the stage's values", () => {
-    const lambdas = lambdasByEntry(template);
+    const lambdas = lambdasByName(template);
     for (const name of FUNCTION_NAMES) {
       const spec = functionSpec(name);
-      const variables = lambdas.get(spec.entry)?.Properties.Environment.Variables ?? {};
+      const variables = lambdas.get(name)?.Properties.Environment.Variables ?? {};
       // Assess: the template holds the schema's rendering of the stage config …
       expect(variables, name).toMatchObject(settingsEnvironment(spec.settings, synth.config));
       // … which the function's own env parser reads back as the stage's values, and nothing else sets a setting.
@@ -114,6 +130,7 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
 
       expect(specs.map((spec) => spec.name)).toEqual([
         'run-batch',
+        'ingest-clicks',
         'ingest-orders',
         'ingest-stock_moves',
         'compact-realtime',

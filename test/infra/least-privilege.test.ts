@@ -10,7 +10,14 @@ beforeAll(() => {
   prefixed = synthStage('dev', { lake: { prefix: 'tenant-a/lake' } });
 });
 
-const FUNCTIONS = ['RunBatch', 'IngestOrders', 'CompactRealtime', 'QuerySales', 'ReconcileViews'] as const;
+const FUNCTIONS = [
+  'RunBatch',
+  'IngestClicks',
+  'IngestOrders',
+  'CompactRealtime',
+  'QuerySales',
+  'ReconcileViews',
+] as const;
 
 const KEYS = {
   landing: 'landing/orders/dt=2024-05-01/export.csv',
@@ -192,7 +199,70 @@ describe('lake permissions per function (contract: IAM prefixes)', () => {
         .map(([id]) => id.replace(/Function.*/, ''));
 
     expect(holders('sns:Publish')).toEqual(['ReconcileViews']);
-    expect(holders('sqs:GetQueueAttributes').sort()).toEqual(['IngestOrders', 'ReconcileViews']);
-    expect(holders('sqs:DeleteMessage')).toEqual(['IngestOrders']);
+    expect(holders('sqs:GetQueueAttributes').sort()).toEqual([
+      'IngestClicks',
+      'IngestOrders',
+      'ReconcileViews',
+    ]);
+    expect(holders('sqs:DeleteMessage').sort()).toEqual(['IngestClicks', 'IngestOrders']);
+  });
+});
+
+describe('clicks: a shipped dataset with a compaction-only model (sessions_minute)', () => {
+  const CLICKS_KEYS = {
+    stream: 'stream/clicks/dt=2024-05-01/hour=10/b1.parquet',
+    funnelPartial: 'views/realtime/funnel_minute/dt=2024-05-01/hour=10/part-b1.parquet',
+    funnelManifest: 'views/realtime/funnel_minute/dt=2024-05-01/_manifest.json',
+    sessionsCompacted: 'views/realtime/sessions_minute/dt=2024-05-01/compacted-c1.parquet',
+    facts: 'views/realtime/click_facts/dt=2024-05-01/facts-c1.parquet',
+    quarantine: 'quarantine/clicks/dt=2024-05-01/b1.jsonl',
+    state: 'state/stream/clicks/batches/dt=2024-05-01/b1.json',
+    landing: 'landing/clicks/dt=2024-05-01/export.jsonl',
+    ordersStream: 'stream/orders/dt=2024-05-01/hour=10/b1.parquet',
+    ordersPartial: 'views/realtime/sales_minute/dt=2024-05-01/hour=10/part-b1.parquet',
+    ordersState: 'state/stream/watermark.json',
+  } as const;
+  type ClicksArea = keyof typeof CLICKS_KEYS;
+
+  function clicksAccess(fn: string) {
+    const permissions = s3Permissions(dev.computeTemplate, fn);
+    const areas = Object.keys(CLICKS_KEYS) as ClicksArea[];
+    const can = (action: string) =>
+      areas.filter((area) => actionsOnKey(permissions, CLICKS_KEYS[area], action).length > 0);
+    return { read: can('s3:GetObject'), write: can('s3:PutObject'), delete: can('s3:DeleteObject') };
+  }
+
+  it('ingest-clicks appends its stream, funnel partials, quarantine and state; sessions, facts and orders are not its', () => {
+    // Grants are per folder: the funnel folder also holds the day manifest compaction writes.
+    expect(clicksAccess('IngestClicks')).toEqual({
+      read: ['state'],
+      write: ['stream', 'funnelPartial', 'funnelManifest', 'quarantine', 'state'],
+      delete: [],
+    });
+    const permissions = s3Permissions(dev.computeTemplate, 'IngestClicks');
+    expect(canList(permissions, 'state/stream/clicks/batches/dt=2024-05-01/')).toBe(true);
+    expect(canList(permissions, 'state/stream/batches/dt=2024-05-01/')).toBe(false);
+    expect(canList(permissions, 'landing/clicks/dt=2024-05-01/')).toBe(false);
+  });
+
+  it('compaction reads the clicks archive and owns every clicks realtime folder, sessions and facts included', () => {
+    expect(clicksAccess('CompactRealtime')).toEqual({
+      read: [
+        'stream',
+        'funnelPartial',
+        'funnelManifest',
+        'sessionsCompacted',
+        'facts',
+        'state',
+        'ordersStream',
+        'ordersPartial',
+        'ordersState',
+      ],
+      write: ['funnelPartial', 'funnelManifest', 'sessionsCompacted', 'facts', 'ordersPartial'],
+      delete: ['funnelPartial', 'funnelManifest', 'sessionsCompacted', 'facts', 'ordersPartial'],
+    });
+    const permissions = s3Permissions(dev.computeTemplate, 'CompactRealtime');
+    expect(canList(permissions, 'stream/clicks/dt=2024-05-01/')).toBe(true);
+    expect(canList(permissions, 'views/realtime/sessions_minute/dt=2024-05-01/')).toBe(true);
   });
 });

@@ -29,6 +29,8 @@ describe('storage stack', () => {
       LakeBucketB1D32E10: 'AWS::S3::Bucket',
       OrdersDeadLetterQueueA73944CE: 'AWS::SQS::Queue',
       OrdersQueueC538DD4C: 'AWS::SQS::Queue',
+      ClicksDeadLetterQueue0819E0C9: 'AWS::SQS::Queue',
+      ClicksQueueEC57A6EC: 'AWS::SQS::Queue',
       AlertsKey9E1197AF: 'AWS::KMS::Key',
       AlertsTopicCF7C81C9: 'AWS::SNS::Topic',
     };
@@ -85,20 +87,28 @@ describe('storage stack', () => {
     });
   });
 
-  it('orders queue dead-letters after maxReceiveCount receives into an encrypted 14-day DLQ', () => {
-    dev.storageTemplate.hasResourceProperties('AWS::SQS::Queue', {
-      SqsManagedSseEnabled: true,
-      VisibilityTimeout: 360,
-      RedrivePolicy: {
-        deadLetterTargetArn: { 'Fn::GetAtt': ['OrdersDeadLetterQueueA73944CE', 'Arn'] },
-        maxReceiveCount: 3,
-      },
-    });
-    dev.storageTemplate.hasResourceProperties('AWS::SQS::Queue', {
-      SqsManagedSseEnabled: true,
-      MessageRetentionPeriod: 14 * 24 * 3600,
-      RedrivePolicy: Match.absent(),
-    });
+  it('the orders and clicks queues dead-letter after maxReceiveCount receives into an encrypted 14-day DLQ', () => {
+    const resources = dev.storageTemplate.toJSON().Resources;
+    for (const [queue, deadLetterQueue] of [
+      ['OrdersQueueC538DD4C', 'OrdersDeadLetterQueueA73944CE'],
+      ['ClicksQueueEC57A6EC', 'ClicksDeadLetterQueue0819E0C9'],
+    ] as const) {
+      expect(resources[queue], queue).toMatchObject({
+        Properties: {
+          SqsManagedSseEnabled: true,
+          VisibilityTimeout: 360,
+          RedrivePolicy: {
+            deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueue, 'Arn'] },
+            maxReceiveCount: 3,
+          },
+        },
+      });
+      expect(resources[deadLetterQueue], deadLetterQueue).toMatchObject({
+        Properties: { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 },
+      });
+      expect(resources[deadLetterQueue]?.Properties).not.toHaveProperty('RedrivePolicy');
+    }
+    // Every queue (two per streamed dataset) refuses non-TLS access.
     dev.storageTemplate.resourcePropertiesCountIs(
       'AWS::SQS::QueuePolicy',
       {
@@ -108,7 +118,7 @@ describe('storage stack', () => {
           ]),
         },
       },
-      2,
+      4,
     );
   });
 

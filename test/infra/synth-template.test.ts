@@ -22,17 +22,27 @@ function normalize(value: unknown): unknown {
 
 describe('synthTemplate', () => {
   it('returns storage and compute as one template the local runtime can read', () => {
-    expect(ofType('AWS::SQS::Queue')).toHaveLength(2);
-    expect(ofType('AWS::Lambda::EventSourceMapping')).toHaveLength(1);
+    // A queue and a DLQ, and one mapping, per shipped stream (orders, clicks).
+    expect(ofType('AWS::SQS::Queue')).toHaveLength(4);
+    expect(ofType('AWS::Lambda::EventSourceMapping')).toHaveLength(2);
     expect(ofType('AWS::Events::Rule')).toHaveLength(3);
     expect(ofType('AWS::ApiGatewayV2::Route')).toHaveLength(QUERY_ROUTES.length);
   });
 
   it('resolves cross-stack imports to the storage resources they point at', () => {
     expect(JSON.stringify(template)).not.toContain('Fn::ImportValue');
-    const [, mapping] = ofType('AWS::Lambda::EventSourceMapping')[0]!;
-    const [queueId] = ofType('AWS::SQS::Queue').find(([, queue]) => queue.Properties?.['RedrivePolicy'])!;
-    expect(mapping.Properties?.['EventSourceArn']).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+    const sources = ofType('AWS::Lambda::EventSourceMapping').map(
+      ([, mapping]) => mapping.Properties?.['EventSourceArn'],
+    );
+    const queues = ofType('AWS::SQS::Queue')
+      .filter(([, queue]) => queue.Properties?.['RedrivePolicy'])
+      .map(([queueId]) => ({ 'Fn::GetAtt': [queueId, 'Arn'] }));
+    expect(queues.map(({ 'Fn::GetAtt': [id] }) => id).sort()).toEqual([
+      'ClicksQueueEC57A6EC',
+      'OrdersQueueC538DD4C',
+    ]);
+    expect(sources).toEqual(expect.arrayContaining(queues));
+    expect(sources).toHaveLength(queues.length);
   });
 
   it('applies config overrides', () => {

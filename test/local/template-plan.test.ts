@@ -132,18 +132,25 @@ describe('planFromTemplate on the synthesized CDK app', () => {
 
     expect(dev.functions.map((f) => f.name).sort()).toEqual([
       'compact-realtime',
+      'ingest-clicks',
       'ingest-orders',
       'query-sales',
       'reconcile-views',
       'run-batch',
     ]);
-    expect(dev.eventSources[0]).toMatchObject({
-      batchSize: 100,
-      maxBatchingWindowSeconds: 8,
-      maxConcurrency: 5,
-    });
-    expect(changed.eventSources[0]).toMatchObject({ batchSize: 7, maxBatchingWindowSeconds: 1 });
-    expect(changed.queues.find((q) => q.redrive)?.redrive?.maxReceiveCount).toBe(5);
+    // Every stream (orders, clicks) follows the stage's stream config.
+    expect(dev.eventSources).toHaveLength(2);
+    for (const source of dev.eventSources) {
+      expect(source).toMatchObject({ batchSize: 100, maxBatchingWindowSeconds: 8, maxConcurrency: 5 });
+    }
+    for (const source of changed.eventSources) {
+      expect(source).toMatchObject({ batchSize: 7, maxBatchingWindowSeconds: 1 });
+    }
+    const redriven = changed.queues.filter((q) => q.redrive);
+    expect(redriven.map((q) => q.redrive?.maxReceiveCount)).toEqual([5, 5]);
+    expect(dev.routes.map((r) => r.routeKey)).toEqual(
+      expect.arrayContaining(['GET /metrics/funnel_minute', 'GET /metrics/sessions_minute/top']),
+    );
     const compaction = (p: typeof dev) =>
       p.schedules.find((s) =>
         s.targets.some(

@@ -122,10 +122,35 @@ describe('GET /metrics/{model}', () => {
   it('GET /datasets lists the declarations as twinflow datasets --json does', async () => {
     const { status, body } = await get('/datasets', '');
     expect(status).toBe(200);
-    expect((body['datasets'] as { name: string; models: { name: string }[] }[])[0]).toMatchObject({
-      name: 'orders',
+    const datasets = body['datasets'] as { name: string; models: { name: string }[] }[];
+    expect(datasets.map((d) => d.name)).toEqual(['clicks', 'orders']);
+    expect(datasets.find((d) => d.name === 'orders')).toMatchObject({
       source: 'stream+batch',
       models: [{ name: 'sales_minute', measures: ['orders', 'units', 'revenue'] }, { name: 'daily_sales' }],
+    });
+    expect(datasets.find((d) => d.name === 'clicks')).toMatchObject({
+      source: 'stream+batch',
+      key: ['event_id'],
+      models: [
+        {
+          name: 'funnel_minute',
+          grain: 'minute',
+          dimensions: ['product_id'],
+          measures: ['product_views', 'add_to_carts', 'checkouts', 'purchases'],
+          ratios: [
+            { name: 'view_to_cart', numerator: 'add_to_carts', denominator: 'product_views' },
+            { name: 'cart_to_purchase', numerator: 'purchases', denominator: 'add_to_carts' },
+            { name: 'view_to_purchase', numerator: 'purchases', denominator: 'product_views' },
+          ],
+        },
+        {
+          name: 'sessions_minute',
+          grain: 'minute',
+          dimensions: ['device'],
+          measures: ['sessions', 'bounced_sessions', 'converted_sessions', 'unique_users'],
+          measure_kinds: { sessions: 'count', unique_users: 'distinct' },
+        },
+      ],
     });
     expect((await get('/datasets', 'x=1')).status).toBe(400);
   });
