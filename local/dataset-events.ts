@@ -132,7 +132,7 @@ function notOneOf(values: readonly string[]): string {
 }
 
 /** One field broken so that validation rejects it whatever the source (JSON, CSV or Parquet text). */
-function brokenValue(field: FieldDeclaration): string {
+export function brokenValue(field: FieldDeclaration): string {
   switch (field.type) {
     case 'id':
       return 'x'.repeat(129);

@@ -8,7 +8,13 @@ import { InvalidInputError } from '../functions/pipeline/errors.ts';
 import { lake } from '../functions/pipeline/lake-layout.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { type ExportFormat, ORDER_FIELDS } from '../functions/pipeline/record-sources.ts';
-import { datasetEventsForDay, plannedCounts } from './dataset-events.ts';
+import { clickRecordsForDay, fitsClickDeclaration } from './click-generator.ts';
+import {
+  type DatasetEventsInput,
+  datasetEventsForDay,
+  type GeneratedRecord,
+  plannedCounts,
+} from './dataset-events.ts';
 import { type OrderEvent, ordersForDay, seededRandom } from './order-generator.ts';
 
 export interface LandingExportInput {
@@ -180,9 +186,20 @@ function typedColumn(name: string, field: FieldDeclaration): string {
 }
 
 /**
+ * A dataset's generated records: realistic sessions for the clicks dataset (local/click-generator.ts), events from
+ * the declaration for any other (local/dataset-events.ts) — or for a project's own `clicks` with other fields.
+ */
+function generatedRecords(ds: Dataset, input: DatasetEventsInput): Generator<GeneratedRecord> {
+  return ds.name === 'clicks' && fitsClickDeclaration(ds)
+    ? clickRecordsForDay(ds, input)
+    : datasetEventsForDay(ds, input);
+}
+
+/**
  * Writes a generated export of any declared dataset for `day` into `landing/<dataset>/dt=D/` (Parquet, CSV or
- * JSONL): its events from the declaration (local/dataset-events.ts), with the asked share of duplicates and of
- * malformed rows. A clean Parquet export carries the fields' types; one with malformed rows stays text.
+ * JSONL): realistic click sessions for clicks, else events from the declaration, with the asked share of
+ * duplicates and of malformed rows. A clean Parquet export carries the fields' types; one with malformed rows
+ * stays text.
  */
 export async function writeDatasetLandingExport(
   input: DatasetLandingExportInput,
@@ -210,7 +227,7 @@ export async function writeDatasetLandingExport(
     format,
     fields.map(([name]) => name),
     (function* () {
-      for (const { event } of datasetEventsForDay(ds, events)) yield event;
+      for (const { event } of generatedRecords(ds, events)) yield event;
     })(),
     () =>
       planned.invalid === 0

@@ -1,10 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type Dataset, dataset } from '../functions/pipeline/datasets.ts';
+import { createClickStream, eventsPerSession, fitsClickDeclaration } from './click-generator.ts';
 import { createOrderGenerator } from './order-generator.ts';
 import type { ScaledClock } from './scaled-clock.ts';
 
-/** Feeds order events into the orders queue: generated at a steady rate, or replayed from a `.jsonl` file. */
+/**
+ * Feeds events into the queues: generated orders at a steady rate with clicks beside them, or a `.jsonl` file
+ * replayed.
+ */
 
 /** Sends bodies in SendMessageBatch calls of 10; returns how many SQS accepted. */
 export async function sendBodies(
@@ -28,28 +33,36 @@ export async function sendBodies(
   return accepted;
 }
 
-export interface OrderGeneratorFeed {
+/**
+ * Clicks the live feed sends per order: a shop sees many more clicks than orders, and this keeps the local
+ * clicks consumer busy without drowning the orders demo. At the default 10 orders/s, 50 clicks/s.
+ */
+export const CLICKS_PER_ORDER = 5;
+
+/** A generator sending to a queue until stopped. */
+export interface Feed {
   /** Events accepted by the queue so far. */
   readonly sent: number;
   stop(): Promise<void>;
 }
 
+export interface OrderGeneratorFeed extends Feed {
+  /** The click feed beside the orders, when there is a clicks queue. */
+  readonly clicks: Feed | undefined;
+}
+
 /**
- * Sends `rate` generated orders per second (stamped with the local clock) until stopped. Order ids carry a
- * per-start prefix, so a restarted runtime never re-sends an id the lake has already counted.
+ * Every 100 ms: what is owed at `perSecond` since the last tick (whole units, the rest carried over) goes to
+ * `produce`, and the bodies it returns to the queue.
  */
-export function startOrderGenerator(options: {
+function startTicking(options: {
   client: SQSClient;
   queueUrl: string;
-  rate: number;
+  perSecond: number;
   clock: ScaledClock;
-  seed?: number;
-  onError?: (error: Error) => void;
-}): OrderGeneratorFeed {
-  const generator = createOrderGenerator({
-    seed: options.seed ?? Date.now() % 2 ** 31,
-    idPrefix: `r${Date.now().toString(36)}`,
-  });
+  produce: (owed: number, now: Date) => string[];
+  onError?: ((error: Error) => void) | undefined;
+}): Feed {
   let sent = 0;
   let owed = 0;
   let last = performance.now();
@@ -59,12 +72,12 @@ export function startOrderGenerator(options: {
     tick = tick.then(async () => {
       if (stopped) return;
       const now = performance.now();
-      owed += ((now - last) / 1000) * options.rate;
+      owed += ((now - last) / 1000) * options.perSecond;
       last = now;
       const count = Math.floor(owed);
-      if (count === 0) return;
       owed -= count;
-      const bodies = Array.from({ length: count }, () => JSON.stringify(generator.next(options.clock.now())));
+      const bodies = options.produce(count, options.clock.now());
+      if (bodies.length === 0) return;
       try {
         sent += await sendBodies(options.client, options.queueUrl, bodies);
       } catch (error) {
@@ -80,6 +93,89 @@ export function startOrderGenerator(options: {
       stopped = true;
       clearInterval(timer);
       await tick;
+    },
+  };
+}
+
+/**
+ * Sends `rate` clicks per second on average (local/click-generator.ts): sessions start at `rate` divided by the
+ * events of a session, and each event is sent when the local clock reaches its time, so a session unfolds over
+ * minutes and the feed reaches its rate once the first sessions have run their course. Ids carry a per-start
+ * prefix, as the orders' do.
+ */
+export function startClickGenerator(options: {
+  client: SQSClient;
+  queueUrl: string;
+  rate: number;
+  clock: ScaledClock;
+  seed?: number;
+  /** The clicks declaration (default: `dataset('clicks')`). */
+  dataset?: Dataset;
+  onError?: (error: Error) => void;
+}): Feed {
+  const stream = createClickStream({
+    start: options.clock.now(),
+    seed: options.seed ?? Date.now() % 2 ** 31,
+    idPrefix: `r${Date.now().toString(36)}`,
+    ...(options.dataset ? { dataset: options.dataset } : {}),
+  });
+  return startTicking({
+    client: options.client,
+    queueUrl: options.queueUrl,
+    perSecond: options.rate / eventsPerSession(),
+    clock: options.clock,
+    produce: (sessions, now) => stream.advance(now, sessions).map((event) => JSON.stringify(event)),
+    onError: options.onError,
+  });
+}
+
+/**
+ * Sends `rate` generated orders per second (stamped with the local clock) until stopped, and with a clicks queue
+ * `CLICKS_PER_ORDER` clicks per order beside them. Order ids carry a per-start prefix, so a restarted runtime
+ * never re-sends an id the lake has already counted.
+ */
+export function startOrderGenerator(options: {
+  client: SQSClient;
+  queueUrl: string;
+  rate: number;
+  clock: ScaledClock;
+  seed?: number;
+  /** The clicks queue: clicks are generated too (unless the project declares `clicks` with other fields). */
+  clicksQueueUrl?: string;
+  onError?: (error: Error) => void;
+}): OrderGeneratorFeed {
+  const generator = createOrderGenerator({
+    seed: options.seed ?? Date.now() % 2 ** 31,
+    idPrefix: `r${Date.now().toString(36)}`,
+  });
+  const orders = startTicking({
+    client: options.client,
+    queueUrl: options.queueUrl,
+    perSecond: options.rate,
+    clock: options.clock,
+    produce: (count, now) => Array.from({ length: count }, () => JSON.stringify(generator.next(now))),
+    onError: options.onError,
+  });
+  const clicksDeclaration = options.clicksQueueUrl ? dataset('clicks') : undefined;
+  const clicks =
+    options.clicksQueueUrl && clicksDeclaration && fitsClickDeclaration(clicksDeclaration)
+      ? startClickGenerator({
+          client: options.client,
+          queueUrl: options.clicksQueueUrl,
+          rate: options.rate * CLICKS_PER_ORDER,
+          clock: options.clock,
+          dataset: clicksDeclaration,
+          ...(options.seed !== undefined ? { seed: options.seed } : {}),
+          ...(options.onError ? { onError: options.onError } : {}),
+        })
+      : undefined;
+  return {
+    get sent() {
+      return orders.sent;
+    },
+    clicks,
+    async stop() {
+      await Promise.all([orders.stop(), clicks?.stop()]);
     },
   };
 }

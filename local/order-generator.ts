@@ -20,6 +20,19 @@ export interface OrderEvent {
 const PRODUCTS = 200;
 const USERS = 50_000;
 
+/**
+ * A product number 1..200 by popularity: squaring a uniform value (Zipf-like) makes low numbers, the hot products,
+ * much more likely. Clicks draw from it too, so what is trending in clicks is what sells in orders.
+ */
+export function hotProduct(random: () => number): number {
+  return 1 + Math.floor(random() ** 2.2 * PRODUCTS);
+}
+
+/** `p-0007`: a product number as the catalogue names it. */
+export function productId(product: number): string {
+  return `p-${String(product).padStart(4, '0')}`;
+}
+
 /** mulberry32: tiny, fast, seedable. */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
@@ -52,15 +65,14 @@ export function createOrderGenerator(options: { seed?: number; idPrefix?: string
   return {
     next(eventTime) {
       sequence += 1;
-      // Zipf-like: squaring a uniform value makes low product numbers (the hot ones) much more likely.
-      const product = 1 + Math.floor(random() ** 2.2 * PRODUCTS);
+      const product = hotProduct(random);
       const roll = random();
       const quantity = roll < 0.75 ? 1 : roll < 0.93 ? 2 : 1 + Math.floor(random() * 5);
       return {
         event_id: `ev-${prefix}-${sequence}-${Math.floor(random() * 1e9).toString(36)}`,
         order_id: `o-${prefix}-${sequence}`,
         user_id: `u-${1 + Math.floor(random() * USERS)}`,
-        product_id: `p-${String(product).padStart(4, '0')}`,
+        product_id: productId(product),
         quantity,
         unit_price: priceOf(product),
         currency: 'USD',

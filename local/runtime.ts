@@ -21,7 +21,7 @@ import {
   localAwsEnvironment,
   queueArn,
 } from './local-resources.ts';
-import { type OrderGeneratorFeed, replayFile, startOrderGenerator } from './order-feed.ts';
+import { CLICKS_PER_ORDER, type OrderGeneratorFeed, replayFile, startOrderGenerator } from './order-feed.ts';
 import { createScaledClock, type ScaledClock } from './scaled-clock.ts';
 import { Scheduler } from './scheduler.ts';
 import { type SeedReport, seedHistory } from './seed.ts';
@@ -43,7 +43,7 @@ export interface RuntimeOptions {
   port: number;
   s3Port?: number;
   sqsPort?: number;
-  /** Generated orders per second (0: none). */
+  /** Generated orders per second, and `CLICKS_PER_ORDER` clicks per order with a clicks stream (0: none). */
   rate: number;
   replayFile?: string;
   clockSpeed?: number;
@@ -414,6 +414,7 @@ function startSeed(
     lakeStore: ObjectStore;
     sqsClient: SQSClient;
     ordersQueueUrl: string;
+    clicksQueueUrl: string | undefined;
     clock: ScaledClock;
     functions: FunctionDirectory;
     timeZone: string;
@@ -426,6 +427,7 @@ function startSeed(
     store: context.lakeStore,
     sqs: context.sqsClient,
     ordersQueueUrl: context.ordersQueueUrl,
+    ...(context.clicksQueueUrl ? { clicksQueueUrl: context.clicksQueueUrl } : {}),
     clock: context.clock,
     invoke: (name, event) => functions.hostOf(functions.byName(name).logicalId).invoke(event),
     print,
@@ -451,6 +453,7 @@ function startProducer(
     options: RuntimeOptions;
     sqsClient: SQSClient;
     ordersQueueUrl: string | undefined;
+    clicksQueueUrl: string | undefined;
     clock: ScaledClock;
     mayStart: Promise<unknown>;
     isStopping: () => boolean;
@@ -483,6 +486,7 @@ function startProducer(
         queueUrl: ordersQueueUrl,
         rate: options.rate,
         clock: context.clock,
+        ...(context.clicksQueueUrl ? { clicksQueueUrl: context.clicksQueueUrl } : {}),
         onError: (error) => print(`order generator: ${error.message}`),
       });
     });
@@ -526,6 +530,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const { bucket, timeZone } = wiring;
     // The order generator, replay and seed produce orders: they feed the orders stream when there is one.
     const ordersQueueUrl = wiring.streams.find((s) => s.dataset === LEGACY_INGEST_DATASET)?.queueUrl;
+    // Clicks come beside the orders (local/click-generator.ts) when the template streams them.
+    const clicksQueueUrl = wiring.streams.find((s) => s.dataset === 'clicks')?.queueUrl;
     await writeEndpointsEnv(dataDir, aws.endpoints, wiring, http.url);
     const willSeed =
       options.seed !== false && isFirstStart && ordersQueueUrl !== undefined && bucket !== undefined;
@@ -539,6 +545,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       clock,
       options,
       ordersQueueUrl,
+      clicksQueueUrl,
       nameOf: functions.nameOf,
       seed: willSeed ? 'first start: seeding 7 days of history (--no-seed to skip)' : undefined,
     });
@@ -547,7 +554,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const seeded: Promise<SeedReport | undefined> =
       willSeed && ordersQueueUrl && lakeStore
         ? startSeed(
-            { lakeStore, sqsClient: aws.sqsClient, ordersQueueUrl, clock, functions, timeZone, print },
+            {
+              lakeStore,
+              sqsClient: aws.sqsClient,
+              ordersQueueUrl,
+              clicksQueueUrl,
+              clock,
+              functions,
+              timeZone,
+              print,
+            },
             stack,
           )
         : Promise.resolve(undefined);
@@ -556,6 +572,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         options,
         sqsClient: aws.sqsClient,
         ordersQueueUrl,
+        clicksQueueUrl,
         clock,
         mayStart: seeded,
         isStopping: () => stopping !== undefined,
@@ -600,6 +617,7 @@ function printSummary(
     clock: ScaledClock;
     options: RuntimeOptions;
     ordersQueueUrl: string | undefined;
+    clicksQueueUrl: string | undefined;
     nameOf: (functionId: string) => string;
     seed: string | undefined;
   },
@@ -643,8 +661,14 @@ function printSummary(
     print('        (route authorization such as AWS_IAM is not checked locally)');
   }
   if (options.replayFile) print(`  feed  replaying ${options.replayFile} into ${context.ordersQueueUrl}`);
-  else if (options.rate > 0)
+  else if (options.rate > 0) {
     print(`  feed  ${options.rate} generated orders/s into ${context.ordersQueueUrl}`);
+    if (context.clicksQueueUrl) {
+      print(
+        `        ${options.rate * CLICKS_PER_ORDER} generated clicks/s (${CLICKS_PER_ORDER} per order) into ${context.clicksQueueUrl}`,
+      );
+    }
+  }
   const notEmulated = new Map<string, { count: number; reason: string }>();
   for (const n of plan.notEmulated) {
     const entry = notEmulated.get(n.type) ?? { count: 0, reason: n.reason };

@@ -1,9 +1,11 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type Dataset, dataset } from '../functions/pipeline/datasets.ts';
 import { addDays, dayOf } from '../functions/pipeline/dates.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
+import { fitsClickDeclaration } from './click-generator.ts';
 import type { InvocationOutcome } from './function-host.ts';
-import { writeLandingExport } from './landing-export.ts';
-import { sendBodies } from './order-feed.ts';
+import { writeDatasetLandingExport, writeLandingExport } from './landing-export.ts';
+import { CLICKS_PER_ORDER, sendBodies } from './order-feed.ts';
 import { ordersForDay } from './order-generator.ts';
 import type { ScaledClock } from './scaled-clock.ts';
 
@@ -12,12 +14,16 @@ import type { ScaledClock } from './scaled-clock.ts';
  * the batch boundary, the deviation trend and its alerts are visible at once instead of after the next 02:00 UTC.
  * The days before today are generated exports run through run-batch (a backfill); yesterday's orders also come
  * through the orders queue (the stream overlapping batch); then compaction and one reconciliation run. Today
- * stays realtime: only days before today are exported.
+ * stays realtime: only days before today are exported. With a clicks queue, clicks get the same days:
+ * `CLICKS_PER_ORDER` realistic clicks per order (local/click-generator.ts), exported and batched; their realtime
+ * is today's live feed (streaming yesterday's too would more than double the seed's time).
  */
 export interface SeedOptions {
   store: ObjectStore;
   sqs: SQSClient;
   ordersQueueUrl: string;
+  /** The clicks queue, when the template streams clicks: then clicks are seeded too. */
+  clicksQueueUrl?: string;
   clock: ScaledClock;
   invoke(name: string, event: unknown): Promise<InvocationOutcome>;
   print(line: string): void;
@@ -35,6 +41,8 @@ export interface SeedReport {
   days: string[];
   exportedOrders: number;
   streamedOrders: number;
+  /** 0 without a clicks queue. */
+  exportedClicks: number;
   durationMs: number;
 }
 
@@ -79,6 +87,43 @@ async function waitForDrain(sqs: SQSClient, queueUrl: string, timeoutMs: number)
   }
 }
 
+/** The clicks declaration to seed with a clicks queue, unless a project declares `clicks` with other fields. */
+function clicksToSeed(clicksQueueUrl: string | undefined): Dataset | undefined {
+  if (clicksQueueUrl === undefined) return undefined;
+  const clicks = dataset('clicks');
+  return fitsClickDeclaration(clicks) ? clicks : undefined;
+}
+
+/** `CLICKS_PER_ORDER` clicks per order of each day, exported and run through run-batch: the count exported. */
+async function seedClicks(
+  options: SeedOptions,
+  clicks: Dataset,
+  days: readonly string[],
+  ordersOf: (day: string) => number,
+): Promise<number> {
+  let exported = 0;
+  for (const day of days) {
+    const { rows } = await writeDatasetLandingExport(
+      {
+        dataset: clicks,
+        day,
+        rows: ordersOf(day) * CLICKS_PER_ORDER,
+        seed: seedOf(day),
+        ...(options.timeZone ? { timeZone: options.timeZone } : {}),
+      },
+      options.store,
+    );
+    exported += rows;
+  }
+  const [first, last] = [days[0], days.at(-1)];
+  await must(
+    options.invoke('run-batch', { startDate: first, endDate: last, dataset: clicks.name }),
+    'run-batch backfill of clicks',
+  );
+  options.print(`seed: wrote and batched ${days.length} daily exports of clicks (${exported} clicks)`);
+  return exported;
+}
+
 /** Seeds the history; throws with the step that failed. */
 export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   const t0 = performance.now();
@@ -113,19 +158,28 @@ export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   await must(options.invoke('run-batch', { startDate: first, endDate: yesterday }), 'run-batch backfill');
   options.print(`seed: run-batch published ${first} … ${yesterday}`);
 
-  const bodies = [...ordersForDay(yesterday, ordersOf(yesterday), seedOf(yesterday), options.timeZone)].map(
-    (order) => JSON.stringify(order),
-  );
-  await sendBodies(options.sqs, options.ordersQueueUrl, [...bodies, ...MALFORMED]);
-  await waitForDrain(options.sqs, options.ordersQueueUrl, options.drainTimeoutMs ?? 120_000);
-  options.print(
-    `seed: streamed ${bodies.length} of ${yesterday}'s orders (and ${MALFORMED.length} malformed) through the orders queue`,
-  );
+  const streamOrders = async () => {
+    const bodies = [...ordersForDay(yesterday, ordersOf(yesterday), seedOf(yesterday), options.timeZone)].map(
+      (order) => JSON.stringify(order),
+    );
+    await sendBodies(options.sqs, options.ordersQueueUrl, [...bodies, ...MALFORMED]);
+    await waitForDrain(options.sqs, options.ordersQueueUrl, options.drainTimeoutMs ?? 120_000);
+    options.print(
+      `seed: streamed ${bodies.length} of ${yesterday}'s orders (and ${MALFORMED.length} malformed) through the orders queue`,
+    );
+    return bodies.length;
+  };
+  // Clicks are exported and batched while the orders stream drains (that waits on the consumer, mostly).
+  const clicks = clicksToSeed(options.clicksQueueUrl);
+  const [streamedOrders, exportedClicks] = await Promise.all([
+    streamOrders(),
+    clicks ? seedClicks(options, clicks, days, ordersOf) : 0,
+  ]);
 
   const at = options.clock.now();
   await must(options.invoke('compact-realtime', scheduledEvent(at)), 'compact-realtime');
   await must(options.invoke('reconcile-views', scheduledEvent(at)), 'reconcile-views');
   const durationMs = Math.round(performance.now() - t0);
   options.print(`seed: compacted and reconciled (${(durationMs / 1000).toFixed(1)} s); see /dashboard`);
-  return { days, exportedOrders, streamedOrders: bodies.length, durationMs };
+  return { days, exportedOrders, streamedOrders, exportedClicks, durationMs };
 }

@@ -29,8 +29,8 @@ export function register(program: Command): void {
   program
     .command('generate-landing')
     .description(
-      'write a sample export for a day into landing/<dataset>/dt=D/: realistic orders, or events of any declared ' +
-        'dataset generated from its declaration',
+      'write a sample export for a day into landing/<dataset>/dt=D/: realistic orders or click sessions, or ' +
+        'events of any other declared dataset generated from its declaration',
     )
     .requiredOption('--date <YYYY-MM-DD>', 'the export day (a day of --tz)')
     .option('--events <n>', 'number of rows (events, duplicates and malformed ones)', wholeNumber('events'))
@@ -93,7 +93,7 @@ export function register(program: Command): void {
     });
 }
 
-/** Orders keep their realistic generator (hot products, catalogue prices, the day's curve). */
+/** Orders keep their realistic generator (hot products, catalogue prices, the day's curve); clicks have theirs. */
 async function ordersExport(
   options: {
     date: string;

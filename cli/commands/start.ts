@@ -26,7 +26,7 @@ export function register(program: Command): void {
       new Option('--port <n>', 'HTTP API port (0: any free port)').default(3000).argParser(number('--port')),
     )
     .addOption(
-      new Option('--rate <n>', 'generated orders per second (0: none)')
+      new Option('--rate <n>', 'generated orders per second, with 5 clicks per order beside them (0: none)')
         .default(10)
         .argParser(number('--rate', { integer: false })),
     )
