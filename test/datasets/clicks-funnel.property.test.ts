@@ -11,7 +11,7 @@ import { servedModel } from '../../functions/serving/metric-model.ts';
 import { queryMetric } from '../../functions/serving/metric-query.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { consumeMicroBatch, type StreamMessage } from '../../functions/stream/micro-batch.ts';
-import { streamDeps } from '../stream/stream-helpers.ts';
+import { microBatches, streamDeps } from '../stream/stream-helpers.ts';
 
 /**
  * DESIGN invariant 1 for clicks' funnel_minute (datasets/clicks/): the speed layer (consumer +
@@ -74,18 +74,6 @@ const scenarioArb = fc
       compactMidway: fc.boolean(),
     });
   });
-
-/** SQS never hands the same message twice in one batch; a redelivery lands in a later batch. */
-function microBatches(deliveries: readonly StreamMessage[], size: number): StreamMessage[][] {
-  const batches: StreamMessage[][] = [];
-  for (const message of deliveries) {
-    const last = batches.at(-1);
-    if (last && last.length < size && !last.some((m) => m.messageId === message.messageId))
-      last.push(message);
-    else batches.push([message]);
-  }
-  return batches;
-}
 
 /** funnel_minute's rows from some Parquet files, summed per minute and product, in one order (counts as text). */
 async function rowsOf(_model: string, paths: string[]): Promise<unknown[]> {

@@ -15,7 +15,7 @@ import { servedModel } from '../../functions/serving/metric-model.ts';
 import { queryMetric } from '../../functions/serving/metric-query.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { consumeMicroBatch, type StreamMessage } from '../../functions/stream/micro-batch.ts';
-import { streamDeps } from '../stream/stream-helpers.ts';
+import { microBatches, streamDeps } from '../stream/stream-helpers.ts';
 
 /**
  * DESIGN invariant 1 for a dataset the repository does not ship (the stock_moves fixture, with two minute models):
@@ -87,18 +87,6 @@ const scenarioArb = fc
       compactMidway: fc.boolean(),
     });
   });
-
-/** SQS never hands the same message twice in one batch; a redelivery lands in a later batch. */
-function microBatches(deliveries: readonly StreamMessage[], size: number): StreamMessage[][] {
-  const batches: StreamMessage[][] = [];
-  for (const message of deliveries) {
-    const last = batches.at(-1);
-    if (last && last.length < size && !last.some((m) => m.messageId === message.messageId))
-      last.push(message);
-    else batches.push([message]);
-  }
-  return batches;
-}
 
 /** A model's rows from some Parquet files, summed per minute and dimensions, in one order (measures as text). */
 async function rowsOf(model: string, paths: string[]): Promise<unknown[]> {

@@ -90,3 +90,15 @@ export async function realtimeMinutes(store: ObjectStore, day: string): Promise<
 export async function realtimeOrders(store: ObjectStore, day: string): Promise<number> {
   return (await realtimeMinutes(store, day)).reduce((sum, row) => sum + Number(row.orders), 0);
 }
+
+/** SQS never hands the same message twice in one batch; a redelivery lands in a later batch. */
+export function microBatches(deliveries: readonly StreamMessage[], size: number): StreamMessage[][] {
+  const batches: StreamMessage[][] = [];
+  for (const message of deliveries) {
+    const last = batches.at(-1);
+    if (last && last.length < size && !last.some((m) => m.messageId === message.messageId))
+      last.push(message);
+    else batches.push([message]);
+  }
+  return batches;
+}

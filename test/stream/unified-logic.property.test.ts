@@ -2,7 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { consumeMicroBatch, type StreamMessage } from '../../functions/stream/micro-batch.ts';
-import { batchLayerMinutes, type MinuteRow, realtimeMinutes, streamDeps } from './stream-helpers.ts';
+import {
+  batchLayerMinutes,
+  type MinuteRow,
+  microBatches,
+  realtimeMinutes,
+  streamDeps,
+} from './stream-helpers.ts';
 
 const DAYS = ['2026-11-20', '2026-11-21'];
 
@@ -69,18 +75,6 @@ const scenarioArb = fc
       compactMidway: fc.boolean(),
     });
   });
-
-/** SQS never hands the same message twice in one batch; a redelivery lands in a later batch. */
-function microBatches(deliveries: readonly StreamMessage[], size: number): StreamMessage[][] {
-  const batches: StreamMessage[][] = [];
-  for (const message of deliveries) {
-    const last = batches.at(-1);
-    if (last && last.length < size && !last.some((m) => m.messageId === message.messageId))
-      last.push(message);
-    else batches.push([message]);
-  }
-  return batches;
-}
 
 describe('unified logic (DESIGN invariant 1)', () => {
   it('consumer + compaction equals the batch models over the same events, whatever the split, order, duplicates and copies across hours and days', async () => {
