@@ -1,10 +1,9 @@
 import {
   DATASET_VARIABLE,
   ingestDatasetName,
-  isStreamed,
   LEGACY_INGEST_DATASET,
 } from '../functions/ingest-orders/dataset.ts';
-import { type Dataset, listDatasets } from '../functions/pipeline/datasets.ts';
+import { type Dataset, listDatasets, streamedDatasets } from '../functions/pipeline/datasets.ts';
 import type { SettingGroup } from '../functions/settings/setting.ts';
 import {
   COMPACT_REALTIME_SETTINGS,
@@ -113,10 +112,7 @@ export function ingestFunctionName(datasetName: string): string {
   return `ingest-${datasetName}`;
 }
 
-/** The datasets whose declared source includes a stream, in declaration (name) order. */
-export function streamedDatasets(datasets: readonly Dataset[] = listDatasets()): Dataset[] {
-  return datasets.filter(isStreamed);
-}
+export { streamedDatasets };
 
 /** A streamed dataset's ingest function. Orders' keeps the description and environment it was deployed with. */
 function ingestSpec(ds: Dataset): TwinflowFunctionSpec {

@@ -4,7 +4,8 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { scheduledTime } from '../lambda/event-input.ts';
 import { log, logger, metrics } from '../lambda/observability.ts';
-import { compactRealtime, streamedDatasets } from '../stream/compaction.ts';
+import { streamedDatasets } from '../pipeline/datasets.ts';
+import { compactRealtime } from '../stream/compaction.ts';
 import { readWatermark } from '../stream/watermark.ts';
 import { env } from './env.ts';
 

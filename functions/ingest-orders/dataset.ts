@@ -1,4 +1,4 @@
-import { type Dataset, listDatasets } from '../pipeline/datasets.ts';
+import { type Dataset, isStreamed, listDatasets } from '../pipeline/datasets.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 
 /**
@@ -15,11 +15,6 @@ export const DATASET_VARIABLE = 'TWINFLOW_DATASET';
  * and keeps its deployed environment (and so its template) as it was.
  */
 export const LEGACY_INGEST_DATASET = 'orders';
-
-/** Does the dataset's declared source include a stream (`stream` or `stream+batch`)? */
-export function isStreamed(ds: Pick<Dataset, 'source'>): boolean {
-  return ds.source !== 'batch';
-}
 
 /** The name of the dataset an ingest function with this environment consumes (not checked). */
 export function ingestDatasetName(env: Readonly<Record<string, unknown>>): string {

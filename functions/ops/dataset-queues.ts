@@ -1,4 +1,4 @@
-import type { Dataset } from '../pipeline/datasets.ts';
+import { type Dataset, isStreamed } from '../pipeline/datasets.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 
 /** A dataset's stream queue, or the dead-letter queue behind it. */
@@ -14,7 +14,7 @@ export function queueUrlEnv(datasetName: string, kind: QueueKind): string {
  * @throws InvalidInputError naming the dataset.
  */
 export function requireStream(ds: Dataset, what: string): void {
-  if (ds.source === 'batch') {
+  if (!isStreamed(ds)) {
     throw new InvalidInputError(
       `dataset "${ds.name}" has no stream (source: batch), so it has no ${what}`,
       'dataset',

@@ -329,6 +329,16 @@ export function listDatasets(dir: string = datasetsDir()): Dataset[] {
   return datasets;
 }
 
+/** Does the dataset's declared source include a stream (`stream` or `stream+batch`)? */
+export function isStreamed(ds: Pick<Dataset, 'source'>): boolean {
+  return ds.source !== 'batch';
+}
+
+/** The datasets whose declared source includes a stream, in declaration (name) order. */
+export function streamedDatasets(datasets: readonly Dataset[] = listDatasets()): Dataset[] {
+  return datasets.filter(isStreamed);
+}
+
 /** One dataset by name; the error lists the declared ones. */
 export function dataset(datasetName: string, dir?: string): Dataset {
   const all = listDatasets(dir);

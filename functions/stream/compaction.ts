@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
 import { copyToParquet, createNeighbourFacts } from '../pipeline/dataset-views.ts';
-import { type Dataset, dataset, listDatasets } from '../pipeline/datasets.ts';
+import { type Dataset, dataset, isStreamed, streamedDatasets } from '../pipeline/datasets.ts';
 import { addDays, dayOf, parseDay } from '../pipeline/dates.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { InvalidInputError, PreconditionFailedError } from '../pipeline/errors.ts';
@@ -390,11 +390,6 @@ export function compactionDays(now: Date, lookbackDays = 3, timeZone?: string): 
   return days.sort();
 }
 
-/** The declared datasets with a stream (what a scheduled compaction or reconciliation looks at). */
-export function streamedDatasets(): Dataset[] {
-  return listDatasets().filter((ds) => ds.source !== 'batch');
-}
-
 /**
  * Compacts, for each streamed dataset, every day with archives its manifest does not cover, then deletes partials
  * covered for longer than the grace period and superseded compacted files. Safe to run concurrently with
@@ -406,7 +401,7 @@ export async function compactRealtime(deps: CoreDeps, options: CompactionOptions
   const graceMs = options.graceMs ?? DEFAULT_COMPACTION_GRACE_MS;
   const days = options.days ?? compactionDays(options.now, options.lookbackDays, deps.timeZone);
   const datasets = options.datasets?.map((name) => dataset(name)) ?? streamedDatasets();
-  const unstreamed = datasets.find((ds) => ds.source === 'batch');
+  const unstreamed = datasets.find((ds) => !isStreamed(ds));
   if (unstreamed) {
     throw new InvalidInputError(
       `dataset "${unstreamed.name}" is batch-only: it has no stream to compact`,
