@@ -8,9 +8,12 @@ import {
   type WindowsResponse,
 } from './api.ts';
 import {
+  type BehaviourChartData,
+  behaviourChart,
   type Chart,
   type DeviationChartData,
   deviationChart,
+  type LayerMarks,
   type ModelChartData,
   modelChart,
   type SalesChartData,
@@ -171,6 +174,45 @@ function sourceAt(ms: number, segments: SalesResponse['segments']): 'batch' | 'r
   return segments.find((s) => Date.parse(s.start) <= ms && ms < Date.parse(s.end))?.source;
 }
 
+type Segments = SalesResponse['segments'];
+
+/** A layered chart's marks for an answer over `starts`: its realtime segments and batch boundary. */
+function layerMarks(
+  body: { segments: Segments; batch_boundary: string | null },
+  starts: number[],
+): LayerMarks {
+  return {
+    x: starts.map((ms) => ms / 1000),
+    realtimeSpans: body.segments
+      .filter((s) => s.source === 'realtime')
+      .map((s) => [Date.parse(s.start) / 1000, Date.parse(s.end) / 1000]),
+    boundary: body.batch_boundary ? Date.parse(body.batch_boundary) / 1000 : null,
+    bucketSeconds: (starts[1] ?? 0) / 1000 - (starts[0] ?? 0) / 1000,
+  };
+}
+
+/** Values per bucket as two series, one per layer serving the bucket (null in the other). */
+function byLayer(
+  starts: number[],
+  valueAt: (start: number) => number,
+  segments: Segments,
+  range: TimeRange,
+): { batch: (number | null)[]; realtime: (number | null)[] } {
+  const batch: (number | null)[] = [];
+  const realtime: (number | null)[] = [];
+  for (const start of starts) {
+    const value = valueAt(start);
+    const source = sourceAt(Math.max(start, range.start.getTime()), segments);
+    batch.push(source === 'realtime' ? null : value);
+    realtime.push(source === 'realtime' ? value : null);
+  }
+  return { batch, realtime };
+}
+
+function segmentsText(segments: Segments): string {
+  return segments.map((s) => `${s.source} ${formatUtc(s.start)} → ${formatUtc(s.end)}`).join('  ·  ');
+}
+
 function chartData(body: SalesResponse, range: TimeRange, granularity: Granularity): SalesChartData {
   // One currency per chart: amounts in different currencies cannot share an axis.
   const currency = chartCurrency(body.totals.revenue_by_currency);
@@ -178,24 +220,10 @@ function chartData(body: SalesResponse, range: TimeRange, granularity: Granulari
     currency === undefined ? 0 : Number(row.revenue_by_currency[currency] ?? 0);
   const revenue = new Map(body.rows.map((row) => [Date.parse(row.window_start), amountOf(row)]));
   const starts = bucketStarts(range, granularity, body.query.tz);
-  const batch: (number | null)[] = [];
-  const realtime: (number | null)[] = [];
-  for (const start of starts) {
-    const value = revenue.get(start) ?? 0;
-    const source = sourceAt(Math.max(start, range.start.getTime()), body.segments);
-    batch.push(source === 'realtime' ? null : value);
-    realtime.push(source === 'realtime' ? value : null);
-  }
   return {
-    x: starts.map((ms) => ms / 1000),
-    batch,
-    realtime,
-    realtimeSpans: body.segments
-      .filter((s) => s.source === 'realtime')
-      .map((s) => [Date.parse(s.start) / 1000, Date.parse(s.end) / 1000]),
-    boundary: body.batch_boundary ? Date.parse(body.batch_boundary) / 1000 : null,
+    ...layerMarks(body, starts),
+    ...byLayer(starts, (start) => revenue.get(start) ?? 0, body.segments, range),
     lateHours,
-    bucketSeconds: (starts[1] ?? 0) / 1000 - (starts[0] ?? 0) / 1000,
   };
 }
 
@@ -217,10 +245,7 @@ function renderSales(body: SalesResponse, range: TimeRange, granularity: Granula
       ? `batch published up to ${formatUtc(body.batch_boundary)}`
       : 'batch has not published yet',
   );
-  setText(
-    'segments',
-    body.segments.map((s) => `${s.source} ${formatUtc(s.start)} → ${formatUtc(s.end)}`).join('  ·  '),
-  );
+  setText('segments', segmentsText(body.segments));
   lastSales = chartData(body, range, granularity);
   const container = byId('sales-chart');
   container.dataset['buckets'] = String(lastSales.x.length);
@@ -487,6 +512,7 @@ async function refreshLive(): Promise<void> {
         'windows',
       ),
       guarded('health', async () => renderFreshness(await getJson<HealthResponse>('health')), 'kpis'),
+      guarded('trending', refreshTrending, 'behaviour'),
     ]);
   } finally {
     liveBusy = false;
@@ -549,18 +575,34 @@ function measureOf(
   };
 }
 
-async function loadModels(): Promise<{ dataset: string; model: ModelSummary }[]> {
-  if (models) return models;
+let modelsLoading: Promise<{ dataset: string; model: ModelSummary }[]> | undefined;
+
+/** The declared minute models (GET /datasets), read once; a failed read is retried by the next refresh. */
+function loadModels(): Promise<{ dataset: string; model: ModelSummary }[]> {
+  modelsLoading ??= readModels().catch((error: unknown) => {
+    modelsLoading = undefined;
+    throw error;
+  });
+  return modelsLoading;
+}
+
+async function readModels(): Promise<{ dataset: string; model: ModelSummary }[]> {
   const body = await getJson<DatasetsBody>('datasets');
-  models = body.datasets.flatMap((ds) =>
+  const all = body.datasets.flatMap((ds) =>
     ds.models.filter((m) => m.grain === 'minute').map((model) => ({ dataset: ds.name, model })),
   );
+  models = all;
+  const served = new Set(all.map((m) => m.model.name));
+  behaviourOn = served.has(FUNNEL_MODEL) && served.has(SESSIONS_MODEL);
+  byTestId('behaviour').hidden = !behaviourOn;
+  // The live refresh skipped trending until the panel was known to exist.
+  if (behaviourOn) void guarded('trending', refreshTrending, 'behaviour');
   const modelSelect = byId<HTMLSelectElement>('model-select');
   modelSelect.replaceChildren(
-    ...models.map(({ dataset, model }) => new Option(`${model.name} (${dataset})`, model.name)),
+    ...all.map(({ dataset, model }) => new Option(`${model.name} (${dataset})`, model.name)),
   );
   fillMeasures();
-  return models;
+  return all;
 }
 
 function selectedModel(): ModelSummary | undefined {
@@ -640,6 +682,159 @@ async function renderModels(
   }
 }
 
+// ---- User behaviour: the clicks dataset's funnel, sessions and trending products ---------------------------------
+
+/** The models the panel reads (contracts of the clicks dataset); the panel shows only when the API serves both. */
+const FUNNEL_MODEL = 'funnel_minute';
+const SESSIONS_MODEL = 'sessions_minute';
+const FUNNEL_STEPS = [
+  ['product_views', 'Product views'],
+  ['add_to_carts', 'Added to cart'],
+  ['checkouts', 'Checkouts'],
+  ['purchases', 'Purchases'],
+] as const;
+const FUNNEL_RATIOS = [
+  ['view_to_cart', 'view → cart'],
+  ['cart_to_purchase', 'cart → purchase'],
+  ['view_to_purchase', 'view → purchase'],
+] as const;
+const TRENDING = { measure: 'add_to_carts', minutes: 15, limit: 10 } as const;
+
+type TopBody = { top: Record<string, unknown>[]; start: string; end: string; generated_at: string };
+
+let behaviourOn = false;
+let behaviourPanel: Chart<BehaviourChartData> | undefined;
+
+/** A served 6-place ratio as a percentage; null (denominator 0) as n/a. */
+function ratioText(value: unknown): string {
+  return formatRatio(typeof value === 'string' ? value : null);
+}
+
+function renderFunnel(totals: Record<string, unknown>): void {
+  const views = Number(totals['product_views'] ?? 0);
+  byTestId('funnel').replaceChildren(
+    ...FUNNEL_STEPS.map(([measure, label]) => {
+      const count = Number(totals[measure] ?? 0);
+      const bar = el('span', { class: 'bar' });
+      bar.style.width = `${views > 0 ? Math.max(1, (count / views) * 100) : 0}%`;
+      return el(
+        'li',
+        { testid: `funnel-${measure}` },
+        el('span', {}, label),
+        el('span', { class: 'count', testid: `funnel-${measure}-count` }, formatCount(count)),
+        bar,
+      );
+    }),
+  );
+  byTestId('funnel-ratios').replaceChildren(
+    ...FUNNEL_RATIOS.map(([ratio, label]) => {
+      const chip = el(
+        'span',
+        { class: 'badge', testid: `ratio-${ratio}` },
+        `${label} ${ratioText(totals[ratio])}`,
+      );
+      chip.dataset['value'] = String(totals[ratio] ?? null);
+      return chip;
+    }),
+  );
+}
+
+function renderSessions(
+  body: MetricBody & Pick<SalesResponse, 'segments' | 'batch_boundary'>,
+  range: TimeRange,
+  granularity: Granularity,
+): void {
+  const totals = body.totals;
+  const sessions = Number(totals['sessions'] ?? 0);
+  setText('sessions', formatCount(sessions));
+  setText('visitors', formatCount(Number(totals['unique_users'] ?? 0)));
+  setText('bounce-rate', ratioText(totals['bounce_rate']));
+  setText('bounce-detail', `${formatCount(Number(totals['bounced_sessions'] ?? 0))} single-event sessions`);
+  setText('session-conversion', ratioText(totals['session_conversion']));
+  setText('conversion-detail', `${formatCount(Number(totals['converted_sessions'] ?? 0))} with a purchase`);
+  setText('behaviour-segments', segmentsText(body.segments));
+  const rows = new Map(body.rows.map((row) => [Date.parse(row.window_start), row]));
+  const starts = bucketStarts(range, granularity, body.query.tz);
+  const data: BehaviourChartData = {
+    ...layerMarks(body, starts),
+    ...byLayer(starts, (start) => Number(rows.get(start)?.['sessions'] ?? 0), body.segments, range),
+    visitors: starts.map((start) => Number(rows.get(start)?.['unique_users'] ?? 0)),
+  };
+  const container = byId('behaviour-chart');
+  container.dataset['buckets'] = String(starts.length);
+  container.dataset['sessions'] = JSON.stringify(data.batch.map((v, i) => v ?? data.realtime[i] ?? 0));
+  container.dataset['visitors'] = JSON.stringify(data.visitors);
+  if (behaviourPanel) behaviourPanel.update(data);
+  else {
+    container.replaceChildren();
+    behaviourPanel = behaviourChart(container, data);
+  }
+}
+
+async function renderBehaviour(
+  range: TimeRange,
+  granularity: Granularity,
+  current: () => boolean,
+): Promise<void> {
+  if (!behaviourOn) return;
+  const params = { start: isoParam(range.start), end: isoParam(range.end) };
+  const [funnel, sessions] = await Promise.all([
+    getJson<MetricBody>(`metrics/${FUNNEL_MODEL}`, { ...params, granularity: 'day' }),
+    getJson<MetricBody & Pick<SalesResponse, 'segments' | 'batch_boundary'>>(`metrics/${SESSIONS_MODEL}`, {
+      ...params,
+      granularity,
+    }),
+  ]);
+  if (!current()) return;
+  renderFunnel(funnel.totals);
+  renderSessions(sessions, range, granularity);
+}
+
+function renderTrending(body: TopBody): void {
+  const table = byTestId('trending');
+  table.dataset['start'] = body.start;
+  table.dataset['end'] = body.end;
+  const tbody = table.querySelector('tbody');
+  if (!tbody) return;
+  const max = Number(body.top[0]?.[TRENDING.measure] ?? 0) || 1;
+  tbody.replaceChildren(
+    ...(body.top.length === 0
+      ? [stateRow(5, `Nothing added to cart in the last ${TRENDING.minutes} minutes`)]
+      : body.top.map((row, i) => {
+          const carts = Number(row[TRENDING.measure] ?? 0);
+          const bar = el('span', { class: 'bar' });
+          bar.style.width = `${Math.max(2, (carts / max) * 100)}%`;
+          return el(
+            'tr',
+            { testid: `trending-${i}` },
+            el('td', { class: 'rank' }, String(i + 1)),
+            el(
+              'td',
+              { class: 'product' },
+              el('span', { class: 'pid', testid: `trending-${i}-id` }, String(row['product_id'])),
+              bar,
+            ),
+            el('td', { class: 'num', testid: `trending-${i}-carts` }, formatCount(carts)),
+            el('td', { class: 'num' }, formatCount(Number(row['product_views'] ?? 0))),
+            el('td', { class: 'num', testid: `trending-${i}-view-to-cart` }, ratioText(row['view_to_cart'])),
+          );
+        })),
+  );
+  setText('trending-updated', `updated ${formatUtc(body.generated_at, true)}`);
+}
+
+async function refreshTrending(): Promise<void> {
+  if (!behaviourOn) return;
+  const { measure, minutes, limit } = TRENDING;
+  renderTrending(
+    await getJson<TopBody>(`metrics/${FUNNEL_MODEL}/top`, {
+      measure,
+      minutes: String(minutes),
+      limit: String(limit),
+    }),
+  );
+}
+
 // ---- The range panels --------------------------------------------------------------------------------------------
 
 async function refreshRange(): Promise<void> {
@@ -682,6 +877,14 @@ async function refreshRange(): Promise<void> {
       'ops',
     ),
     guarded('models', () => renderModels(range, granularity, current), 'models'),
+    guarded(
+      'behaviour',
+      async () => {
+        await loadModels();
+        await renderBehaviour(range, granularity, current);
+      },
+      'behaviour',
+    ),
     guarded(
       'reconciliation',
       async () => {

@@ -16,6 +16,7 @@ export const COLORS = {
   deviation: '#7c3aed',
   before: '#a78bfa',
   threshold: '#dc2626',
+  visitors: '#0f766e',
 };
 
 const utc = (ts: number) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC');
@@ -76,24 +77,101 @@ function fitToContainer(chart: uPlot, container: HTMLElement, height: number): (
   };
 }
 
-export interface SalesChartData {
-  /** Bucket starts, seconds. */
-  x: number[];
+export interface SalesChartData extends LayerMarks {
   /** Revenue per bucket served by batch (null where realtime serves it). */
   batch: (number | null)[];
   realtime: (number | null)[];
-  /** Realtime segments, seconds [start, end). */
-  realtimeSpans: [number, number][];
-  /** Batch boundary, seconds, or null. */
-  boundary: number | null;
   /** Hours touched by late events, seconds (hour starts). */
   lateHours: number[];
-  bucketSeconds: number;
 }
 
 export interface Chart<T> {
   update(data: T): void;
   destroy(): void;
+}
+
+/** What marks the layers on a chart over time: realtime spans shaded, the batch boundary a dashed line. */
+export interface LayerMarks {
+  /** Bucket starts, seconds. */
+  x: number[];
+  /** Realtime segments, seconds [start, end). */
+  realtimeSpans: [number, number][];
+  /** Batch boundary, seconds, or null. */
+  boundary: number | null;
+  bucketSeconds: number;
+}
+
+function drawRealtimeBands(u: uPlot, marks: LayerMarks): void {
+  const { ctx } = u;
+  const { top, height, left, width } = u.bbox;
+  ctx.save();
+  ctx.fillStyle = COLORS.realtimeBand;
+  for (const [from, to] of marks.realtimeSpans) {
+    const x0 = Math.max(left, u.valToPos(from, 'x', true));
+    const x1 = Math.min(left + width, u.valToPos(to, 'x', true));
+    if (x1 > x0) ctx.fillRect(x0, top, x1 - x0, height);
+  }
+  ctx.restore();
+}
+
+function drawBoundary(u: uPlot, marks: LayerMarks): void {
+  if (marks.boundary === null) return;
+  const { ctx } = u;
+  const { top, height, left, width } = u.bbox;
+  const px = uPlot.pxRatio;
+  const x = u.valToPos(marks.boundary, 'x', true);
+  if (x < left || x > left + width) return;
+  ctx.save();
+  ctx.strokeStyle = COLORS.boundary;
+  ctx.lineWidth = 1.5 * px;
+  ctx.setLineDash([6 * px, 4 * px]);
+  ctx.beginPath();
+  ctx.moveTo(x, top);
+  ctx.lineTo(x, top + height);
+  ctx.stroke();
+  ctx.setLineDash([]);
+  ctx.fillStyle = COLORS.boundary;
+  ctx.font = `${11 * px}px system-ui, sans-serif`;
+  const label = 'batch boundary';
+  const textWidth = ctx.measureText(label).width;
+  const tx = x + 4 * px + textWidth > left + width ? x - 4 * px - textWidth : x + 4 * px;
+  ctx.fillText(label, tx, top + 12 * px);
+  ctx.restore();
+}
+
+/** The time axis of a layered chart: day buckets start at the reporting zone's midnight, not UTC's: tick each. */
+function layeredTimeAxis(marks: () => LayerMarks): uPlot.Axis {
+  return axis({
+    values: timeTicks,
+    splits: (_u, _axis, min, max, increment) => {
+      const current = marks();
+      if (current.bucketSeconds >= 82_800) return current.x.filter((x) => x >= min && x <= max);
+      const first = Math.ceil(min / increment) * increment;
+      const count = Math.max(0, Math.floor((max - first) / increment) + 1);
+      return Array.from({ length: count }, (_, i) => first + i * increment);
+    },
+  });
+}
+
+const money = (_u: uPlot, v: number | null) => (v === null ? '—' : formatMoney(v.toFixed(2)));
+
+const bucketLabel: uPlot.Series = {
+  label: 'Bucket (UTC)',
+  value: (_u, v) => (v === null ? '—' : new Date(v * 1000).toISOString().slice(0, 16).replace('T', ' ')),
+};
+
+/** A bar series in a layer's colours (batch blue, realtime orange). */
+function layerBars(label: string, layer: 'batch' | 'realtime', value?: uPlot.Series['value']): uPlot.Series {
+  const bars = uPlot.paths.bars?.({ size: [0.8, 48], gap: 1 });
+  return {
+    label,
+    stroke: layer === 'batch' ? COLORS.batch : COLORS.realtime,
+    fill: layer === 'batch' ? COLORS.batchFill : COLORS.realtimeFill,
+    width: 1,
+    ...(bars ? { paths: bars } : {}),
+    points: { show: false },
+    ...(value ? { value } : {}),
+  };
 }
 
 /**
@@ -102,43 +180,12 @@ export interface Chart<T> {
  */
 export function salesChart(container: HTMLElement, initial: SalesChartData): Chart<SalesChartData> {
   let current = initial;
-  const bars = uPlot.paths.bars?.({ size: [0.8, 48], gap: 1 });
-  const drawBands = (u: uPlot) => {
-    const { ctx } = u;
-    const { top, height, left, width } = u.bbox;
-    ctx.save();
-    ctx.fillStyle = COLORS.realtimeBand;
-    for (const [from, to] of current.realtimeSpans) {
-      const x0 = Math.max(left, u.valToPos(from, 'x', true));
-      const x1 = Math.min(left + width, u.valToPos(to, 'x', true));
-      if (x1 > x0) ctx.fillRect(x0, top, x1 - x0, height);
-    }
-    ctx.restore();
-  };
   const drawMarks = (u: uPlot) => {
+    drawBoundary(u, current);
     const { ctx } = u;
     const { top, height, left, width } = u.bbox;
     const px = uPlot.pxRatio;
     ctx.save();
-    if (current.boundary !== null) {
-      const x = u.valToPos(current.boundary, 'x', true);
-      if (x >= left && x <= left + width) {
-        ctx.strokeStyle = COLORS.boundary;
-        ctx.lineWidth = 1.5 * px;
-        ctx.setLineDash([6 * px, 4 * px]);
-        ctx.beginPath();
-        ctx.moveTo(x, top);
-        ctx.lineTo(x, top + height);
-        ctx.stroke();
-        ctx.setLineDash([]);
-        ctx.fillStyle = COLORS.boundary;
-        ctx.font = `${11 * px}px system-ui, sans-serif`;
-        const label = 'batch boundary';
-        const textWidth = ctx.measureText(label).width;
-        const tx = x + 4 * px + textWidth > left + width ? x - 4 * px - textWidth : x + 4 * px;
-        ctx.fillText(label, tx, top + 12 * px);
-      }
-    }
     ctx.fillStyle = COLORS.late;
     for (const hour of current.lateHours) {
       const x0 = u.valToPos(hour, 'x', true);
@@ -164,53 +211,18 @@ export function salesChart(container: HTMLElement, initial: SalesChartData): Cha
     legend: { show: true, live: true },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     axes: [
-      axis({
-        values: timeTicks,
-        // Day buckets start at the reporting zone's midnight, not UTC's: tick each bucket.
-        splits: (_u, _axis, min, max, increment) =>
-          current.bucketSeconds >= 82_800
-            ? current.x.filter((x) => x >= min && x <= max)
-            : Array.from(
-                {
-                  length: Math.max(
-                    0,
-                    Math.floor((max - Math.ceil(min / increment) * increment) / increment) + 1,
-                  ),
-                },
-                (_, i) => Math.ceil(min / increment) * increment + i * increment,
-              ),
-      }),
+      layeredTimeAxis(() => current),
       axis({
         size: 70,
         values: (_u, ticks) => ticks.map((v) => formatMoney(v.toFixed(v >= 100 || v === 0 ? 0 : 2))),
       }),
     ],
     series: [
-      {
-        label: 'Bucket (UTC)',
-        value: (_u, v) =>
-          v === null ? '—' : new Date(v * 1000).toISOString().slice(0, 16).replace('T', ' '),
-      },
-      {
-        label: 'Revenue · batch',
-        stroke: COLORS.batch,
-        fill: COLORS.batchFill,
-        width: 1,
-        ...(bars ? { paths: bars } : {}),
-        points: { show: false },
-        value: (_u, v) => (v === null ? '—' : formatMoney(v.toFixed(2))),
-      },
-      {
-        label: 'Revenue · realtime',
-        stroke: COLORS.realtime,
-        fill: COLORS.realtimeFill,
-        width: 1,
-        ...(bars ? { paths: bars } : {}),
-        points: { show: false },
-        value: (_u, v) => (v === null ? '—' : formatMoney(v.toFixed(2))),
-      },
+      bucketLabel,
+      layerBars('Revenue · batch', 'batch', money),
+      layerBars('Revenue · realtime', 'realtime', money),
     ],
-    hooks: { drawClear: [drawBands], draw: [drawMarks] },
+    hooks: { drawClear: [(u) => drawRealtimeBands(u, current)], draw: [drawMarks] },
   };
   const chart = new uPlot(opts, [initial.x, initial.batch, initial.realtime], container);
   const stop = fitToContainer(chart, container, 280);
@@ -351,6 +363,55 @@ export function modelChart(container: HTMLElement, data: ModelChartData): Chart<
       chart.destroy();
       chart = make(next);
       stop = fitToContainer(chart, container, 200);
+    },
+    destroy() {
+      stop();
+      chart.destroy();
+    },
+  };
+}
+
+export interface BehaviourChartData extends LayerMarks {
+  /** Sessions started per bucket, where batch serves it (null where realtime does) and where realtime does. */
+  batch: (number | null)[];
+  realtime: (number | null)[];
+  /** Distinct visitors per bucket (a distinct measure: buckets do not add up to the range's visitors). */
+  visitors: (number | null)[];
+}
+
+/** Sessions per bucket as bars in their layer's colours, visitors as a line; layers marked as on the sales chart. */
+export function behaviourChart(
+  container: HTMLElement,
+  initial: BehaviourChartData,
+): Chart<BehaviourChartData> {
+  let current = initial;
+  const count = (_u: uPlot, v: number | null) => (v === null ? '—' : String(v));
+  const chart = new uPlot(
+    {
+      width: Math.max(240, container.clientWidth),
+      height: 220,
+      tzDate: utc,
+      padding: [12, 20, 0, 0],
+      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      legend: { show: true, live: true },
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      axes: [layeredTimeAxis(() => current), axis({ size: 56 })],
+      series: [
+        bucketLabel,
+        layerBars('Sessions · batch', 'batch', count),
+        layerBars('Sessions · realtime', 'realtime', count),
+        { label: 'Visitors', stroke: COLORS.visitors, width: 2, points: { show: false }, value: count },
+      ],
+      hooks: { drawClear: [(u) => drawRealtimeBands(u, current)], draw: [(u) => drawBoundary(u, current)] },
+    },
+    [initial.x, initial.batch, initial.realtime, initial.visitors],
+    container,
+  );
+  const stop = fitToContainer(chart, container, 220);
+  return {
+    update(data) {
+      current = data;
+      chart.setData([data.x, data.batch, data.realtime, data.visitors]);
     },
     destroy() {
       stop();

@@ -7,9 +7,13 @@ import { TOP_LIMITS, type TopResponse, topOf } from '../../functions/serving/top
 import { lakeOption, openCliStore, tzOption, whereOption } from '../cli-env.ts';
 import { columns, measureCell } from '../tables.ts';
 
-/** The ranking as a table: rank, the dimension value, the ranking measure, then the model's other measures. */
+/** The ranking as a table: rank, the dimension value, the ranking measure, then the model's other measures and ratios. */
 function topTable(model: ServedModel, result: TopResponse): string {
-  const measures = [result.measure, ...model.measures.map((m) => m.name).filter((m) => m !== result.measure)];
+  const measures = [
+    result.measure,
+    ...model.measures.map((m) => m.name).filter((m) => m !== result.measure),
+    ...model.ratios.map((r) => r.name),
+  ];
   const header = ['rank', result.by, ...measures];
   const lines = result.top.map((row, i) => [
     String(i + 1),

@@ -2,9 +2,9 @@ import { InvalidInputError } from '../pipeline/errors.ts';
 import type { Segment } from './hour-plan.ts';
 import type { ServedMeasure, ServedModel } from './metric-model.ts';
 import {
+  answerJson,
   checkFilters,
   type MeasuresJson,
-  measuresJson,
   readMergedRange,
   type ServingDeps,
   totalsOf,
@@ -35,7 +35,7 @@ export interface TopQuery {
   filters: Record<string, string>;
 }
 
-/** One ranked value: the dimension value, the ranking measure, then every measure of the value over the window. */
+/** One ranked value: the dimension value, the ranking measure, then every measure and ratio of the value over the window. */
 export type TopRow = MeasuresJson;
 
 /** The body of `GET /metrics/{model}/top`. */
@@ -168,7 +168,7 @@ export async function topOf(model: ServedModel, query: TopQuery, deps: ServingDe
     start: start.toISOString(),
     end: end.toISOString(),
     top: ranked.slice(0, query.limit).map(({ value, totals }) => {
-      const json = measuresJson(model, totals.values, totals.money, totals.sets);
+      const json = answerJson(model, totals.values, totals.money, totals.sets);
       return { [by]: value, [measure.name]: json[measure.name] ?? 0, ...json };
     }),
     segments: merged.segments,

@@ -133,6 +133,16 @@ describe('operations dashboard in Chromium', () => {
     expect(await text(page, 'alert')).toContain(seed.alertMessage);
     expect(await page.locator('#deviation-chart canvas').count()).toBeGreaterThan(0);
 
+    // User behaviour: clicks are declared but the seeded lake has none: zeros, no ratio, nothing trending.
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="trending"]')?.getAttribute('data-start') !== null,
+    );
+    expect(await text(page, 'funnel-product_views-count')).toBe('0');
+    expect(await text(page, 'sessions')).toBe('0');
+    expect(await text(page, 'bounce-rate')).toBe('n/a');
+    expect(await page.getByTestId('ratio-view_to_cart').getAttribute('data-value')).toBe('null');
+    expect(await text(page, 'trending')).toContain('Nothing added to cart in the last 15 minutes');
+
     // Models: every declared minute model listed with its range totals; the chosen one charted by bucket.
     await page.waitForFunction(
       () => document.getElementById('model-chart')?.getAttribute('data-buckets') !== null,
@@ -165,7 +175,7 @@ describe('operations dashboard in Chromium', () => {
       'sessions_minute',
       'device',
       'sessions, bounced_sessions, converted_sessions, unique_users',
-      'sessions 0 · bounced_sessions 0 · converted_sessions 0 · unique_users 0',
+      'sessions 0 · bounced_sessions 0 · converted_sessions 0 · unique_users 0 · bounce_rate n/a · session_conversion n/a',
     ]);
     // The chart starts on the first listed model; choosing sales_minute charts its orders.
     const modelChart = page.getByTestId('model-chart');

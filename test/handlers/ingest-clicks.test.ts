@@ -116,6 +116,8 @@ describe('ingest-clicks (events/sqs-clicks.json)', () => {
       bounced_sessions: 1,
       converted_sessions: 1,
       unique_users: 2,
+      bounce_rate: '0.500000',
+      session_conversion: '0.500000',
     });
   });
 });

@@ -72,10 +72,21 @@ export function sessionsOf<E extends ClickLike>(
 
 /** What sessions_minute answers for these sessions over a range: its additive measures and distinct users. */
 export function sessionTotals(sessions: readonly ComputedSession[]) {
+  const bounced = sessions.filter((s) => s.isBounced).length;
+  const converted = sessions.filter((s) => s.isConverted).length;
   return {
     sessions: sessions.length,
-    bounced_sessions: sessions.filter((s) => s.isBounced).length,
-    converted_sessions: sessions.filter((s) => s.isConverted).length,
+    bounced_sessions: bounced,
+    converted_sessions: converted,
     unique_users: new Set(sessions.map((s) => s.user_id)).size,
+    bounce_rate: ratio6(bounced, sessions.length),
+    session_conversion: ratio6(converted, sessions.length),
   };
+}
+
+/** `n / d` as a 6-place decimal string rounded half up, or null for d = 0 (computed apart from the engine's). */
+export function ratio6(n: number, d: number): string | null {
+  if (d === 0) return null;
+  const micros = (BigInt(n) * 2_000_000n + BigInt(d)) / (2n * BigInt(d));
+  return `${micros / 1_000_000n}.${String(micros % 1_000_000n).padStart(6, '0')}`;
 }

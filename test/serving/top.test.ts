@@ -333,6 +333,67 @@ describe('GET /metrics/{model}/top', () => {
     expect((error as Error).message).toMatch(detail);
   });
 
+  it("each ranked value carries the model's ratios, from that value's own sums over the window", async () => {
+    // Prepare: clicks' funnel_minute in the window: p-a 4 views, 2 carts, 1 purchase; p-b 1 cart, no view.
+    const { deps } = streamDeps(NOW);
+    const click = (i: number, product: string, type: string, at: string) => ({
+      event_id: `c-${i}`,
+      user_id: `u-${i % 3}`,
+      event_type: type,
+      product_id: product,
+      event_time: `2026-11-21T${at}:05Z`,
+    });
+    const types = [
+      'product_view',
+      'product_view',
+      'product_view',
+      'product_view',
+      'add_to_cart',
+      'add_to_cart',
+    ];
+    const clicks = [
+      ...types.map((type, i) => click(i, 'p-a', type, `10:0${i}`)),
+      click(6, 'p-a', 'purchase', '10:07'),
+      click(7, 'p-b', 'add_to_cart', '10:08'),
+      click(8, 'p-b', 'add_to_cart', '09:40'), // before the window
+    ];
+    const result = await consumeMicroBatch(
+      {
+        messages: clicks.map((c) => ({ messageId: c.event_id, body: JSON.stringify(c) })),
+        dataset: 'clicks',
+      },
+      deps,
+    );
+    expect(result.failedMessageIds).toEqual([]);
+
+    // Act
+    const body = await top(deps, 'funnel_minute', 'measure=add_to_carts');
+
+    // Assess
+    expect(body.top).toEqual([
+      {
+        product_id: 'p-a',
+        add_to_carts: 2,
+        product_views: 4,
+        checkouts: 0,
+        purchases: 1,
+        view_to_cart: '0.500000',
+        cart_to_purchase: '0.500000',
+        view_to_purchase: '0.250000',
+      },
+      {
+        product_id: 'p-b',
+        add_to_carts: 1,
+        product_views: 0,
+        checkouts: 0,
+        purchases: 0,
+        view_to_cart: null,
+        cart_to_purchase: '0.000000',
+        view_to_purchase: null,
+      },
+    ]);
+  });
+
   it.each([
     ['measure=revenue', 'currency', /revenue is money and ranks only within one currency: add currency=/],
     ['measure=orders&by=currency', 'by', /currency is a currency dimension: .*\(by: product_id\)/],
