@@ -12,6 +12,9 @@ import { z } from 'zod';
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const name = (what: string) => z.string().regex(NAME, `${what} must be lower_snake_case (a-z, 0-9, _)`);
 
+/** `{unless: {<enum field>: [values]}}`: a rule that holds except where that field has one of those values. */
+const unlessSchema = z.strictObject({ unless: z.record(name('field'), z.array(z.string()).min(1)) });
+
 const fieldSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('id'),
@@ -19,19 +22,15 @@ const fieldSchema = z.discriminatedUnion('type', [
      * `stream`: required on the stream only (exports may omit it); `{unless: {<enum field>: [values]}}`: required
      * except where that field has one of those values (clicks: a product_id for every event but a page_view).
      */
-    required: z
-      .union([
-        z.boolean(),
-        z.literal('stream'),
-        z.strictObject({ unless: z.record(name('field'), z.array(z.string()).min(1)) }),
-      ])
-      .default(true),
+    required: z.union([z.boolean(), z.literal('stream'), unlessSchema]).default(true),
   }),
   z.strictObject({
     type: z.literal('integer'),
     required: z.boolean().default(true),
     min: z.number().int().optional(),
     max: z.number().int().optional(),
+    /** Greater than 0 except where an enum field has one of the values (inventory: only an adjustment may be negative). */
+    positive: unlessSchema.optional(),
   }),
   z.strictObject({
     type: z.literal('decimal'),
@@ -237,20 +236,25 @@ export function loadDataset(dir: string): Dataset {
   );
   for (const key of d.key) check(file, fields[key] !== undefined, `key: "${key}" is not a declared field`);
   for (const [fieldName, f] of Object.entries(fields)) {
-    if (f.type !== 'id' || typeof f.required !== 'object') continue;
-    for (const [other, values] of Object.entries(f.required.unless)) {
-      const on = fields[other];
-      check(
-        file,
-        on?.type === 'enum',
-        `fields.${fieldName}.required.unless: "${other}" is not an enum field of this dataset`,
-      );
-      for (const value of values) {
+    const rules = [
+      ...(f.type === 'id' && typeof f.required === 'object' ? [['required', f.required] as const] : []),
+      ...(f.type === 'integer' && f.positive ? [['positive', f.positive] as const] : []),
+    ];
+    for (const [rule, { unless }] of rules) {
+      for (const [other, values] of Object.entries(unless)) {
+        const on = fields[other];
         check(
           file,
-          on?.type === 'enum' && on.values.includes(value),
-          `fields.${fieldName}.required.unless.${other}: "${value}" is not one of its values`,
+          on?.type === 'enum',
+          `fields.${fieldName}.${rule}.unless: "${other}" is not an enum field of this dataset`,
         );
+        for (const value of values) {
+          check(
+            file,
+            on?.type === 'enum' && on.values.includes(value),
+            `fields.${fieldName}.${rule}.unless.${other}: "${value}" is not one of its values`,
+          );
+        }
       }
     }
   }

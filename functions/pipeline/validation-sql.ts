@@ -143,6 +143,20 @@ function typedColumn(name: string, field: FieldDeclaration): string | undefined 
   }
 }
 
+/**
+ * An `unless` exemption: the SQL condition that a record is exempt (an enum field has one of the values; a missing
+ * value exempts nothing) and the words of the reason (`event_type is page_view`).
+ */
+function exemption(unless: Record<string, string[]>): { exempt: string; text: string } {
+  const exempt = Object.entries(unless).map(
+    ([other, values]) => `coalesce(list_contains(${list(values)}, ${other}_text), false)`,
+  );
+  const text = Object.entries(unless)
+    .map(([other, values]) => `${other} is ${values.join(' or ')}`)
+    .join(', or ');
+  return { exempt: `(${exempt.join(' or ')})`, text };
+}
+
 function requiredCheck(
   name: string,
   required: boolean | 'stream' | { unless: Record<string, string[]> },
@@ -150,15 +164,8 @@ function requiredCheck(
   if (required === false) return [];
   if (typeof required === 'object') {
     // Required except where an enum field has one of the listed values (then it may be missing).
-    const exempt = Object.entries(required.unless).map(
-      ([other, values]) => `coalesce(list_contains(${list(values)}, ${other}_text), false)`,
-    );
-    const text = Object.entries(required.unless)
-      .map(([other, values]) => `${other} is ${values.join(' or ')}`)
-      .join(', or ');
-    return [
-      `when ${name}_text is null and not (${exempt.join(' or ')}) then '${name}: required unless ${text}'`,
-    ];
+    const { exempt, text } = exemption(required.unless);
+    return [`when ${name}_text is null and not ${exempt} then '${name}: required unless ${text}'`];
   }
   const condition =
     required === 'stream' ? `${name}_text is null and is_stream_record` : `${name}_text is null`;
@@ -193,6 +200,12 @@ function reasonBranches(ds: Dataset, name: string, field: FieldDeclaration): str
       if (minReason) branches.push(`when ${value} < ${field.min} then '${name}: ${minReason}'`);
       if (field.max !== undefined)
         branches.push(`when ${value} > ${field.max} then '${name}: larger than ${field.max}'`);
+      if (field.positive) {
+        const { exempt, text } = exemption(field.positive.unless);
+        branches.push(
+          `when ${value} < 1 and not ${exempt} then '${name}: must be greater than 0 unless ${text}'`,
+        );
+      }
       return branches;
     }
     case 'decimal': {

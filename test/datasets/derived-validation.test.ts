@@ -151,3 +151,72 @@ models: {}
     );
   });
 });
+
+describe('an integer positive unless an enum field has some values (declared, not coded)', () => {
+  it('refuses 0 and negative values for every other value, with the rule in its reason; the exempt value may be negative', async () => {
+    // Prepare: inventory's rule in a temp folder: quantity > 0 unless movement_type is adjustment.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-positive-'));
+    const folder = path.join(dir, 'moves');
+    mkdirSync(path.join(folder, 'models'), { recursive: true });
+    const declaration = (values: string) => `name: moves
+source: stream+batch
+fields:
+  movement_id: { type: id }
+  movement_type: { type: enum, values: [receipt, adjustment] }
+  quantity: { type: integer, min: -100, max: 100, positive: { unless: { movement_type: [${values}] } } }
+  event_time: { type: timestamp }
+event_time: event_time
+key: [movement_id]
+models: {}
+`;
+    writeFileSync(path.join(folder, 'dataset.yaml'), declaration('adjustment'));
+    const moves = loadDataset(folder);
+    const rows = [
+      ['receipt', '5'],
+      ['receipt', '0'],
+      ['receipt', '-3'],
+      ['adjustment', '-3'],
+      ['adjustment', '0'],
+      [null, '-3'],
+      ['adjustment', '-101'],
+    ];
+
+    // Act
+    const reasons = await withConnection(async (connection) => {
+      await connection.run(
+        `create temp table raw_moves (record_ref varchar, record_no bigint, source varchar, is_stream_record boolean,
+           received_at timestamp, raw varchar, parse_error varchar, mistyped_fields varchar[],
+           movement_id varchar, movement_type varchar, quantity varchar, event_time varchar)`,
+      );
+      for (const [i, [type, quantity]] of rows.entries()) {
+        await connection.run(
+          `insert into raw_moves values ($ref, $no, 'test', true, timestamp '2026-11-20 12:00:00', null, null, [],
+             $ref, $type, $quantity, '2026-11-20T10:00:00Z')`,
+          { ref: `r${i}`, no: i, type, quantity } as never,
+        );
+      }
+      await createPolicyTables(connection, undefined, 'UTC');
+      return (
+        await connection.runAndReadAll(`select reasons from (${validatedSql(moves)}) order by record_ref`)
+      )
+        .getRowObjectsJson()
+        .map((r) => r['reasons']);
+    });
+
+    // Assess
+    const rule = 'quantity: must be greater than 0 unless movement_type is adjustment';
+    expect(reasons).toEqual([
+      [],
+      [rule],
+      [rule],
+      [],
+      [],
+      ['movement_type: required', rule],
+      ['quantity: must be greater than -101'],
+    ]);
+    writeFileSync(path.join(folder, 'dataset.yaml'), declaration('theft'));
+    expect(() => loadDataset(folder)).toThrow(
+      /fields\.quantity\.positive\.unless\.movement_type: "theft" is not one of its values/,
+    );
+  });
+});
