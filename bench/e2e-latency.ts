@@ -8,8 +8,8 @@
  *   clicks — GET /metrics/funnel_minute, product_views + add_to_carts + checkouts + purchases over the bench's range
  *            (one per click but page views, which the funnel does not count: they are sent, not timed). The clicks
  *            are realistic sessions (local/click-generator.ts) stamped with the time they are sent.
- * With `--burst N`, N more events (of the last minutes) are then sent as fast as SQS takes them (8 senders) and
- * timed until the queue holds none: events/s through the consumer (`ingest-<dataset>` behind the template's event
+ * With `--burst N`, N more events (of the last minutes) are then sent as fast as SQS takes them (8 senders), after
+ * a warm-up of two batches per container the mapping's concurrency allows, and timed until the queue holds none: events/s through the consumer (`ingest-<dataset>` behind the template's event
  * source mapping: batch size, concurrency), overall and while draining what was left when the last send returned
  * (the producer no longer taking CPU), with the invocations the runtime printed.
  *
@@ -230,18 +230,30 @@ async function queued(twinflow: RunningTwinflow, queueUrl: string): Promise<numb
  */
 async function throughput(twinflow: RunningTwinflow, queueUrl: string, probe: Probe, count: number) {
   const fn = ingestFunctionName(datasetName);
+  const { batchSize, maxConcurrency } = stageConfig('dev').stream;
+  const send = async (bodies: readonly string[]) => {
+    const senders = 8;
+    const share = Math.ceil(bodies.length / senders);
+    await Promise.all(
+      Array.from({ length: senders }, (_, i) =>
+        sendBodies(twinflow.sqs, queueUrl, bodies.slice(i * share, (i + 1) * share)),
+      ),
+    );
+  };
+  // Warm up every container the mapping's concurrency may use (their cold starts are not throughput), then time.
+  const warmup = probe.backlog(2 * batchSize * maxConcurrency, new Date());
+  const warmupStart = performance.now();
+  await send(warmup.bodies);
+  while ((await queued(twinflow, queueUrl)) > 0) await sleep(250);
+  const warmupSeconds = Number(((performance.now() - warmupStart) / 1000).toFixed(1));
   const base = await probe.visible();
   const { bodies, adds } = probe.backlog(count, new Date());
   const outputBefore = twinflow.output().length;
-  console.log(`burst: ${bodies.length} ${datasetName} as fast as SQS takes them`);
-  const t0 = performance.now();
-  const senders = 8;
-  const share = Math.ceil(bodies.length / senders);
-  await Promise.all(
-    Array.from({ length: senders }, (_, i) =>
-      sendBodies(twinflow.sqs, queueUrl, bodies.slice(i * share, (i + 1) * share)),
-    ),
+  console.log(
+    `burst: ${bodies.length} ${datasetName} as fast as SQS takes them (after ${warmup.bodies.length} to warm up, ${warmupSeconds} s)`,
   );
+  const t0 = performance.now();
+  await send(bodies);
   const sentMs = performance.now() - t0;
   const backlog = await queued(twinflow, queueUrl);
   while ((await queued(twinflow, queueUrl)) > 0) await sleep(250);
@@ -264,6 +276,7 @@ async function throughput(twinflow: RunningTwinflow, queueUrl: string, probe: Pr
   }));
   const durations = invocations.map((i) => i.ms).sort((a, b) => a - b);
   return {
+    warmup: { events: warmup.bodies.length, seconds: warmupSeconds },
     events: bodies.length,
     counted: adds,
     visible: seen - base,
@@ -294,6 +307,9 @@ try {
     rate,
     seconds,
     batchingWindow,
+    // The rest of the event source mapping, as the dev template declares it.
+    batchSize: stageConfig('dev').stream.batchSize,
+    maxConcurrency: stageConfig('dev').stream.maxConcurrency,
     ...measured,
     ...(burstResult ? { burst: burstResult } : {}),
     machine: { cpus: os.cpus().length, node: process.version },
