@@ -39,6 +39,10 @@ export function gateThresholds(overrides: Partial<GateThresholds> = {}): GateThr
 
 export interface GateInput {
   day: string;
+  /** The dataset the day is of: gate details name its records (`valid orders records`, `valid clicks records`). */
+  dataset: string;
+  /** The dataset's dedup key (cross-day duplicates are named by it). */
+  key: readonly string[];
   counts: RecordCounts;
   /** Export files lacking required columns: `file → missing columns`. */
   missingColumns: Record<string, string[]>;
@@ -87,7 +91,7 @@ export function evaluateGates(input: GateInput, thresholds: GateThresholds): Gat
       gate: 'zero_rows',
       fatal: true,
       passed: counts.orders > 0,
-      detail: `${counts.orders} valid orders from ${counts.received} records for ${input.day}`,
+      detail: `${counts.orders} valid ${input.dataset} records (of ${counts.received} received) for ${input.day}`,
     },
     {
       gate: 'malformed_share',
@@ -104,9 +108,9 @@ export function evaluateGates(input: GateInput, thresholds: GateThresholds): Gat
       fatal: false,
       passed: true,
       detail:
-        `${counts.duplicates} duplicate order_id records removed` +
+        `${counts.duplicates} duplicate ${input.key.join('+')} records removed` +
         Object.entries(input.crossDayDuplicates ?? {})
-          .map(([other, n]) => `; ${n} order_id(s) also on ${other} (counted on each day)`)
+          .map(([other, n]) => `; ${n} ${input.key.join('+')}(s) also on ${other} (counted on each day)`)
           .join(''),
     },
   ];
@@ -119,7 +123,7 @@ export function evaluateGates(input: GateInput, thresholds: GateThresholds): Gat
       fatal: !thresholds.force,
       passed: !isSpike,
       detail:
-        `${counts.orders} orders vs ${thresholds.spikeFactor}x the trailing ${input.trailingOrders.length}-day median ` +
+        `${counts.orders} ${input.dataset} records vs ${thresholds.spikeFactor}x the trailing ${input.trailingOrders.length}-day median ` +
         `${baseline} (limit ${limit})${isSpike && thresholds.force ? '; forced' : ''}`,
     });
   }

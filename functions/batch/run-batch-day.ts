@@ -155,6 +155,8 @@ export async function runBatchDay(
       report.gates = evaluateGates(
         {
           day,
+          dataset: ds.name,
+          key: ds.key,
           counts,
           missingColumns,
           unreadableFiles,

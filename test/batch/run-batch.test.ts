@@ -93,7 +93,7 @@ describe('batch layer', () => {
     const run = runBatchDay({ day: DAY }, deps);
 
     await expect(run).rejects.toThrow(QualityGateError);
-    await expect(run).rejects.toThrow('zero_rows: 0 valid orders from 0 records for 2026-11-20');
+    await expect(run).rejects.toThrow('zero_rows: 0 valid orders records (of 0 received) for 2026-11-20');
     expect(await publishedRows(dir)).toBeUndefined();
   });
 
@@ -109,7 +109,7 @@ describe('batch layer', () => {
     const run = runBatchDay({ day: DAY }, deps);
 
     await expect(run).rejects.toThrow(
-      'row_count_spike: 400 orders vs 3x the trailing 3-day median 100 (limit 300)',
+      'row_count_spike: 400 orders records vs 3x the trailing 3-day median 100 (limit 300)',
     );
     expect(await publishedRows(dir)).toBeUndefined();
     const forced = await runBatchDay({ day: DAY, thresholds: { force: true } }, deps);

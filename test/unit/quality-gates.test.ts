@@ -4,6 +4,8 @@ import { DEFAULT_THRESHOLDS, evaluateGates, failedFatalGates } from '../../funct
 const counts = { received: 1000, valid: 990, quarantined: 10, duplicates: 3, orders: 987 };
 const base = {
   day: '2026-11-20',
+  dataset: 'orders',
+  key: ['order_id'],
   counts,
   missingColumns: {},
   trailingOrders: [900, 1000, 1100],
@@ -16,6 +18,19 @@ describe('quality gates', () => {
     expect(failedFatalGates(results)).toEqual([]);
     expect(results.find((g) => g.gate === 'duplicate_keys')?.detail).toBe(
       '3 duplicate order_id records removed',
+    );
+  });
+
+  it('names the dataset and its key in its details, whatever the dataset', () => {
+    const clicks = { ...base, dataset: 'clicks', key: ['event_id'], crossDayDuplicates: { '2026-11-19': 2 } };
+    const detail = (gate: string, input: typeof clicks) =>
+      evaluateGates(input, DEFAULT_THRESHOLDS).find((g) => g.gate === gate)?.detail;
+    expect(detail('zero_rows', clicks)).toBe('987 valid clicks records (of 1000 received) for 2026-11-20');
+    expect(detail('duplicate_keys', clicks)).toBe(
+      '3 duplicate event_id records removed; 2 event_id(s) also on 2026-11-19 (counted on each day)',
+    );
+    expect(detail('row_count_spike', { ...clicks, counts: { ...counts, orders: 3001 } })).toMatch(
+      /^3001 clicks records vs 3x the trailing 3-day median 1000/,
     );
   });
 
