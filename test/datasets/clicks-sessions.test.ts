@@ -96,14 +96,43 @@ type SessionRow = [
   users: string[],
 ];
 
-/** The test's own sessionisation: no SQL, from the definition. */
-function expectedSessions(events: readonly Click[], day: string): SessionRow[] {
-  const byUser = new Map<string, Click[]>();
-  for (const e of events) byUser.set(e.user_id, [...(byUser.get(e.user_id) ?? []), e]);
+/** One session as sessions_minute counts it: its first minute, the device of its first event, bounce, purchase. */
+interface SessionSummary {
+  start: string;
+  device?: string | undefined;
+  events: number;
+  isConverted: boolean;
+  user_id: string;
+}
+
+/** The rows sessions_minute must hold for these sessions: each counted in the minute and device it starts with. */
+function rowsOf(sessions: Iterable<SessionSummary>): SessionRow[] {
   const rows = new Map<
     string,
     { sessions: number; bounced: number; converted: number; users: Set<string> }
   >();
+  for (const s of sessions) {
+    const key = `${s.start.slice(0, 16)}|${s.device ?? 'unknown'}`;
+    const row = rows.get(key) ?? { sessions: 0, bounced: 0, converted: 0, users: new Set<string>() };
+    row.sessions += 1;
+    if (s.events === 1) row.bounced += 1;
+    if (s.isConverted) row.converted += 1;
+    row.users.add(s.user_id);
+    rows.set(key, row);
+  }
+  return [...rows]
+    .map(([key, r]): SessionRow => {
+      const [minute = '', device = ''] = key.split('|');
+      return [minute, device, r.sessions, r.bounced, r.converted, [...r.users].sort()];
+    })
+    .sort((a, b) => a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
+}
+
+/** The test's own sessionisation: no SQL, from the definition. */
+function expectedSessions(events: readonly Click[], day: string): SessionRow[] {
+  const byUser = new Map<string, Click[]>();
+  for (const e of events) byUser.set(e.user_id, [...(byUser.get(e.user_id) ?? []), e]);
+  const summaries: SessionSummary[] = [];
   for (const [user, list] of byUser) {
     list.sort((a, b) => a.event_time.localeCompare(b.event_time) || a.event_id.localeCompare(b.event_id));
     const sessions: Click[][] = [];
@@ -116,21 +145,16 @@ function expectedSessions(events: readonly Click[], day: string): SessionRow[] {
     for (const s of sessions) {
       const first = s[0] as Click;
       if (!first.event_time.startsWith(day)) continue;
-      const key = `${first.event_time.slice(0, 16)}|${first.device ?? 'unknown'}`;
-      const row = rows.get(key) ?? { sessions: 0, bounced: 0, converted: 0, users: new Set<string>() };
-      row.sessions += 1;
-      if (s.length === 1) row.bounced += 1;
-      if (s.some((e) => e.event_type === 'purchase')) row.converted += 1;
-      row.users.add(user);
-      rows.set(key, row);
+      summaries.push({
+        start: first.event_time,
+        device: first.device,
+        events: s.length,
+        isConverted: s.some((e) => e.event_type === 'purchase'),
+        user_id: user,
+      });
     }
   }
-  return [...rows]
-    .map(([key, r]): SessionRow => {
-      const [minute = '', device = ''] = key.split('|');
-      return [minute, device, r.sessions, r.bounced, r.converted, [...r.users].sort()];
-    })
-    .sort((a, b) => a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
+  return rowsOf(summaries);
 }
 
 async function sessionRows(paths: string[]): Promise<SessionRow[]> {
@@ -167,29 +191,6 @@ async function batchSessions(store: ObjectStore, days: readonly string[]): Promi
     if (info) paths.push(await store.localPath(info));
   }
   return sessionRows(paths);
-}
-
-/** What sessions_minute must hold for the sessions a generator planned: each in the minute it starts. */
-function plannedRows(sessions: readonly PlannedSession[]): SessionRow[] {
-  const rows = new Map<
-    string,
-    { sessions: number; bounced: number; converted: number; users: Set<string> }
-  >();
-  for (const s of sessions) {
-    const key = `${s.start.slice(0, 16)}|${s.device ?? 'unknown'}`;
-    const row = rows.get(key) ?? { sessions: 0, bounced: 0, converted: 0, users: new Set<string>() };
-    row.sessions += 1;
-    if (s.events === 1) row.bounced += 1;
-    if (s.isConverted) row.converted += 1;
-    row.users.add(s.user_id);
-    rows.set(key, row);
-  }
-  return [...rows]
-    .map(([key, r]): SessionRow => {
-      const [minute = '', device = ''] = key.split('|');
-      return [minute, device, r.sessions, r.bounced, r.converted, [...r.users].sort()];
-    })
-    .sort((a, b) => a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
 }
 
 async function realtimeSessions(store: ObjectStore, day: string) {
@@ -258,7 +259,7 @@ describe('clicks sessions (sessions_minute): a session crosses micro-batches, ho
     expect(
       exports.map((e) => e.records.every((r) => String(r.event['event_time']).startsWith(e.day))),
     ).toEqual([true, true]);
-    expect(await batchSessions(deps.store, days)).toEqual(plannedRows(planned));
+    expect(await batchSessions(deps.store, days)).toEqual(rowsOf(planned));
   }, 60_000);
 
   it('the speed layer converges on the same sessions: compaction over the day and its neighbours, re-run when a neighbour changes, and then at rest', async () => {
