@@ -21,7 +21,7 @@ beforeAll(() => {
   // The shared SQL models are found by name among the declared datasets: these tests declare the fixtures.
   datasetsDir = projectDatasets(mkdtempSync(path.join(os.tmpdir(), 'twinflow-datasets-')), [
     'stock_moves',
-    'stock_counts',
+    'cycle_counts',
   ]);
   vi.stubEnv('TWINFLOW_DATASETS_DIR', datasetsDir);
 });
@@ -30,7 +30,7 @@ afterAll(() => {
   rmSync(datasetsDir, { recursive: true, force: true });
 });
 
-/** orders (shipped), stock_moves and stock_counts (fixtures): every field type the declarations offer. */
+/** orders (shipped), stock_moves and cycle_counts (fixtures): every field type the declarations offer. */
 function declared(): Dataset[] {
   return listDatasets(datasetsDir);
 }
@@ -100,7 +100,7 @@ describe('events generated from a declaration', () => {
   });
 
   it('fill each field within its declaration: bounds, scale, values, currencies, optional fields', () => {
-    const ds = declared().find((d) => d.name === 'stock_counts') as Dataset;
+    const ds = declared().find((d) => d.name === 'cycle_counts') as Dataset;
     const events = [
       ...datasetEventsForDay(ds, { day: '2026-11-20', count: 2000, seed: 9, currencies: ['USD', 'GBP'] }),
     ].map((r) => r.event);
@@ -124,7 +124,7 @@ describe('events generated from a declaration', () => {
   });
 
   it('a currency field without a stage list is its default', () => {
-    const ds = declared().find((d) => d.name === 'stock_counts') as Dataset;
+    const ds = declared().find((d) => d.name === 'cycle_counts') as Dataset;
     const events = [...datasetEventsForDay(ds, { day: '2026-11-20', count: 100 })];
     expect(new Set(events.map((r) => r.event['currency']))).toEqual(new Set(['EUR']));
   });
