@@ -75,6 +75,7 @@ describe('a dataset the repository does not ship, declared in a folder', () => {
     // Assess
     expect(JSON.parse(listed.stdout).map((d: { name: string }) => d.name)).toEqual([
       'clicks',
+      'inventory',
       'orders',
       'stock_moves',
     ]);
@@ -118,7 +119,7 @@ describe('a dataset the repository does not ship, declared in a folder', () => {
       lake,
     );
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown dataset "stock_moves" \(declared: clicks, orders\)/);
+    expect(unknown.stderr).toMatch(/unknown dataset "stock_moves" \(declared: clicks, inventory, orders\)/);
   });
 
   it('streams through replay and compaction, serves the same numbers before and after batch publishes, and reconciles per model with no deviation', async () => {
