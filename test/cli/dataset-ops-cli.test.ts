@@ -13,7 +13,7 @@ function projectEnv() {
   return { TWINFLOW_DATASETS_DIR: projectDatasets(tempDir(), ['stock_moves', 'cycle_counts']) };
 }
 
-const DECLARED = /\(declared: clicks, cycle_counts, inventory, orders, stock_moves\)/;
+const DECLARED = /\(declared: clicks, cycle_counts, inventory, orders, stock_counts, stock_moves\)/;
 
 const move = (id: string, overrides: Record<string, unknown> = {}) => ({
   movement_id: id,

@@ -189,7 +189,7 @@ describe('twinflow generate-landing --dataset (events from the declaration)', ()
   it.each([
     [
       ['--dataset', 'nope', '--events', '10'],
-      /--dataset: unknown dataset "nope" \(declared: clicks, cycle_counts, inventory, orders, stock_moves\)/,
+      /--dataset: unknown dataset "nope" \(declared: clicks, cycle_counts, inventory, orders, stock_counts, stock_moves\)/,
     ],
     [['--dataset', 'stock_moves'], /give the number of rows: --events N/],
     [['--events', '10', '--orders', '10'], /give the number of rows once: --events or --orders/],
@@ -223,6 +223,8 @@ describe('twinflow generate-landing --dataset (events from the declaration)', ()
       ...['--lake', tempDir()],
     );
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/unknown dataset "stock_moves" \(declared: clicks, inventory, orders\)/);
+    expect(result.stderr).toMatch(
+      /unknown dataset "stock_moves" \(declared: clicks, inventory, orders, stock_counts\)/,
+    );
   });
 });

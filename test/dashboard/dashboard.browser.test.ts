@@ -154,6 +154,7 @@ describe('operations dashboard in Chromium', () => {
       'sessions_minute',
       'stock_movements_minute',
       'sales_minute',
+      'stock_counts_minute',
     ]);
     const modelRow = (model: string) => page.locator(`[data-testid="models"] tr[data-model="${model}"] td`);
     expect(await modelRow('sales_minute').allTextContents()).toEqual([
@@ -178,13 +179,20 @@ describe('operations dashboard in Chromium', () => {
       'sessions, bounced_sessions, converted_sessions, unique_users',
       'sessions 0 · bounced_sessions 0 · converted_sessions 0 · unique_users 0 · bounce_rate n/a · session_conversion n/a',
     ]);
-    // Nor stock movements: inventory's model is listed with zero sums.
+    // Nor stock movements or counts: inventory's and stock_counts' models are listed with zero sums.
     expect(await modelRow('stock_movements_minute').allTextContents()).toEqual([
       'inventory',
       'stock_movements_minute',
       'product_id, warehouse_id',
       'received, sold, returned, adjusted, net_change',
       'received 0 · sold 0 · returned 0 · adjusted 0 · net_change 0',
+    ]);
+    expect(await modelRow('stock_counts_minute').allTextContents()).toEqual([
+      'stock_counts',
+      'stock_counts_minute',
+      'product_id, warehouse_id',
+      'counts, counted_units',
+      'counts 0 · counted_units 0',
     ]);
     // The chart starts on the first listed model; choosing sales_minute charts its orders.
     const modelChart = page.getByTestId('model-chart');
