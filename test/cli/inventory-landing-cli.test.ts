@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { twinflow } from '../support/cli.ts';
+import { useTempDirs } from '../support/temp-dir.ts';
+
+/**
+ * The shipped inventory datasets from the command line: the generator fills inventory's quantity as its declaration
+ * says (`positive` unless an adjustment), so batch quarantines only what was made malformed on purpose; and the
+ * batch-only stock_counts is published and served like any model.
+ */
+
+const tempDir = useTempDirs();
+const DAY = '2026-11-20';
+
+async function ok(...args: string[]) {
+  const result = await twinflow(...args);
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout);
+}
+
+interface Movement {
+  movement_type: string;
+  quantity: number;
+}
+
+function exported(lake: string, key: string): Movement[] {
+  return readFileSync(path.join(lake, key), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Movement);
+}
+
+/** stock_movements_minute's totals, computed from the movements themselves. */
+function movementTotals(movements: readonly Movement[]) {
+  const sum = (type: string) =>
+    movements.filter((m) => m.movement_type === type).reduce((total, m) => total + m.quantity, 0);
+  const [received, sold, returned, adjusted] = ['receipt', 'sale', 'return', 'adjustment'].map(sum) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  return { received, sold, returned, adjusted, net_change: received + returned + adjusted - sold };
+}
+
+describe('twinflow generate-landing --dataset inventory, then batch', () => {
+  it('quarantines nothing: every quantity honours positive (1 or more unless an adjustment)', async () => {
+    // Prepare
+    const lake = tempDir();
+
+    // Act
+    const generated = await ok(
+      ...['generate-landing', '--dataset', 'inventory', '--date', DAY, '--events', '2000'],
+      ...['--format', 'jsonl', '--json', '--lake', lake],
+    );
+    const batch = await ok('batch', '--dataset', 'inventory', '--date', DAY, '--json', '--lake', lake);
+    const query = await ok(
+      ...['query', '--model', 'stock_movements_minute', '--start', DAY, '--granularity', 'day'],
+      ...['--json', '--lake', lake],
+    );
+
+    // Assess
+    const outcome = batch.outcomes[0];
+    expect(outcome.status).toBe('published');
+    expect(outcome.report.counts).toEqual({
+      received: 2000,
+      valid: 2000,
+      quarantined: 0,
+      duplicates: 0,
+      orders: 2000,
+    });
+    const movements = exported(lake, generated.key);
+    const quantities = (adjustment: boolean) =>
+      movements.filter((m) => (m.movement_type === 'adjustment') === adjustment).map((m) => m.quantity);
+    expect(Math.min(...quantities(false))).toBeGreaterThanOrEqual(1);
+    expect(quantities(true).some((q) => q < 0)).toBe(true);
+    expect(query.totals).toEqual(movementTotals(movements));
+  });
+
+  it('--malformed: quarantines exactly the malformed rows, one reason each, some of them the positive rule', async () => {
+    // Prepare
+    const lake = tempDir();
+
+    // Act
+    const generated = await ok(
+      ...['generate-landing', '--dataset', 'inventory', '--date', DAY, '--events', '2000'],
+      ...['--malformed', '0.04', '--json', '--lake', lake],
+    );
+    const batch = await ok('batch', '--dataset', 'inventory', '--date', DAY, '--json', '--lake', lake);
+
+    // Assess
+    const { status, report } = batch.outcomes[0];
+    expect(generated.malformed).toBe(80);
+    expect(status).toBe('published');
+    expect(report.counts).toEqual({
+      received: 2000,
+      valid: 1920,
+      quarantined: 80,
+      duplicates: 0,
+      orders: 1920,
+    });
+    const reasons = readFileSync(path.join(lake, report.quarantineKey), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).reasons as string[]);
+    expect(reasons.map((r) => r.length)).toEqual(Array(80).fill(1));
+    expect(reasons.flat()).toContain('quantity: must be greater than 0 unless movement_type is adjustment');
+  });
+});
+
+describe('twinflow generate-landing --dataset stock_counts, then batch (batch only)', () => {
+  it('publishes the counts, a producer retry once, and serves stock_counts_minute', async () => {
+    // Prepare
+    const lake = tempDir();
+
+    // Act
+    const generated = await ok(
+      ...['generate-landing', '--dataset', 'stock_counts', '--date', DAY, '--events', '500'],
+      ...['--duplicates', '0.02', '--format', 'csv', '--json', '--lake', lake],
+    );
+    const batch = await ok('batch', '--dataset', 'stock_counts', '--date', DAY, '--json', '--lake', lake);
+    const query = await ok(
+      ...['query', '--model', 'stock_counts_minute', '--start', DAY, '--granularity', 'day'],
+      ...['--json', '--lake', lake],
+    );
+
+    // Assess
+    const { status, report } = batch.outcomes[0];
+    expect(status).toBe('published');
+    expect(generated.duplicates).toBe(10);
+    expect(report.counts).toEqual({
+      received: 500,
+      valid: 500,
+      quarantined: 0,
+      duplicates: 10,
+      orders: 490,
+    });
+    expect(query.totals.counts).toBe(490);
+    expect(query.totals.counted_units).toBeGreaterThan(0);
+  });
+});
