@@ -7,11 +7,24 @@ import { useTempDirs } from '../support/temp-dir.ts';
 /**
  * The shipped inventory datasets from the command line: the generator fills inventory's quantity as its declaration
  * says (`positive` unless an adjustment), so batch quarantines only what was made malformed on purpose; and the
- * batch-only stock_counts is published and served like any model.
+ * batch-only stock_counts is published and served like any model. The README's section runs as written.
  */
 
 const tempDir = useTempDirs();
 const DAY = '2026-11-20';
+const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const DEMO_LAKE = '.twinflow/inventory-demo';
+
+/** The `npx twinflow` commands of the README's inventory section, on `lake`, as argument lists. */
+function readmeCommands(lake: string): string[][] {
+  const section = README.split('## The inventory datasets')[1] ?? '';
+  const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+  return block
+    .split('\n')
+    .map((line) => line.replace(/\s+#.*$/, '').trim())
+    .filter((line) => line.startsWith('npx twinflow ') && line.includes(`--lake ${DEMO_LAKE}`))
+    .map((line) => line.replaceAll(DEMO_LAKE, lake).split(/\s+/).slice(2));
+}
 
 async function ok(...args: string[]) {
   const result = await twinflow(...args);
@@ -138,5 +151,36 @@ describe('twinflow generate-landing --dataset stock_counts, then batch (batch on
     });
     expect(query.totals.counts).toBe(490);
     expect(query.totals.counted_units).toBeGreaterThan(0);
+  });
+});
+
+describe("README's inventory datasets section", () => {
+  it('runs as written: movements batched with the malformed ones quarantined, queried, then a day of counts', async () => {
+    // Prepare
+    const lake = tempDir();
+    const commands = readmeCommands(lake);
+    expect(commands.map((args) => args.slice(0, 2).join(' '))).toEqual([
+      'generate-landing --dataset',
+      'batch --dataset',
+      'query --model',
+      'quarantine list',
+      'generate-landing --dataset',
+      'batch --dataset',
+      'query --model',
+    ]);
+
+    // Act
+    const results = [];
+    for (const args of commands) results.push(await twinflow(...args));
+
+    // Assess
+    for (const [i, result] of results.entries())
+      expect(result.code, `${commands[i]}: ${result.stderr}`).toBe(0);
+    const out = results.map((r) => r.stdout);
+    expect(out[1]).toContain('[1/1] published: 2026-11-20: 1960 inventory, 40 quarantined');
+    expect(out[2]).toMatch(/received\s+sold\s+returned\s+adjusted\s+net_change/);
+    expect(out[3]).toContain('quantity: must be greater than 0 unless movement_type is adjustment');
+    expect(out[5]).toContain('[1/1] published: 2026-11-20: 500 stock_counts, 0 quarantined');
+    expect(out[6]).toMatch(/counts\s+counted_units/);
   });
 });
