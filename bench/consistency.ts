@@ -56,40 +56,49 @@ export interface ConsistencyFigure {
 
 /**
  * The stream as a producer and SQS would deliver it: near-time order with local shuffling, some messages
- * delivered twice (same message, later batch), some orders sent twice by the producer (new event id and message),
- * and a few events arriving hours after their time.
+ * delivered twice (same message, later batch), some records sent twice by the producer (`retryOf`: a new message;
+ * none when it is omitted, e.g. when the records already hold their producer retries), and a few events arriving
+ * hours after their time. Messages move up to `shuffle / 2` places either way (default 400: a few seconds at a
+ * busy stream's rate). Message ids are `<prefix>-i` (`retry-<prefix>-i` for a producer retry).
  */
-function streamOf(orders: readonly Record<string, unknown>[], batchSize: number, seed: number) {
-  const random = seededRandom(seed);
-  const n = orders.length;
+export function streamOf(
+  records: readonly Record<string, unknown>[],
+  options: {
+    batchSize: number;
+    seed: number;
+    prefix?: string;
+    shuffle?: number;
+    retryOf?: (record: Record<string, unknown>) => Record<string, unknown>;
+  },
+) {
+  const { batchSize, retryOf, prefix = 'msg', shuffle = 400 } = options;
+  const random = seededRandom(options.seed);
+  const n = records.length;
   const placed: { at: number; message: StreamMessage }[] = [];
   let redeliveries = 0;
   let producerRetries = 0;
   let lateArrivals = 0;
-  orders.forEach((order, i) => {
-    const messageId = `msg-${i}`;
-    const body = JSON.stringify(order);
+  records.forEach((record, i) => {
+    const messageId = `${prefix}-${i}`;
+    const body = JSON.stringify(record);
     const isLate = random() < LATE_SHARE;
     lateArrivals += isLate ? 1 : 0;
     placed.push({
-      at: isLate ? n + random() * n * 0.1 : i + (random() - 0.5) * 400,
+      at: isLate ? n + random() * n * 0.1 : i + (random() - 0.5) * shuffle,
       message: { messageId, body },
     });
     if (random() < REDELIVERED_SHARE) {
       redeliveries += 1;
       placed.push({
-        at: i + batchSize + 400 + random() * 5_000,
+        at: i + batchSize + shuffle + random() * 5_000,
         message: { messageId, body, receiveCount: 2 },
       });
     }
-    if (random() < RETRIED_SHARE) {
+    if (retryOf && random() < RETRIED_SHARE) {
       producerRetries += 1;
       placed.push({
         at: i + random() * 2_000,
-        message: {
-          messageId: `retry-${i}`,
-          body: JSON.stringify({ ...order, event_id: `${order['event_id']}-retry` }),
-        },
+        message: { messageId: `retry-${prefix}-${i}`, body: JSON.stringify(retryOf(record)) },
       });
     }
   });
@@ -155,7 +164,12 @@ export async function benchConsistency(options: { orders: number; batchSize?: nu
     const batchMs = performance.now() - tBatch;
 
     // (b) stream: the messy delivery through the consumer core, then compaction.
-    const stream = streamOf(orders, batchSize, seed);
+    const stream = streamOf(orders, {
+      batchSize,
+      seed,
+      // A producer retry of an order: the same order_id under a new event id (the business key dedups it).
+      retryOf: (order) => ({ ...order, event_id: `${order['event_id']}-retry` }),
+    });
     const tStream = performance.now();
     let streamLate = 0;
     let streamDuplicates = 0;

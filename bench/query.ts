@@ -9,6 +9,12 @@
  *   npx tsx bench/query.ts [--orders-per-day 100000] [--runs 200] [--first-runs 40]
  *                          [--http-runs N] [--http-first-runs N] [--http-lake s3|dir] [--no-http]
  *                          [--out bench/results/query.json]
+ *   npx tsx bench/query.ts --dataset clicks [--events-per-day 200000] [same options]
+ *                          [--out bench/results/query-clicks.json]
+ * --dataset clicks: GET /metrics/funnel_minute and /metrics/sessions_minute for one day, of a lake seeded by the
+ * real layers from realistic clicks (local/click-generator.ts): the two days before today published by runBatchDay
+ * (the newest one reads its neighbour's export), today until 14:30 through consumeMicroBatch and compactRealtime
+ * (hours compacted with the day's sessions, the last minute as partials of the batching window).
  * --http-runs / --http-first-runs default to --runs / --first-runs capped at 100 / 10 (each HTTP "first" sample
  * costs a container cold start). --http-lake dir serves the seeded directory (LAKE_DIR) instead of the local S3,
  * to tell the adapter and worker apart from the S3 emulation.
@@ -28,6 +34,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBatchDay } from '../functions/batch/run-batch-day.ts';
 import { buildDatasetViews, copyToParquet } from '../functions/pipeline/dataset-views.ts';
+import { dataset } from '../functions/pipeline/datasets.ts';
 import { addDays } from '../functions/pipeline/dates.ts';
 import { withConnection } from '../functions/pipeline/duckdb-session.ts';
 import { lake } from '../functions/pipeline/lake-layout.ts';
@@ -37,25 +44,33 @@ import { silentLog } from '../functions/pipeline/ports.ts';
 import type { RealtimeManifest } from '../functions/pipeline/realtime-view.ts';
 import { appendJsonRecords, createRawTable } from '../functions/pipeline/record-sources.ts';
 import { BatchCache } from '../functions/serving/batch-cache.ts';
+import { servedModel } from '../functions/serving/metric-model.ts';
+import { queryMetric } from '../functions/serving/metric-query.ts';
 import type { SalesQuery } from '../functions/serving/query-limits.ts';
+import { parseMetricParams } from '../functions/serving/query-params.ts';
 import { querySales, type ServingDeps } from '../functions/serving/sales.ts';
 import { salesWindows } from '../functions/serving/windows.ts';
+import { compactRealtime } from '../functions/stream/compaction.ts';
+import { consumeMicroBatch, type StreamMessage } from '../functions/stream/micro-batch.ts';
 import { stageConfig } from '../lib/stage-config.ts';
-import { writeLandingExport } from '../local/landing-export.ts';
+import { clickRecordsForDay } from '../local/click-generator.ts';
+import { writeDatasetLandingExport, writeLandingExport } from '../local/landing-export.ts';
 import { type OrderEvent, ordersForDay } from '../local/order-generator.ts';
 import { parseSchedule } from '../local/schedule-expression.ts';
 import { type LakeMode, type QueryApi, startQueryApi } from './query-api.ts';
 
 const { values } = parseArgs({
   options: {
+    dataset: { type: 'string', default: 'orders' },
     'orders-per-day': { type: 'string', default: '100000' },
+    'events-per-day': { type: 'string', default: '200000' },
     runs: { type: 'string', default: '200' },
     'first-runs': { type: 'string', default: '40' },
     'http-runs': { type: 'string' },
     'http-first-runs': { type: 'string' },
     'http-lake': { type: 'string', default: 's3' },
     'no-http': { type: 'boolean', default: false },
-    out: { type: 'string', default: 'bench/results/query.json' },
+    out: { type: 'string' },
   },
 });
 
@@ -166,7 +181,7 @@ function salesCase(name: string, q: SalesQuery): Case {
   return { name, run: (deps) => querySales(q, deps), path: `/sales?${params}` };
 }
 
-const CASES: Case[] = [
+const ORDERS_CASES: Case[] = [
   salesCase('1 day, batch, by hour', { start: day('2026-11-20'), end: day(TODAY), granularity: 'hour' }),
   salesCase('1 day, batch, by minute', { start: day('2026-11-20'), end: day(TODAY), granularity: 'minute' }),
   salesCase('1 day, batch, top products', {
@@ -207,7 +222,134 @@ const CASES: Case[] = [
  * Pays a fresh container's cold start without touching what the cases read: windows on the oldest seeded day,
  * which no case includes (their batch cache keys and file metadata stay cold).
  */
-const COLD_START_PATH = `/sales/windows?${new URLSearchParams({ at: `${FIRST_DAY}T12:00:00Z` })}`;
+const ORDERS_COLD_START_PATH = `/sales/windows?${new URLSearchParams({ at: `${FIRST_DAY}T12:00:00Z` })}`;
+
+/** One `GET /metrics/{model}` query, answered in process exactly as the route parses and answers it. */
+function metricCase(name: string, model: string, params: Record<string, string>): Case {
+  const served = servedModel(model);
+  return {
+    name,
+    run: (deps) => queryMetric(served, parseMetricParams(served, params, NOW, 'UTC'), deps),
+    path: `/metrics/${model}?${new URLSearchParams(params)}`,
+  };
+}
+
+const YESTERDAY = addDays(TODAY, -1);
+const oneDay = (d: string) => ({
+  start: `${d}T00:00:00Z`,
+  end: `${addDays(d, 1)}T00:00:00Z`,
+  granularity: 'hour',
+});
+const CLICKS_CASES: Case[] = [
+  metricCase('funnel_minute 1 day, batch, by hour', 'funnel_minute', oneDay(YESTERDAY)),
+  metricCase('funnel_minute 1 day, today (realtime), by hour', 'funnel_minute', oneDay(TODAY)),
+  metricCase('sessions_minute 1 day, batch, by hour', 'sessions_minute', oneDay(YESTERDAY)),
+  metricCase('sessions_minute 1 day, today (realtime), by hour', 'sessions_minute', oneDay(TODAY)),
+  metricCase('funnel_minute 1 day, batch, by product', 'funnel_minute', {
+    ...oneDay(YESTERDAY),
+    granularity: 'day',
+    group_by: 'product_id',
+  }),
+];
+/** As for orders: windows on the oldest seeded day (batch), which no case reads. */
+const CLICKS_FIRST_DAY = addDays(TODAY, -2);
+const CLICKS_COLD_START_PATH = `/metrics/funnel_minute/windows?${new URLSearchParams({ at: `${CLICKS_FIRST_DAY}T12:00:00Z` })}`;
+
+/**
+ * Clicks as the layers leave them at NOW: the two days before published by batch (each reads its neighbours'
+ * exports), today through the consumer core and compaction — every event until the last compaction (NOW − one
+ * schedule interval) compacted, with the day's sessions, and the minute since as one partial per batching window.
+ */
+async function seedClicks(store: ObjectStore, eventsPerDay: number): Promise<number> {
+  const ds = dataset('clicks');
+  const input = (d: string, seed: number) => ({ day: d, count: eventsPerDay, seed, duplicateShare: 0.02 });
+  for (const [i, d] of [CLICKS_FIRST_DAY, YESTERDAY].entries()) {
+    await writeDatasetLandingExport(
+      { ...input(d, 7 + i), dataset: ds, rows: eventsPerDay, format: 'parquet' },
+      store,
+    );
+  }
+  for (const d of [CLICKS_FIRST_DAY, YESTERDAY]) {
+    const report = await runBatchDay(
+      { day: d, dataset: 'clicks', thresholds: { force: true } },
+      { store, clock: () => new Date(`${addDays(d, 1)}T02:00:00Z`), log: silentLog },
+    );
+    if (report.status !== 'published') throw new Error(`clicks batch ${d}: ${report.status} ${report.error}`);
+  }
+  const deps = { store, clock: () => NOW, log: silentLog };
+  const compactedUntil = NOW.getTime() - COMPACTION_MS;
+  const today = [...clickRecordsForDay(ds, input(TODAY, 9))]
+    .map((r, i) => ({
+      at: Date.parse(String(r.event['event_time'])),
+      message: { messageId: `c${i}`, body: JSON.stringify(r.event) },
+    }))
+    .filter((m) => m.at < NOW.getTime());
+  const consume = async (messages: StreamMessage[]) => {
+    const result = await consumeMicroBatch({ messages, dataset: 'clicks' }, deps);
+    if (result.failedMessageIds.length > 0) throw new Error(`clicks micro-batch failed: ${result.error}`);
+  };
+  // Large micro-batches for what compaction folds away anyway (the partials it covers are then deleted).
+  const compacted = today.filter((m) => m.at < compactedUntil).map((m) => m.message);
+  for (let i = 0; i < compacted.length; i += 5_000) await consume(compacted.slice(i, i + 5_000));
+  await compactRealtime(deps, { now: NOW, days: [TODAY], datasets: ['clicks'], graceMs: 0 });
+  const windows = new Map<number, StreamMessage[]>();
+  for (const m of today.filter((m) => m.at >= compactedUntil)) {
+    const slice = Math.floor(m.at / (PARTIAL_SECONDS * 1000));
+    windows.set(slice, [...(windows.get(slice) ?? []), m.message]);
+  }
+  for (const messages of windows.values()) await consume(messages);
+  return windows.size;
+}
+
+/** What one dataset's bench seeds and asks. */
+interface Suite {
+  /** Seeds the lake; returns the realtime partials left uncompacted. */
+  seed(store: ObjectStore, work: string): Promise<number>;
+  /** The lake, for the report. */
+  lake: Record<string, unknown>;
+  cases: Case[];
+  coldStartPath: string;
+  /** The bench's own options in the command that reproduces it. */
+  command: string;
+  out: string;
+  /** What is called in process. */
+  core: string;
+}
+
+function suiteOf(name: string): Suite {
+  if (name === 'clicks') {
+    const eventsPerDay = Number(values['events-per-day']);
+    return {
+      seed: (store) => seedClicks(store, eventsPerDay),
+      lake: { dataset: 'clicks', eventsPerDay, batchDays: 2, store: 'local directory' },
+      cases: CLICKS_CASES,
+      coldStartPath: CLICKS_COLD_START_PATH,
+      command: `--dataset clicks --events-per-day ${eventsPerDay}`,
+      out: 'bench/results/query-clicks.json',
+      core: 'queryMetric',
+    };
+  }
+  if (name !== 'orders') throw new Error('--dataset is orders or clicks');
+  const ordersPerDay = Number(values['orders-per-day']);
+  return {
+    async seed(store, work) {
+      for (let d = FIRST_DAY; d < TODAY; d = addDays(d, 1)) {
+        await writeLandingExport({ day: d, orders: ordersPerDay, seed: 7 }, store);
+        await runBatchDay(
+          { day: d },
+          { store, clock: () => new Date(`${addDays(d, 1)}T02:00:00Z`), log: silentLog },
+        );
+      }
+      return seedRealtime(store, ordersPerDay, work);
+    },
+    lake: { ordersPerDay, batchDays: 30, store: 'local directory' },
+    cases: ORDERS_CASES,
+    coldStartPath: ORDERS_COLD_START_PATH,
+    command: `--orders-per-day ${ordersPerDay}`,
+    out: 'bench/results/query.json',
+    core: 'querySales / salesWindows',
+  };
+}
 
 /** What must be identical in process and over HTTP: the answer without its generation time. */
 const answerOf = (body: { rows?: unknown[]; windows?: unknown[] }) =>
@@ -240,14 +382,15 @@ interface HttpCaseResult extends CaseResult {
 
 async function measureInProcess(
   store: LocalDirectoryStore,
+  cases: readonly Case[],
   runs: number,
   firstRuns: number,
 ): Promise<{ coldProcessMs: number; results: (CaseResult & { answer: string })[] }> {
   const deps = (cache: BatchCache): ServingDeps => ({ store, clock: () => NOW, log: silentLog, cache });
-  const first = CASES[0];
+  const first = cases[0];
   const coldProcessMs = first ? await time(() => first.run(deps(new BatchCache()))) : Number.NaN;
   const results = [];
-  for (const c of CASES) {
+  for (const c of cases) {
     const firstSamples: number[] = [];
     let rows = 0;
     let answer = '';
@@ -271,14 +414,15 @@ async function measureInProcess(
 
 async function measureHttp(
   api: QueryApi,
+  suite: Pick<Suite, 'cases' | 'coldStartPath'>,
   runs: number,
   firstRuns: number,
   inProcess: readonly { name: string; answer: string }[],
 ): Promise<{ coldStart: ReturnType<typeof stats>; results: HttpCaseResult[] }> {
   // The first container's cold start (and, in s3 mode, the first download of every file the cases read).
-  await get(api, COLD_START_PATH);
+  await get(api, suite.coldStartPath);
   const results: HttpCaseResult[] = [];
-  for (const c of CASES) {
+  for (const c of suite.cases) {
     const warmup = await get(api, c.path);
     const parsed = JSON.parse(warmup.body) as { rows?: unknown[]; windows?: unknown[] };
     const warmSamples: number[] = [];
@@ -298,11 +442,11 @@ async function measureHttp(
     });
   }
   const coldStartSamples: number[] = [];
-  for (const [index, c] of CASES.entries()) {
+  for (const [index, c] of suite.cases.entries()) {
     const firstSamples: number[] = [];
     for (let i = 0; i < firstRuns; i++) {
       await api.recycle();
-      const cold = await get(api, COLD_START_PATH);
+      const cold = await get(api, suite.coldStartPath);
       if (!api.lastInvocation?.coldStart) throw new Error('recycled container did not cold start');
       coldStartSamples.push(cold.ms);
       const first = await get(api, c.path);
@@ -316,7 +460,7 @@ async function measureHttp(
 }
 
 async function main() {
-  const ordersPerDay = Number(values['orders-per-day']);
+  const suite = suiteOf(values.dataset ?? 'orders');
   const runs = Number(values.runs);
   const firstRuns = Number(values['first-runs']);
   // A first request over HTTP costs a container cold start (~1 s) on top: fewer samples unless asked for.
@@ -330,25 +474,16 @@ async function main() {
   try {
     const store = new LocalDirectoryStore(dir);
     const seedStart = performance.now();
-    for (let d = FIRST_DAY; d < TODAY; d = addDays(d, 1)) {
-      await writeLandingExport({ day: d, orders: ordersPerDay, seed: 7 }, store);
-      await runBatchDay(
-        { day: d },
-        { store, clock: () => new Date(`${addDays(d, 1)}T02:00:00Z`), log: silentLog },
-      );
-    }
-    const partials = await seedRealtime(store, ordersPerDay, work);
+    const partials = await suite.seed(store, work);
     const seedMs = performance.now() - seedStart;
     console.log(
-      `seeded ${ordersPerDay} orders/day: 30 batch days + today until ${NOW.toISOString()} (${partials} partials) in ${(seedMs / 1000).toFixed(1)} s`,
+      `seeded ${JSON.stringify(suite.lake)}: batch days + today until ${NOW.toISOString()} (${partials} partials) in ${(seedMs / 1000).toFixed(1)} s`,
     );
 
     const inProcessStart = performance.now();
-    const { coldProcessMs, results } = await measureInProcess(store, runs, firstRuns);
+    const { coldProcessMs, results } = await measureInProcess(store, suite.cases, runs, firstRuns);
     const inProcessSeconds = (performance.now() - inProcessStart) / 1000;
-    console.log(
-      `\nin process (querySales / salesWindows called directly), ${inProcessSeconds.toFixed(1)} s:`,
-    );
+    console.log(`\nin process (${suite.core} called directly), ${inProcessSeconds.toFixed(1)} s:`);
     console.table(
       results.map((r) => ({
         query: r.name,
@@ -379,7 +514,7 @@ async function main() {
         mode: httpLake,
       });
       try {
-        const measured = await measureHttp(api, httpRuns, httpFirstRuns, results);
+        const measured = await measureHttp(api, suite, httpRuns, httpFirstRuns, results);
         http = {
           lake: httpLake,
           upload: { files: api.upload.files, ms: Number(api.upload.ms.toFixed(0)) },
@@ -412,9 +547,9 @@ async function main() {
       );
     }
 
-    const out = values.out ?? 'bench/results/query.json';
+    const out = values.out ?? suite.out;
     const command =
-      `npx tsx bench/query.ts --orders-per-day ${ordersPerDay} --runs ${runs} --first-runs ${firstRuns}` +
+      `npx tsx bench/query.ts ${suite.command} --runs ${runs} --first-runs ${firstRuns}` +
       (withHttp
         ? ` --http-runs ${httpRuns} --http-first-runs ${httpFirstRuns} --http-lake ${httpLake}`
         : ' --no-http');
@@ -432,7 +567,8 @@ async function main() {
             // Other work on the machine skews percentiles; recorded so numbers can be compared honestly.
             loadAverage1m: Number(os.loadavg()[0]?.toFixed(2)),
           },
-          lake: { ordersPerDay, batchDays: 30, realtimePartials: partials, store: 'local directory' },
+          dataset: values.dataset ?? 'orders',
+          lake: { ...suite.lake, realtimePartials: partials },
           targets: { oneDayWarmP95Ms: 20, userSpecOneDayMs: 100 },
           coldProcessMs: Number(coldProcessMs.toFixed(1)),
           results: results.map(({ answer: _, ...r }) => r),

@@ -796,11 +796,13 @@ function renderTrending(body: TopBody): void {
   table.dataset['end'] = body.end;
   const tbody = table.querySelector('tbody');
   if (!tbody) return;
-  const max = Number(body.top[0]?.[TRENDING.measure] ?? 0) || 1;
+  // Products seen in the window but never added to cart rank last with 0: they are not trending.
+  const trending = body.top.filter((row) => Number(row[TRENDING.measure] ?? 0) > 0);
+  const max = Number(trending[0]?.[TRENDING.measure] ?? 0) || 1;
   tbody.replaceChildren(
-    ...(body.top.length === 0
+    ...(trending.length === 0
       ? [stateRow(5, `Nothing added to cart in the last ${TRENDING.minutes} minutes`)]
-      : body.top.map((row, i) => {
+      : trending.map((row, i) => {
           const carts = Number(row[TRENDING.measure] ?? 0);
           const bar = el('span', { class: 'bar' });
           bar.style.width = `${Math.max(2, (carts / max) * 100)}%`;

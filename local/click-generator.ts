@@ -4,13 +4,19 @@
  * directly), browses pages and products with think times shorter than the dataset's session gap, and drops out of
  * the funnel with decreasing odds — add to cart, checkout, purchase (a checkout and a purchase per cart line).
  * About a third of the sessions bounce (one event). Products follow the orders' popularity, so what trends in
- * clicks is what sells in orders. Some visitors come back later the same day, never within the gap (so the
- * sessions generated are the sessions the models compute), and some of them on a second device. The client's
- * session_id is a random UUID per session; a few clients send none, and a few no device.
+ * clicks is what sells in orders. Some visitors come back later the same day and, over several days, on a later
+ * day; never within the gap (so the sessions generated are the sessions the models compute), and some of them on
+ * a second device. The client's session_id is a random UUID per session; a few clients send none, and a few no
+ * device.
+ *
+ * Several consecutive days are one generation (`clicksForDays`): a session that starts late on a day goes on past
+ * midnight into the next one, as the batch layer's `neighbour_days` expects, and is the day's it starts on. Only
+ * the generation's last day squeezes a session still open before its end, so every event lies in the generated
+ * days; a single day (`clicksForDay`) is a generation of one day.
  */
 
 import { type Dataset, dataset } from '../functions/pipeline/datasets.ts';
-import { dayRange, UTC } from '../functions/pipeline/dates.ts';
+import { addDays, dayRange, parseDay, UTC } from '../functions/pipeline/dates.ts';
 import { InvalidInputError } from '../functions/pipeline/errors.ts';
 import {
   brokenValue,
@@ -18,6 +24,7 @@ import {
   type DatasetEventsInput,
   type GeneratedKind,
   type GeneratedRecord,
+  type PlannedCounts,
   plannedCounts,
 } from './dataset-events.ts';
 import { dayShapedInstants, hotProduct, productId, seededRandom } from './order-generator.ts';
@@ -62,8 +69,10 @@ export const FUNNEL = {
   checksOut: 0.5,
   /** …and a checkout is paid. */
   purchases: 0.6,
-  /** Sessions by a visitor seen earlier in the day (when they are not in a session then). */
+  /** Sessions by a visitor seen earlier in the day (when they are not in a session then)… */
   returning: 0.2,
+  /** …and by a visitor of an earlier day of the generation (a live stream: of an earlier UTC day). */
+  returnsAnotherDay: 0.15,
   /** Visitors who also use a second device, and how often they pick it for a session. */
   twoDevices: 0.25,
   secondDevice: 0.4,
@@ -74,6 +83,9 @@ export const FUNNEL = {
 
 /** Visitors `u-1` … `u-200000`; the first 50,000 are the orders' customers. */
 const VISITORS = 200_000;
+/** The samples of visitors who may come back: today's, and the earlier days'. */
+const SEEN_TODAY = 10_000;
+const SEEN_BEFORE = 20_000;
 const PAGES = [
   '/deals',
   '/search',
@@ -171,6 +183,12 @@ function pick<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)] as T;
 }
 
+/** Keeps `item` in a sample of at most `size`: appended while there is room, else in a random one's place. */
+function keep<T>(random: () => number, sample: T[], item: T, size: number): void {
+  if (sample.length < size) sample.push(item);
+  else sample[Math.floor(random() * sample.length)] = item;
+}
+
 function referrerOf(random: () => number): string | undefined {
   let roll = random();
   for (const [share, referrer] of REFERRERS) {
@@ -246,6 +264,19 @@ class PendingEvents {
   }
 }
 
+/** A session as the generator planned it: what `sessions_minute` must count for it, on the day it starts. */
+export interface PlannedSession {
+  user_id: string;
+  /** The device its events carry (none when the client sends none). */
+  device?: Device;
+  session_id?: string;
+  /** Its first and last event's instants, ISO-8601. */
+  start: string;
+  end: string;
+  events: number;
+  isConverted: boolean;
+}
+
 /** What every click generator takes. */
 export interface ClickOptions {
   /** The clicks declaration (default: `dataset('clicks')`); its `session_gap_minutes` spaces the sessions. */
@@ -253,6 +284,8 @@ export interface ClickOptions {
   seed?: number;
   /** Makes event ids unique per generator (default `s<seed>`). */
   idPrefix?: string;
+  /** Told each session as it is planned, in start order (tests hold the models to it). */
+  onSession?: (session: PlannedSession) => void;
 }
 
 /** The session gap of a clicks declaration, ms (its `session_gap_minutes`, 30 when it declares none). */
@@ -292,11 +325,17 @@ class SessionMaker {
   private readonly times: () => number;
   private readonly gapMs: number;
   private readonly prefix: string;
-  /** Each visitor's last event so far: a new session of theirs starts at least a gap later. */
+  private readonly onSession: ((session: PlannedSession) => void) | undefined;
+  /**
+   * Each visitor's last event so far, whatever the day: a new session of theirs starts at least a gap later, so a
+   * visitor back after midnight is not in the session they began the evening before.
+   */
   private readonly lastEvent = new Map<number, number>();
   private pruneAt = 20_000;
-  /** Visitors seen so far (a sample, once many), who may come back. */
-  private readonly seen: number[] = [];
+  /** Visitors seen so far today (a sample, once many), who may come back later today… */
+  private seenToday: number[] = [];
+  /** …and those of earlier days (a sample), who may come back on a later one. */
+  private readonly seenBefore: number[] = [];
   private sequence = 0;
   private made = 0;
 
@@ -305,11 +344,18 @@ class SessionMaker {
     return this.pending.size;
   }
 
-  constructor(ds: Dataset, seed: number, prefix: string) {
+  constructor(ds: Dataset, seed: number, prefix: string, onSession?: (session: PlannedSession) => void) {
     this.gapMs = sessionGapMs(ds);
     this.choices = seededRandom(seed ^ 0x3c6ef372);
     this.times = seededRandom(seed ^ 0x7f4a7c15);
     this.prefix = prefix;
+    this.onSession = onSession;
+  }
+
+  /** A new day begins: today's visitors become earlier days' ones, who may come back on this day. */
+  newDay(): void {
+    for (const user of this.seenToday) keep(this.choices, this.seenBefore, user, SEEN_BEFORE);
+    this.seenToday = [];
   }
 
   private isFree(user: number, startMs: number): boolean {
@@ -319,11 +365,18 @@ class SessionMaker {
 
   private visitor(startMs: number): number {
     const random = this.choices;
-    if (this.seen.length > 0 && random() < FUNNEL.returning) {
-      for (let tries = 0; tries < 3; tries++) {
-        const user = pick(random, this.seen);
-        if (this.isFree(user, startMs)) return user;
-      }
+    const roll = random();
+    const back =
+      roll < FUNNEL.returning
+        ? this.seenToday
+        : roll < FUNNEL.returning + FUNNEL.returnsAnotherDay
+          ? this.seenBefore
+          : undefined;
+    for (let tries = 0; back !== undefined && back.length > 0 && tries < 3; tries++) {
+      const user = pick(random, back);
+      if (!this.isFree(user, startMs)) continue;
+      if (back === this.seenBefore) keep(random, this.seenToday, user, SEEN_TODAY);
+      return user;
     }
     if (this.lastEvent.size > this.pruneAt) {
       // Starts only move forward: a visitor free now stays free.
@@ -336,15 +389,14 @@ class SessionMaker {
     for (;;) {
       const user = 1 + Math.floor(random() * pool);
       if (!this.isFree(user, startMs)) continue;
-      if (this.seen.length < 10_000) this.seen.push(user);
-      else this.seen[Math.floor(random() * this.seen.length)] = user;
+      keep(random, this.seenToday, user, SEEN_TODAY);
       return user;
     }
   }
 
   /**
    * A session of `shape` starting at `startMs`. With `endMs`, a session that would run past it is squeezed in
-   * before it (an export holds its own day only).
+   * before it (a generation holds its own days only).
    */
   start(startMs: number, shape: Shape, endMs?: number): void {
     if (shape.length === 0) return;
@@ -367,7 +419,17 @@ class SessionMaker {
       const scale = (endMs - 1 - startMs) / (lastAt - startMs);
       for (let i = 1; i < at.length; i++) at[i] = startMs + Math.floor(((at[i] as number) - startMs) * scale);
     }
-    this.lastEvent.set(user, at[at.length - 1] as number);
+    const endAt = at[at.length - 1] as number;
+    this.lastEvent.set(user, endAt);
+    this.onSession?.({
+      user_id: `u-${user}`,
+      ...(sends.device ? { device } : {}),
+      ...(sends.sessionId ? { session_id: sessionId } : {}),
+      start: new Date(startMs).toISOString(),
+      end: new Date(endAt).toISOString(),
+      events: shape.length,
+      isConverted: shape.includes('B'),
+    });
 
     let referrer = referrerOf(random);
     let product: string | undefined;
@@ -419,6 +481,8 @@ class SessionMaker {
   }
 }
 
+const MS_PER_DAY = 86_400_000;
+
 /** A live stream of clicks: sessions start as time goes on and their events come out when their time has come. */
 export interface ClickStream {
   /**
@@ -433,10 +497,16 @@ export interface ClickStream {
 /** Clicks from `start` on, for the live feed (local/order-feed.ts). */
 export function createClickStream(options: ClickOptions & { start: Date }): ClickStream {
   const seed = options.seed ?? 42;
-  const maker = new SessionMaker(options.dataset ?? dataset('clicks'), seed, options.idPrefix ?? `s${seed}`);
+  const maker = new SessionMaker(
+    options.dataset ?? dataset('clicks'),
+    seed,
+    options.idPrefix ?? `s${seed}`,
+    options.onSession,
+  );
   const shapes = seededRandom(seed ^ 0x1b873593);
   const instants = seededRandom(seed ^ 0x68e31da4);
   let cursor = options.start.getTime();
+  let utcDay = Math.floor(cursor / MS_PER_DAY);
   const stream: ClickStream = {
     advance(to, sessions) {
       const toMs = to.getTime();
@@ -445,7 +515,13 @@ export function createClickStream(options: ClickOptions & { start: Date }): Clic
           { length: sessions },
           () => cursor + Math.floor(instants() * (toMs - cursor)),
         );
-        for (const startMs of starts.sort((a, b) => a - b)) maker.start(startMs, drawShape(shapes));
+        for (const startMs of starts.sort((a, b) => a - b)) {
+          if (Math.floor(startMs / MS_PER_DAY) !== utcDay) {
+            utcDay = Math.floor(startMs / MS_PER_DAY);
+            maker.newDay();
+          }
+          maker.start(startMs, drawShape(shapes));
+        }
         cursor = toMs;
       }
       return [...maker.due(toMs)];
@@ -476,39 +552,94 @@ export interface ClicksForDayInput extends ClickOptions {
   timeZone?: string;
 }
 
+/** A day of a generation and the events of the sessions that start on it. */
+export interface DayCount {
+  day: string;
+  count: number;
+}
+
+export interface ClicksForDaysInput extends ClickOptions {
+  /** Consecutive reporting days (of `timeZone`), the earliest first, each with its sessions' events: exactly. */
+  days: readonly DayCount[];
+  /** The reporting time zone (default UTC). */
+  timeZone?: string;
+}
+
+/** The generation's seed: the first day mixed in, so the same seed gives each day (and each range) its own clicks. */
+function generationSeed(seed: number, firstDay: string): number {
+  return (seed ^ Math.imul(Date.parse(`${firstDay}T00:00:00Z`) / MS_PER_DAY, 0x9e3779b1)) >>> 0;
+}
+
+function checkedDays(days: readonly DayCount[]): readonly DayCount[] {
+  if (days.length === 0) throw new InvalidInputError('give at least one day', 'days');
+  days.forEach(({ day, count }, i) => {
+    parseDay(day);
+    if (!Number.isInteger(count) || count < 0) {
+      throw new InvalidInputError(`count must be a whole number >= 0, got ${count}`, 'count');
+    }
+    const previous = days[i - 1]?.day;
+    if (previous !== undefined && addDays(previous, 1) !== day) {
+      throw new InvalidInputError(`days must be consecutive: ${day} does not follow ${previous}`, 'days');
+    }
+  });
+  return days;
+}
+
 /**
- * Exactly `count` click events of `day` (a day of `timeZone`), in time order: sessions start by the shop's day
- * curve (quiet nights, an evening peak), the last one cut short to make the count. Every event lies within the
- * day: a late session is squeezed in before midnight.
+ * The clicks of consecutive days as one generation, in time order: each day's sessions start by the shop's day
+ * curve (quiet nights, an evening peak) and hold exactly its count of events, the day's last session cut short to
+ * make it. A session that starts late on a day goes on past midnight into the next day (its events there are
+ * that day's by their event_time, the session is the day's it starts on), and visitors of a day come back on
+ * later ones. The last day's sessions are squeezed in before its end: every event lies in the generated days.
  */
-export function* clicksForDay(input: ClicksForDayInput): Generator<ClickEvent> {
-  const { day, count } = input;
-  if (!Number.isInteger(count) || count < 0) {
-    throw new InvalidInputError(`count must be a whole number >= 0, got ${count}`, 'count');
-  }
+export function* clicksForDays(input: ClicksForDaysInput): Generator<ClickEvent> {
+  const days = checkedDays(input.days);
+  const first = (days[0] as DayCount).day;
+  const last = (days.at(-1) as DayCount).day;
   const seed = input.seed ?? 42;
   const timeZone = input.timeZone ?? UTC;
-  const ds = input.dataset ?? dataset('clicks');
-  const { end } = dayRange(day, timeZone);
-  const shapesSeed = seed ^ 0x1b873593;
-  // Two passes over the same shapes: how many sessions hold `count` events, then the sessions themselves.
-  let sessions = 0;
+  const mixed = generationSeed(seed, first);
+  const compact = (day: string) => day.replaceAll('-', '');
+  const prefix =
+    input.idPrefix ??
+    (days.length === 1 ? `${compact(first)}s${seed}` : `${compact(first)}-${compact(last)}s${seed}`);
+  const endMs = dayRange(last, timeZone).end.getTime();
+  const shapesSeed = mixed ^ 0x1b873593;
+  // Two passes over the same shapes: how many sessions hold each day's events, then the sessions themselves.
   const counting = seededRandom(shapesSeed);
-  for (let events = 0; events < count; sessions++) events += drawShape(counting).length;
+  const sessionsOf = days.map(({ count }) => {
+    let sessions = 0;
+    for (let events = 0; events < count; sessions++) events += drawShape(counting).length;
+    return sessions;
+  });
   const shapes = seededRandom(shapesSeed);
-  const maker = new SessionMaker(ds, seed, input.idPrefix ?? `${day.replaceAll('-', '')}s${seed}`);
-  let left = count;
-  let started = 0;
-  for (const instant of dayShapedInstants(day, sessions, seededRandom(seed ^ 0x68e31da4), timeZone)) {
-    // The day curve rounds per hour and may offer a few instants more than asked for.
-    if (started === sessions) break;
-    yield* maker.due(instant.getTime());
-    const shape = drawShape(shapes).slice(0, left);
-    left -= shape.length;
-    started += 1;
-    maker.start(instant.getTime(), shape, end.getTime());
+  const instants = seededRandom(mixed ^ 0x68e31da4);
+  const maker = new SessionMaker(input.dataset ?? dataset('clicks'), mixed, prefix, input.onSession);
+  for (const [i, { day, count }] of days.entries()) {
+    if (i > 0) maker.newDay();
+    const sessions = sessionsOf[i] as number;
+    let left = count;
+    let started = 0;
+    for (const instant of dayShapedInstants(day, sessions, instants, timeZone)) {
+      // The day curve rounds per hour and may offer a few instants more than asked for.
+      if (started === sessions) break;
+      yield* maker.due(instant.getTime());
+      const shape = drawShape(shapes).slice(0, left);
+      left -= shape.length;
+      started += 1;
+      maker.start(instant.getTime(), shape, endMs);
+    }
   }
   yield* maker.due(Number.POSITIVE_INFINITY);
+}
+
+/**
+ * Exactly `count` click events of `day` (a day of `timeZone`), in time order: a generation of one day, so every
+ * event lies within the day (a late session is squeezed in before midnight).
+ */
+export function* clicksForDay(input: ClicksForDayInput): Generator<ClickEvent> {
+  const { day, count, ...options } = input;
+  yield* clicksForDays({ ...options, days: [{ day, count }] });
 }
 
 /** A click as a record of the declaration: every declared field, null where the client sent none. */
@@ -527,24 +658,90 @@ export function* clickRecordsForDay(ds: Dataset, input: DatasetEventsInput): Gen
   const planned = plannedCounts(input);
   const seed = input.seed ?? 42;
   const timeZone = input.timeZone ?? UTC;
-  const day = { day: input.day, timeZone, dataset: ds };
-  const compact = input.day.replaceAll('-', '');
-  const valid = clicksForDay({ ...day, count: planned.events, seed })[Symbol.iterator]();
+  const valid = clicksForDay({ day: input.day, timeZone, dataset: ds, count: planned.events, seed });
+  yield* withRetriesAndInvalid(ds, { day: input.day, timeZone, seed }, valid[Symbol.iterator](), planned);
+}
+
+export interface DatasetDaysInput extends Omit<DatasetEventsInput, 'day' | 'count'> {
+  /** Consecutive days, the earliest first, each with its records in all (events, duplicates and invalid ones). */
+  days: readonly DayCount[];
+  /** Told each session of the valid events as it is planned (see `ClickOptions`). */
+  onSession?: (session: PlannedSession) => void;
+}
+
+/** One day's export of a generation of several days. */
+export interface DayRecords {
+  day: string;
+  records: GeneratedRecord[];
+}
+
+/**
+ * The exports of consecutive days from one generation (`clicksForDays`), a day at a time: each day's count of
+ * records splits as `plannedCounts` says, its events being the events of the sessions that start on it; a day's
+ * export holds the events whose event_time is in the day, so a session begun late the day before has its later
+ * events in this one, and the day's own late sessions some of theirs in the next (the rows of an export differ a
+ * little from its count; all the days' rows add up to the counts). Duplicates repeat an event of the same export.
+ */
+export function* clickRecordsForDays(ds: Dataset, input: DatasetDaysInput): Generator<DayRecords> {
+  const planned = input.days.map(({ count }) => plannedCounts({ ...input, count }));
+  const seed = input.seed ?? 42;
+  const timeZone = input.timeZone ?? UTC;
+  const events = clicksForDays({
+    dataset: ds,
+    seed,
+    timeZone,
+    ...(input.onSession ? { onSession: input.onSession } : {}),
+    days: input.days.map(({ day }, i) => ({ day, count: (planned[i] as PlannedCounts).events })),
+  });
+  let index = 0;
+  let today: ClickEvent[] = [];
+  const dayRecords = (): DayRecords => {
+    const { day } = input.days[index] as DayCount;
+    const counts = { ...(planned[index] as PlannedCounts), events: today.length };
+    const records = [...withRetriesAndInvalid(ds, { day, timeZone, seed }, today.values(), counts)];
+    today = [];
+    index += 1;
+    return { day, records };
+  };
+  let endMs = dayRange((input.days[0] as DayCount).day, timeZone).end.getTime();
+  for (const event of events) {
+    while (Date.parse(event.event_time) >= endMs) {
+      yield dayRecords();
+      endMs = dayRange((input.days[index] as DayCount).day, timeZone).end.getTime();
+    }
+    today.push(event);
+  }
+  while (index < input.days.length) yield dayRecords();
+}
+
+/**
+ * `counts.events` valid clicks from `valid` with `counts.duplicates` retries of recent ones and `counts.invalid`
+ * broken clicks of the day spread at random among them (selection sampling: every kind's exact count).
+ */
+function* withRetriesAndInvalid(
+  ds: Dataset,
+  day: { day: string; timeZone: string; seed: number },
+  valid: Iterator<ClickEvent>,
+  counts: PlannedCounts,
+): Generator<GeneratedRecord> {
+  const { seed } = day;
+  const compact = day.day.replaceAll('-', '');
   // Invalid records are clicks of their own (ids apart), so the valid ones are the same whatever the share.
   const invalid = clicksForDay({
-    ...day,
-    count: planned.invalid,
+    day: day.day,
+    timeZone: day.timeZone,
+    dataset: ds,
+    count: counts.invalid,
     seed: seed ^ 0x0badc0de,
     idPrefix: `${compact}s${seed}x`,
   })[Symbol.iterator]();
   const fields = Object.entries(ds.fields);
-  const kinds = seededRandom(seed ^ 0x2545f491);
-  const left = { ...planned };
+  const kinds = seededRandom(generationSeed(seed, day.day) ^ 0x2545f491);
+  const left = { ...counts };
   const recent: DatasetEvent[] = [];
   let latest: string | undefined;
   let broken = 0;
   while (left.events + left.duplicates + left.invalid > 0) {
-    // Selection sampling: every kind's exact count, spread at random over the file.
     const roll = kinds() * (left.events + left.duplicates + left.invalid);
     let kind: GeneratedKind =
       roll < left.invalid ? 'invalid' : roll < left.invalid + left.duplicates ? 'duplicate' : 'event';

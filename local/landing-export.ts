@@ -8,7 +8,7 @@ import { InvalidInputError } from '../functions/pipeline/errors.ts';
 import { lake } from '../functions/pipeline/lake-layout.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { type ExportFormat, ORDER_FIELDS } from '../functions/pipeline/record-sources.ts';
-import { clickRecordsForDay, fitsClickDeclaration } from './click-generator.ts';
+import { clickRecordsForDay, clickRecordsForDays, fitsClickDeclaration } from './click-generator.ts';
 import {
   type DatasetEventsInput,
   datasetEventsForDay,
@@ -185,14 +185,42 @@ function typedColumn(name: string, field: FieldDeclaration): string {
   }
 }
 
+/** The shipped clicks declaration (or one like it): its exports are realistic sessions (local/click-generator.ts). */
+function hasRealisticClicks(ds: Dataset): boolean {
+  return ds.name === 'clicks' && fitsClickDeclaration(ds);
+}
+
 /**
  * A dataset's generated records: realistic sessions for the clicks dataset (local/click-generator.ts), events from
  * the declaration for any other (local/dataset-events.ts) — or for a project's own `clicks` with other fields.
  */
 function generatedRecords(ds: Dataset, input: DatasetEventsInput): Generator<GeneratedRecord> {
-  return ds.name === 'clicks' && fitsClickDeclaration(ds)
-    ? clickRecordsForDay(ds, input)
-    : datasetEventsForDay(ds, input);
+  return hasRealisticClicks(ds) ? clickRecordsForDay(ds, input) : datasetEventsForDay(ds, input);
+}
+
+/** Writes one generated export of `ds` under `key`: typed columns when it has no invalid rows, else all text. */
+async function writeGeneratedExport(
+  store: ObjectStore,
+  ds: Dataset,
+  key: string,
+  format: ExportFormat,
+  records: Iterable<GeneratedRecord>,
+  hasInvalid: boolean,
+): Promise<void> {
+  const fields = Object.entries(ds.fields);
+  await writeExportFile(
+    store,
+    key,
+    format,
+    fields.map(([name]) => name),
+    (function* () {
+      for (const { event } of records) yield event;
+    })(),
+    () =>
+      hasInvalid
+        ? 'select * from export_rows'
+        : `select ${fields.map(([name, field]) => typedColumn(name, field)).join(', ')} from export_rows`,
+  );
 }
 
 /**
@@ -220,20 +248,7 @@ export async function writeDatasetLandingExport(
     ...(input.currencies !== undefined ? { currencies: input.currencies } : {}),
   };
   const planned = plannedCounts(events);
-  const fields = Object.entries(ds.fields);
-  await writeExportFile(
-    store,
-    key,
-    format,
-    fields.map(([name]) => name),
-    (function* () {
-      for (const { event } of generatedRecords(ds, events)) yield event;
-    })(),
-    () =>
-      planned.invalid === 0
-        ? `select ${fields.map(([name, field]) => typedColumn(name, field)).join(', ')} from export_rows`
-        : 'select * from export_rows',
-  );
+  await writeGeneratedExport(store, ds, key, format, generatedRecords(ds, events), planned.invalid > 0);
   return {
     key,
     rows: input.rows,
@@ -241,4 +256,57 @@ export async function writeDatasetLandingExport(
     duplicates: planned.duplicates,
     malformed: planned.invalid,
   };
+}
+
+export interface DatasetLandingExportsInput extends Omit<DatasetLandingExportInput, 'day' | 'rows'> {
+  /** Consecutive days, the earliest first, each with its rows in all. */
+  days: readonly { day: string; rows: number }[];
+}
+
+/**
+ * Writes the exports of consecutive days (as `writeDatasetLandingExport` writes one), each into its day's landing
+ * partition. Clicks are one generation over the days (`clickRecordsForDays`): a session begun late on a day has
+ * its later events in the next day's export, as their event_time says, and visitors come back on later days; a
+ * day's rows then differ a little from its `rows` (the sessions that start on it hold its events), all the days'
+ * rows add up to theirs. Any other dataset's days are generated one by one.
+ */
+export async function writeDatasetLandingExports(
+  input: DatasetLandingExportsInput,
+  store: ObjectStore,
+): Promise<DatasetLandingExport[]> {
+  const { days, ...common } = input;
+  const ds = input.dataset;
+  if (!hasRealisticClicks(ds)) {
+    const written: DatasetLandingExport[] = [];
+    for (const { day, rows } of days)
+      written.push(await writeDatasetLandingExport({ ...common, day, rows }, store));
+    return written;
+  }
+  const seed = input.seed ?? 42;
+  const format = input.format ?? 'parquet';
+  const shares = {
+    duplicateShare: checkedShare(input.duplicateShare, 'duplicates'),
+    invalidShare: checkedShare(input.malformedShare, 'malformed'),
+  };
+  const generation = clickRecordsForDays(ds, {
+    days: days.map(({ day, rows }) => ({ day: parseDay(day), count: rows })),
+    seed,
+    ...shares,
+    ...(input.timeZone !== undefined ? { timeZone: input.timeZone } : {}),
+  });
+  const written: DatasetLandingExport[] = [];
+  for (const { day, records } of generation) {
+    const key = `${lake.landingPrefix(day, ds.name)}${input.name ?? `${ds.name}-${seed}.${format}`}`;
+    const count = (kind: GeneratedRecord['kind']) => records.filter((r) => r.kind === kind).length;
+    const malformed = count('invalid');
+    await writeGeneratedExport(store, ds, key, format, records, malformed > 0);
+    written.push({
+      key,
+      rows: records.length,
+      events: count('event'),
+      duplicates: count('duplicate'),
+      malformed,
+    });
+  }
+  return written;
 }

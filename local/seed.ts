@@ -4,7 +4,7 @@ import { addDays, dayOf } from '../functions/pipeline/dates.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { fitsClickDeclaration } from './click-generator.ts';
 import type { InvocationOutcome } from './function-host.ts';
-import { writeDatasetLandingExport, writeLandingExport } from './landing-export.ts';
+import { writeDatasetLandingExports, writeLandingExport } from './landing-export.ts';
 import { CLICKS_PER_ORDER, sendBodies } from './order-feed.ts';
 import { ordersForDay } from './order-generator.ts';
 import type { ScaledClock } from './scaled-clock.ts';
@@ -15,8 +15,9 @@ import type { ScaledClock } from './scaled-clock.ts';
  * The days before today are generated exports run through run-batch (a backfill); yesterday's orders also come
  * through the orders queue (the stream overlapping batch); then compaction and one reconciliation run. Today
  * stays realtime: only days before today are exported. With a clicks queue, clicks get the same days:
- * `CLICKS_PER_ORDER` realistic clicks per order (local/click-generator.ts), exported and batched; their realtime
- * is today's live feed (streaming yesterday's too would more than double the seed's time).
+ * `CLICKS_PER_ORDER` realistic clicks per order (local/click-generator.ts), one generation over the days (so
+ * sessions cross midnight into the next day's export and visitors come back on later days), exported and
+ * batched; their realtime is today's live feed (streaming yesterday's too would more than double the seed's time).
  */
 export interface SeedOptions {
   store: ObjectStore;
@@ -94,28 +95,28 @@ function clicksToSeed(clicksQueueUrl: string | undefined): Dataset | undefined {
   return fitsClickDeclaration(clicks) ? clicks : undefined;
 }
 
-/** `CLICKS_PER_ORDER` clicks per order of each day, exported and run through run-batch: the count exported. */
+/**
+ * `CLICKS_PER_ORDER` clicks per order of each day (the events of the sessions that start on it), one generation
+ * over the days, exported and run through run-batch: the count exported.
+ */
 async function seedClicks(
   options: SeedOptions,
   clicks: Dataset,
   days: readonly string[],
   ordersOf: (day: string) => number,
 ): Promise<number> {
-  let exported = 0;
-  for (const day of days) {
-    const { rows } = await writeDatasetLandingExport(
-      {
-        dataset: clicks,
-        day,
-        rows: ordersOf(day) * CLICKS_PER_ORDER,
-        seed: seedOf(day),
-        ...(options.timeZone ? { timeZone: options.timeZone } : {}),
-      },
-      options.store,
-    );
-    exported += rows;
-  }
   const [first, last] = [days[0], days.at(-1)];
+  if (first === undefined) return 0;
+  const written = await writeDatasetLandingExports(
+    {
+      dataset: clicks,
+      days: days.map((day) => ({ day, rows: ordersOf(day) * CLICKS_PER_ORDER })),
+      seed: seedOf(first),
+      ...(options.timeZone ? { timeZone: options.timeZone } : {}),
+    },
+    options.store,
+  );
+  const exported = written.reduce((sum, { rows }) => sum + rows, 0);
   await must(
     options.invoke('run-batch', { startDate: first, endDate: last, dataset: clicks.name }),
     'run-batch backfill of clicks',

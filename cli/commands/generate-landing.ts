@@ -1,9 +1,10 @@
 import { type Command, Option } from 'commander';
 import { dataset } from '../../functions/pipeline/datasets.ts';
+import { addDays, parseDay } from '../../functions/pipeline/dates.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
 import type { ExportFormat } from '../../functions/pipeline/record-sources.ts';
-import { writeDatasetLandingExport, writeLandingExport } from '../../local/landing-export.ts';
+import { writeDatasetLandingExports, writeLandingExport } from '../../local/landing-export.ts';
 import { cliEnv, datasetOption, lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 
 function wholeNumber(name: string) {
@@ -33,6 +34,12 @@ export function register(program: Command): void {
         'events of any other declared dataset generated from its declaration',
     )
     .requiredOption('--date <YYYY-MM-DD>', 'the export day (a day of --tz)')
+    .option(
+      '--days <n>',
+      'write the exports of n consecutive days from --date on, each with --events rows (clicks: one generation, ' +
+        'so sessions go on past midnight into the next export and visitors come back on later days)',
+      wholeNumber('days'),
+    )
     .option('--events <n>', 'number of rows (events, duplicates and malformed ones)', wholeNumber('events'))
     .option('--orders <n>', 'number of orders (the same as --events)', wholeNumber('orders'))
     .option('--seed <n>', 'random seed (same seed, same rows)', wholeNumber('seed'), 42)
@@ -56,41 +63,51 @@ export function register(program: Command): void {
       }
       const rows: number | undefined = options.events ?? options.orders;
       if (rows === undefined) throw new InvalidInputError('give the number of rows: --events N', 'events');
-      const store = openCliStore(options.lake);
-      const written: GeneratedExport =
-        options.dataset === 'orders'
-          ? await ordersExport(options, rows, store)
-          : {
-              dataset: options.dataset,
-              ...(await writeDatasetLandingExport(
-                {
-                  dataset: dataset(options.dataset),
-                  day: options.date,
-                  rows,
-                  seed: options.seed,
-                  format: options.format,
-                  malformedShare: options.malformed,
-                  duplicateShare: options.duplicates,
-                  currencies: cliEnv.acceptedCurrencies,
-                  timeZone: options.tz,
-                },
-                store,
-              )),
-            };
-      if (options.json) {
-        console.log(JSON.stringify(written, null, 2));
-      } else if (written.dataset === 'orders') {
-        console.log(
-          `wrote ${written.rows} orders (${written.malformed} malformed` +
-            `${options.duplicates > 0 ? `, ${written.duplicates} duplicates` : ''}) to ${options.lake}/${written.key}`,
-        );
-      } else {
-        console.log(
-          `wrote ${written.rows} ${written.dataset} rows (${written.events} distinct events, ${written.duplicates} ` +
-            `duplicates, ${written.malformed} malformed) to ${options.lake}/${written.key}`,
-        );
+      const dayCount: number = options.days ?? 1;
+      if (dayCount < 1 || dayCount > 366) {
+        throw new InvalidInputError(`--days must be 1..366, got ${dayCount}`, 'days');
       }
+      const days = Array.from({ length: dayCount }, (_, i) => addDays(parseDay(options.date), i));
+      const store = openCliStore(options.lake);
+      const written: GeneratedExport[] = [];
+      if (options.dataset === 'orders') {
+        for (const day of days) written.push(await ordersExport({ ...options, date: day }, rows, store));
+      } else {
+        const exports = await writeDatasetLandingExports(
+          {
+            dataset: dataset(options.dataset),
+            days: days.map((day) => ({ day, rows })),
+            seed: options.seed,
+            format: options.format,
+            malformedShare: options.malformed,
+            duplicateShare: options.duplicates,
+            currencies: cliEnv.acceptedCurrencies,
+            timeZone: options.tz,
+          },
+          store,
+        );
+        written.push(...exports.map((e) => ({ dataset: options.dataset as string, ...e })));
+      }
+      if (options.json) {
+        // One export as an object, as before --days; with --days, the list.
+        console.log(JSON.stringify(options.days === undefined ? written[0] : written, null, 2));
+        return;
+      }
+      for (const e of written) console.log(summary(e, options.lake, options.duplicates > 0));
     });
+}
+
+function summary(written: GeneratedExport, lake: string, hasDuplicates: boolean): string {
+  if (written.dataset === 'orders') {
+    return (
+      `wrote ${written.rows} orders (${written.malformed} malformed` +
+      `${hasDuplicates ? `, ${written.duplicates} duplicates` : ''}) to ${lake}/${written.key}`
+    );
+  }
+  return (
+    `wrote ${written.rows} ${written.dataset} rows (${written.events} distinct events, ${written.duplicates} ` +
+    `duplicates, ${written.malformed} malformed) to ${lake}/${written.key}`
+  );
 }
 
 /** Orders keep their realistic generator (hot products, catalogue prices, the day's curve); clicks have theirs. */

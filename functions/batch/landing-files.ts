@@ -1,4 +1,5 @@
 import { dataset } from '../pipeline/datasets.ts';
+import { addDays } from '../pipeline/dates.ts';
 import { shortHash } from '../pipeline/ids.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
@@ -56,4 +57,28 @@ function logicVersion(name: string): string {
  */
 export function viewVersion(files: readonly LandingFile[], datasetName = 'orders'): string {
   return shortHash(logicVersion(datasetName), ...files.map((f) => `${f.key}|${f.etag}|${f.size}`));
+}
+
+/** What a day's views follow from: its export files, its neighbours' (when the models read them) and so its version. */
+export interface DayInputs {
+  files: LandingFile[];
+  /** The exports of the day before and the day after, for a dataset with `neighbour_days`; else none. */
+  neighbourFiles: LandingFile[];
+  version: string;
+}
+
+/**
+ * A day's inputs and version, the one definition for the batch run, the backfill's skip and reconciliation's
+ * re-run check: for a dataset whose models read the neighbouring days (sessions across midnight), a neighbour's new
+ * export is a new version of the day, and an unchanged neighbourhood is the same version.
+ */
+export async function dayInputs(store: ObjectStore, day: string, datasetName = 'orders'): Promise<DayInputs> {
+  const hasNeighbours = dataset(datasetName).neighbourDays > 0;
+  const [files, before, after] = await Promise.all([
+    landingFiles(store, day, datasetName),
+    hasNeighbours ? landingFiles(store, addDays(day, -1), datasetName) : [],
+    hasNeighbours ? landingFiles(store, addDays(day, 1), datasetName) : [],
+  ]);
+  const neighbourFiles = [...before, ...after];
+  return { files, neighbourFiles, version: viewVersion([...files, ...neighbourFiles], datasetName) };
 }

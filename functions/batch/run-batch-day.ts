@@ -29,7 +29,7 @@ import type { CoreDeps } from '../pipeline/ports.ts';
 import { appendExportFile, createRawTable } from '../pipeline/record-sources.ts';
 import { materialize } from '../pipeline/sql-models.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
-import { type LandingFile, landingFiles, viewVersion } from './landing-files.ts';
+import { dayInputs, type LandingFile } from './landing-files.ts';
 import {
   evaluateGates,
   failedFatalGates,
@@ -94,17 +94,9 @@ export async function runBatchDay(
   const started = clock();
   const t0 = performance.now();
   const runId = newRunId(started);
-  const files = await landingFiles(store, day, ds.name);
   // A dataset whose models read the neighbouring days (sessions across midnight) validates their exports too, so
   // the day's views follow from its own and its neighbours' exports: a neighbour's new export is a new version.
-  const neighbourFiles =
-    ds.neighbourDays > 0
-      ? [
-          ...(await landingFiles(store, addDays(day, -1), ds.name)),
-          ...(await landingFiles(store, addDays(day, 1), ds.name)),
-        ]
-      : [];
-  const version = viewVersion([...files, ...neighbourFiles], ds.name);
+  const { files, neighbourFiles, version } = await dayInputs(store, day, ds.name);
   const { index } = await readPublished(store, ds.name);
   const timeZone = deps.timeZone ?? UTC;
   assertIndexTimeZone(index, timeZone);

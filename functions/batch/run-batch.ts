@@ -4,7 +4,7 @@ import { addDays, dayOf, daysBetween, parseDay } from '../pipeline/dates.ts';
 import { revenueText } from '../pipeline/money.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
-import { landingDays, landingFiles, viewVersion } from './landing-files.ts';
+import { dayInputs, landingDays } from './landing-files.ts';
 import type { GateThresholds } from './quality-gates.ts';
 import { type BatchRunReport, batchDayState, runBatchDay } from './run-batch-day.ts';
 
@@ -59,11 +59,10 @@ export async function runBatchRange(input: BatchRangeInput, deps: CoreDeps): Pro
   const runDay = async (day: string): Promise<DayOutcome> => {
     try {
       if (!force) {
-        const [files, state] = await Promise.all([
-          landingFiles(deps.store, day, datasetName),
+        const [{ version }, state] = await Promise.all([
+          dayInputs(deps.store, day, datasetName),
           batchDayState(deps, day, datasetName),
         ]);
-        const version = viewVersion(files, datasetName);
         if (state?.version === version && index.days[day]?.version === version) {
           return { day, status: 'skipped', detail: `${day}: unchanged since run ${state.runId}` };
         }

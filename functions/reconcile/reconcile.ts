@@ -1,4 +1,4 @@
-import { landingFiles, viewVersion } from '../batch/landing-files.ts';
+import { dayInputs } from '../batch/landing-files.ts';
 import type { GateThresholds } from '../batch/quality-gates.ts';
 import { runBatchRange } from '../batch/run-batch.ts';
 import { type BatchRunReport, batchDayState } from '../batch/run-batch-day.ts';
@@ -122,9 +122,8 @@ async function rerunChangedBatchDays(
   const corrections: Correction[] = [];
   const candidates: { day: string; reason: string; previous: string | null }[] = [];
   for (const day of days.filter((d) => d < today)) {
-    const files = await landingFiles(deps.store, day, datasetName);
+    const { files, version } = await dayInputs(deps.store, day, datasetName);
     if (files.length === 0) continue;
-    const version = viewVersion(files, datasetName);
     const state = await batchDayState(deps, day, datasetName);
     const published = index.days[day];
     if (state?.version === version && published?.version === version) continue;

@@ -5,7 +5,8 @@ import { QualityGateError } from '../../functions/batch/quality-gates.ts';
 import { runBatchRange, scheduledDays } from '../../functions/batch/run-batch.ts';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { readPublished } from '../../functions/pipeline/batch-published.ts';
-import { writeLandingExport } from '../../local/landing-export.ts';
+import { dataset } from '../../functions/pipeline/datasets.ts';
+import { writeDatasetLandingExport, writeLandingExport } from '../../local/landing-export.ts';
 import { parquetRows, testDeps, writeJsonlExport } from '../support/lake.ts';
 import { order } from '../support/orders.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
@@ -186,6 +187,32 @@ describe('batch layer', () => {
 
     expect(result).toMatchObject({ published: 2, skipped: 1, failed: 0 });
     expect(progress.sort()).toEqual(['2026-11-15:skipped', '2026-11-16:published', '2026-11-17:published']);
+  });
+
+  it("backfill skips a day whose models read its neighbours until its own or a neighbour's export changes", async () => {
+    // Prepare
+    const dir = tempDir();
+    const deps = testDeps(dir);
+    const clicks = dataset('clicks');
+    const days = ['2026-11-15', '2026-11-16', '2026-11-17'];
+    for (const day of days)
+      await writeDatasetLandingExport({ dataset: clicks, day, rows: 200, seed: 2 }, deps.store);
+    const statuses = async () =>
+      (await runBatchRange({ days, dataset: 'clicks' }, deps)).outcomes.map((o) => `${o.day}:${o.status}`);
+
+    // Act
+    const first = await statuses();
+    const again = await statuses();
+    await writeDatasetLandingExport(
+      { dataset: clicks, day: '2026-11-17', rows: 30, seed: 5, name: 'late.jsonl', format: 'jsonl' },
+      deps.store,
+    );
+    const afterLateExport = await statuses();
+
+    // Assess
+    expect(first).toEqual(['2026-11-15:published', '2026-11-16:published', '2026-11-17:published']);
+    expect(again).toEqual(['2026-11-15:skipped', '2026-11-16:skipped', '2026-11-17:skipped']);
+    expect(afterLateExport).toEqual(['2026-11-15:skipped', '2026-11-16:published', '2026-11-17:published']);
   });
 
   it('the scheduled run takes yesterday and every changed day in the look-back', async () => {

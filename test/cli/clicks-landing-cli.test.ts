@@ -90,6 +90,52 @@ describe('twinflow generate-landing --dataset clicks (realistic sessions)', () =
     },
   );
 
+  it('--days 2: one generation whose sessions go on past midnight into the next export; batch counts each once', async () => {
+    // Prepare
+    const lake = tempDir();
+    const days = ['2026-11-20', '2026-11-21'];
+
+    // Act
+    const generated = await ok(
+      ...['generate-landing', '--dataset', 'clicks', '--date', days[0] as string, '--days', '2'],
+      ...[
+        '--events',
+        '5000',
+        '--duplicates',
+        '0.02',
+        '--format',
+        'jsonl',
+        '--seed',
+        '8',
+        '--json',
+        '--lake',
+        lake,
+      ],
+    );
+    const batch = await ok(
+      ...['batch', '--dataset', 'clicks', '--start-date', days[0] as string, '--end-date', days[1] as string],
+      ...['--json', '--lake', lake],
+    );
+    const { totals } = await ok(
+      ...['query', '--model', 'sessions_minute', '--start', days[0] as string, '--end', '2026-11-22'],
+      ...['--granularity', 'day', '--json', '--lake', lake],
+    );
+
+    // Assess
+    expect(generated.map((g: { key: string }) => g.key)).toEqual(
+      days.map((day) => `landing/clicks/dt=${day}/clicks-8.jsonl`),
+    );
+    expect(generated.reduce((n: number, g: { rows: number }) => n + g.rows, 0)).toBe(10_000);
+    expect(batch.outcomes.map((o: { status: string }) => o.status)).toEqual(['published', 'published']);
+    const events = generated.flatMap((g: { key: string }) => dedupByEventId(exportedClicks(lake, g.key)));
+    const sessions = sessionsOf(events, GAP_MINUTES);
+    const dayOf = (e: ClickLike) => e.event_time.slice(0, 10);
+    expect(
+      sessions.some((s) => dayOf(s.events[0] as ClickLike) !== dayOf(s.events.at(-1) as ClickLike)),
+    ).toBe(true);
+    expect(totals).toEqual(sessionTotals(sessions));
+  });
+
   it.each(['parquet', 'csv'])('a clean %s export validates with nothing quarantined', async (format) => {
     const lake = tempDir();
     await ok(

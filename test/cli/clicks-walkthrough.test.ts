@@ -68,5 +68,5 @@ describe('README clicks walkthrough', () => {
     expect(quarantine).toMatch(/product_id: required unless event_type is page_view/);
     expect(quarantine).toMatch(/event_type: not one of page_view/);
     expect(quarantine).toMatch(/record: not valid JSON/);
-  });
+  }, 180_000); // nine CLI processes, one replaying 5,000 events
 });

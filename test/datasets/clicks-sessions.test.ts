@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { publishedFile, readPublished } from '../../functions/pipeline/batch-published.ts';
+import { dataset } from '../../functions/pipeline/datasets.ts';
 import { sqlPathList, withConnection } from '../../functions/pipeline/duckdb-session.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
 import { realtimeDaySnapshot, snapshotFiles } from '../../functions/pipeline/realtime-view.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
+import { clickRecordsForDays, type PlannedSession } from '../../local/click-generator.ts';
 import { seededRandom } from '../../local/order-generator.ts';
 import { streamDeps } from '../stream/stream-helpers.ts';
 
@@ -155,6 +157,41 @@ async function sessionRows(paths: string[]): Promise<SessionRow[]> {
   );
 }
 
+/** The published sessions_minute rows of these days. */
+async function batchSessions(store: ObjectStore, days: readonly string[]): Promise<SessionRow[]> {
+  const { index } = await readPublished(store, 'clicks');
+  const paths: string[] = [];
+  for (const day of days) {
+    const entry = index.days[day];
+    const info = entry ? await store.head(publishedFile(entry, 'sessions_minute')) : undefined;
+    if (info) paths.push(await store.localPath(info));
+  }
+  return sessionRows(paths);
+}
+
+/** What sessions_minute must hold for the sessions a generator planned: each in the minute it starts. */
+function plannedRows(sessions: readonly PlannedSession[]): SessionRow[] {
+  const rows = new Map<
+    string,
+    { sessions: number; bounced: number; converted: number; users: Set<string> }
+  >();
+  for (const s of sessions) {
+    const key = `${s.start.slice(0, 16)}|${s.device ?? 'unknown'}`;
+    const row = rows.get(key) ?? { sessions: 0, bounced: 0, converted: 0, users: new Set<string>() };
+    row.sessions += 1;
+    if (s.events === 1) row.bounced += 1;
+    if (s.isConverted) row.converted += 1;
+    row.users.add(s.user_id);
+    rows.set(key, row);
+  }
+  return [...rows]
+    .map(([key, r]): SessionRow => {
+      const [minute = '', device = ''] = key.split('|');
+      return [minute, device, r.sessions, r.bounced, r.converted, [...r.users].sort()];
+    })
+    .sort((a, b) => a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
+}
+
 async function realtimeSessions(store: ObjectStore, day: string) {
   const snapshot = await realtimeDaySnapshot(store, day, {
     model: 'sessions_minute',
@@ -188,6 +225,41 @@ describe('clicks sessions (sessions_minute): a session crosses micro-batches, ho
     expect(expected.reduce((n, r) => n + r[4], 0)).toBeGreaterThan(0);
     expect(actual).toEqual(expected);
   });
+
+  it('batch counts the sessions the click generator planned over two days, the ones past midnight on the day they start', async () => {
+    // Prepare: two days of generated clicks, one generation (sessions go on past midnight, visitors come back the
+    // next day), with producer retries; each day's export holds the events of its day by their event_time.
+    const planned: PlannedSession[] = [];
+    const days = [DAY, AFTER];
+    const exports = [
+      ...clickRecordsForDays(dataset('clicks'), {
+        days: days.map((day) => ({ day, count: 6000 })),
+        seed: 5,
+        duplicateShare: 0.02,
+        onSession: (session) => planned.push(session),
+      }),
+    ];
+    const { deps } = streamDeps(new Date('2026-11-22T06:00:00Z'));
+    for (const { day, records } of exports) {
+      const lines = records.map(({ event }) => JSON.stringify(event));
+      await deps.store.put(`landing/clicks/dt=${day}/clicks.jsonl`, `${lines.join('\n')}\n`);
+    }
+
+    // Act
+    const reports = [];
+    for (const day of days) reports.push(await runBatchDay({ day, dataset: 'clicks' }, deps));
+
+    // Assess
+    for (const report of reports) expect(report.status, report.error).toBe('published');
+    const pastMidnight = planned.filter((s) => s.start.startsWith(DAY) && s.end.startsWith(AFTER));
+    expect(pastMidnight.length).toBeGreaterThan(0);
+    const firstDayVisitors = new Set(planned.filter((s) => s.start.startsWith(DAY)).map((s) => s.user_id));
+    expect(planned.some((s) => s.start.startsWith(AFTER) && firstDayVisitors.has(s.user_id))).toBe(true);
+    expect(
+      exports.map((e) => e.records.every((r) => String(r.event['event_time']).startsWith(e.day))),
+    ).toEqual([true, true]);
+    expect(await batchSessions(deps.store, days)).toEqual(plannedRows(planned));
+  }, 60_000);
 
   it('the speed layer converges on the same sessions: compaction over the day and its neighbours, re-run when a neighbour changes, and then at rest', async () => {
     // Prepare

@@ -278,7 +278,14 @@ describe('twinflow start, driven over HTTP and SQS', () => {
       purchases: 1,
       view_to_purchase: '0.500000',
     });
-    expect(sessions).toEqual({ sessions: 2, bounced_sessions: 1, converted_sessions: 1, unique_users: 2 });
+    expect(sessions).toEqual({
+      sessions: 2,
+      bounced_sessions: 1,
+      converted_sessions: 1,
+      unique_users: 2,
+      bounce_rate: '0.500000',
+      session_conversion: '0.500000',
+    });
   }, 90_000);
 
   it('a declared dataset streams as a user starts it: its queue in endpoints.env, its events consumed by its function', async () => {

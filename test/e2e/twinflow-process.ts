@@ -139,6 +139,22 @@ export async function salesTotals(apiUrl: string, day: string): Promise<SalesRes
   return ((await response.json()) as SalesResponse).totals;
 }
 
+/** GET /metrics/<model> totals over [start, end) (hourly buckets). */
+export async function metricTotals(
+  apiUrl: string,
+  model: string,
+  range: { start: Date; end: Date },
+): Promise<Record<string, unknown>> {
+  const query = new URLSearchParams({
+    start: range.start.toISOString(),
+    end: range.end.toISOString(),
+    granularity: 'hour',
+  });
+  const response = await fetch(`${apiUrl}/metrics/${model}?${query}`);
+  if (!response.ok) throw new Error(`GET /metrics/${model} ${response.status}: ${await response.text()}`);
+  return ((await response.json()) as { totals: Record<string, unknown> }).totals;
+}
+
 /** The exact totals of a set of valid orders, money in cents (no floating point). */
 export function expectedTotals(orders: readonly OrderEvent[]): SalesResponse['totals'] {
   const cents = new Map<string, bigint>();

@@ -8,11 +8,14 @@ import { validationPolicy } from '../../functions/pipeline/validation-policy.ts'
 import {
   type ClickEvent,
   clickRecordsForDay,
+  clickRecordsForDays,
   clicksBetween,
   clicksForDay,
+  clicksForDays,
   createClickStream,
   eventsPerSession,
   fitsClickDeclaration,
+  type PlannedSession,
 } from '../../local/click-generator.ts';
 import { ordersForDay } from '../../local/order-generator.ts';
 import { type ComputedSession, sessionsOf } from './click-sessions.ts';
@@ -67,6 +70,22 @@ function clientSessions(sessions: readonly ComputedSession<ClickEvent>[]) {
 
 const share = (part: number, whole: number) => part / whole;
 
+/** A session by its user, first event and size: the same key for a planned and a computed one. */
+const plannedKey = (s: PlannedSession) => `${s.user_id}|${s.start}|${s.events}`;
+const computedKey = (s: ComputedSession<ClickEvent>) =>
+  `${s.user_id}|${s.events[0]?.event_time}|${s.events.length}`;
+
+/** A generation of `days` (from 2026-11-19) with `count` events each, and the sessions it planned. */
+function generation(days: number, count: number, seed: number) {
+  const planned: PlannedSession[] = [];
+  const input = {
+    days: Array.from({ length: days }, (_, i) => ({ day: `2026-11-${19 + i}`, count })),
+    seed,
+    onSession: (session: PlannedSession) => planned.push(session),
+  };
+  return { input, events: [...clicksForDays(input)], planned };
+}
+
 describe('the click generator', () => {
   it('is deterministic per seed: the same day and seed give the same clicks, another seed others', () => {
     // Prepare
@@ -86,6 +105,20 @@ describe('the click generator', () => {
     expect(other).not.toEqual(a);
     expect(other.map((e) => e.event_id)).not.toEqual(a.map((e) => e.event_id).slice(0, other.length));
     expect(recordsAgain).toEqual(records);
+    const days = {
+      days: [
+        { day: '2026-11-20', count: 800 },
+        { day: '2026-11-21', count: 900 },
+      ],
+      seed: 11,
+    };
+    expect([...clicksForDays(days)]).toEqual([...clicksForDays(days)]);
+    expect([...clickRecordsForDays(clicks, { ...days, duplicateShare: 0.1 })]).toEqual([
+      ...clickRecordsForDays(clicks, { ...days, duplicateShare: 0.1 }),
+    ]);
+    // The day is part of the seed: the same seed gives another day other clicks, not the same ones a day later.
+    const nextDay = [...clicksForDay({ ...input, day: '2026-11-21' })];
+    expect(nextDay.map((e) => e.user_id)).not.toEqual(a.map((e) => e.user_id));
   });
 
   it('writes exactly the count asked for, in time order, inside the reporting day of a DST zone', () => {
@@ -249,6 +282,109 @@ describe('the click generator', () => {
     );
     expect(new Set(events.map((e) => e.session_id ?? e.user_id)).size).toBeGreaterThan(250);
     expect(clicksBetween({ start, end, sessions: 300, seed: 6 })).toEqual(events);
+  });
+});
+
+describe('a generation of several days', () => {
+  it("goes on past midnight: a late session's later events are the next day's, the session is the day's it starts on", () => {
+    // Act
+    const { events, planned } = generation(3, 12_000, 9);
+
+    // Assess: each day's sessions hold its count, whatever the day their events fall on.
+    const startedOn = (day: string) => planned.filter((s) => s.start.startsWith(day));
+    for (const day of ['2026-11-19', '2026-11-20', '2026-11-21'])
+      expect(startedOn(day).reduce((n, s) => n + s.events, 0)).toBe(12_000);
+    const pastMidnight = planned.filter((s) => s.start.slice(0, 10) !== s.end.slice(0, 10));
+    expect(pastMidnight.length).toBeGreaterThanOrEqual(4);
+    // Only between generated days: the last day's late sessions are squeezed in before its end.
+    expect(pastMidnight.every((s) => s.end < '2026-11-22')).toBe(true);
+    expect(events.every((e) => e.event_time >= '2026-11-19' && e.event_time < '2026-11-22')).toBe(true);
+    const times = events.map((e) => Date.parse(e.event_time));
+    expect(times).toEqual([...times].sort((x, y) => x - y));
+    expect(new Set(events.map((e) => e.event_id)).size).toBe(events.length);
+    // The computed sessions are the planned ones, those past midnight too.
+    const computed = sessionsOf(events, GAP_MINUTES);
+    expect(computed.map(computedKey).sort()).toEqual(planned.map(plannedKey).sort());
+    const crossing = computed.filter(
+      (s) => s.events[0]?.event_time.slice(0, 10) !== s.events.at(-1)?.event_time.slice(0, 10),
+    );
+    expect(crossing.map(computedKey).sort()).toEqual(pastMidnight.map(plannedKey).sort());
+  });
+
+  it('brings visitors back on later days, never within the gap, so the sessions computed are the planned ones', () => {
+    // Prepare: a gap of 5 hours makes a visitor back the next morning a likely merge, were the gap not kept.
+    const longGap: Dataset = { ...clicks, parameters: { ...clicks.parameters, session_gap_minutes: 300 } };
+
+    for (const [ds, gapMinutes] of [
+      [clicks, GAP_MINUTES],
+      [longGap, 300],
+    ] as const) {
+      // Act
+      const planned: PlannedSession[] = [];
+      const events = [
+        ...clicksForDays({
+          days: ['2026-11-19', '2026-11-20', '2026-11-21'].map((day) => ({ day, count: 8000 })),
+          seed: 4,
+          dataset: ds,
+          onSession: (session) => planned.push(session),
+        }),
+      ];
+
+      // Assess
+      const visitorsBefore = new Set<string>();
+      let back = 0;
+      let later = 0;
+      for (const day of ['2026-11-19', '2026-11-20', '2026-11-21']) {
+        const sessions = planned.filter((s) => s.start.startsWith(day));
+        if (day !== '2026-11-19') {
+          later += sessions.length;
+          back += sessions.filter((s) => visitorsBefore.has(s.user_id)).length;
+        }
+        for (const s of sessions) visitorsBefore.add(s.user_id);
+      }
+      expect(share(back, later)).toBeGreaterThan(0.1);
+      expect(share(back, later)).toBeLessThan(0.3);
+      expect(sessionsOf(events, gapMinutes).map(computedKey).sort()).toEqual(planned.map(plannedKey).sort());
+    }
+  });
+
+  it("splits the generation's exports by event_time: each day's events, its retries and invalid records exactly, all days' rows adding up", () => {
+    // Act
+    const days = ['2026-11-19', '2026-11-20', '2026-11-21'].map((day) => ({ day, count: 5000 }));
+    const exports = [
+      ...clickRecordsForDays(clicks, { days, seed: 6, duplicateShare: 0.04, invalidShare: 0.02 }),
+    ];
+
+    // Assess
+    expect(exports.map((e) => e.day)).toEqual(days.map((d) => d.day));
+    const kinds = (records: (typeof exports)[number]['records'], kind: string) =>
+      records.filter((r) => r.kind === kind).length;
+    for (const { day, records } of exports) {
+      expect(kinds(records, 'duplicate')).toBe(200);
+      expect(kinds(records, 'invalid')).toBe(100);
+      const valid = records.filter((r) => r.kind !== 'invalid');
+      expect(valid.every((r) => String(r.event['event_time']).startsWith(day))).toBe(true);
+      // A retry repeats an event of its own export, so every layer's per-day dedup removes it.
+      const ids = new Set(records.filter((r) => r.kind === 'event').map((r) => r.event['event_id']));
+      expect(records.filter((r) => r.kind === 'duplicate').every((r) => ids.has(r.event['event_id']))).toBe(
+        true,
+      );
+    }
+    expect(exports.reduce((n, e) => n + e.records.length, 0)).toBe(15_000);
+    // Sessions begun the evening before have their later events in the next day's export.
+    const rows = exports.map((e) => e.records.length);
+    expect(rows.slice(0, 2).some((n) => n !== 5000)).toBe(true);
+  });
+
+  it('refuses days that do not follow each other', () => {
+    const days = [
+      { day: '2026-11-19', count: 10 },
+      { day: '2026-11-21', count: 10 },
+    ];
+    expect(() => [...clicksForDays({ days })]).toThrow(
+      /days must be consecutive: 2026-11-21 does not follow 2026-11-19/,
+    );
+    expect(() => [...clicksForDays({ days: [] })]).toThrow(/at least one day/);
   });
 });
 

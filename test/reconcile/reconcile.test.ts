@@ -1,10 +1,13 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runBatchRange } from '../../functions/batch/run-batch.ts';
+import { dataset } from '../../functions/pipeline/datasets.ts';
 import { lake } from '../../functions/pipeline/lake-layout.ts';
 import { reconcile } from '../../functions/reconcile/reconcile.ts';
 import type { ReconciliationRun } from '../../functions/reconcile/run-record.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
+import { writeDatasetLandingExport } from '../../local/landing-export.ts';
 import { testDeps, writeJsonlExport } from '../support/lake.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 import { DAY, fixedDlq, makeOrders, NOW, publishBatch, reconcileDeps, streamIn } from './lake-builder.ts';
@@ -174,6 +177,38 @@ describe('reconcile', () => {
     expect(rdeps.alerts.published).toEqual([]);
     expect(next.record.corrections).toEqual([]);
     expect(next.record.max_abs_deviation).toEqual({ before: ZERO, after: ZERO });
+  });
+
+  it("a day whose models read its neighbours (clicks' sessions) is re-run when a neighbour's export changes, and left alone while none does", async () => {
+    // Prepare: three published days of clicks, the look-back of NOW.
+    const dir = tempDir();
+    const deps = testDeps(dir, NOW);
+    const clicks = dataset('clicks');
+    const days = ['2026-11-18', '2026-11-19', '2026-11-20'];
+    for (const day of days)
+      await writeDatasetLandingExport({ dataset: clicks, day, rows: 300, seed: 3 }, deps.store);
+    await runBatchRange({ dataset: 'clicks', days }, deps);
+    const later = new Date('2026-11-21T04:00:00Z');
+    const reruns = (record: ReconciliationRun) =>
+      record.corrections.filter((c) => c.kind === 'batch_rerun').map((c) => [c.day, c.status]);
+
+    // Act: an hourly run with nothing new, then one after a late export of the last day.
+    const unchanged = await reconcile({ now: NOW, model: 'funnel_minute' }, reconcileDeps(deps.store));
+    await writeDatasetLandingExport(
+      { dataset: clicks, day: '2026-11-20', rows: 40, seed: 4, name: 'late.jsonl', format: 'jsonl' },
+      deps.store,
+    );
+    const changed = await reconcile(
+      { now: later, model: 'funnel_minute' },
+      reconcileDeps(deps.store, { clock: () => later }),
+    );
+
+    // Assess: the day itself and the day before it, whose sessions may end in it; not the day before that.
+    expect(reruns(unchanged.record)).toEqual([]);
+    expect(reruns(changed.record)).toEqual([
+      ['2026-11-19', 'published'],
+      ['2026-11-20', 'published'],
+    ]);
   });
 
   it('a changed export that fails its quality gates is re-run once, then left alone until it changes again', async () => {
