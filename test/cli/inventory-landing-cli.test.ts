@@ -154,6 +154,78 @@ describe('twinflow generate-landing --dataset stock_counts, then batch (batch on
   });
 });
 
+describe('twinflow generate-landing --days 2 for inventory and stock_counts: the realistic generators', () => {
+  it('batches both with nothing quarantined, and each count follows the movements since the last one', async () => {
+    // Prepare
+    const lake = tempDir();
+    const days = ['2026-11-20', '2026-11-21'] as const;
+
+    // Act
+    const movements = await ok(
+      ...['generate-landing', '--dataset', 'inventory', '--date', DAY, '--days', '2', '--events', '2000'],
+      ...['--format', 'jsonl', '--json', '--lake', lake],
+    );
+    const counts = await ok(
+      ...['generate-landing', '--dataset', 'stock_counts', '--date', DAY, '--days', '2', '--events', '600'],
+      ...['--format', 'jsonl', '--json', '--lake', lake],
+    );
+    const range = ['--start-date', days[0], '--end-date', days[1], '--json', '--lake', lake];
+    const batches = [
+      await ok('batch', '--dataset', 'inventory', ...range),
+      await ok('batch', '--dataset', 'stock_counts', ...range),
+    ];
+
+    // Assess
+    for (const batch of batches) {
+      expect(batch.outcomes.map((o: { status: string }) => o.status)).toEqual(['published', 'published']);
+      for (const outcome of batch.outcomes) expect(outcome.report.counts.quarantined).toBe(0);
+    }
+    const rows = (written: { key: string }[]) =>
+      written.flatMap((w) =>
+        readFileSync(path.join(lake, w.key), 'utf8')
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line)),
+      );
+    const moved = rows(movements) as (Movement & {
+      product_id: string;
+      warehouse_id: string;
+      event_time: string;
+      reference?: string;
+    })[];
+    const types = new Set(moved.map((m) => m.movement_type));
+    expect(types).toEqual(new Set(['sale', 'receipt', 'return', 'adjustment']));
+    expect(moved.filter((m) => m.movement_type === 'sale').every((m) => m.reference?.startsWith('o-'))).toBe(
+      true,
+    );
+    const counted = rows(counts) as {
+      product_id: string;
+      warehouse_id: string;
+      on_hand: number;
+      counted_at: string;
+    }[];
+    expect(counted.length).toBe(1200);
+    // Between a pair's two counts, the stock moves by the movements between them, less a unit or two of shrinkage.
+    const pair = (r: { product_id: string; warehouse_id: string }) => `${r.product_id}/${r.warehouse_id}`;
+    const differences: number[] = [];
+    for (const first of counted.filter((c) => c.counted_at.startsWith(days[0]))) {
+      const second = counted.find((c) => pair(c) === pair(first) && c.counted_at.startsWith(days[1]));
+      const net = moved
+        .filter(
+          (m) =>
+            pair(m) === pair(first) &&
+            m.event_time >= first.counted_at &&
+            m.event_time < (second?.counted_at ?? ''),
+        )
+        .reduce((sum, m) => sum + (m.movement_type === 'sale' ? -m.quantity : m.quantity), 0);
+      differences.push((second?.on_hand ?? Number.NaN) - first.on_hand - net);
+    }
+    expect(differences.length).toBe(600);
+    expect(differences.every((d) => d === 0 || d === -1 || d === -2)).toBe(true);
+    expect(differences.filter((d) => d !== 0).length).toBeGreaterThan(0);
+  });
+});
+
 describe("README's inventory datasets section", () => {
   it('runs as written: movements batched with the malformed ones quarantined, queried, then a day of counts', async () => {
     // Prepare
