@@ -336,3 +336,24 @@ export async function writeDatasetLandingExports(
   }
   return written;
 }
+
+/**
+ * Writes `records` (objects with the declaration's fields, an absent one null) as `ds`'s export of `day` with
+ * typed columns: what the first-start seed writes for datasets it generates as a whole (local/seed.ts).
+ */
+export async function writeDatasetRecordsExport(
+  input: { dataset: Dataset; day: string; records: readonly object[]; name: string; format?: ExportFormat },
+  store: ObjectStore,
+): Promise<{ key: string; rows: number }> {
+  const ds = input.dataset;
+  const day = parseDay(input.day);
+  const format = input.format ?? 'parquet';
+  const key = `${lake.landingPrefix(day, ds.name)}${input.name}.${format}`;
+  const names = Object.keys(ds.fields);
+  const records = input.records.map((record): GeneratedRecord => {
+    const values = record as Record<string, string | number | null | undefined>;
+    return { event: Object.fromEntries(names.map((n) => [n, values[n] ?? null])), kind: 'event' };
+  });
+  await writeGeneratedExport(store, ds, key, format, records, false);
+  return { key, rows: records.length };
+}
