@@ -3,7 +3,7 @@
  * integers within min/max (at least 1 where `positive` asks it of the record), decimals at their scale, currencies
  * from the stage's list, enum values and timestamps spread over the reporting day. Optionally a share of duplicates
  * (a producer retry: an earlier event's key again, arriving later) and of invalid records (one field broken each,
- * so validation gives one reason). Deterministic per seed. Orders keep their own realistic generator (order-generator.ts); this one knows only the declaration.
+ * so validation gives one reason). Deterministic per seed. Orders, clicks, inventory and stock_counts keep their own realistic generators (order-, click- and inventory-generator.ts); this one knows only the declaration.
  */
 
 import type { Dataset, FieldDeclaration } from '../functions/pipeline/datasets.ts';
