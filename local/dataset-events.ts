@@ -1,9 +1,9 @@
 /**
  * Events for any declared dataset, generated from its field declarations alone (no code per dataset): ids,
- * integers within min/max, decimals at their scale, currencies from the stage's list, enum values and timestamps
- * spread over the reporting day. Optionally a share of duplicates (a producer retry: an earlier event's key again,
- * arriving later) and of invalid records (one field broken each, so validation gives one reason). Deterministic
- * per seed. Orders keep their own realistic generator (order-generator.ts); this one knows only the declaration.
+ * integers within min/max (at least 1 where `positive` asks it of the record), decimals at their scale, currencies
+ * from the stage's list, enum values and timestamps spread over the reporting day. Optionally a share of duplicates
+ * (a producer retry: an earlier event's key again, arriving later) and of invalid records (one field broken each,
+ * so validation gives one reason). Deterministic per seed. Orders, clicks, inventory and stock_counts keep their own realistic generators (order-, click- and inventory-generator.ts); this one knows only the declaration.
  */
 
 import type { Dataset, FieldDeclaration } from '../functions/pipeline/datasets.ts';
@@ -85,7 +85,7 @@ function integerIn(random: () => number, min: number, max: number): number {
 const MAX_INTEGER = 999_999_999;
 
 /** Mostly small quantities next to 1 (or the nearest bound), now and then anywhere in the declared range. */
-function integerValue(random: () => number, field: Extract<FieldDeclaration, { type: 'integer' }>): number {
+function integerValue(random: () => number, field: IntegerField): number {
   // Validation reads at most 9 digits.
   const min = Math.max(
     -MAX_INTEGER,
@@ -95,6 +95,47 @@ function integerValue(random: () => number, field: Extract<FieldDeclaration, { t
   if (random() < 0.05) return integerIn(random, min, max);
   const anchor = Math.min(max, Math.max(min, 1));
   return integerIn(random, Math.max(min, anchor - 9), Math.min(max, anchor + 9));
+}
+
+type IntegerField = Extract<FieldDeclaration, { type: 'integer' }>;
+
+/**
+ * Whether `positive: {unless: …}` lets this record's integer be 0 or less: one of the named enum fields has one of
+ * its listed values (inventory: a quantity may be negative on an adjustment only).
+ */
+function isExempt(field: IntegerField, event: DatasetEvent): boolean {
+  const unless = field.positive?.unless ?? {};
+  return Object.entries(unless).some(([other, values]) => values.includes(String(event[other])));
+}
+
+/**
+ * `positive` from the generator's side: a record the rule binds gets an integer of 1 or more (drawn like any other
+ * integer, from 1 up); an exempt one keeps its draw, anywhere in [min, max]. `except` is a field left as it is (the
+ * one an invalid record breaks).
+ */
+function honourPositive(
+  random: () => number,
+  fields: readonly [string, FieldDeclaration][],
+  event: DatasetEvent,
+  except?: string,
+): void {
+  for (const [name, field] of fields) {
+    if (name === except || field.type !== 'integer' || !field.positive) continue;
+    const value = event[name];
+    if (typeof value !== 'number' || value >= 1 || isExempt(field, event)) continue;
+    event[name] = integerValue(random, { ...field, min: Math.max(1, field.min ?? 1) });
+  }
+}
+
+/**
+ * An integer that breaks `positive` on purpose (0 or less on a record the rule binds), or undefined where it cannot
+ * (the record is exempt, or the declared min leaves no such value).
+ */
+function notPositive(random: () => number, field: IntegerField, event: DatasetEvent): number | undefined {
+  if (!field.positive || isExempt(field, event)) return undefined;
+  const min = Math.max(-MAX_INTEGER, field.min ?? -MAX_INTEGER);
+  if (min > 0) return undefined;
+  return integerIn(random, Math.max(min, -9), 0);
 }
 
 /** Integer units of 10^-scale → their decimal text (`-1999`, scale 2 → `-19.99`). */
@@ -212,6 +253,7 @@ export function* datasetEventsForDay(ds: Dataset, input: DatasetEventsInput): Ge
     for (const [name, field] of fields) {
       event[name] = isOmitted(values, field) ? null : fieldValue(name, field, context);
     }
+    honourPositive(values, fields, event);
     return event;
   };
 
@@ -246,7 +288,11 @@ export function* datasetEventsForDay(ds: Dataset, input: DatasetEventsInput): Ge
     const event = newEvent(sequence, arrival);
     if (kind === 'invalid') {
       const [name, field] = fields[broken++ % fields.length] as [string, FieldDeclaration];
-      event[name] = brokenValue(field);
+      // A positive integer is broken by its rule where the record is bound by it, else like any other field.
+      const ruleBroken = field.type === 'integer' ? notPositive(values, field, event) : undefined;
+      event[name] = ruleBroken ?? brokenValue(field);
+      // Only that field is broken: a broken enum may end an exemption, so the integers it exempted follow the rule.
+      honourPositive(values, fields, event, name);
       yield { event, kind };
       continue;
     }

@@ -15,6 +15,11 @@ import {
   type GeneratedRecord,
   plannedCounts,
 } from './dataset-events.ts';
+import {
+  fitsInventoryDeclaration,
+  fitsStockCountsDeclaration,
+  inventoryRecordsForDays,
+} from './inventory-generator.ts';
 import { type OrderEvent, ordersForDay, seededRandom } from './order-generator.ts';
 
 export interface LandingExportInput {
@@ -191,11 +196,29 @@ function hasRealisticClicks(ds: Dataset): boolean {
 }
 
 /**
- * A dataset's generated records: realistic sessions for the clicks dataset (local/click-generator.ts), events from
- * the declaration for any other (local/dataset-events.ts) — or for a project's own `clicks` with other fields.
+ * The shipped inventory or stock_counts declaration (or one like it): realistic movements that follow orders and
+ * counts taken against them (local/inventory-generator.ts).
  */
-function generatedRecords(ds: Dataset, input: DatasetEventsInput): Generator<GeneratedRecord> {
-  return hasRealisticClicks(ds) ? clickRecordsForDay(ds, input) : datasetEventsForDay(ds, input);
+function hasRealisticInventory(ds: Dataset): boolean {
+  return (
+    (ds.name === 'inventory' && fitsInventoryDeclaration(ds)) ||
+    (ds.name === 'stock_counts' && fitsStockCountsDeclaration(ds))
+  );
+}
+
+/**
+ * A dataset's generated records: realistic sessions for the clicks dataset (local/click-generator.ts), movements
+ * and counts for inventory and stock_counts (local/inventory-generator.ts), events from the declaration for any
+ * other (local/dataset-events.ts) — or for a project's own `clicks` or `inventory` with other fields.
+ */
+function generatedRecords(ds: Dataset, input: DatasetEventsInput): Iterable<GeneratedRecord> {
+  if (hasRealisticClicks(ds)) return clickRecordsForDay(ds, input);
+  if (hasRealisticInventory(ds)) {
+    const { day, count, ...rest } = input;
+    const [only] = inventoryRecordsForDays(ds, { ...rest, days: [{ day, count }] });
+    return only?.records ?? [];
+  }
+  return datasetEventsForDay(ds, input);
 }
 
 /** Writes one generated export of `ds` under `key`: typed columns when it has no invalid rows, else all text. */
@@ -276,7 +299,7 @@ export async function writeDatasetLandingExports(
 ): Promise<DatasetLandingExport[]> {
   const { days, ...common } = input;
   const ds = input.dataset;
-  if (!hasRealisticClicks(ds)) {
+  if (!hasRealisticClicks(ds) && !hasRealisticInventory(ds)) {
     const written: DatasetLandingExport[] = [];
     for (const { day, rows } of days)
       written.push(await writeDatasetLandingExport({ ...common, day, rows }, store));
@@ -288,12 +311,15 @@ export async function writeDatasetLandingExports(
     duplicateShare: checkedShare(input.duplicateShare, 'duplicates'),
     invalidShare: checkedShare(input.malformedShare, 'malformed'),
   };
-  const generation = clickRecordsForDays(ds, {
+  const generationInput = {
     days: days.map(({ day, rows }) => ({ day: parseDay(day), count: rows })),
     seed,
     ...shares,
     ...(input.timeZone !== undefined ? { timeZone: input.timeZone } : {}),
-  });
+  };
+  const generation = hasRealisticClicks(ds)
+    ? clickRecordsForDays(ds, generationInput)
+    : inventoryRecordsForDays(ds, generationInput);
   const written: DatasetLandingExport[] = [];
   for (const { day, records } of generation) {
     const key = `${lake.landingPrefix(day, ds.name)}${input.name ?? `${ds.name}-${seed}.${format}`}`;
@@ -309,4 +335,25 @@ export async function writeDatasetLandingExports(
     });
   }
   return written;
+}
+
+/**
+ * Writes `records` (objects with the declaration's fields, an absent one null) as `ds`'s export of `day` with
+ * typed columns: what the first-start seed writes for datasets it generates as a whole (local/seed.ts).
+ */
+export async function writeDatasetRecordsExport(
+  input: { dataset: Dataset; day: string; records: readonly object[]; name: string; format?: ExportFormat },
+  store: ObjectStore,
+): Promise<{ key: string; rows: number }> {
+  const ds = input.dataset;
+  const day = parseDay(input.day);
+  const format = input.format ?? 'parquet';
+  const key = `${lake.landingPrefix(day, ds.name)}${input.name}.${format}`;
+  const names = Object.keys(ds.fields);
+  const records = input.records.map((record): GeneratedRecord => {
+    const values = record as Record<string, string | number | null | undefined>;
+    return { event: Object.fromEntries(names.map((n) => [n, values[n] ?? null])), kind: 'event' };
+  });
+  await writeGeneratedExport(store, ds, key, format, records, false);
+  return { key, rows: records.length };
 }

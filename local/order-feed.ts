@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type Dataset, dataset } from '../functions/pipeline/datasets.ts';
 import { createClickStream, eventsPerSession, fitsClickDeclaration } from './click-generator.ts';
+import { fitsInventoryDeclaration, InventoryBook } from './inventory-generator.ts';
 import { createOrderGenerator } from './order-generator.ts';
 import type { ScaledClock } from './scaled-clock.ts';
 
@@ -49,6 +50,8 @@ export interface Feed {
 export interface OrderGeneratorFeed extends Feed {
   /** The click feed beside the orders, when there is a clicks queue. */
   readonly clicks: Feed | undefined;
+  /** The stock movements beside the orders (a sale per order, receipts …), when there is an inventory queue. */
+  readonly movements: Feed | undefined;
 }
 
 /**
@@ -131,7 +134,8 @@ export function startClickGenerator(options: {
 
 /**
  * Sends `rate` generated orders per second (stamped with the local clock) until stopped, and with a clicks queue
- * `CLICKS_PER_ORDER` clicks per order beside them. Order ids carry a per-start prefix, so a restarted runtime
+ * `CLICKS_PER_ORDER` clicks per order beside them; with an inventory queue, each order's sale movement (and the
+ * occasional receipt, return or adjustment) from a book that opens when the feed starts. Order ids carry a per-start prefix, so a restarted runtime
  * never re-sends an id the lake has already counted.
  */
 export function startOrderGenerator(options: {
@@ -142,20 +146,56 @@ export function startOrderGenerator(options: {
   seed?: number;
   /** The clicks queue: clicks are generated too (unless the project declares `clicks` with other fields). */
   clicksQueueUrl?: string;
+  /**
+   * The inventory queue: a sale movement per order is sent to it, with the receipts, returns and adjustments
+   * around them (local/inventory-generator.ts; unless the project declares `inventory` with other fields).
+   */
+  inventoryQueueUrl?: string;
   onError?: (error: Error) => void;
 }): OrderGeneratorFeed {
-  const generator = createOrderGenerator({
-    seed: options.seed ?? Date.now() % 2 ** 31,
-    idPrefix: `r${Date.now().toString(36)}`,
-  });
+  const seed = options.seed ?? Date.now() % 2 ** 31;
+  const idPrefix = `r${Date.now().toString(36)}`;
+  const generator = createOrderGenerator({ seed, idPrefix });
+  const inventoryDeclaration = options.inventoryQueueUrl ? dataset('inventory') : undefined;
+  const book =
+    inventoryDeclaration && fitsInventoryDeclaration(inventoryDeclaration)
+      ? new InventoryBook({
+          seed,
+          idPrefix,
+          // Stock sized for the orders of a day of the local clock.
+          ordersPerDay: Math.max(1, (options.rate * 86_400) / options.clock.speed),
+        })
+      : undefined;
+  /** The movements of the orders generated since the last send. */
+  let movementsDue: string[] = [];
   const orders = startTicking({
     client: options.client,
     queueUrl: options.queueUrl,
     perSecond: options.rate,
     clock: options.clock,
-    produce: (count, now) => Array.from({ length: count }, () => JSON.stringify(generator.next(now))),
+    produce: (count, now) =>
+      Array.from({ length: count }, () => {
+        const order = generator.next(now);
+        if (book) for (const m of book.order(order, () => {})) movementsDue.push(JSON.stringify(m));
+        return JSON.stringify(order);
+      }),
     onError: options.onError,
   });
+  const movements =
+    book && options.inventoryQueueUrl
+      ? startTicking({
+          client: options.client,
+          queueUrl: options.inventoryQueueUrl,
+          perSecond: 0,
+          clock: options.clock,
+          produce: () => {
+            const bodies = movementsDue;
+            movementsDue = [];
+            return bodies;
+          },
+          onError: options.onError,
+        })
+      : undefined;
   const clicksDeclaration = options.clicksQueueUrl ? dataset('clicks') : undefined;
   const clicks =
     options.clicksQueueUrl && clicksDeclaration && fitsClickDeclaration(clicksDeclaration)
@@ -174,8 +214,10 @@ export function startOrderGenerator(options: {
       return orders.sent;
     },
     clicks,
+    movements,
     async stop() {
-      await Promise.all([orders.stop(), clicks?.stop()]);
+      await orders.stop();
+      await Promise.all([clicks?.stop(), movements?.stop()]);
     },
   };
 }

@@ -454,6 +454,7 @@ function startProducer(
     sqsClient: SQSClient;
     ordersQueueUrl: string | undefined;
     clicksQueueUrl: string | undefined;
+    inventoryQueueUrl: string | undefined;
     clock: ScaledClock;
     mayStart: Promise<unknown>;
     isStopping: () => boolean;
@@ -487,6 +488,7 @@ function startProducer(
         rate: options.rate,
         clock: context.clock,
         ...(context.clicksQueueUrl ? { clicksQueueUrl: context.clicksQueueUrl } : {}),
+        ...(context.inventoryQueueUrl ? { inventoryQueueUrl: context.inventoryQueueUrl } : {}),
         onError: (error) => print(`order generator: ${error.message}`),
       });
     });
@@ -532,6 +534,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const ordersQueueUrl = wiring.streams.find((s) => s.dataset === LEGACY_INGEST_DATASET)?.queueUrl;
     // Clicks come beside the orders (local/click-generator.ts) when the template streams them.
     const clicksQueueUrl = wiring.streams.find((s) => s.dataset === 'clicks')?.queueUrl;
+    // So do the stock movements of the orders (local/inventory-generator.ts) when it streams inventory.
+    const inventoryQueueUrl = wiring.streams.find((s) => s.dataset === 'inventory')?.queueUrl;
     await writeEndpointsEnv(dataDir, aws.endpoints, wiring, http.url);
     const willSeed =
       options.seed !== false && isFirstStart && ordersQueueUrl !== undefined && bucket !== undefined;
@@ -546,6 +550,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       options,
       ordersQueueUrl,
       clicksQueueUrl,
+      inventoryQueueUrl,
       nameOf: functions.nameOf,
       seed: willSeed ? 'first start: seeding 7 days of history (--no-seed to skip)' : undefined,
     });
@@ -573,6 +578,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         sqsClient: aws.sqsClient,
         ordersQueueUrl,
         clicksQueueUrl,
+        inventoryQueueUrl,
         clock,
         mayStart: seeded,
         isStopping: () => stopping !== undefined,
@@ -618,6 +624,7 @@ function printSummary(
     options: RuntimeOptions;
     ordersQueueUrl: string | undefined;
     clicksQueueUrl: string | undefined;
+    inventoryQueueUrl: string | undefined;
     nameOf: (functionId: string) => string;
     seed: string | undefined;
   },
@@ -666,6 +673,11 @@ function printSummary(
     if (context.clicksQueueUrl) {
       print(
         `        ${options.rate * CLICKS_PER_ORDER} generated clicks/s (${CLICKS_PER_ORDER} per order) into ${context.clicksQueueUrl}`,
+      );
+    }
+    if (context.inventoryQueueUrl) {
+      print(
+        `        a sale movement per order (and the receipts that restock) into ${context.inventoryQueueUrl}`,
       );
     }
   }

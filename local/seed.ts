@@ -1,10 +1,19 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type Dataset, dataset } from '../functions/pipeline/datasets.ts';
-import { addDays, dayOf } from '../functions/pipeline/dates.ts';
+import { type Dataset, dataset, listDatasets } from '../functions/pipeline/datasets.ts';
+import { addDays, dayOf, dayRange, UTC } from '../functions/pipeline/dates.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { fitsClickDeclaration } from './click-generator.ts';
 import type { InvocationOutcome } from './function-host.ts';
-import { writeDatasetLandingExports, writeLandingExport } from './landing-export.ts';
+import {
+  fitsInventoryDeclaration,
+  fitsStockCountsDeclaration,
+  inventoryForOrders,
+} from './inventory-generator.ts';
+import {
+  writeDatasetLandingExports,
+  writeDatasetRecordsExport,
+  writeLandingExport,
+} from './landing-export.ts';
 import { CLICKS_PER_ORDER, sendBodies } from './order-feed.ts';
 import { ordersForDay } from './order-generator.ts';
 import type { ScaledClock } from './scaled-clock.ts';
@@ -18,6 +27,10 @@ import type { ScaledClock } from './scaled-clock.ts';
  * `CLICKS_PER_ORDER` realistic clicks per order (local/click-generator.ts), one generation over the days (so
  * sessions cross midnight into the next day's export and visitors come back on later days), exported and
  * batched; their realtime is today's live feed (streaming yesterday's too would more than double the seed's time).
+ * With the inventory and stock_counts datasets declared, the same days get stock movements that follow the
+ * exported orders (a sale per order, receipts, returns, adjustments: local/inventory-generator.ts) and a daily
+ * count of every product in every warehouse, one generation over the days, exported and batched; their realtime
+ * too is the live feed's.
  */
 export interface SeedOptions {
   store: ObjectStore;
@@ -44,6 +57,10 @@ export interface SeedReport {
   streamedOrders: number;
   /** 0 without a clicks queue. */
   exportedClicks: number;
+  /** 0 without the inventory dataset. */
+  exportedMovements: number;
+  /** 0 without the stock_counts dataset (or without inventory, whose movements the counts follow). */
+  exportedCounts: number;
   durationMs: number;
 }
 
@@ -125,6 +142,65 @@ async function seedClicks(
   return exported;
 }
 
+/** The shipped inventory and stock_counts declarations (or ones like them) a project declares, if any. */
+function inventoryToSeed(): { inventory: Dataset; counts: Dataset | undefined } | undefined {
+  const declared = new Map(listDatasets().map((ds) => [ds.name, ds]));
+  const inventory = declared.get('inventory');
+  if (inventory === undefined || !fitsInventoryDeclaration(inventory)) return undefined;
+  const counts = declared.get('stock_counts');
+  return { inventory, counts: counts && fitsStockCountsDeclaration(counts) ? counts : undefined };
+}
+
+/**
+ * The days' stock movements, driven by the orders the days' exports hold (a sale per order), and a count of every
+ * product in every warehouse each day: one generation, exported per day and run through run-batch.
+ */
+async function seedInventory(
+  options: SeedOptions,
+  datasets: { inventory: Dataset; counts: Dataset | undefined },
+  days: readonly string[],
+  ordersOf: (day: string) => number,
+): Promise<{ movements: number; counts: number }> {
+  const [first, last] = [days[0], days.at(-1)];
+  if (first === undefined || last === undefined) return { movements: 0, counts: 0 };
+  const timeZone = options.timeZone ?? UTC;
+  const orders = days.flatMap((day) => [...ordersForDay(day, ordersOf(day), seedOf(day), timeZone)]);
+  const generation = inventoryForOrders({
+    days,
+    orders,
+    seed: seedOf(first),
+    timeZone,
+    ordersPerDay: options.ordersPerDay ?? 2000,
+  });
+  const ofDay = <T>(rows: readonly T[], time: (row: T) => string, day: string) => {
+    const { start, end } = dayRange(day, timeZone);
+    return rows.filter((row) => {
+      const at = Date.parse(time(row));
+      return at >= start.getTime() && at < end.getTime();
+    });
+  };
+  const write = async (ds: Dataset, rows: readonly object[], time: (row: never) => string) => {
+    for (const day of days) {
+      const records = ofDay(rows as never[], time, day);
+      await writeDatasetRecordsExport({ dataset: ds, day, records, name: `${ds.name}-seed` }, options.store);
+    }
+    await must(
+      options.invoke('run-batch', { startDate: first, endDate: last, dataset: ds.name }),
+      `run-batch backfill of ${ds.name}`,
+    );
+  };
+  await write(datasets.inventory, generation.movements, (m: { event_time: string }) => m.event_time);
+  const counts = datasets.counts ? generation.counts.length : 0;
+  if (datasets.counts) {
+    await write(datasets.counts, generation.counts, (c: { counted_at: string }) => c.counted_at);
+  }
+  options.print(
+    `seed: wrote and batched ${days.length} daily exports of inventory (${generation.movements.length} movements` +
+      `${datasets.counts ? `) and stock_counts (${counts} counts, ${generation.discrepancies.length} short` : ''})`,
+  );
+  return { movements: generation.movements.length, counts };
+}
+
 /** Seeds the history; throws with the step that failed. */
 export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   const t0 = performance.now();
@@ -172,15 +248,29 @@ export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   };
   // Clicks are exported and batched while the orders stream drains (that waits on the consumer, mostly).
   const clicks = clicksToSeed(options.clicksQueueUrl);
-  const [streamedOrders, exportedClicks] = await Promise.all([
-    streamOrders(),
-    clicks ? seedClicks(options, clicks, days, ordersOf) : 0,
-  ]);
+  const inventory = inventoryToSeed();
+  // Inventory after clicks: the batch runs share the machine with the orders stream's consumer.
+  const batchDatasets = async () => {
+    const exportedClicks = clicks ? await seedClicks(options, clicks, days, ordersOf) : 0;
+    const stock = inventory
+      ? await seedInventory(options, inventory, days, ordersOf)
+      : { movements: 0, counts: 0 };
+    return { exportedClicks, stock };
+  };
+  const [streamedOrders, { exportedClicks, stock }] = await Promise.all([streamOrders(), batchDatasets()]);
 
   const at = options.clock.now();
   await must(options.invoke('compact-realtime', scheduledEvent(at)), 'compact-realtime');
   await must(options.invoke('reconcile-views', scheduledEvent(at)), 'reconcile-views');
   const durationMs = Math.round(performance.now() - t0);
   options.print(`seed: compacted and reconciled (${(durationMs / 1000).toFixed(1)} s); see /dashboard`);
-  return { days, exportedOrders, streamedOrders, exportedClicks, durationMs };
+  return {
+    days,
+    exportedOrders,
+    streamedOrders,
+    exportedClicks,
+    exportedMovements: stock.movements,
+    exportedCounts: stock.counts,
+    durationMs,
+  };
 }

@@ -30,7 +30,8 @@ export function register(program: Command): void {
   program
     .command('generate-landing')
     .description(
-      'write a sample export for a day into landing/<dataset>/dt=D/: realistic orders or click sessions, or ' +
+      'write a sample export for a day into landing/<dataset>/dt=D/: realistic orders, click sessions, stock ' +
+        'movements or counts, or ' +
         'events of any other declared dataset generated from its declaration',
     )
     .requiredOption('--date <YYYY-MM-DD>', 'the export day (a day of --tz)')

@@ -8,12 +8,12 @@ import { projectDatasets } from './project-datasets.ts';
 
 const tempDir = useTempDirs();
 
-/** orders, stock_moves (stream+batch) and stock_counts (batch only), declared in a project copy. */
+/** orders, stock_moves (stream+batch) and cycle_counts (batch only), declared in a project copy. */
 function projectEnv() {
-  return { TWINFLOW_DATASETS_DIR: projectDatasets(tempDir(), ['stock_moves', 'stock_counts']) };
+  return { TWINFLOW_DATASETS_DIR: projectDatasets(tempDir(), ['stock_moves', 'cycle_counts']) };
 }
 
-const DECLARED = /\(declared: clicks, orders, stock_counts, stock_moves\)/;
+const DECLARED = /\(declared: clicks, cycle_counts, inventory, orders, stock_counts, stock_moves\)/;
 
 const move = (id: string, overrides: Record<string, unknown> = {}) => ({
   movement_id: id,
@@ -86,28 +86,28 @@ describe('operator commands take --dataset (default orders)', () => {
       projectEnv(),
       ...command,
       '--dataset',
-      'stock_counts',
+      'cycle_counts',
       ...(command[0] === 'dlq' ? [] : ['--lake', lake]),
     );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(
-      `dataset "stock_counts" has no stream (source: batch), so it has no ${what}`,
+      `dataset "cycle_counts" has no stream (source: batch), so it has no ${what}`,
     );
     expect(readdirSync(lake)).toEqual([]);
   });
 
   it("quarantine list reads the dataset's own quarantine: a batch-only dataset's rejected export rows too", async () => {
-    // Prepare: a stock_counts export with malformed rows, batched; a stock_moves and an orders stream quarantine.
+    // Prepare: a cycle_counts export with malformed rows, batched; a stock_moves and an orders stream quarantine.
     const env = projectEnv();
     const lake = tempDir();
     const generate = await twinflowWith(
       env,
-      ...['generate-landing', '--dataset', 'stock_counts', '--date', '2026-11-20', '--events', '200'],
+      ...['generate-landing', '--dataset', 'cycle_counts', '--date', '2026-11-20', '--events', '200'],
       ...['--malformed', '0.04', '--lake', lake],
     );
     expect(generate.code, generate.stderr).toBe(0);
     expect(
-      (await twinflowWith(env, 'batch', '--dataset', 'stock_counts', '--date', '2026-11-20', '--lake', lake))
+      (await twinflowWith(env, 'batch', '--dataset', 'cycle_counts', '--date', '2026-11-20', '--lake', lake))
         .code,
     ).toBe(0);
     writeStreamQuarantine(lake, 'stock_moves', 'b-moves', [
@@ -118,7 +118,7 @@ describe('operator commands take --dataset (default orders)', () => {
     ]);
 
     // Act
-    const counts = await twinflowWith(env, 'quarantine', 'list', '--dataset', 'stock_counts', '--lake', lake);
+    const counts = await twinflowWith(env, 'quarantine', 'list', '--dataset', 'cycle_counts', '--lake', lake);
     const moves = await twinflowWith(
       env,
       'quarantine',
@@ -133,7 +133,7 @@ describe('operator commands take --dataset (default orders)', () => {
 
     // Assess
     expect(counts.code, counts.stderr).toBe(0);
-    expect(counts.stdout).toMatch(/\b8 quarantined record\(s\) of stock_counts in /);
+    expect(counts.stdout).toMatch(/\b8 quarantined record\(s\) of cycle_counts in /);
     expect(
       moves.stdout
         .trim()

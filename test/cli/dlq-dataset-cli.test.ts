@@ -65,7 +65,7 @@ async function twoDatasets() {
   await deadLetter(orders, ORDER_BODIES);
   await deadLetter(moves, MOVE_BODIES);
   const env = {
-    TWINFLOW_DATASETS_DIR: projectDatasets(tempDir(), ['stock_moves', 'stock_counts']),
+    TWINFLOW_DATASETS_DIR: projectDatasets(tempDir(), ['stock_moves', 'cycle_counts']),
     ORDERS_QUEUE_URL: orders.queueUrl,
     ORDERS_DLQ_URL: orders.dlqUrl,
     STOCK_MOVES_QUEUE_URL: moves.queueUrl,

@@ -9,7 +9,7 @@ const tempDir = useTempDirs();
 
 /** A project whose datasets/ holds orders and the fixtures, as TWINFLOW_DATASETS_DIR. */
 function projectEnv() {
-  return { TWINFLOW_DATASETS_DIR: projectDatasets(tempDir(), ['stock_moves', 'stock_counts']) };
+  return { TWINFLOW_DATASETS_DIR: projectDatasets(tempDir(), ['stock_moves', 'cycle_counts']) };
 }
 
 interface Generated {
@@ -119,12 +119,12 @@ describe('twinflow generate-landing --dataset (events from the declaration)', ()
     const lake = tempDir();
     const generated = await generate(
       env,
-      ...['--dataset', 'stock_counts', '--date', '2026-11-20', '--events', '300', '--duplicates', '0.05'],
+      ...['--dataset', 'cycle_counts', '--date', '2026-11-20', '--events', '300', '--duplicates', '0.05'],
       ...['--lake', lake],
     );
     const { status, report } = await batchReport(
       env,
-      ...['--dataset', 'stock_counts', '--date', '2026-11-20', '--lake', lake],
+      ...['--dataset', 'cycle_counts', '--date', '2026-11-20', '--lake', lake],
     );
     expect(status).toBe('published');
     expect(report.counts).toEqual({
@@ -189,7 +189,7 @@ describe('twinflow generate-landing --dataset (events from the declaration)', ()
   it.each([
     [
       ['--dataset', 'nope', '--events', '10'],
-      /--dataset: unknown dataset "nope" \(declared: clicks, orders, stock_counts, stock_moves\)/,
+      /--dataset: unknown dataset "nope" \(declared: clicks, cycle_counts, inventory, orders, stock_counts, stock_moves\)/,
     ],
     [['--dataset', 'stock_moves'], /give the number of rows: --events N/],
     [['--events', '10', '--orders', '10'], /give the number of rows once: --events or --orders/],
@@ -223,6 +223,8 @@ describe('twinflow generate-landing --dataset (events from the declaration)', ()
       ...['--lake', tempDir()],
     );
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/unknown dataset "stock_moves" \(declared: clicks, orders\)/);
+    expect(result.stderr).toMatch(
+      /unknown dataset "stock_moves" \(declared: clicks, inventory, orders, stock_counts\)/,
+    );
   });
 });

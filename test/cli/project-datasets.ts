@@ -4,12 +4,12 @@ import { datasetsDir } from '../../functions/pipeline/datasets.ts';
 
 const FIXTURES = {
   stock_moves: path.join(import.meta.dirname, '..', 'datasets', 'fixtures', 'stock_moves'),
-  stock_counts: path.join(import.meta.dirname, 'fixtures', 'stock_counts'),
+  cycle_counts: path.join(import.meta.dirname, 'fixtures', 'cycle_counts'),
 };
 
 /**
  * A project copy's `datasets/` in `dir`: the shipped ones (orders) plus fixture folders the repository does not
- * ship — `stock_moves` (stream+batch) and `stock_counts` (batch only) — plain files, no TypeScript.
+ * ship — `stock_moves` (stream+batch) and `cycle_counts` (batch only) — plain files, no TypeScript.
  */
 export function projectDatasets(dir: string, fixtures: readonly (keyof typeof FIXTURES)[]): string {
   cpSync(datasetsDir(), dir, { recursive: true });

@@ -79,7 +79,7 @@ describe('twinflow top', () => {
     ],
     [
       ['--model', 'nope', '--measure', 'movements'],
-      /unknown model "nope" \(declared: funnel_minute, sessions_minute, sales_minute, moves_minute, moves_by_type_minute\)/,
+      /unknown model "nope" \(declared: funnel_minute, sessions_minute, stock_movements_minute, sales_minute, stock_counts_minute, moves_minute, moves_by_type_minute\)/,
     ],
   ])('%j exits 2 saying why', async (args, message) => {
     const result = await twinflowWith(env, 'top', ...args, '--lake', tempDir());

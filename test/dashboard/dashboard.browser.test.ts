@@ -152,7 +152,9 @@ describe('operations dashboard in Chromium', () => {
     expect(await models.evaluateAll((rows) => rows.map((row) => row.getAttribute('data-model')))).toEqual([
       'funnel_minute',
       'sessions_minute',
+      'stock_movements_minute',
       'sales_minute',
+      'stock_counts_minute',
     ]);
     const modelRow = (model: string) => page.locator(`[data-testid="models"] tr[data-model="${model}"] td`);
     expect(await modelRow('sales_minute').allTextContents()).toEqual([
@@ -176,6 +178,21 @@ describe('operations dashboard in Chromium', () => {
       'device',
       'sessions, bounced_sessions, converted_sessions, unique_users',
       'sessions 0 · bounced_sessions 0 · converted_sessions 0 · unique_users 0 · bounce_rate n/a · session_conversion n/a',
+    ]);
+    // Nor stock movements or counts: inventory's and stock_counts' models are listed with zero sums.
+    expect(await modelRow('stock_movements_minute').allTextContents()).toEqual([
+      'inventory',
+      'stock_movements_minute',
+      'product_id, warehouse_id',
+      'received, sold, returned, adjusted, net_change',
+      'received 0 · sold 0 · returned 0 · adjusted 0 · net_change 0',
+    ]);
+    expect(await modelRow('stock_counts_minute').allTextContents()).toEqual([
+      'stock_counts',
+      'stock_counts_minute',
+      'product_id, warehouse_id',
+      'counts, counted_units',
+      'counts 0 · counted_units 0',
     ]);
     // The chart starts on the first listed model; choosing sales_minute charts its orders.
     const modelChart = page.getByTestId('model-chart');

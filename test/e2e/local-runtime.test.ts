@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatCount } from '../../dashboard/format.ts';
+import { addDays } from '../../functions/pipeline/dates.ts';
 import { sendBodies } from '../../local/order-feed.ts';
 import { createOrderGenerator, type OrderEvent } from '../../local/order-generator.ts';
 import { datasetsWithFixtures } from '../infra/helpers.ts';
@@ -202,6 +203,17 @@ describe('twinflow start, driven over HTTP and SQS', () => {
       150_000,
     );
     const seconds = (Date.now() - started) / 1000;
+    // The seeded days' stock movements and counts, published by batch (the live feed's are test/local/click-feed's).
+    const first = addDays(today, -7);
+    const totals = async (model: string, range: string) =>
+      (
+        (await (await fetch(`${twinflow.apiUrl}/metrics/${model}?${range}&granularity=day`)).json()) as {
+          totals: Record<string, number>;
+        }
+      ).totals;
+    const seededRange = `start=${first}T00:00:00Z&end=${today}T00:00:00Z`;
+    const movements = await totals('stock_movements_minute', seededRange);
+    const counts = await totals('stock_counts_minute', seededRange);
     const response = await fetch(`${twinflow.apiUrl}/sales?start=${today}T00:00:00Z&granularity=hour`);
     const sales = (await response.json()) as { segments: { source: string }[] };
     expect(response.status, JSON.stringify(sales)).toBe(200);
@@ -212,6 +224,11 @@ describe('twinflow start, driven over HTTP and SQS', () => {
     expect(health['batch_boundary']).toBe(`${today}T00:00:00.000Z`);
     expect(trend.runs.length).toBeGreaterThan(0);
     expect(sales.segments.map((s) => s.source)).toEqual(['realtime']);
+    expect(twinflow.output()).toContain('seed: wrote and batched 7 daily exports of inventory');
+    // Every seeded order sold (about 2,000 a day, 1.3 units each), and every product counted in 3 warehouses daily.
+    expect(movements['sold']).toBeGreaterThan(7 * 2000);
+    expect(movements['received']).toBeGreaterThan(0);
+    expect(counts['counts']).toBe(7 * 200 * 3);
     expect(seconds).toBeLessThan(180);
     // A second start of the same directory does not seed again.
     expect(await twinflow.stop('SIGTERM')).toBe(0);

@@ -79,7 +79,7 @@ describe('which dataset an ingest function consumes (TWINFLOW_DATASET)', () => {
 
   it('refuses an undeclared dataset, listing the declared ones, and a batch-only one, naming its source', () => {
     expect(() => ingestDataset({ TWINFLOW_DATASET: 'parcels' }, datasets())).toThrow(
-      'TWINFLOW_DATASET: unknown dataset "parcels" (declared: clicks, orders, shelf_audits, stock_moves)',
+      'TWINFLOW_DATASET: unknown dataset "parcels" (declared: clicks, inventory, orders, shelf_audits, stock_counts, stock_moves)',
     );
     expect(() => ingestDataset({ TWINFLOW_DATASET: 'shelf_audits' }, datasets())).toThrow(
       'TWINFLOW_DATASET: dataset "shelf_audits" is batch-only (source: batch): it has no stream to ingest',

@@ -66,6 +66,7 @@ describe('reconcile-views handler', () => {
     expect(result.runs.map((r) => `${r.dataset}/${r.model}`)).toEqual([
       'clicks/funnel_minute',
       'clicks/sessions_minute',
+      'inventory/stock_movements_minute',
       'orders/sales_minute',
     ]);
     expect(result.runId).toBe(result.runs.find((r) => r.model === 'sales_minute')?.runId);

@@ -3,12 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPublished } from '../../functions/pipeline/batch-published.ts';
-import { dataset } from '../../functions/pipeline/datasets.ts';
+import { listDatasets } from '../../functions/pipeline/datasets.ts';
 import { LocalDirectoryStore } from '../../functions/pipeline/local-directory-store.ts';
 import { writeDatasetLandingExport, writeLandingExport } from '../../local/landing-export.ts';
 import { fixture, lambdaContext } from '../support/lambda-context.ts';
 
 const lakeDir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-handler-batch-'));
+/** Every shipped dataset with landing exports (all but stream-only ones), orders included. */
+const batchDatasets = listDatasets().filter((ds) => ds.source !== 'stream');
 const store = new LocalDirectoryStore(lakeDir);
 let handler: (
   event: unknown,
@@ -21,8 +23,10 @@ beforeAll(async () => {
   process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';
   for (const day of ['2026-11-18', '2026-11-19', '2026-11-20']) {
     await writeLandingExport({ day, orders: 200, seed: 5 }, store);
-    // The scheduled run covers every dataset with landing exports; clicks ships with them too.
-    await writeDatasetLandingExport({ dataset: dataset('clicks'), day, rows: 200, seed: 5 }, store);
+    // The scheduled run covers every dataset with landing exports: each shipped one gets its days' exports.
+    for (const ds of batchDatasets.filter((d) => d.name !== 'orders')) {
+      await writeDatasetLandingExport({ dataset: ds, day, rows: 200, seed: 5 }, store);
+    }
   }
   ({ handler } = (await import('../../functions/run-batch/handler.ts')) as unknown as {
     handler: typeof handler;
@@ -36,12 +40,13 @@ describe('run-batch handler', () => {
     const result = await handler(await fixture('scheduled-daily-batch.json'), lambdaContext());
     expect(
       result.days.filter((d) => d.day === '2026-11-20').map((d) => [d.dataset ?? 'orders', d.status]),
-    ).toEqual([
-      ['clicks', 'published'],
-      ['orders', 'published'],
-    ]);
-    expect(Object.keys((await readPublished(store)).index.days)).toContain('2026-11-20');
-    expect(Object.keys((await readPublished(store, 'clicks')).index.days)).toContain('2026-11-20');
+    ).toEqual(batchDatasets.map((ds) => [ds.name, 'published']));
+    expect(batchDatasets.map((ds) => ds.name)).toEqual(
+      expect.arrayContaining(['clicks', 'inventory', 'orders']),
+    );
+    for (const ds of batchDatasets) {
+      expect(Object.keys((await readPublished(store, ds.name)).index.days), ds.name).toContain('2026-11-20');
+    }
   });
 
   it('the one-day fixture runs that day', async () => {

@@ -17,6 +17,7 @@ beforeAll(() => {
 const FUNCTIONS = {
   RunBatch: { memory: 3008, timeout: 900 },
   IngestClicks: { memory: 2048, timeout: 60 },
+  IngestInventory: { memory: 2048, timeout: 60 },
   IngestOrders: { memory: 2048, timeout: 60 },
   CompactRealtime: { memory: 2048, timeout: 240 },
   QuerySales: { memory: 2048, timeout: 29 },
@@ -32,8 +33,8 @@ function functionProps(synth: Synth, name: string) {
 }
 
 describe('functions', () => {
-  it('are six Node.js 22 x86_64 functions (one ingest per shipped stream) with their memory and timeout', () => {
-    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 6);
+  it('are seven Node.js 22 x86_64 functions (one ingest per shipped stream) with their memory and timeout', () => {
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 7);
     for (const [name, { memory, timeout }] of Object.entries(FUNCTIONS)) {
       const id = logicalId(dev.computeTemplate, 'AWS::Lambda::Function', `${name}Function`);
       expect(dev.computeTemplate.toJSON().Resources[id].Properties).toMatchObject({
@@ -57,7 +58,7 @@ describe('functions', () => {
         REPORTING_TIME_ZONE: 'UTC',
       });
     }
-    for (const ingest of ['IngestOrders', 'IngestClicks']) {
+    for (const ingest of ['IngestOrders', 'IngestClicks', 'IngestInventory']) {
       expect(functionProps(dev, ingest).Environment.Variables).toMatchObject({
         ALLOWED_LATENESS_SECONDS: '3600',
         ACCEPTED_CURRENCIES: '',
@@ -69,6 +70,9 @@ describe('functions', () => {
     expect(functionProps(dev, 'IngestClicks').Environment.Variables).toMatchObject({
       TWINFLOW_DATASET: 'clicks',
     });
+    expect(functionProps(dev, 'IngestInventory').Environment.Variables).toMatchObject({
+      TWINFLOW_DATASET: 'inventory',
+    });
     expect(functionProps(dev, 'RunBatch').Environment.Variables).toMatchObject({
       SPIKE_FACTOR: '3',
       MAX_MALFORMED_SHARE: '0.05',
@@ -79,6 +83,7 @@ describe('functions', () => {
       DEVIATION_THRESHOLD: '0.1',
       ORDERS_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/OrdersDeadLetterQueue/) },
       CLICKS_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/ClicksDeadLetterQueue/) },
+      INVENTORY_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/InventoryDeadLetterQueue/) },
       LOOKBACK_DAYS: '3',
       // Reconciliation re-runs batch days: with batch's own policy.
       ACCEPTED_CURRENCIES: '',
@@ -104,7 +109,7 @@ describe('functions', () => {
     const prod = synthStage('prod');
     const logGroups = prod.computeTemplate.findResources('AWS::Logs::LogGroup');
     // One per function and the API's access log.
-    expect(Object.keys(logGroups)).toHaveLength(7);
+    expect(Object.keys(logGroups)).toHaveLength(8);
     for (const logGroup of Object.values(logGroups)) {
       expect(logGroup).toMatchObject({ Properties: { RetentionInDays: 90 }, DeletionPolicy: 'Retain' });
     }
@@ -113,10 +118,11 @@ describe('functions', () => {
 
 describe('speed layer event source', () => {
   it('delivers micro-batches with partial batch failure from each queue to its ingest function', () => {
-    dev.computeTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
     for (const [queue, fn] of [
       ['OrdersQueue', 'IngestOrdersFunction'],
       ['ClicksQueue', 'IngestClicksFunction'],
+      ['InventoryQueue', 'IngestInventoryFunction'],
     ] as const) {
       dev.computeTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp(queue) },
@@ -262,8 +268,8 @@ describe('query API', () => {
 describe('alarms and dashboard', () => {
   const alertTopic = { 'Fn::ImportValue': Match.stringLikeRegexp('AlertsTopic') };
 
-  it('alarm on a non-empty DLQ and an aging queue, for orders and clicks', () => {
-    for (const queue of ['Orders', 'Clicks']) {
+  it('alarm on a non-empty DLQ and an aging queue, for orders, clicks and inventory', () => {
+    for (const queue of ['Orders', 'Clicks', 'Inventory']) {
       dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -294,7 +300,7 @@ describe('alarms and dashboard', () => {
       const alarms = dev.computeTemplate.findResources('AWS::CloudWatch::Alarm', {
         Properties: { Namespace: 'AWS/Lambda', MetricName: metric, AlarmActions: [alertTopic] },
       });
-      expect(Object.keys(alarms)).toHaveLength(6);
+      expect(Object.keys(alarms)).toHaveLength(7);
     }
   });
 

@@ -15,9 +15,9 @@ import {
 } from './helpers.ts';
 
 /**
- * The per-dataset resources, from the declarations alone: a project with the shipped orders and clicks, the
- * fixture stock_moves (stream+batch) and the fixture shelf_audits (batch only), and not a line of TypeScript for
- * them.
+ * The per-dataset resources, from the declarations alone: a project with the shipped orders, clicks and inventory,
+ * the fixture stock_moves (stream+batch) and the fixture shelf_audits (batch only), and not a line of TypeScript
+ * for them.
  */
 type Synth = ReturnType<typeof synthStage>;
 let project: ReturnType<typeof datasetsWithFixtures>;
@@ -71,6 +71,8 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
     expect(queues).toEqual([
       'ClicksDeadLetterQueue0819E0C9',
       'ClicksQueueEC57A6EC',
+      'InventoryDeadLetterQueue48A59105',
+      'InventoryQueue4D3B3B9B',
       'OrdersDeadLetterQueueA73944CE',
       'OrdersQueueC538DD4C',
       queueId('StockMovesDeadLetterQueue'),
@@ -121,7 +123,8 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
     });
     expect(envOf('IngestOrdersFunction')).not.toHaveProperty('TWINFLOW_DATASET');
     expect(envOf('IngestClicksFunction')).toMatchObject({ TWINFLOW_DATASET: 'clicks' });
-    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 7);
+    expect(envOf('IngestInventoryFunction')).toMatchObject({ TWINFLOW_DATASET: 'inventory' });
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 8);
   });
 
   it('each queue feeds its own ingest function in micro-batches with partial batch failure', () => {
@@ -129,9 +132,10 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
       (mapping) => mapping['Properties'],
     );
 
-    expect(mappings).toHaveLength(3);
+    expect(mappings).toHaveLength(4);
     for (const [queue, fn] of [
       ['ClicksQueue', 'IngestClicksFunction'],
+      ['InventoryQueue', 'IngestInventoryFunction'],
       ['OrdersQueue', 'IngestOrdersFunction'],
       ['StockMovesQueue', 'IngestStockMovesFunction'],
     ] as const) {
@@ -150,7 +154,12 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
 
   it('alarms on each DLQ and each queue backlog, and on the errors and throttles of every ingest function', () => {
     const alertTopic = { 'Fn::ImportValue': Match.stringLikeRegexp('AlertsTopic') };
-    for (const dlq of ['ClicksDeadLetterQueue', 'OrdersDeadLetterQueue', 'StockMovesDeadLetterQueue']) {
+    for (const dlq of [
+      'ClicksDeadLetterQueue',
+      'InventoryDeadLetterQueue',
+      'OrdersDeadLetterQueue',
+      'StockMovesDeadLetterQueue',
+    ]) {
       dev.computeTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateNumberOfMessagesVisible',
         Dimensions: [{ Name: 'QueueName', Value: { 'Fn::ImportValue': Match.stringLikeRegexp(dlq) } }],
@@ -175,17 +184,19 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
       });
     }
     const ids = Object.keys(dev.computeTemplate.findResources('AWS::CloudWatch::Alarm'));
-    expect(ids.filter((id) => /QueueNotEmpty|QueueBacklog/.test(id))).toHaveLength(6);
+    expect(ids.filter((id) => /QueueNotEmpty|QueueBacklog/.test(id))).toHaveLength(8);
   });
 
   it('reconcile-views gets <DATASET>_DLQ_URL of every streamed dataset and may read only those queues’ attributes', () => {
     expect(envOf('ReconcileViewsFunction')).toMatchObject({
       CLICKS_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/ClicksDeadLetterQueue/) },
+      INVENTORY_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/InventoryDeadLetterQueue/) },
       ORDERS_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/OrdersDeadLetterQueue/) },
       STOCK_MOVES_DLQ_URL: { 'Fn::ImportValue': expect.stringMatching(/StockMovesDeadLetterQueue/) },
     });
     expect(Object.keys(envOf('ReconcileViewsFunction')).filter((name) => name.endsWith('_DLQ_URL'))).toEqual([
       'CLICKS_DLQ_URL',
+      'INVENTORY_DLQ_URL',
       'ORDERS_DLQ_URL',
       'STOCK_MOVES_DLQ_URL',
     ]);
@@ -194,6 +205,7 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
     );
     expect(queueGrants).toEqual([
       `sqs:GetQueueAttributes ${JSON.stringify({ 'Fn::GetAtt': ['ClicksDeadLetterQueue0819E0C9', 'Arn'] })}`,
+      `sqs:GetQueueAttributes ${JSON.stringify({ 'Fn::GetAtt': ['InventoryDeadLetterQueue48A59105', 'Arn'] })}`,
       `sqs:GetQueueAttributes ${JSON.stringify({ 'Fn::GetAtt': ['OrdersDeadLetterQueueA73944CE', 'Arn'] })}`,
       `sqs:GetQueueAttributes ${JSON.stringify({ 'Fn::GetAtt': [queueId('StockMovesDeadLetterQueue'), 'Arn'] })}`,
     ]);
@@ -265,6 +277,7 @@ describe('least privilege per dataset', () => {
       ['IngestStockMoves', 'StockMovesQueue', 'OrdersQueue'],
       ['IngestOrders', 'OrdersQueue', 'StockMovesQueue'],
       ['IngestClicks', 'ClicksQueue', 'OrdersQueue'],
+      ['IngestInventory', 'InventoryQueue', 'OrdersQueue'],
     ] as const) {
       for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage']) {
         const resources = sqsResources(fn, action);

@@ -61,6 +61,7 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
     expect(FUNCTION_NAMES).toEqual([
       'run-batch',
       'ingest-clicks',
+      'ingest-inventory',
       'ingest-orders',
       'compact-realtime',
       'query-sales',
@@ -76,6 +77,7 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
     }
     expect(lambdas.get('ingest-orders')?.Properties.Timeout).toBe(30);
     expect(lambdas.get('ingest-clicks')?.Properties.Timeout).toBe(30);
+    expect(lambdas.get('ingest-inventory')?.Properties.Timeout).toBe(30);
   });
 
   it("each function's environment is its settings rendered from the stage config, and reads back as the stage's values", () => {
@@ -131,6 +133,7 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
       expect(specs.map((spec) => spec.name)).toEqual([
         'run-batch',
         'ingest-clicks',
+        'ingest-inventory',
         'ingest-orders',
         'ingest-stock_moves',
         'compact-realtime',

@@ -13,6 +13,7 @@ beforeAll(() => {
 const FUNCTIONS = [
   'RunBatch',
   'IngestClicks',
+  'IngestInventory',
   'IngestOrders',
   'CompactRealtime',
   'QuerySales',
@@ -201,10 +202,11 @@ describe('lake permissions per function (contract: IAM prefixes)', () => {
     expect(holders('sns:Publish')).toEqual(['ReconcileViews']);
     expect(holders('sqs:GetQueueAttributes').sort()).toEqual([
       'IngestClicks',
+      'IngestInventory',
       'IngestOrders',
       'ReconcileViews',
     ]);
-    expect(holders('sqs:DeleteMessage').sort()).toEqual(['IngestClicks', 'IngestOrders']);
+    expect(holders('sqs:DeleteMessage').sort()).toEqual(['IngestClicks', 'IngestInventory', 'IngestOrders']);
   });
 });
 

@@ -31,6 +31,8 @@ describe('storage stack', () => {
       OrdersQueueC538DD4C: 'AWS::SQS::Queue',
       ClicksDeadLetterQueue0819E0C9: 'AWS::SQS::Queue',
       ClicksQueueEC57A6EC: 'AWS::SQS::Queue',
+      InventoryDeadLetterQueue48A59105: 'AWS::SQS::Queue',
+      InventoryQueue4D3B3B9B: 'AWS::SQS::Queue',
       AlertsKey9E1197AF: 'AWS::KMS::Key',
       AlertsTopicCF7C81C9: 'AWS::SNS::Topic',
     };
@@ -87,11 +89,12 @@ describe('storage stack', () => {
     });
   });
 
-  it('the orders and clicks queues dead-letter after maxReceiveCount receives into an encrypted 14-day DLQ', () => {
+  it('the orders, clicks and inventory queues dead-letter after maxReceiveCount receives into an encrypted 14-day DLQ', () => {
     const resources = dev.storageTemplate.toJSON().Resources;
     for (const [queue, deadLetterQueue] of [
       ['OrdersQueueC538DD4C', 'OrdersDeadLetterQueueA73944CE'],
       ['ClicksQueueEC57A6EC', 'ClicksDeadLetterQueue0819E0C9'],
+      ['InventoryQueue4D3B3B9B', 'InventoryDeadLetterQueue48A59105'],
     ] as const) {
       expect(resources[queue], queue).toMatchObject({
         Properties: {
@@ -118,7 +121,7 @@ describe('storage stack', () => {
           ]),
         },
       },
-      4,
+      6,
     );
   });
 

@@ -22,9 +22,9 @@ function normalize(value: unknown): unknown {
 
 describe('synthTemplate', () => {
   it('returns storage and compute as one template the local runtime can read', () => {
-    // A queue and a DLQ, and one mapping, per shipped stream (orders, clicks).
-    expect(ofType('AWS::SQS::Queue')).toHaveLength(4);
-    expect(ofType('AWS::Lambda::EventSourceMapping')).toHaveLength(2);
+    // A queue and a DLQ, and one mapping, per shipped stream (orders, clicks, inventory).
+    expect(ofType('AWS::SQS::Queue')).toHaveLength(6);
+    expect(ofType('AWS::Lambda::EventSourceMapping')).toHaveLength(3);
     expect(ofType('AWS::Events::Rule')).toHaveLength(3);
     expect(ofType('AWS::ApiGatewayV2::Route')).toHaveLength(QUERY_ROUTES.length);
   });
@@ -39,6 +39,7 @@ describe('synthTemplate', () => {
       .map(([queueId]) => ({ 'Fn::GetAtt': [queueId, 'Arn'] }));
     expect(queues.map(({ 'Fn::GetAtt': [id] }) => id).sort()).toEqual([
       'ClicksQueueEC57A6EC',
+      'InventoryQueue4D3B3B9B',
       'OrdersQueueC538DD4C',
     ]);
     expect(sources).toEqual(expect.arrayContaining(queues));

@@ -4,6 +4,7 @@ import { dataset } from '../../functions/pipeline/datasets.ts';
 import { dayOf } from '../../functions/pipeline/dates.ts';
 import { synthTemplate } from '../../lib/synth.ts';
 import type { ClickEvent } from '../../local/click-generator.ts';
+import type { StockMovement } from '../../local/inventory-generator.ts';
 import { CLICKS_PER_ORDER, startOrderGenerator } from '../../local/order-feed.ts';
 import { type Runtime, startRuntime } from '../../local/runtime.ts';
 import { createScaledClock } from '../../local/scaled-clock.ts';
@@ -68,6 +69,42 @@ describe('the live feed of twinflow start', () => {
     const gap = dataset('clicks').parameters['session_gap_minutes'] as number;
     const sessions = sessionsOf(clicks, gap);
     expect(sessions.filter((s) => s.events.length > 1).length).toBeGreaterThan(sessions.length * 0.4);
+  }, 20_000);
+
+  it('sends a sale movement per order to the inventory queue, and receipts that keep stock from going negative', async () => {
+    // Prepare: eleven hours of shop time per real second, so stock runs low and deliveries (hours away) arrive.
+    const { client, bodies } = recordingSqs();
+    const clock = createScaledClock(40_000);
+    const errors: Error[] = [];
+
+    // Act
+    const feed = startOrderGenerator({
+      client,
+      queueUrl: 'orders-queue',
+      inventoryQueueUrl: 'inventory-queue',
+      rate: 40,
+      clock,
+      seed: 5,
+      onError: (error) => errors.push(error),
+    });
+    await sleep(5000);
+    await feed.stop();
+
+    // Assess
+    const orders = (bodies.get('orders-queue') ?? []).map(
+      (body) =>
+        JSON.parse(body) as { order_id: string; product_id: string; quantity: number; event_time: string },
+    );
+    const movements = (bodies.get('inventory-queue') ?? []).map((body) => JSON.parse(body) as StockMovement);
+    expect(errors).toEqual([]);
+    expect(feed.movements?.sent).toBe(movements.length);
+    expect(orders.length).toBeGreaterThan(100);
+    const sales = movements.filter((m) => m.movement_type === 'sale');
+    expect(sales.map((s) => `${s.reference} ${s.product_id} ${s.quantity} ${s.event_time}`)).toEqual(
+      orders.map((o) => `${o.order_id} ${o.product_id} ${o.quantity} ${o.event_time}`),
+    );
+    expect(movements.some((m) => m.movement_type === 'receipt')).toBe(true);
+    expect(new Set(movements.map((m) => m.movement_id)).size).toBe(movements.length);
   }, 20_000);
 
   it('sends no clicks without a clicks queue', async () => {

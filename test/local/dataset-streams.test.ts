@@ -51,9 +51,9 @@ describe('the plan of a template with a dataset added', () => {
       deadLetterQueueId: expect.stringMatching(/^StockMovesDeadLetterQueue/),
       maxReceiveCount: 3,
     });
-    // orders, clicks (shipped) and stock_moves: a queue and a DLQ each.
-    expect(plan.eventSources).toHaveLength(3);
-    expect(plan.queues).toHaveLength(6);
+    // orders, clicks, inventory (shipped) and stock_moves: a queue and a DLQ each.
+    expect(plan.eventSources).toHaveLength(4);
+    expect(plan.queues).toHaveLength(8);
     expect(plan.functions.map((f) => f.name)).not.toContain('ingest-shelf_audits');
     expect(plan.functions.find((f) => f.name === 'ingest-orders')?.dataset).toBe('orders');
   });
@@ -124,7 +124,7 @@ describe('the local runtime with a dataset added', () => {
         .map((line) => line.split(/=(.*)/s).slice(0, 2)),
     );
 
-    expect(Object.keys(runtime.streams).sort()).toEqual(['clicks', 'orders', 'stock_moves']);
+    expect(Object.keys(runtime.streams).sort()).toEqual(['clicks', 'inventory', 'orders', 'stock_moves']);
     expect(env).toMatchObject({
       ORDERS_QUEUE_URL: runtime.streams['orders']?.queueUrl,
       ORDERS_DLQ_URL: runtime.streams['orders']?.deadLetterQueueUrl,

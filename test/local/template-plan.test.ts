@@ -133,13 +133,14 @@ describe('planFromTemplate on the synthesized CDK app', () => {
     expect(dev.functions.map((f) => f.name).sort()).toEqual([
       'compact-realtime',
       'ingest-clicks',
+      'ingest-inventory',
       'ingest-orders',
       'query-sales',
       'reconcile-views',
       'run-batch',
     ]);
-    // Every stream (orders, clicks) follows the stage's stream config.
-    expect(dev.eventSources).toHaveLength(2);
+    // Every stream (orders, clicks, inventory) follows the stage's stream config.
+    expect(dev.eventSources).toHaveLength(3);
     for (const source of dev.eventSources) {
       expect(source).toMatchObject({ batchSize: 100, maxBatchingWindowSeconds: 8, maxConcurrency: 5 });
     }
@@ -147,7 +148,7 @@ describe('planFromTemplate on the synthesized CDK app', () => {
       expect(source).toMatchObject({ batchSize: 7, maxBatchingWindowSeconds: 1 });
     }
     const redriven = changed.queues.filter((q) => q.redrive);
-    expect(redriven.map((q) => q.redrive?.maxReceiveCount)).toEqual([5, 5]);
+    expect(redriven.map((q) => q.redrive?.maxReceiveCount)).toEqual([5, 5, 5]);
     expect(dev.routes.map((r) => r.routeKey)).toEqual(
       expect.arrayContaining(['GET /metrics/funnel_minute', 'GET /metrics/sessions_minute/top']),
     );

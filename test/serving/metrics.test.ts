@@ -123,7 +123,7 @@ describe('GET /metrics/{model}', () => {
     const { status, body } = await get('/datasets', '');
     expect(status).toBe(200);
     const datasets = body['datasets'] as { name: string; models: { name: string }[] }[];
-    expect(datasets.map((d) => d.name)).toEqual(['clicks', 'orders']);
+    expect(datasets.map((d) => d.name)).toEqual(['clicks', 'inventory', 'orders', 'stock_counts']);
     expect(datasets.find((d) => d.name === 'orders')).toMatchObject({
       source: 'stream+batch',
       models: [{ name: 'sales_minute', measures: ['orders', 'units', 'revenue'] }, { name: 'daily_sales' }],
@@ -149,6 +149,32 @@ describe('GET /metrics/{model}', () => {
           dimensions: ['device'],
           measures: ['sessions', 'bounced_sessions', 'converted_sessions', 'unique_users'],
           measure_kinds: { sessions: 'count', unique_users: 'distinct' },
+        },
+      ],
+    });
+    expect(datasets.find((d) => d.name === 'inventory')).toMatchObject({
+      source: 'stream+batch',
+      key: ['movement_id'],
+      models: [
+        {
+          name: 'stock_movements_minute',
+          grain: 'minute',
+          dimensions: ['product_id', 'warehouse_id'],
+          measures: ['received', 'sold', 'returned', 'adjusted', 'net_change'],
+          ratios: [],
+        },
+      ],
+    });
+    expect(datasets.find((d) => d.name === 'stock_counts')).toMatchObject({
+      source: 'batch',
+      key: ['product_id', 'warehouse_id', 'counted_at'],
+      event_time: 'counted_at',
+      models: [
+        {
+          name: 'stock_counts_minute',
+          grain: 'minute',
+          dimensions: ['product_id', 'warehouse_id'],
+          measures: ['counts', 'counted_units'],
         },
       ],
     });

@@ -21,7 +21,7 @@ beforeAll(() => {
   // The shared SQL models are found by name among the declared datasets: these tests declare the fixtures.
   datasetsDir = projectDatasets(mkdtempSync(path.join(os.tmpdir(), 'twinflow-datasets-')), [
     'stock_moves',
-    'stock_counts',
+    'cycle_counts',
   ]);
   vi.stubEnv('TWINFLOW_DATASETS_DIR', datasetsDir);
 });
@@ -30,7 +30,7 @@ afterAll(() => {
   rmSync(datasetsDir, { recursive: true, force: true });
 });
 
-/** orders (shipped), stock_moves and stock_counts (fixtures): every field type the declarations offer. */
+/** The shipped datasets, stock_moves and cycle_counts (fixtures): every field type the declarations offer. */
 function declared(): Dataset[] {
   return listDatasets(datasetsDir);
 }
@@ -100,7 +100,7 @@ describe('events generated from a declaration', () => {
   });
 
   it('fill each field within its declaration: bounds, scale, values, currencies, optional fields', () => {
-    const ds = declared().find((d) => d.name === 'stock_counts') as Dataset;
+    const ds = declared().find((d) => d.name === 'cycle_counts') as Dataset;
     const events = [
       ...datasetEventsForDay(ds, { day: '2026-11-20', count: 2000, seed: 9, currencies: ['USD', 'GBP'] }),
     ].map((r) => r.event);
@@ -123,8 +123,39 @@ describe('events generated from a declaration', () => {
     expect(events.every((e) => e['count_id'] !== null && e['counted_at'] !== null)).toBe(true);
   });
 
+  it('honour positive: a record the rule binds gets 1 or more, an exempt one anything in range; malformed ones may break the rule', async () => {
+    // Prepare: inventory's quantity is positive unless movement_type is adjustment.
+    const ds = declared().find((d) => d.name === 'inventory') as Dataset;
+    const input = { day: '2026-11-20', count: 4000, seed: 3, invalidShare: 0.05 };
+
+    // Act
+    const records = [...datasetEventsForDay(ds, input)];
+    const verdicts = await validate(ds, records);
+
+    // Assess
+    const quantity = (r: GeneratedRecord) => Number(r.event['quantity']);
+    const valid = records.filter((r) => r.kind !== 'invalid');
+    const bound = valid.filter((r) => r.event['movement_type'] !== 'adjustment').map(quantity);
+    const exempt = valid.filter((r) => r.event['movement_type'] === 'adjustment').map(quantity);
+    expect(Math.min(...bound)).toBe(1);
+    expect(bound.some((q) => q > 1000)).toBe(true);
+    expect(exempt.some((q) => q < -9)).toBe(true);
+    expect(exempt.some((q) => q <= 0) && exempt.some((q) => q > 0)).toBe(true);
+    expect(Math.min(...exempt)).toBeGreaterThanOrEqual(-1_000_000);
+    expect(Math.max(...exempt)).toBeLessThanOrEqual(1_000_000);
+    const rejected = verdicts.filter((v) => !v.is_valid);
+    expect(rejected.map((v) => Number(v.ref))).toEqual(
+      records.flatMap((r, i) => (r.kind === 'invalid' ? [i] : [])),
+    );
+    // One reason each: a broken movement_type ends the exemption, so its quantity is positive too.
+    expect(rejected.every((v) => v.reasons.length === 1)).toBe(true);
+    const reasons = rejected.map((v) => v.reasons[0]);
+    expect(reasons).toContain('quantity: must be greater than 0 unless movement_type is adjustment');
+    expect(reasons).toContain('movement_type: not one of receipt, sale, return, adjustment');
+  });
+
   it('a currency field without a stage list is its default', () => {
-    const ds = declared().find((d) => d.name === 'stock_counts') as Dataset;
+    const ds = declared().find((d) => d.name === 'cycle_counts') as Dataset;
     const events = [...datasetEventsForDay(ds, { day: '2026-11-20', count: 100 })];
     expect(new Set(events.map((r) => r.event['currency']))).toEqual(new Set(['EUR']));
   });
