@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { twinflow } from '../support/cli.ts';
+import { readmeLakeCommands } from '../support/readme.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 
 /**
@@ -8,26 +8,14 @@ import { useTempDirs } from '../support/temp-dir.ts';
  * in order: every command succeeds and says what the README says it does.
  */
 
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const DEMO_LAKE = '.twinflow/clicks-demo';
 const tempDir = useTempDirs();
-
-/** The `npx twinflow` commands of the walkthrough that use the demo lake, as argument lists. */
-function walkthroughCommands(lake: string): string[][] {
-  const section = README.split('### Clicks walkthrough')[1] ?? '';
-  const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
-  return block
-    .split('\n')
-    .map((line) => line.replace(/\s+#.*$/, '').trim())
-    .filter((line) => line.startsWith('npx twinflow ') && line.includes(`--lake ${DEMO_LAKE}`))
-    .map((line) => line.replaceAll(DEMO_LAKE, lake).split(/\s+/).slice(2));
-}
 
 describe('README clicks walkthrough', () => {
   it('steps 1–3 run as written: batch, the same day through the stream and reconciled at 0.00 %, then the hand-made sessions', async () => {
     // Prepare
     const lake = tempDir();
-    const commands = walkthroughCommands(lake);
+    const commands = readmeLakeCommands('### Clicks walkthrough', DEMO_LAKE, lake);
     expect(commands.map((args) => args[0])).toEqual([
       'generate-landing',
       'batch',

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { twinflow } from '../support/cli.ts';
+import { readmeLakeCommands } from '../support/readme.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 
 /**
@@ -12,19 +13,7 @@ import { useTempDirs } from '../support/temp-dir.ts';
 
 const tempDir = useTempDirs();
 const DAY = '2026-11-20';
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const DEMO_LAKE = '.twinflow/inventory-demo';
-
-/** The `npx twinflow` commands of the README's inventory section, on `lake`, as argument lists. */
-function readmeCommands(lake: string): string[][] {
-  const section = README.split('## The inventory datasets')[1] ?? '';
-  const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
-  return block
-    .split('\n')
-    .map((line) => line.replace(/\s+#.*$/, '').trim())
-    .filter((line) => line.startsWith('npx twinflow ') && line.includes(`--lake ${DEMO_LAKE}`))
-    .map((line) => line.replaceAll(DEMO_LAKE, lake).split(/\s+/).slice(2));
-}
 
 async function ok(...args: string[]) {
   const result = await twinflow(...args);
@@ -230,7 +219,7 @@ describe("README's inventory datasets section", () => {
   it('runs as written: movements batched with the malformed ones quarantined, queried, then a day of counts', async () => {
     // Prepare
     const lake = tempDir();
-    const commands = readmeCommands(lake);
+    const commands = readmeLakeCommands('## The inventory datasets', DEMO_LAKE, lake);
     expect(commands.map((args) => args.slice(0, 2).join(' '))).toEqual([
       'generate-landing --dataset',
       'batch --dataset',

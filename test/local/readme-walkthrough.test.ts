@@ -1,14 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-
-/** The shell lines of the README's "Walkthrough" code block. */
-function walkthroughLines(): string[] {
-  const section = README.split('### Walkthrough')[1] ?? '';
-  const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
-  return block.split('\n').filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#'));
-}
+import { readmeBashLines } from '../support/readme.ts';
 
 describe('README walkthrough', () => {
   it('reads the lake only while its bucket is in place', () => {
@@ -19,7 +10,7 @@ describe('README walkthrough', () => {
     const whileAway: string[] = [];
 
     // Act
-    for (const line of walkthroughLines()) {
+    for (const line of readmeBashLines('### Walkthrough')) {
       const move = /^mv (\S+) (\S+)/.exec(line);
       if (move?.[1] && move[2]) {
         if (bucketDir.test(move[1])) [away, movedAway] = [true, movedAway + 1];
