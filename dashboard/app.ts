@@ -618,16 +618,31 @@ function fillMeasures(): void {
   );
 }
 
+/** A model's answer over the range by day (for its totals), requested once however many panels show them. */
+type RangeTotals = (model: string) => Promise<MetricBody>;
+
+function rangeTotals(range: TimeRange): RangeTotals {
+  const params = { start: isoParam(range.start), end: isoParam(range.end), granularity: 'day' };
+  const requests = new Map<string, Promise<MetricBody>>();
+  return (model) => {
+    let request = requests.get(model);
+    if (!request) {
+      request = getJson<MetricBody>(`metrics/${model}`, params);
+      requests.set(model, request);
+    }
+    return request;
+  };
+}
+
 async function renderModels(
   range: TimeRange,
   granularity: Granularity,
   current: () => boolean,
+  totalsOf: RangeTotals,
 ): Promise<void> {
   const all = await loadModels();
   const params = { start: isoParam(range.start), end: isoParam(range.end) };
-  const totals = await Promise.all(
-    all.map(({ model }) => getJson<MetricBody>(`metrics/${model.name}`, { ...params, granularity: 'day' })),
-  );
+  const totals = await Promise.all(all.map(({ model }) => totalsOf(model.name)));
   const model = selectedModel();
   const measure = byId<HTMLSelectElement>('measure-select').value;
   const chartBody = model
@@ -775,11 +790,12 @@ async function renderBehaviour(
   range: TimeRange,
   granularity: Granularity,
   current: () => boolean,
+  totalsOf: RangeTotals,
 ): Promise<void> {
   if (!behaviourOn) return;
   const params = { start: isoParam(range.start), end: isoParam(range.end) };
   const [funnel, sessions] = await Promise.all([
-    getJson<MetricBody>(`metrics/${FUNNEL_MODEL}`, { ...params, granularity: 'day' }),
+    totalsOf(FUNNEL_MODEL),
     getJson<MetricBody & Pick<SalesResponse, 'segments' | 'batch_boundary'>>(`metrics/${SESSIONS_MODEL}`, {
       ...params,
       granularity,
@@ -849,6 +865,8 @@ async function refreshRange(): Promise<void> {
   document.body.classList.add('loading');
   const params = { start: isoParam(range.start), end: isoParam(range.end) };
   const opsStart = new Date(Math.max(range.start.getTime(), range.end.getTime() - OPS_MAX_MS));
+  // The Models and User behaviour panels both total funnel_minute over the range: one request.
+  const totals = rangeTotals(range);
   await Promise.all([
     guarded(
       'sales',
@@ -878,12 +896,12 @@ async function refreshRange(): Promise<void> {
       },
       'ops',
     ),
-    guarded('models', () => renderModels(range, granularity, current), 'models'),
+    guarded('models', () => renderModels(range, granularity, current, totals), 'models'),
     guarded(
       'behaviour',
       async () => {
         await loadModels();
-        await renderBehaviour(range, granularity, current);
+        await renderBehaviour(range, granularity, current, totals);
       },
       'behaviour',
     ),
@@ -952,7 +970,7 @@ function bindControls(): void {
     const seq = rangeSeq;
     void guarded(
       'models',
-      () => renderModels(range, selection.granularity, () => seq === rangeSeq),
+      () => renderModels(range, selection.granularity, () => seq === rangeSeq, rangeTotals(range)),
       'models',
     );
   };
