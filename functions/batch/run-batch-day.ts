@@ -19,7 +19,7 @@ import {
   topRejectReasons,
   validateRawTable,
 } from '../pipeline/dataset-views.ts';
-import { type Dataset, dataset } from '../pipeline/datasets.ts';
+import { archiveColumns, type Dataset, dataset, listBalances } from '../pipeline/datasets.ts';
 import { addDays, parseDay, UTC } from '../pipeline/dates.ts';
 import { sqlPath, withConnection } from '../pipeline/duckdb-session.ts';
 import { runId as newRunId } from '../pipeline/ids.ts';
@@ -260,14 +260,21 @@ async function loadNeighbours(
   );
 }
 
+/** Whether a declared balance reads this dataset's events: its movements, or its openings. */
+function readByBalances(ds: Dataset): boolean {
+  return listBalances().some((b) => b.dataset === ds.name || b.opening.dataset === ds.name);
+}
+
 /**
  * The views a batch day publishes: the dataset's facts (reconciliation names missing events from them) and each
  * declared model, ordered for compact files.
  */
 function batchViewSelects(ds: Dataset): Record<BatchView, string> {
+  // The key and the event time are what reconciliation and the cross-day check read from the facts; a dataset a
+  // balance reads (its movements, or its openings) keeps every field, for levels exact to the event.
+  const columns = readByBalances(ds) ? archiveColumns(ds) : [...ds.key, ds.eventTime].join(', ');
   const views: Record<BatchView, string> = {
-    // The key and the event time are what reconciliation and the cross-day check read from the facts.
-    [ds.facts]: `select ${[...ds.key, ds.eventTime].join(', ')} from ${ds.facts} order by ${ds.eventTime}`,
+    [ds.facts]: `select ${columns} from ${ds.facts} order by ${ds.eventTime}`,
   };
   for (const model of ds.models) {
     const time = model.grain === 'day' ? [] : ['window_start'];

@@ -97,6 +97,61 @@ const modelSchema = z.strictObject({
   ratios: z.record(name('ratio'), ratioSchema).default({}),
 });
 
+/**
+ * A reference table the team maintains in the lake, `tables/<name>.csv` (a header row, then one row per key):
+ * e.g. the reorder point of each product in each warehouse. Alert rules and balances read it as thresholds.
+ */
+const tableSchema = z.strictObject({
+  description: z.string().optional(),
+  /** The columns that identify a row: fields (dimensions) of this dataset. */
+  key: z.array(name('key column')).min(1),
+  /** The whole-number column a row holds for its key. */
+  value: name('value column'),
+});
+
+/**
+ * A balance: a level that is an opening (the latest row of another dataset, e.g. a physical count) plus every
+ * movement since (a sum measure of one of this dataset's minute models), exact to the event. Served at
+ * `GET /<name>` and `twinflow <name>`.
+ */
+const balanceSchema = z.strictObject({
+  description: z.string().optional(),
+  /** The name the level is served under (`on_hand`). */
+  value: name('value'),
+  /** The movements: a sum measure of a minute model of this dataset, whose dimensions key the balance. */
+  movements: z.strictObject({ model: name('model'), measure: name('measure') }),
+  /**
+   * The opening: a batch dataset with the same dimensions, whose rows are exact levels at their event time (which
+   * includes every movement before that instant); the latest one at or before an instant opens the balance there.
+   */
+  opening: z.strictObject({ dataset: name('dataset'), value: name('value field') }),
+  /** A table of this dataset (same key as the balance) each level is shown against; levels below it come first. */
+  threshold: name('table').optional(),
+});
+
+/**
+ * An alert rule, evaluated by the engine (SNS in AWS, `alerts/` in the lake): on a balance (each key's level) or a
+ * model (a count or sum measure over the last `minutes`), `below` or `above` a number or a table's value per key.
+ * One alert per crossing; re-armed once the condition no longer holds.
+ */
+const alertSchema = z
+  .strictObject({
+    description: z.string().optional(),
+    balance: name('balance').optional(),
+    model: name('model').optional(),
+    measure: name('measure').optional(),
+    /** Model rules: the window the measure is summed over, ending now. */
+    minutes: z.number().int().min(1).max(1440).optional(),
+    below: z.union([z.number(), name('table')]).optional(),
+    above: z.union([z.number(), name('table')]).optional(),
+  })
+  .refine((a) => (a.balance === undefined) !== (a.model === undefined), {
+    message: 'an alert rule names either a balance or a model',
+  })
+  .refine((a) => (a.below === undefined) !== (a.above === undefined), {
+    message: 'an alert rule has exactly one condition: below or above',
+  });
+
 const datasetSchema = z.strictObject({
   name: name('name'),
   description: z.string().optional(),
@@ -115,12 +170,23 @@ const datasetSchema = z.strictObject({
    */
   neighbour_days: z.literal(1).optional(),
   models: z.record(name('model'), modelSchema),
+  tables: z.record(name('table'), tableSchema).default({}),
+  balances: z.record(name('balance'), balanceSchema).default({}),
+  alerts: z.record(name('alert'), alertSchema).default({}),
 });
 
 export type FieldDeclaration = z.infer<typeof fieldSchema>;
 export type MeasureDeclaration = z.infer<typeof measureSchema>;
 export type RatioDeclaration = z.infer<typeof ratioSchema>;
 export type ModelDeclaration = z.infer<typeof modelSchema> & { name: string };
+export type TableDeclaration = z.infer<typeof tableSchema> & { name: string; dataset: string };
+export type BalanceDeclaration = z.infer<typeof balanceSchema> & {
+  name: string;
+  dataset: string;
+  /** The movement model's dimensions: what keys a level. */
+  dimensions: string[];
+};
+export type AlertDeclaration = z.infer<typeof alertSchema> & { name: string; dataset: string };
 
 /** A checked declaration, with where it came from. */
 export interface Dataset {
@@ -136,6 +202,12 @@ export interface Dataset {
   parameters: Record<string, number>;
   /** 1 when its models read the neighbouring days' facts (`<facts>_neighbours`), else 0. */
   neighbourDays: 0 | 1;
+  /** Reference tables the team maintains in the lake (`tables/<name>.csv`). */
+  tables: TableDeclaration[];
+  /** Levels: an opening plus the movements since. */
+  balances: BalanceDeclaration[];
+  /** Alert rules the engine evaluates. */
+  alerts: AlertDeclaration[];
   /** The dataset's folder (absolute). */
   dir: string;
 }
@@ -290,6 +362,87 @@ export function loadDataset(dir: string): Dataset {
       check(file, model.rollup_of === undefined, `${where}.rollup_of: only a day model rolls up`);
     }
   }
+  const tables: TableDeclaration[] = Object.entries(d.tables).map(([tableName, t]) => ({
+    ...t,
+    name: tableName,
+    dataset: d.name,
+  }));
+  for (const table of tables) {
+    for (const column of table.key) {
+      check(
+        file,
+        fields[column] !== undefined,
+        `tables.${table.name}.key: "${column}" is not a declared field`,
+      );
+    }
+  }
+  const balances: BalanceDeclaration[] = Object.entries(d.balances).map(([balanceName, b]) => {
+    const where = `balances.${balanceName}`;
+    const model = models.find((m) => m.name === b.movements.model);
+    check(
+      file,
+      model?.grain === 'minute',
+      `${where}.movements.model: "${b.movements.model}" is not a minute model of this dataset`,
+    );
+    check(
+      file,
+      model?.measures[b.movements.measure]?.kind === 'sum',
+      `${where}.movements.measure: "${b.movements.measure}" is not a sum measure of ${b.movements.model}`,
+    );
+    const dimensions = model?.dimensions ?? [];
+    if (b.threshold !== undefined) {
+      const table = tables.find((t) => t.name === b.threshold);
+      check(file, table !== undefined, `${where}.threshold: "${b.threshold}" is not a table of this dataset`);
+      check(
+        file,
+        table?.key.join(',') === dimensions.join(','),
+        `${where}.threshold: ${b.threshold}'s key must be the balance's dimensions (${dimensions.join(', ')})`,
+      );
+    }
+    return { ...b, name: balanceName, dataset: d.name, dimensions };
+  });
+  const alerts: AlertDeclaration[] = Object.entries(d.alerts).map(([alertName, a]) => {
+    const where = `alerts.${alertName}`;
+    const limit = a.below ?? a.above;
+    if (a.balance !== undefined) {
+      const balance = balances.find((b) => b.name === a.balance);
+      check(file, balance !== undefined, `${where}.balance: "${a.balance}" is not a balance of this dataset`);
+      if (typeof limit === 'string') {
+        const table = tables.find((t) => t.name === limit);
+        check(file, table !== undefined, `${where}: "${limit}" is not a table of this dataset`);
+        check(
+          file,
+          table?.key.join(',') === balance?.dimensions.join(','),
+          `${where}: ${limit}'s key must be the balance's dimensions (${balance?.dimensions.join(', ')})`,
+        );
+      }
+      check(
+        file,
+        a.measure === undefined && a.minutes === undefined,
+        `${where}: measure and minutes are for model rules`,
+      );
+    } else {
+      const model = models.find((m) => m.name === a.model);
+      check(
+        file,
+        model?.grain === 'minute',
+        `${where}.model: "${a.model}" is not a minute model of this dataset`,
+      );
+      const kind = a.measure === undefined ? undefined : model?.measures[a.measure]?.kind;
+      check(
+        file,
+        kind === 'count' || kind === 'sum',
+        `${where}.measure: "${a.measure ?? ''}" is not a count or sum measure of ${a.model}`,
+      );
+      check(
+        file,
+        a.minutes !== undefined,
+        `${where}.minutes: a model rule sums its measure over the last N minutes`,
+      );
+      check(file, typeof limit === 'number', `${where}: a model rule's threshold is a number`);
+    }
+    return { ...a, name: alertName, dataset: d.name };
+  });
   return {
     name: d.name,
     ...(d.description !== undefined ? { description: d.description } : {}),
@@ -301,6 +454,9 @@ export function loadDataset(dir: string): Dataset {
     models,
     parameters: d.parameters ?? {},
     neighbourDays: d.neighbour_days ?? 0,
+    tables,
+    balances,
+    alerts,
     dir,
   };
 }
@@ -328,9 +484,73 @@ export function listDatasets(dir: string = datasetsDir()): Dataset[] {
         owners.set(model, dataset.name);
       }
     }
+    checkAcrossDatasets(datasets);
     loaded.set(dir, datasets);
   }
   return datasets;
+}
+
+/**
+ * What one dataset's declaration names of another: a balance's opening is a batch dataset whose rows carry the
+ * balance's dimensions and a whole-number value; balance and alert names are unique across datasets.
+ */
+function checkAcrossDatasets(datasets: readonly Dataset[]): void {
+  const names = new Map<string, string>();
+  for (const ds of datasets) {
+    const file = path.join(ds.dir, 'dataset.yaml');
+    const declared = [
+      ...ds.balances.map((b) => ['balance', b.name] as const),
+      ...ds.alerts.map((a) => ['alert', a.name] as const),
+      ...ds.tables.map((t) => ['table', t.name] as const),
+    ];
+    for (const [kind, itemName] of declared) {
+      const owner = names.get(`${kind}:${itemName}`);
+      check(file, owner === undefined, `${kind} "${itemName}" is also declared by dataset "${owner}"`);
+      names.set(`${kind}:${itemName}`, ds.name);
+    }
+    for (const balance of ds.balances) {
+      const where = `balances.${balance.name}.opening`;
+      const opening = datasets.find((other) => other.name === balance.opening.dataset);
+      check(file, opening !== undefined, `${where}.dataset: no dataset "${balance.opening.dataset}"`);
+      check(
+        file,
+        opening?.source === 'batch',
+        `${where}.dataset: "${balance.opening.dataset}" must be a batch dataset (an opening is exact once published)`,
+      );
+      check(
+        file,
+        opening?.fields[balance.opening.value]?.type === 'integer',
+        `${where}.value: "${balance.opening.value}" is not an integer field of ${balance.opening.dataset}`,
+      );
+      for (const dimension of balance.dimensions) {
+        check(
+          file,
+          opening?.fields[dimension] !== undefined,
+          `${where}.dataset: ${balance.opening.dataset} has no field "${dimension}" (a dimension of the balance)`,
+        );
+      }
+    }
+  }
+}
+
+/** Every declared balance, in dataset then declaration order. */
+export function listBalances(datasets: readonly Dataset[] = listDatasets()): BalanceDeclaration[] {
+  return datasets.flatMap((ds) => ds.balances);
+}
+
+/** Every declared alert rule, in dataset then declaration order. */
+export function listAlertRules(datasets: readonly Dataset[] = listDatasets()): AlertDeclaration[] {
+  return datasets.flatMap((ds) => ds.alerts);
+}
+
+/** A declared table by name (any dataset). */
+export function declaredTable(
+  tableName: string,
+  datasets: readonly Dataset[] = listDatasets(),
+): TableDeclaration {
+  const found = datasets.flatMap((ds) => ds.tables).find((t) => t.name === tableName);
+  if (!found) throw new Error(`no dataset declares a table "${tableName}"`);
+  return found;
 }
 
 /** Does the dataset's declared source include a stream (`stream` or `stream+batch`)? */
@@ -391,6 +611,14 @@ deduplicated as (
 
 select * from deduplicated
 `;
+}
+
+/**
+ * The columns of a dataset's events: its declared fields (its facts without the reporting day), as stream archives,
+ * realtime facts and the full batch facts hold them.
+ */
+export function archiveColumns(ds: Pick<Dataset, 'fields'>): string {
+  return Object.keys(ds.fields).join(', ');
 }
 
 /** What `twinflow datasets --json` prints for a dataset. */

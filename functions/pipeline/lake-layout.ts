@@ -91,6 +91,16 @@ export const lake = {
     `reconciliation/runs/dt=${parseDay(day)}/${safeId(runId, 'run id')}.json`,
   reconciliationRunPrefix: (day: string) => `reconciliation/runs/dt=${parseDay(day)}/`,
   reconciliationRoot: 'reconciliation/runs/',
+  /** A reference table the team maintains (declared under `tables:` in a dataset folder): CSV with a header row. */
+  table: (name: string) => `tables/${declaredName(name)}.csv`,
+  /** What a count day's batch found: counted vs book level per key (a balance's opening dataset, per day). */
+  balanceDiscrepancies: (balance: string, day: string) =>
+    `state/balances/${declaredName(balance)}/discrepancies/dt=${parseDay(day)}.json`,
+  balanceDiscrepanciesPrefix: (balance: string) => `state/balances/${declaredName(balance)}/discrepancies/`,
+  /** An alert rule's state for one key (armed, or firing since which alert). */
+  alertState: (rule: string, keyId: string) =>
+    `state/alerts/${declaredName(rule)}/${safeId(keyId, 'alert key')}.json`,
+  alertStatePrefix: (rule: string) => `state/alerts/${declaredName(rule)}/`,
   alert: (day: string, alertId: string) => `alerts/dt=${parseDay(day)}/${safeId(alertId, 'alert id')}.json`,
   alertsRoot: 'alerts/',
 } as const;

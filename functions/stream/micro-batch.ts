@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
 import { buildDatasetViews, copyToParquet, type RecordCounts } from '../pipeline/dataset-views.ts';
-import { type Dataset, dataset } from '../pipeline/datasets.ts';
+import { archiveColumns, type Dataset, dataset } from '../pipeline/datasets.ts';
 import { dayOf, hourOf } from '../pipeline/dates.ts';
 import { withConnection } from '../pipeline/duckdb-session.ts';
 import { shortHash } from '../pipeline/ids.ts';
@@ -305,10 +305,7 @@ async function ingestLag(connection: DuckDBConnection, ds: Dataset, nowIso: stri
   )[0];
 }
 
-/** The columns of a stream archive: the dataset's declared fields (its facts without the reporting day). */
-export function archiveColumns(ds: Dataset): string {
-  return Object.keys(ds.fields).join(', ');
-}
+export { archiveColumns };
 
 /**
  * Writes each hour's stream archive and each minute model's partial: local files first (DuckDB), then uploads —
