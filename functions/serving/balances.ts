@@ -36,8 +36,13 @@ const MINUTE_MS = 60_000;
 /** One level: the key's dimensions, the value, where it came from. */
 export type LevelJson = Record<string, unknown> & {
   as_of: string;
-  opening: { source: string | null; at: string | null; value: number };
-  movements: { since: string | null; value: number; segments: (Segment & { value: number })[] };
+  /** `source`: the opening dataset (null: never opened, so 0), `at`, and the level it opened at (`on_hand`). */
+  opening: Record<string, string | number | null> & { source: string | null; at: string | null };
+  /** Since the opening: the movement measure in all (`net_change`) and per segment (batch where published). */
+  movements: Record<string, unknown> & {
+    since: string | null;
+    segments: (Segment & Record<string, string | number>)[];
+  };
 };
 
 export interface BalanceResponse {
@@ -64,6 +69,11 @@ export interface BalanceQuery {
 /** Every declared balance (the routes `/<name>`). */
 export function servedBalances(): BalanceDeclaration[] {
   return listBalances();
+}
+
+/** The HTTP routes of every declared balance: `/<balance>`. */
+export function balanceRoutePaths(): string[] {
+  return servedBalances().map((b) => `/${b.name}`);
 }
 
 /** A balance by name; the error names the declared ones. */
@@ -158,8 +168,8 @@ async function movementsStartMs(ds: Dataset, model: string, deps: ServingDeps): 
   }
   if (days.length === 0) return null;
   days.sort();
-  // A day's file may hold events of the hours before its start in other zones: start a day earlier.
-  return dayStartMs(days[0] as string, zone) - 24 * 3_600_000;
+  // The lake's days are days of its zone: the first one's events start at its midnight.
+  return dayStartMs(days[0] as string, zone);
 }
 
 /** An interval [fromMs, toMs) inside one minute, whose movements of one key are read from the events. */
@@ -491,6 +501,7 @@ function levelJson(
   thresholdName: string | undefined,
 ): LevelJson {
   const threshold = thresholds?.get(keyOf(level.key))?.value;
+  const measure = balance.movements.measure;
   return {
     ...Object.fromEntries(balance.dimensions.map((d, i) => [d, level.key[i]])),
     [balance.value]: level.value,
@@ -504,12 +515,20 @@ function levelJson(
     opening: {
       source: level.opening ? openingSource : null,
       at: level.opening ? new Date(level.opening.atMs).toISOString() : null,
-      value: level.opening?.value ?? 0,
+      [balance.value]: level.opening?.value ?? 0,
     },
     movements: {
       since: level.opening ? new Date(level.opening.atMs).toISOString() : null,
-      value: level.movements,
-      segments: level.segments,
+      [measure]: level.movements,
+      // Each layer's part of the movements since the opening.
+      segments: level.segments.map(({ value, ...segment }) => ({
+        ...segment,
+        start:
+          level.opening && Date.parse(segment.start) < level.opening.atMs
+            ? new Date(level.opening.atMs).toISOString()
+            : segment.start,
+        [measure]: value,
+      })),
     },
   };
 }

@@ -344,3 +344,20 @@ export function paramsFromQueryString(raw: string): Record<string, string> {
   }
   return params;
 }
+
+/** `GET /<balance>`: each of its dimensions (optional filters) and `at` (an instant; default now). */
+export function parseBalanceParams(
+  balance: { name: string; dimensions: readonly string[] },
+  params: Record<string, string>,
+): { at?: Date; filters: Record<string, string> } {
+  const schema = z.strictObject({
+    at: instant('at').optional(),
+    ...Object.fromEntries(
+      balance.dimensions.map((d) => [d, z.string().min(1, `${d} must not be empty`).optional()]),
+    ),
+  });
+  const parsed = parseParams(schema, params) as Record<string, unknown> & { at?: Date };
+  const filters: Record<string, string> = {};
+  for (const d of balance.dimensions) if (typeof parsed[d] === 'string') filters[d] = parsed[d];
+  return { ...(parsed.at ? { at: parsed.at } : {}), filters };
+}

@@ -6,12 +6,14 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { balanceRoutePaths } from '../../functions/serving/balances.ts';
 import { metricRoutePaths } from '../../functions/serving/metric-model.ts';
 import type { ApiAuthMode } from '../stage-config.ts';
 
 /**
  * Every route the query function serves (see functions/query-sales/handler.ts): the fixed ones plus
- * `/metrics/<model>`, `/metrics/<model>/windows` and `/metrics/<model>/top` for every minute model declared now
+ * `/metrics/<model>`, `/metrics/<model>/windows` and `/metrics/<model>/top` for every minute model and `/<balance>`
+ * for every balance declared now
  * (`TWINFLOW_DATASETS_DIR` or `datasets/`). test/infra checks this equals the handler's route table.
  */
 export function queryRoutes(): string[] {
@@ -19,6 +21,7 @@ export function queryRoutes(): string[] {
     '/sales',
     '/sales/windows',
     ...metricRoutePaths(),
+    ...balanceRoutePaths(),
     '/datasets',
     '/health',
     '/reconciliation',

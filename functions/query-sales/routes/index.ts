@@ -1,4 +1,5 @@
 import type { Route } from '../route.ts';
+import { balanceRoutes } from './balances.ts';
 import { dashboardRoutes } from './dashboard.ts';
 import { datasetRoutes } from './datasets.ts';
 import { metricRoutes } from './metrics.ts';
@@ -14,6 +15,7 @@ import { salesRoutes } from './sales.ts';
 export const routes: readonly Route[] = [
   ...salesRoutes,
   ...metricRoutes,
+  ...balanceRoutes,
   ...datasetRoutes,
   ...reconciliationRoutes,
   ...opsRoutes,

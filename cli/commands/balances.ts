@@ -1,0 +1,90 @@
+import type { Command } from 'commander';
+import { declaredTable } from '../../functions/pipeline/datasets.ts';
+import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
+import { type BalanceResponse, queryBalance, servedBalances } from '../../functions/serving/balances.ts';
+import { parseBalanceParams } from '../../functions/serving/query-params.ts';
+import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
+import { columns } from '../tables.ts';
+
+const flagOf = (dimension: string) => `--${dimension.replaceAll('_', '-')}`;
+const optionKey = (dimension: string) => dimension.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** The levels as a table: the key, the level, the threshold (if declared), the opening and the movements since. */
+function levelsTable(
+  result: BalanceResponse,
+  dimensions: readonly string[],
+  value: string,
+  measure: string,
+  threshold?: string,
+) {
+  const header = [
+    ...dimensions,
+    value,
+    ...(threshold ? [threshold, 'below'] : []),
+    'opening',
+    'opened at',
+    measure,
+    'from',
+  ];
+  const lines = result.levels.map((level) => [
+    ...dimensions.map((d) => String(level[d] ?? '')),
+    String(level[value]),
+    ...(threshold ? [String(level[threshold] ?? '—'), level['below_threshold'] === true ? 'BELOW' : ''] : []),
+    String(level.opening[value]),
+    level.opening.at ?? '(never counted)',
+    String(level.movements[measure]),
+    [...new Set(level.movements.segments.map((s) => s.source))].join('+') || '—',
+  ]);
+  const numeric = new Set([dimensions.length, ...(threshold ? [dimensions.length + 1] : [])]);
+  const { format, rule } = columns([header, ...lines], (i) => numeric.has(i));
+  return [
+    `${result.balance} as of ${result.as_of}${result.query.at ? '' : ' (now)'}: ${result.levels.length} levels`,
+    format(header),
+    rule,
+    ...(lines.length > 0 ? lines.map(format) : ['(nothing counted or moved yet)']),
+    '',
+    'movements from:',
+    ...result.segments.map((seg) => `  ${seg.source.padEnd(8)} ${seg.start} → ${seg.end}`),
+    `batch boundary: ${result.batch_boundary ?? 'none'}   openings published through: ${result.openings_through ?? 'none'}`,
+  ].join('\n');
+}
+
+/** One command per declared balance (`twinflow stock`), with a flag per dimension (`--product-id`). */
+export function register(program: Command): void {
+  for (const balance of servedBalances()) {
+    const command = program
+      .command(balance.name)
+      .description(
+        `${(balance.description ?? balance.name).replace(/\.$/, '')}: the latest ${balance.opening.dataset} row plus the movements since (same JSON as GET /${balance.name})`,
+      );
+    for (const dimension of balance.dimensions) {
+      command.option(`${flagOf(dimension)} <value>`, `only this ${dimension}`);
+    }
+    command
+      .option('--at <iso>', 'the instant of the levels (default: now, every movement received so far)')
+      .option('--json', `print the GET /${balance.name} JSON body`, false)
+      .option('--verbose', 'structured logs on stderr', false)
+      .addOption(lakeOption())
+      .addOption(tzOption())
+      .action(async (options) => {
+        const params: Record<string, string> = {};
+        for (const dimension of balance.dimensions) {
+          const value = options[optionKey(dimension)];
+          if (typeof value === 'string') params[dimension] = value;
+        }
+        if (typeof options.at === 'string') params['at'] = options.at;
+        const result = await queryBalance(balance, parseBalanceParams(balance, params), {
+          store: openCliStore(options.lake),
+          clock: () => new Date(),
+          log: options.verbose ? consoleLog : silentLog,
+          timeZone: options.tz,
+        });
+        const threshold = balance.threshold ? declaredTable(balance.threshold).value : undefined;
+        console.log(
+          options.json
+            ? JSON.stringify(result, null, 2)
+            : levelsTable(result, balance.dimensions, balance.value, balance.movements.measure, threshold),
+        );
+      });
+  }
+}
