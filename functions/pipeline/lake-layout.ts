@@ -97,10 +97,8 @@ export const lake = {
   balanceDiscrepancies: (balance: string, day: string) =>
     `state/balances/${declaredName(balance)}/discrepancies/dt=${parseDay(day)}.json`,
   balanceDiscrepanciesPrefix: (balance: string) => `state/balances/${declaredName(balance)}/discrepancies/`,
-  /** An alert rule's state for one key (armed, or firing since which alert). */
-  alertState: (rule: string, keyId: string) =>
-    `state/alerts/${declaredName(rule)}/${safeId(keyId, 'alert key')}.json`,
-  alertStatePrefix: (rule: string) => `state/alerts/${declaredName(rule)}/`,
+  /** An alert rule's state: per key that ever fired, whether it is firing and its open alert. */
+  alertState: (rule: string) => `state/alerts/${declaredName(rule)}.json`,
   alert: (day: string, alertId: string) => `alerts/dt=${parseDay(day)}/${safeId(alertId, 'alert id')}.json`,
   alertsRoot: 'alerts/',
 } as const;
