@@ -4,7 +4,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { LEGACY_INGEST_DATASET } from '../functions/ingest-orders/dataset.ts';
-import type { Dataset } from '../functions/pipeline/datasets.ts';
+import { type Dataset, listBalances, listDatasets } from '../functions/pipeline/datasets.ts';
 import { microBatchModelsOf } from '../functions/pipeline/realtime-view.ts';
 import { LakeAccess, type LakeGrants } from './constructs/lake-access.ts';
 import { MicroBatchConsumer } from './constructs/micro-batch-consumer.ts';
@@ -42,13 +42,40 @@ export interface ComputeStackProps extends StackProps {
  * grants it was deployed with (the whole stream/, views/realtime/ and quarantine/ prefixes, and state/stream/,
  * where the core keeps orders' stream state at its original keys).
  */
-export function ingestGrants(ds: Dataset): LakeGrants {
+export function ingestGrants(ds: Dataset, datasets: readonly Dataset[] = listDatasets()): LakeGrants {
   if (ds.name === LEGACY_INGEST_DATASET) {
     return { read: ['state/stream/'], write: ['stream/', 'views/realtime/', 'quarantine/', 'state/stream/'] };
   }
   const state = `state/stream/${ds.name}/`;
   const partials = microBatchModelsOf(ds).map((m) => `views/realtime/${m.name}/`);
-  return { read: [state], write: [`stream/${ds.name}/`, ...partials, `quarantine/${ds.name}/`, state] };
+  const grants = {
+    read: [state],
+    write: [`stream/${ds.name}/`, ...partials, `quarantine/${ds.name}/`, state],
+  };
+  return hasBalanceAlerts(ds) ? withAlertGrants(grants, datasets) : grants;
+}
+
+/** Whether a dataset's ingest function evaluates alert rules after each micro-batch (its balances' rules). */
+export function hasBalanceAlerts(ds: Dataset): boolean {
+  return ds.alerts.some((rule) => rule.balance !== undefined);
+}
+
+/**
+ * The stream archives levels read: exact to the event, a level reads the events of the minute its opening or its
+ * instant falls in, from the movements' archives while that day is not published.
+ */
+function balanceArchives(datasets: readonly Dataset[]): string[] {
+  return [...new Set(listBalances(datasets).map((b) => `stream/${b.dataset}/`))];
+}
+
+/** What evaluating alert rules reads (levels: views, archives, reference tables, alert state) and writes. */
+function withAlertGrants(grants: LakeGrants, datasets: readonly Dataset[]): LakeGrants {
+  return {
+    read: [
+      ...new Set([...(grants.read ?? []), 'views/', ...balanceArchives(datasets), 'tables/', 'state/alerts/']),
+    ],
+    write: [...(grants.write ?? []), 'state/alerts/', 'alerts/'],
+  };
 }
 
 /** `IngestStockMoves` → `ingestStockMoves`: how alarms and dashboard widgets name a function. */
@@ -97,6 +124,16 @@ export class ComputeStack extends Stack {
     const compactRealtime = functionNamed('compact-realtime');
     const querySales = functionNamed('query-sales');
     const reconcileViews = functionNamed('reconcile-views');
+    const evaluateAlerts = functionNamed('evaluate-alerts');
+    const publishesAlerts = (fn: nodejs.NodejsFunction) => {
+      fn.addEnvironment('ALERT_TOPIC_ARN', props.alertTopic.topicArn);
+      props.alertTopic.grantPublish(fn);
+      Validations.of(fn).acknowledge({
+        id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        reason:
+          'Publishing to the KMS-encrypted alert topic needs GenerateDataKey* on that one key (SNS grantPublish).',
+      });
+    };
 
     // Deletes only superseded view versions; quarantine files and run reports are kept.
     lake.connect(runBatch, {
@@ -113,7 +150,8 @@ export class ComputeStack extends Stack {
     // Append-only: every output is a new key or a conditional overwrite of the watermark, never a delete.
     for (const stream of props.streams) {
       const ingest = functionNamed(ingestFunctionName(stream.dataset.name));
-      lake.connect(ingest, ingestGrants(stream.dataset));
+      lake.connect(ingest, ingestGrants(stream.dataset, props.datasets));
+      if (hasBalanceAlerts(stream.dataset)) publishesAlerts(ingest);
       new MicroBatchConsumer(this, `${datasetConstructId(stream.dataset.name)}Consumer`, {
         function: ingest,
         queue: stream.queue,
@@ -137,7 +175,18 @@ export class ComputeStack extends Stack {
       maxEventAge: Duration.minutes(5),
     });
 
-    lake.connect(querySales, { read: ['views/', 'reconciliation/', 'alerts/', 'quarantine/', 'state/'] });
+    // Levels exact to the event read the stream archives of the minute an instant falls in, and reference tables.
+    lake.connect(querySales, {
+      read: [
+        'views/',
+        ...balanceArchives(props.datasets),
+        'tables/',
+        'reconciliation/',
+        'alerts/',
+        'quarantine/',
+        'state/',
+      ],
+    });
     this.queryApi = new QueryApi(this, 'QueryApi', {
       function: querySales,
       authMode: config.api.authMode,
@@ -173,6 +222,15 @@ export class ComputeStack extends Stack {
       function: reconcileViews,
       schedule: config.reconcile.schedule,
       description: 'Hourly batch vs realtime reconciliation',
+    });
+
+    lake.connect(evaluateAlerts, withAlertGrants({}, props.datasets));
+    publishesAlerts(evaluateAlerts);
+    new ScheduledJob(this, 'EvaluateAlertsSchedule', {
+      function: evaluateAlerts,
+      schedule: config.alerts.schedule,
+      description: 'Evaluates the declared alert rules',
+      maxEventAge: Duration.minutes(5),
     });
 
     new PipelineMonitoring(this, 'Monitoring', {

@@ -92,6 +92,10 @@ export interface StageConfig {
   readonly compaction: {
     readonly schedule: ScheduleExpression;
   };
+  /** How often every declared alert rule is evaluated (ingest functions evaluate their balances per micro-batch). */
+  readonly alerts: {
+    readonly schedule: ScheduleExpression;
+  };
   readonly reconcile: {
     readonly schedule: ScheduleExpression;
     /** Fraction: 0.1 alerts above a 10 % batch/realtime deviation. */
@@ -149,6 +153,7 @@ const dev: StageConfig = {
   // compaction (~8 at an 8 s window, instead of ~40 at 5 minutes), and over-counts from regrouped SQS
   // redeliveries last at most a minute. Only hours with new archives are recomputed.
   compaction: { schedule: 'rate(1 minute)' },
+  alerts: { schedule: 'rate(1 minute)' },
   reconcile: {
     schedule: 'rate(1 hour)',
     deviationThreshold: deviationThreshold.default,
@@ -252,6 +257,7 @@ function validate(config: StageConfig): void {
   for (const [field, expression] of [
     ['batch.schedule', config.batch.schedule],
     ['compaction.schedule', config.compaction.schedule],
+    ['alerts.schedule', config.alerts.schedule],
     ['reconcile.schedule', config.reconcile.schedule],
   ] as const) {
     if (!/^(cron|rate)\(.+\)$/.test(expression)) fail(field, `"${expression}" is not cron(…) or rate(…)`);

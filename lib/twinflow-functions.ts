@@ -7,6 +7,7 @@ import { type Dataset, listDatasets, streamedDatasets } from '../functions/pipel
 import type { SettingGroup } from '../functions/settings/setting.ts';
 import {
   COMPACT_REALTIME_SETTINGS,
+  EVALUATE_ALERTS_SETTINGS,
   INGEST_ORDERS_SETTINGS,
   QUERY_SALES_SETTINGS,
   RECONCILE_VIEWS_SETTINGS,
@@ -89,6 +90,17 @@ const SERVING_AND_UPKEEP: readonly TwinflowFunctionSpec[] = [
     memorySize: 2048,
     timeoutSeconds: 15 * 60,
     settings: RECONCILE_VIEWS_SETTINGS,
+    environment: {},
+  },
+  {
+    name: 'evaluate-alerts',
+    id: 'EvaluateAlerts',
+    entry: 'functions/evaluate-alerts/handler.ts',
+    description: 'Evaluates the declared alert rules (balances, models); one alert per crossing',
+    memorySize: 1024,
+    // Every minute; a run that overlaps the next is harmless (the state is written conditionally).
+    timeoutSeconds: 60,
+    settings: EVALUATE_ALERTS_SETTINGS,
     environment: {},
   },
 ];

@@ -71,11 +71,6 @@ export function servedBalances(): BalanceDeclaration[] {
   return listBalances();
 }
 
-/** The HTTP routes of every declared balance: `/<balance>`. */
-export function balanceRoutePaths(): string[] {
-  return servedBalances().map((b) => `/${b.name}`);
-}
-
 /** A balance by name; the error names the declared ones. */
 export function servedBalance(name: string): BalanceDeclaration {
   const found = servedBalances().find((b) => b.name === name);

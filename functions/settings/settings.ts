@@ -215,6 +215,9 @@ export const COMPACT_REALTIME_SETTINGS = {
   timeZone: reportingTimeZone,
 } as const;
 
+/** What `evaluate-alerts` reads. */
+export const EVALUATE_ALERTS_SETTINGS = { timeZone: reportingTimeZone } as const;
+
 /** What `query-sales` reads (its CORS origins and version are wiring, not policy: see its env.ts). */
 export const QUERY_SALES_SETTINGS = { timeZone: reportingTimeZone } as const;
 

@@ -6,7 +6,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { balanceRoutePaths } from '../../functions/serving/balances.ts';
+import { listBalances } from '../../functions/pipeline/datasets.ts';
 import { metricRoutePaths } from '../../functions/serving/metric-model.ts';
 import type { ApiAuthMode } from '../stage-config.ts';
 
@@ -21,7 +21,7 @@ export function queryRoutes(): string[] {
     '/sales',
     '/sales/windows',
     ...metricRoutePaths(),
-    ...balanceRoutePaths(),
+    ...listBalances().map((b) => `/${b.name}`),
     '/datasets',
     '/health',
     '/reconciliation',

@@ -22,6 +22,7 @@ const FUNCTIONS = {
   CompactRealtime: { memory: 2048, timeout: 240 },
   QuerySales: { memory: 2048, timeout: 29 },
   ReconcileViews: { memory: 2048, timeout: 900 },
+  EvaluateAlerts: { memory: 1024, timeout: 60 },
 } as const;
 
 function functionProps(synth: Synth, name: string) {
@@ -33,8 +34,8 @@ function functionProps(synth: Synth, name: string) {
 }
 
 describe('functions', () => {
-  it('are seven Node.js 22 x86_64 functions (one ingest per shipped stream) with their memory and timeout', () => {
-    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 7);
+  it('are eight Node.js 22 x86_64 functions (one ingest per shipped stream) with their memory and timeout', () => {
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 8);
     for (const [name, { memory, timeout }] of Object.entries(FUNCTIONS)) {
       const id = logicalId(dev.computeTemplate, 'AWS::Lambda::Function', `${name}Function`);
       expect(dev.computeTemplate.toJSON().Resources[id].Properties).toMatchObject({
@@ -109,7 +110,7 @@ describe('functions', () => {
     const prod = synthStage('prod');
     const logGroups = prod.computeTemplate.findResources('AWS::Logs::LogGroup');
     // One per function and the API's access log.
-    expect(Object.keys(logGroups)).toHaveLength(8);
+    expect(Object.keys(logGroups)).toHaveLength(9);
     for (const logGroup of Object.values(logGroups)) {
       expect(logGroup).toMatchObject({ Properties: { RetentionInDays: 90 }, DeletionPolicy: 'Retain' });
     }
@@ -188,11 +189,42 @@ describe('speed layer event source', () => {
   });
 });
 
+describe('alert rules', () => {
+  it('the evaluator and the ingest function of a dataset with balance alerts publish to the alert topic; the others do not', () => {
+    const resources = dev.computeTemplate.toJSON().Resources as Record<
+      string,
+      { Type: string; Properties: any }
+    >;
+    const publisherRoles = Object.values(resources)
+      .filter(
+        (r) =>
+          r.Type === 'AWS::IAM::Policy' &&
+          JSON.stringify(r.Properties.PolicyDocument.Statement).includes('"sns:Publish"'),
+      )
+      .flatMap((r) => r.Properties.Roles.map((role: { Ref: string }) => role.Ref));
+    const roleOf = (fn: string) =>
+      (
+        resources[logicalId(dev.computeTemplate, 'AWS::Lambda::Function', `${fn}Function`)]?.Properties.Role[
+          'Fn::GetAtt'
+        ] as string[]
+      )[0];
+    for (const fn of ['EvaluateAlerts', 'IngestInventory', 'ReconcileViews']) {
+      expect(publisherRoles, fn).toContain(roleOf(fn));
+    }
+    for (const fn of ['IngestOrders', 'IngestClicks', 'QuerySales']) {
+      expect(publisherRoles, fn).not.toContain(roleOf(fn));
+    }
+    expect(functionProps(dev, 'IngestInventory').Environment.Variables).toHaveProperty('ALERT_TOPIC_ARN');
+    expect(functionProps(dev, 'EvaluateAlerts').Environment.Variables).toHaveProperty('ALERT_TOPIC_ARN');
+  });
+});
+
 describe('schedules', () => {
   it.each([
     ['RunBatchDaily', 'cron(0 2 * * ? *)', 'RunBatchFunction'],
     ['CompactRealtimeSchedule', 'rate(1 minute)', 'CompactRealtimeFunction'],
     ['ReconcileViewsHourly', 'rate(1 hour)', 'ReconcileViewsFunction'],
+    ['EvaluateAlertsSchedule', 'rate(1 minute)', 'EvaluateAlertsFunction'],
   ])('%s runs %s and retries delivery to its function', (rule, expression, fn) => {
     const ruleId = logicalId(dev.computeTemplate, 'AWS::Events::Rule', rule);
     const functionId = logicalId(dev.computeTemplate, 'AWS::Lambda::Function', fn);
@@ -300,7 +332,7 @@ describe('alarms and dashboard', () => {
       const alarms = dev.computeTemplate.findResources('AWS::CloudWatch::Alarm', {
         Properties: { Namespace: 'AWS/Lambda', MetricName: metric, AlarmActions: [alertTopic] },
       });
-      expect(Object.keys(alarms)).toHaveLength(7);
+      expect(Object.keys(alarms)).toHaveLength(8);
     }
   });
 
