@@ -17,4 +17,6 @@ export const env = {
     maxClockSkewSeconds: settings.maxClockSkewSeconds,
   }),
   timeZone: settings.timeZone,
+  /** SNS topic for the alerts of the dataset's balance rules; without it they go to the lake (alerts/) only. */
+  alertTopicArn: process.env['ALERT_TOPIC_ARN']?.trim() || undefined,
 };

@@ -2,8 +2,11 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { alertRulesOf, evaluateAlerts } from '../alerts/rules.ts';
+import { snsRuleAlertSink } from '../alerts/sns-sink.ts';
 import { log, logger, metrics } from '../lambda/observability.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { consumeMicroBatch } from '../stream/micro-batch.ts';
@@ -12,6 +15,10 @@ import { LEGACY_INGEST_DATASET } from './dataset.ts';
 import { env } from './env.ts';
 
 const deps = { store: env.store, clock: () => new Date(), log, timeZone: env.timeZone };
+/** The dataset's balance alert rules (inventory's low_stock): evaluated after each micro-batch, within seconds. */
+const balanceRules = alertRulesOf({ datasets: [env.dataset.name], balancesOnly: true });
+const sns = env.alertTopicArn && balanceRules.length > 0 ? new SNSClient({}) : undefined;
+const sinks = sns && env.alertTopicArn ? [snsRuleAlertSink(sns, env.alertTopicArn)] : [];
 const processor = new BatchProcessor(EventType.SQS);
 
 /** A record whose micro-batch write failed: reported so SQS delivers it again (and finally dead-letters it). */
@@ -50,6 +57,18 @@ async function ingest(event: SQSEvent): Promise<SQSBatchResponse> {
   metrics.addMetric('recordsFailed', MetricUnit.Count, result.failedMessageIds.length);
   metrics.addMetric('microBatchMs', MetricUnit.Milliseconds, result.durationMs);
   if (result.ingestLagMs) metrics.addMetric('ingestLagMs', MetricUnit.Milliseconds, result.ingestLagMs.max);
+  // After the batch is stored: a level it moved may cross its threshold. A rule that fails is logged; it never
+  // fails the batch (whose events are stored), and the scheduled evaluate-alerts catches up within a minute.
+  if (balanceRules.length > 0 && result.valid > 0) {
+    const started = performance.now();
+    const { results } = await evaluateAlerts(balanceRules, { ...deps, sinks });
+    metrics.addMetric(
+      'alertsRaised',
+      MetricUnit.Count,
+      results.reduce((n, r) => n + r.fired.length, 0),
+    );
+    metrics.addMetric('alertEvaluationMs', MetricUnit.Milliseconds, performance.now() - started);
+  }
   const failed = new Set(result.failedMessageIds);
   return processPartialResponse(
     event,
