@@ -72,7 +72,13 @@ function balanceArchives(datasets: readonly Dataset[]): string[] {
 function withAlertGrants(grants: LakeGrants, datasets: readonly Dataset[]): LakeGrants {
   return {
     read: [
-      ...new Set([...(grants.read ?? []), 'views/', ...balanceArchives(datasets), 'tables/', 'state/alerts/']),
+      ...new Set([
+        ...(grants.read ?? []),
+        'views/',
+        ...balanceArchives(datasets),
+        'tables/',
+        'state/alerts/',
+      ]),
     ],
     write: [...(grants.write ?? []), 'state/alerts/', 'alerts/'],
   };

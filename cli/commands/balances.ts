@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { declaredTable } from '../../functions/pipeline/datasets.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { type BalanceResponse, queryBalance, servedBalances } from '../../functions/serving/balances.ts';
-import { parseBalanceParams } from '../../functions/serving/query-params.ts';
+import { queryDiscrepancies } from '../../functions/serving/discrepancies.ts';
+import { parseBalanceParams, parseDiscrepancyParams } from '../../functions/serving/query-params.ts';
 import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 import { columns } from '../tables.ts';
 
@@ -49,6 +50,30 @@ function levelsTable(
   ].join('\n');
 }
 
+/** A count day's discrepancies as a table, largest first. */
+function discrepancyTable(
+  result: Awaited<ReturnType<typeof queryDiscrepancies>>,
+  dimensions: readonly string[],
+) {
+  if (!result.day) return `${result.balance}: no count day compared yet`;
+  const header = [...dimensions, 'counted at', 'counted', 'book', 'discrepancy'];
+  const lines = result.rows.map((row) => [
+    ...dimensions.map((d) => String(row[d] ?? '')),
+    row.counted_at,
+    String(row.counted),
+    String(row.book),
+    String(row.discrepancy),
+  ]);
+  const n = dimensions.length;
+  const { format, rule } = columns([header, ...lines], (i) => i > n);
+  return [
+    `${result.balance} counts of ${result.day}: ${result.counts} counted, ${result.mismatched} differ from the books, net ${result.net_discrepancy} units`,
+    format(header),
+    rule,
+    ...lines.map(format),
+  ].join('\n');
+}
+
 /** One command per declared balance (`twinflow stock`), with a flag per dimension (`--product-id`). */
 export function register(program: Command): void {
   for (const balance of servedBalances()) {
@@ -62,11 +87,37 @@ export function register(program: Command): void {
     }
     command
       .option('--at <iso>', 'the instant of the levels (default: now, every movement received so far)')
+      .option(
+        '--discrepancies',
+        `instead: what a count day's batch found, counted vs book (GET /${balance.name}/discrepancies)`,
+        false,
+      )
+      .option('--date <day>', 'with --discrepancies: the count day (default: the newest compared)')
+      .option('--limit <n>', 'with --discrepancies: how many rows, largest first (1..1000)', '20')
       .option('--json', `print the GET /${balance.name} JSON body`, false)
       .option('--verbose', 'structured logs on stderr', false)
       .addOption(lakeOption())
       .addOption(tzOption())
       .action(async (options) => {
+        if (options.discrepancies) {
+          const result = await queryDiscrepancies(
+            balance,
+            parseDiscrepancyParams({
+              ...(typeof options.date === 'string' ? { day: options.date } : {}),
+              limit: options.limit,
+            }),
+            {
+              store: openCliStore(options.lake),
+              clock: () => new Date(),
+              log: silentLog,
+              timeZone: options.tz,
+            },
+          );
+          console.log(
+            options.json ? JSON.stringify(result, null, 2) : discrepancyTable(result, balance.dimensions),
+          );
+          return;
+        }
         const params: Record<string, string> = {};
         for (const dimension of balance.dimensions) {
           const value = options[optionKey(dimension)];

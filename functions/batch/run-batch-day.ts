@@ -29,6 +29,7 @@ import type { CoreDeps } from '../pipeline/ports.ts';
 import { appendExportFile, createRawTable } from '../pipeline/record-sources.ts';
 import { materialize } from '../pipeline/sql-models.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
+import { balancesOpenedBy, recordDiscrepancies } from '../serving/discrepancies.ts';
 import { dayInputs, type LandingFile } from './landing-files.ts';
 import {
   evaluateGates,
@@ -62,6 +63,11 @@ export interface BatchRunReport {
   quarantineKey: string | null;
   /** The most frequent reasons records were rejected (up to 5), most frequent first. */
   topReasons: ReasonCount[];
+  /**
+   * A day of a balance's openings (counts): per balance, the counts compared with the book level, how many differ
+   * and the net difference in units (the rows: `GET /<balance>/discrepancies`).
+   */
+  discrepancies?: Record<string, { counts: number; mismatched: number; net: number }>;
   error?: string;
 }
 
@@ -213,6 +219,29 @@ export async function runBatchDay(
       durations.publish = performance.now() - tPublish;
     });
     await removeSupersededViews(deps, day, version, Object.keys(batchViewSelects(ds)));
+    // A day of counts: each compared with the book level at its instant (the count is the opening from then on).
+    for (const balance of balancesOpenedBy(ds.name)) {
+      try {
+        const found = await recordDiscrepancies(balance, day, deps);
+        if (found) {
+          report.discrepancies = {
+            ...report.discrepancies,
+            [balance.name]: {
+              counts: found.counts,
+              mismatched: found.mismatched,
+              net: found.net_discrepancy,
+            },
+          };
+        }
+      } catch (error) {
+        // The day is published either way; the discrepancies are recomputed by the next run of the day.
+        log.error('could not record count discrepancies', {
+          day,
+          balance: balance.name,
+          error: (error as Error).message,
+        });
+      }
+    }
     return report;
   } catch (error) {
     report.error = (error as Error).message;

@@ -226,71 +226,207 @@ async function loadDayFacts(
   await materialize(connection, ds.facts);
 }
 
-/** The movement measure of each key over its edges, from the events (the model SQL over only those events). */
+/**
+ * The movement measure of each edge, from the events (the model SQL over only the events inside their key's edge):
+ * by `edgeId(key, minute)`. Edges of one key in one minute are computed in separate rounds, so each model row (a
+ * minute and key) is one edge.
+ */
 async function edgeValues(
   balance: BalanceDeclaration,
   ds: Dataset,
   edges: readonly Edge[],
   deps: ServingDeps,
-): Promise<Map<string, number>> {
-  const values = new Map<string, number>();
+): Promise<Map<Edge, number>> {
+  const values = new Map<Edge, number>();
   if (edges.length === 0) return values;
   const { index } = await readPublished(deps.store, ds.name);
   const zone = index.timeZone ?? deps.timeZone ?? UTC;
-  const byDay = new Map<string, Edge[]>();
-  for (const edge of edges) {
-    const day = dayOf(new Date(edge.fromMs), zone);
-    byDay.set(day, [...(byDay.get(day) ?? []), edge]);
-  }
   const dims = balance.dimensions;
+  const rounds: Map<string, Edge>[] = [];
+  for (const edge of edges) {
+    const id = edgeId(edge.key, floorMinute(edge.fromMs));
+    let round = rounds.find((r) => !r.has(id));
+    if (!round) {
+      round = new Map();
+      rounds.push(round);
+    }
+    round.set(id, edge);
+  }
   await withConnection(async (connection) => {
-    for (const [day, dayEdges] of byDay) {
-      await loadDayFacts(connection, ds, day, deps);
-      await connection.run(
-        `create or replace temp table balance_edges (${dims.map((d) => `${d} varchar`).join(', ')}, from_ms double, to_ms double)`,
-      );
-      const appender = await connection.createAppender('balance_edges');
-      for (const edge of dayEdges) {
-        for (const value of edge.key) appender.appendVarchar(value);
-        appender.appendDouble(edge.fromMs);
-        appender.appendDouble(edge.toMs);
-        appender.endRow();
+    const loaded = new Set<string>();
+    for (const round of rounds) {
+      const byDay = new Map<string, Edge[]>();
+      for (const edge of round.values()) {
+        const day = dayOf(new Date(edge.fromMs), zone);
+        byDay.set(day, [...(byDay.get(day) ?? []), edge]);
       }
-      appender.closeSync();
-      // Only the events inside their key's edges; the intervals of one key never share a minute, so each row of
-      // the model is one edge.
-      await connection.run(
-        `create or replace temp table ${ds.facts} as
-         select f.* from ${ds.facts} f
-         join balance_edges e on ${dims.map((d) => `f.${d}::varchar = e.${d}`).join(' and ')}
-          and epoch_ms(f.${ds.eventTime}) >= e.from_ms and epoch_ms(f.${ds.eventTime}) < e.to_ms`,
-      );
-      await materialize(connection, balance.movements.model, 'balance_edge_rows');
-      const rows = (
-        await connection.runAndReadAll(
-          `select ${dims.map((d) => `${d}::varchar as ${d}`).join(', ')},
-                  sum(${balance.movements.measure})::bigint as value
-           from balance_edge_rows group by all`,
-        )
-      ).getRowObjectsJS();
-      for (const row of rows) {
-        const key = keyOf(dims.map((d) => row[d]));
-        values.set(key, (values.get(key) ?? 0) + Number(row['value']));
+      for (const [day, dayEdges] of byDay) {
+        // The day's facts, kept while the rounds need them.
+        const table = `balance_day_${day.replaceAll('-', '')}`;
+        if (!loaded.has(table)) {
+          await loadDayFacts(connection, ds, day, deps);
+          await connection.run(`create or replace temp table ${table} as select * from ${ds.facts}`);
+          loaded.add(table);
+        }
+        await connection.run(
+          `create or replace temp table balance_edges (${dims.map((d) => `${d} varchar`).join(', ')}, from_ms double, to_ms double)`,
+        );
+        const appender = await connection.createAppender('balance_edges');
+        for (const edge of dayEdges) {
+          for (const value of edge.key) appender.appendVarchar(value);
+          appender.appendDouble(edge.fromMs);
+          appender.appendDouble(edge.toMs);
+          appender.endRow();
+        }
+        appender.closeSync();
+        await connection.run(
+          `create or replace temp table ${ds.facts} as
+           select f.* from ${table} f
+           join balance_edges e on ${dims.map((d) => `f.${d}::varchar = e.${d}`).join(' and ')}
+            and epoch_ms(f.${ds.eventTime}) >= e.from_ms and epoch_ms(f.${ds.eventTime}) < e.to_ms`,
+        );
+        await materialize(connection, balance.movements.model, 'balance_edge_rows');
+        const rows = (
+          await connection.runAndReadAll(
+            `select ${dims.map((d) => `${d}::varchar as ${d}`).join(', ')},
+                    epoch_ms(window_start)::double as minute_ms,
+                    sum(${balance.movements.measure})::bigint as value
+             from balance_edge_rows group by all`,
+          )
+        ).getRowObjectsJS();
+        for (const row of rows) {
+          const edge = round.get(
+            edgeId(
+              dims.map((d) => String(row[d])),
+              Number(row['minute_ms']),
+            ),
+          );
+          if (edge) values.set(edge, (values.get(edge) ?? 0) + Number(row['value']));
+        }
       }
     }
   });
   return values;
 }
 
+const edgeId = (key: readonly string[], minuteMs: number) => `${keyOf(key)}@${minuteMs}`;
 const floorMinute = (ms: number) => Math.floor(ms / MINUTE_MS) * MINUTE_MS;
 const ceilMinute = (ms: number) => Math.ceil(ms / MINUTE_MS) * MINUTE_MS;
+
+/** A span of one key's movements: [fromMs, toMs), or from the first movement when `fromMs` is null. */
+export interface MovementSpan {
+  key: string[];
+  fromMs: number | null;
+  toMs: number;
+}
+
+/** The movements of a span: their measure in all and per segment, and whether there were any. */
+export interface SpanMovements {
+  span: MovementSpan;
+  value: number;
+  segments: (Segment & { value: number })[];
+  moved: boolean;
+}
+
+/**
+ * The movement measure over spans, exact to the event: whole minutes from the movement model (merged per hour,
+ * batch where published), the part-minutes at a span's ends from the events. `otherKeys`: a span for every key
+ * that moved but has no span of its own (from its first movement to `otherKeys.toMs`).
+ */
+export async function movementsOver(
+  balance: BalanceDeclaration,
+  spans: readonly MovementSpan[],
+  filters: Record<string, string>,
+  deps: ServingDeps,
+  otherKeys?: { toMs: number },
+): Promise<{ movements: SpanMovements[]; segments: Segment[]; batchBoundary: string | null }> {
+  const ds = datasetNamed(balance.dataset);
+  const model = servedModel(balance.movements.model);
+  const dims = balance.dimensions;
+  const results: SpanMovements[] = spans.map((span) => ({ span, value: 0, segments: [], moved: false }));
+  const byKey = new Map<string, SpanMovements[]>();
+  for (const r of results) byKey.set(keyOf(r.span.key), [...(byKey.get(keyOf(r.span.key)) ?? []), r]);
+  const ends = [...spans.map((s) => s.toMs), ...(otherKeys ? [otherKeys.toMs] : [])];
+  if (ends.length === 0) return { movements: results, segments: [], batchBoundary: null };
+  const endMs = Math.max(...ends);
+  const dataStart = await movementsStartMs(ds, model.name, deps);
+  const starts = spans.map((s) => s.fromMs ?? dataStart);
+  if (otherKeys) starts.push(dataStart);
+  const known = starts.filter((s): s is number => s !== null);
+  if (dataStart === null || known.length === 0)
+    return { movements: results, segments: [], batchBoundary: null };
+  const startMs = Math.max(Math.min(...known), dataStart);
+  if (startMs >= endMs) return { movements: results, segments: [], batchBoundary: null };
+  const merged = await readMergedRange(
+    {
+      model,
+      start: new Date(floorMinute(startMs)),
+      end: new Date(ceilMinute(endMs)),
+      granularity: 'minute',
+      filters,
+      groupBy: dims,
+      timeZone: deps.timeZone ?? UTC,
+    },
+    deps,
+  );
+  const segments = merged.segments;
+  const segmentOf = (ms: number) =>
+    segments.find((s) => Date.parse(s.start) <= ms && ms < Date.parse(s.end)) ?? segments.at(-1);
+  const add = (r: SpanMovements, ms: number, value: number) => {
+    r.value += value;
+    r.moved = true;
+    const segment = segmentOf(ms);
+    if (!segment) return;
+    let own = r.segments.find((s) => s.start === segment.start);
+    if (!own) {
+      own = { ...segment, value: 0 };
+      r.segments.push(own);
+    }
+    own.value += value;
+  };
+  for (const row of merged.rows) {
+    const key = dims.map((d) => String(row.keys[d]));
+    let own = byKey.get(keyOf(key));
+    if (!own && otherKeys) {
+      own = [{ span: { key, fromMs: null, toMs: otherKeys.toMs }, value: 0, segments: [], moved: false }];
+      byKey.set(keyOf(key), own);
+      results.push(...own);
+    }
+    const minuteMs = Date.parse(row.windowStart);
+    for (const r of own ?? []) {
+      // Whole minutes inside the span; its part-minutes are read from the events below.
+      const from = r.span.fromMs ?? Number.NEGATIVE_INFINITY;
+      if (minuteMs >= ceilMinute(from) && minuteMs + MINUTE_MS <= r.span.toMs) {
+        add(r, minuteMs, row.values[balance.movements.measure] ?? 0);
+      }
+    }
+  }
+  // Part-minutes: after a span's start in its minute, and before its end in its minute (one edge when both share it).
+  const edges: (Edge & { r: SpanMovements })[] = [];
+  for (const r of results) {
+    const { fromMs, toMs } = r.span;
+    if (fromMs !== null && fromMs < Math.min(ceilMinute(fromMs), toMs)) {
+      edges.push({ key: r.span.key, fromMs, toMs: Math.min(ceilMinute(fromMs), toMs), r });
+    }
+    const sameMinute = fromMs !== null && floorMinute(fromMs) === floorMinute(toMs);
+    if (toMs % MINUTE_MS !== 0 && !sameMinute) {
+      edges.push({ key: r.span.key, fromMs: floorMinute(toMs), toMs, r });
+    }
+  }
+  const fromEvents = await edgeValues(balance, ds, edges, deps);
+  for (const edge of edges) {
+    const value = fromEvents.get(edge);
+    if (value !== undefined) add(edge.r, edge.fromMs, value);
+  }
+  for (const r of results) r.segments.sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+  return { movements: results, segments, batchBoundary: merged.batchBoundary };
+}
 
 /** The levels of every key (or the filtered ones) at `at` (or now): see the module comment. */
 export async function computeLevels(
   balance: BalanceDeclaration,
   query: BalanceQuery,
   deps: ServingDeps,
-  options: { openingsStrictlyBefore?: boolean } = {},
 ): Promise<{
   levels: ComputedLevel[];
   asOfMs: number;
@@ -298,112 +434,28 @@ export async function computeLevels(
   batchBoundary: string | null;
   openingsThrough: string | null;
 }> {
-  const ds = datasetNamed(balance.dataset);
-  const model = servedModel(balance.movements.model);
-  const dims = balance.dimensions;
   // Without `at`: now, with the whole current minute (every movement received so far).
   const asOfMs = query.at ? query.at.getTime() : deps.clock().getTime();
   const endMs = query.at ? asOfMs : ceilMinute(asOfMs + 1);
-  const { openings, through } = await readOpenings(
-    balance,
-    asOfMs,
-    query.filters,
-    deps,
-    options.openingsStrictlyBefore,
-  );
-  const startMs = await movementsStartMs(ds, model.name, deps);
-  const levels = new Map<string, ComputedLevel & { counted?: boolean }>();
-  for (const [k, opening] of openings) {
-    levels.set(k, { key: opening.key, value: opening.value, opening, movements: 0, segments: [] });
-  }
-  let segments: Segment[] = [];
-  let batchBoundary: string | null = null;
-  if (startMs !== null && startMs < endMs) {
-    const merged = await readMergedRange(
-      {
-        model,
-        start: new Date(floorMinute(startMs)),
-        end: new Date(ceilMinute(endMs)),
-        granularity: 'minute',
-        filters: query.filters,
-        groupBy: dims,
-        timeZone: deps.timeZone ?? UTC,
-      },
-      deps,
-    );
-    segments = merged.segments;
-    batchBoundary = merged.batchBoundary;
-    const segmentOf = (ms: number) =>
-      segments.find((s) => Date.parse(s.start) <= ms && ms < Date.parse(s.end)) ?? segments.at(-1);
-    const add = (level: { segments: (Segment & { value: number })[] }, ms: number, value: number) => {
-      const segment = segmentOf(ms);
-      if (!segment) return;
-      let own = level.segments.find((s) => s.start === segment.start);
-      if (!own) {
-        own = { ...segment, value: 0 };
-        level.segments.push(own);
-      }
-      own.value += value;
-    };
-    const edges: Edge[] = [];
-    for (const row of merged.rows) {
-      const key = dims.map((d) => String(row.keys[d]));
-      const k = keyOf(key);
-      let level = levels.get(k);
-      if (!level) {
-        level = { key, value: 0, opening: null, movements: 0, segments: [] };
-        levels.set(k, level);
-      }
-      const minuteMs = Date.parse(row.windowStart);
-      const from = level.opening?.atMs ?? Number.NEGATIVE_INFINITY;
-      // Whole minutes inside [opening, end): the edge minutes are read from the events below.
-      if (minuteMs >= ceilMinute(from) && minuteMs + MINUTE_MS <= endMs) {
-        const value = row.values[balance.movements.measure] ?? 0;
-        level.movements += value;
-        level.counted = true;
-        add(level, minuteMs, value);
-      }
-    }
-    // Edges: the part of the opening's minute after it, and the part of T's minute before it.
-    for (const level of levels.values()) {
-      const from = level.opening?.atMs;
-      const fromEdgeEnd = from === undefined ? undefined : Math.min(ceilMinute(from), endMs);
-      if (from !== undefined && fromEdgeEnd !== undefined && from < fromEdgeEnd) {
-        edges.push({ key: level.key, fromMs: from, toMs: fromEdgeEnd });
-      }
-      const toEdgeStart = Math.max(floorMinute(endMs), from ?? Number.NEGATIVE_INFINITY);
-      if (
-        endMs % MINUTE_MS !== 0 &&
-        toEdgeStart < endMs &&
-        !(from !== undefined && floorMinute(from) === floorMinute(endMs))
-      ) {
-        edges.push({ key: level.key, fromMs: toEdgeStart, toMs: endMs });
-      }
-    }
-    const fromEvents = await edgeValues(balance, ds, edges, deps);
-    for (const edge of edges) {
-      const level = levels.get(keyOf(edge.key));
-      const value = fromEvents.get(keyOf(edge.key));
-      if (!level || value === undefined) continue;
-      fromEvents.delete(keyOf(edge.key)); // a key's edges were summed together
-      level.movements += value;
-      level.counted = true;
-      add(level, edge.fromMs, value);
-    }
-  }
-  for (const [k, level] of levels) {
-    // A key neither opened nor moved before the instant has no level (yet).
-    if (!level.opening && !level.counted) levels.delete(k);
-    level.value = (level.opening?.value ?? 0) + level.movements;
-    level.segments.sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
-  }
-  return {
-    levels: [...levels.values()].map(({ counted: _, ...level }) => level),
-    asOfMs,
-    segments,
-    batchBoundary,
-    openingsThrough: through,
-  };
+  const { openings, through } = await readOpenings(balance, asOfMs, query.filters, deps);
+  const spans = [...openings.values()].map((o) => ({ key: o.key, fromMs: o.atMs, toMs: endMs }));
+  const { movements, segments, batchBoundary } = await movementsOver(balance, spans, query.filters, deps, {
+    toMs: endMs,
+  });
+  // A key neither opened nor moved before the instant has no level (yet).
+  const levels = movements
+    .filter((m) => openings.has(keyOf(m.span.key)) || m.moved)
+    .map((m): ComputedLevel => {
+      const opening = openings.get(keyOf(m.span.key)) ?? null;
+      return {
+        key: m.span.key,
+        value: (opening?.value ?? 0) + m.value,
+        opening,
+        movements: m.value,
+        segments: m.segments,
+      };
+    });
+  return { levels, asOfMs, segments, batchBoundary, openingsThrough: through };
 }
 
 /** Checks a balance query's filters: each names a dimension of the balance. */

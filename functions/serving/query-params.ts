@@ -361,3 +361,21 @@ export function parseBalanceParams(
   for (const d of balance.dimensions) if (typeof parsed[d] === 'string') filters[d] = parsed[d];
   return { ...(parsed.at ? { at: parsed.at } : {}), filters };
 }
+
+/** `GET /<balance>/discrepancies`: `day` (default the newest compared), `limit` rows (1..1000, default 20). */
+export function parseDiscrepancyParams(params: Record<string, string>): { day?: string; limit: number } {
+  const schema = z.strictObject({
+    day: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/, 'day must be YYYY-MM-DD')
+      .optional(),
+    limit: z
+      .string()
+      .regex(/^\d{1,4}$/, 'limit must be a whole number 1..1000')
+      .transform(Number)
+      .refine((n) => n >= 1 && n <= 1000, 'limit must be a whole number 1..1000')
+      .default(20),
+  });
+  const parsed = parseParams(schema, params);
+  return { ...(parsed.day !== undefined ? { day: parsed.day } : {}), limit: parsed.limit };
+}

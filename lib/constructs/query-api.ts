@@ -21,7 +21,7 @@ export function queryRoutes(): string[] {
     '/sales',
     '/sales/windows',
     ...metricRoutePaths(),
-    ...listBalances().map((b) => `/${b.name}`),
+    ...listBalances().flatMap((b) => [`/${b.name}`, `/${b.name}/discrepancies`]),
     '/datasets',
     '/health',
     '/reconciliation',
