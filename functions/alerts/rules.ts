@@ -313,3 +313,47 @@ export async function openAlerts(store: ObjectStore): Promise<RuleAlert[]> {
   }
   return open.sort((a, b) => (a.raised_at < b.raised_at ? 1 : a.raised_at > b.raised_at ? -1 : 0));
 }
+
+/** What `GET /alerts` serves: the declared rules, the open alerts, and the alerts raised or resolved lately. */
+export interface AlertsResponse {
+  rules: {
+    name: string;
+    dataset: string;
+    description?: string;
+    watches: string;
+    condition: 'below' | 'above';
+    threshold: number | string;
+  }[];
+  open: RuleAlert[];
+  /** Every alert (rule alerts and reconciliation's) of today and yesterday in the reporting zone, newest first. */
+  recent: Record<string, unknown>[];
+  generated_at: string;
+}
+
+export async function listAlerts(deps: CoreDeps, limit: number): Promise<AlertsResponse> {
+  const zone = deps.timeZone ?? UTC;
+  const now = deps.clock();
+  const days = [dayOf(new Date(now.getTime() - 86_400_000), zone), dayOf(now, zone)];
+  const recent: Record<string, unknown>[] = [];
+  for (const day of days) {
+    for (const info of await deps.store.list(`${lake.alertsRoot}dt=${day}/`)) {
+      const found = await getJson<Record<string, unknown>>(deps.store, info.key);
+      if (found) recent.push(found.value);
+    }
+  }
+  const time = (a: Record<string, unknown>) => String(a['resolved_at'] ?? a['raised_at'] ?? '');
+  recent.sort((a, b) => (time(a) < time(b) ? 1 : time(a) > time(b) ? -1 : 0));
+  return {
+    rules: listAlertRules().map((rule) => ({
+      name: rule.name,
+      dataset: rule.dataset,
+      ...(rule.description !== undefined ? { description: rule.description } : {}),
+      watches: measureOf(rule),
+      condition: rule.below !== undefined ? 'below' : 'above',
+      threshold: (rule.below ?? rule.above) as number | string,
+    })),
+    open: (await openAlerts(deps.store)).slice(0, limit),
+    recent: recent.slice(0, limit),
+    generated_at: now.toISOString(),
+  };
+}

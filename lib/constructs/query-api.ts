@@ -25,6 +25,7 @@ export function queryRoutes(): string[] {
     '/datasets',
     '/health',
     '/reconciliation',
+    '/alerts',
     '/ops/summary',
     '/dashboard',
   ];

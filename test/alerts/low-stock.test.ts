@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateRule, openAlerts, type RuleAlert } from '../../functions/alerts/rules.ts';
+import { evaluateRule, listAlerts, openAlerts, type RuleAlert } from '../../functions/alerts/rules.ts';
 import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { listAlertRules } from '../../functions/pipeline/datasets.ts';
 import type { CoreDeps } from '../../functions/pipeline/ports.ts';
@@ -146,5 +146,16 @@ describe('low_stock: one alert per crossing below the reorder point (issue 16)',
     expect(published).toHaveLength(1);
     expect(await lakeAlerts(deps)).toHaveLength(1);
     expect((await openAlerts(deps.store))[0]?.value).toBe(4);
+    const listed = await listAlerts(deps, 10);
+    expect(listed.rules).toContainEqual(
+      expect.objectContaining({
+        name: 'low_stock',
+        watches: 'stock.on_hand',
+        condition: 'below',
+        threshold: 'reorder_points',
+      }),
+    );
+    expect(listed.open.map((a) => a.value)).toEqual([4]);
+    expect(listed.recent).toHaveLength(1);
   });
 });

@@ -66,6 +66,7 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
       'compact-realtime',
       'query-sales',
       'reconcile-views',
+      'evaluate-alerts',
     ]);
     for (const name of FUNCTION_NAMES) {
       const spec = functionSpec(name);
@@ -78,6 +79,7 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
     expect(lambdas.get('ingest-orders')?.Properties.Timeout).toBe(30);
     expect(lambdas.get('ingest-clicks')?.Properties.Timeout).toBe(30);
     expect(lambdas.get('ingest-inventory')?.Properties.Timeout).toBe(30);
+    expect(lambdas.get('evaluate-alerts')?.Properties).toMatchObject({ MemorySize: 1024, Timeout: 60 });
   });
 
   it("each function's environment is its settings rendered from the stage config, and reads back as the stage's values", () => {
@@ -139,6 +141,7 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
         'compact-realtime',
         'query-sales',
         'reconcile-views',
+        'evaluate-alerts',
       ]);
       expect(specs.find((spec) => spec.name === 'ingest-stock_moves')).toMatchObject({
         id: 'IngestStockMoves',

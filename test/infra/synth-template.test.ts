@@ -25,7 +25,8 @@ describe('synthTemplate', () => {
     // A queue and a DLQ, and one mapping, per shipped stream (orders, clicks, inventory).
     expect(ofType('AWS::SQS::Queue')).toHaveLength(6);
     expect(ofType('AWS::Lambda::EventSourceMapping')).toHaveLength(3);
-    expect(ofType('AWS::Events::Rule')).toHaveLength(3);
+    // Schedules: run-batch, compact-realtime, reconcile-views and evaluate-alerts.
+    expect(ofType('AWS::Events::Rule')).toHaveLength(4);
     expect(ofType('AWS::ApiGatewayV2::Route')).toHaveLength(QUERY_ROUTES.length);
   });
 

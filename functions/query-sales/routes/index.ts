@@ -1,4 +1,5 @@
 import type { Route } from '../route.ts';
+import { alertRoutes } from './alerts.ts';
 import { balanceRoutes } from './balances.ts';
 import { dashboardRoutes } from './dashboard.ts';
 import { datasetRoutes } from './datasets.ts';
@@ -16,6 +17,7 @@ export const routes: readonly Route[] = [
   ...salesRoutes,
   ...metricRoutes,
   ...balanceRoutes,
+  ...alertRoutes,
   ...datasetRoutes,
   ...reconciliationRoutes,
   ...opsRoutes,
