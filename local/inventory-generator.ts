@@ -100,6 +100,11 @@ export interface InventoryOptions {
   ordersPerDay?: number;
   /** Restock when low (default true); off, levels may fall below zero (tests show receipts are what prevent it). */
   restock?: boolean;
+  /**
+   * `spread` (the live feed): opening levels between the reorder point and the order-up-to level, many just above
+   * the point, so some products cross it within minutes of a start (and alerts fire). Default: 60–100 % of order-up-to.
+   */
+  opening?: 'full' | 'spread';
 }
 
 /** The share of a day's units product n (1..200) sells: the orders' popularity (`hotProduct`) inverted. */
@@ -164,7 +169,10 @@ export class InventoryBook {
           orderUpTo: Math.ceil(demand * 3) + 6,
         };
         this.pairs.push(pair);
-        const level = Math.round(pair.orderUpTo * (0.6 + 0.4 * this.random()));
+        const level =
+          options.opening === 'spread'
+            ? pair.reorderPoint + 1 + Math.floor(this.random() ** 3 * (pair.orderUpTo - pair.reorderPoint))
+            : Math.round(pair.orderUpTo * (0.6 + 0.4 * this.random()));
         this.levels.set(pair.key, level);
         this.opening.push({ ...this.idsOf(pair), on_hand: level });
       }
@@ -174,6 +182,39 @@ export class InventoryBook {
   /** Every product and warehouse's stock when the book opened. */
   openingStock(): readonly StockLevel[] {
     return this.opening;
+  }
+
+  /**
+   * Adjustments that bring `levels` (the lake's stock when the book opens) to the book's own levels, at `at`: so a
+   * live feed that sells from this book moves the lake's levels exactly as it moves its own.
+   */
+  openingAdjustments(levels: readonly StockLevel[], at: number): StockMovement[] {
+    const lake = new Map(levels.map((l) => [`${l.product_id}/${l.warehouse_id}`, l.on_hand]));
+    return this.pairs.flatMap((pair) => {
+      const ids = this.idsOf(pair);
+      const delta = this.levelOf(pair) - (lake.get(`${ids.product_id}/${ids.warehouse_id}`) ?? 0);
+      if (delta === 0) return [];
+      this.sequence += 1;
+      return [
+        {
+          movement_id: `mv-${this.prefix}-${this.sequence}`,
+          ...ids,
+          movement_type: 'adjustment' as const,
+          quantity: delta,
+          reference: `open-${this.prefix}`,
+          event_time: new Date(at).toISOString(),
+        },
+      ];
+    });
+  }
+
+  /** The reorder points the book restocks at, as the lake's `tables/reorder_points.csv`. */
+  reorderPointsCsv(): string {
+    const rows = this.pairs.map((pair) => {
+      const ids = this.idsOf(pair);
+      return `${ids.product_id},${ids.warehouse_id},${pair.reorderPoint}`;
+    });
+    return `product_id,warehouse_id,reorder_point\n${rows.join('\n')}\n`;
   }
 
   /** Every product and warehouse's level now (the movements booked so far, from the last count). */

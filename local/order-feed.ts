@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type Dataset, dataset } from '../functions/pipeline/datasets.ts';
 import { createClickStream, eventsPerSession, fitsClickDeclaration } from './click-generator.ts';
-import { fitsInventoryDeclaration, InventoryBook } from './inventory-generator.ts';
+import { fitsInventoryDeclaration, InventoryBook, type StockLevel } from './inventory-generator.ts';
 import { createOrderGenerator } from './order-generator.ts';
 import type { ScaledClock } from './scaled-clock.ts';
 
@@ -151,6 +151,11 @@ export function startOrderGenerator(options: {
    * around them (local/inventory-generator.ts; unless the project declares `inventory` with other fields).
    */
   inventoryQueueUrl?: string;
+  /**
+   * The lake's stock when the feed starts: the book opens with adjustments from these levels to its own (sized for
+   * the feed's rate), and `writeReorderPoints` gets the points it restocks at (the low-stock alerts' table).
+   */
+  stock?: { levels: readonly StockLevel[]; writeReorderPoints: (csv: string) => Promise<void> };
   onError?: (error: Error) => void;
 }): OrderGeneratorFeed {
   const seed = options.seed ?? Date.now() % 2 ** 31;
@@ -164,10 +169,19 @@ export function startOrderGenerator(options: {
           idPrefix,
           // Stock sized for the orders of a day of the local clock.
           ordersPerDay: Math.max(1, (options.rate * 86_400) / options.clock.speed),
+          // Some products just above their reorder point: a start shows stock falling through it within minutes.
+          opening: 'spread',
         })
       : undefined;
   /** The movements of the orders generated since the last send. */
   let movementsDue: string[] = [];
+  if (book && options.stock) {
+    const opening = book.openingAdjustments(options.stock.levels, options.clock.now().getTime());
+    movementsDue.push(...opening.map((m) => JSON.stringify(m)));
+    options.stock
+      .writeReorderPoints(book.reorderPointsCsv())
+      .catch((error: Error) => options.onError?.(error));
+  }
   const orders = startTicking({
     client: options.client,
     queueUrl: options.queueUrl,

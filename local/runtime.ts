@@ -7,8 +7,12 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { LEGACY_INGEST_DATASET } from '../functions/ingest-orders/dataset.ts';
 import { readPublished } from '../functions/pipeline/batch-published.ts';
+import { listBalances } from '../functions/pipeline/datasets.ts';
+import { lake } from '../functions/pipeline/lake-layout.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { openStore } from '../functions/pipeline/open-store.ts';
+import { silentLog } from '../functions/pipeline/ports.ts';
+import { computeLevels } from '../functions/serving/balances.ts';
 import { datasetVariable } from '../lib/twinflow-functions.ts';
 import { type LocalS3, startLocalS3 } from './aws-servers.ts';
 import { type DurableQueue, type DurableSqs, startDurableSqs } from './durable-sqs.ts';
@@ -448,6 +452,31 @@ function startSeed(
  * first-start seed waits for a drained orders queue, which a running feed never leaves. Resolves to the count of
  * replayed lines (0 without a replay). On stop the producer stops first, so the pollers drain what it sent.
  */
+/**
+ * The lake's stock levels now (the declared `stock` balance), and a writer of the reorder points the live feed
+ * restocks at into `tables/reorder_points.csv` — unless the team already keeps one there.
+ */
+async function liveStockOpening(store: ObjectStore, clock: ScaledClock, timeZone: string) {
+  const balance = listBalances().find((b) => b.name === 'stock');
+  if (!balance) return undefined;
+  const { levels } = await computeLevels(
+    balance,
+    { filters: {} },
+    { store, clock: () => clock.now(), log: silentLog, timeZone },
+  );
+  const table = balance.threshold ? lake.table(balance.threshold) : undefined;
+  return {
+    levels: levels.map((l) => ({
+      product_id: l.key[0] as string,
+      warehouse_id: l.key[1] as string,
+      on_hand: l.value,
+    })),
+    writeReorderPoints: async (csv: string) => {
+      if (table && !(await store.head(table))) await store.put(table, csv, { contentType: 'text/csv' });
+    },
+  };
+}
+
 function startProducer(
   context: {
     options: RuntimeOptions;
@@ -455,6 +484,9 @@ function startProducer(
     ordersQueueUrl: string | undefined;
     clicksQueueUrl: string | undefined;
     inventoryQueueUrl: string | undefined;
+    /** The lake, for the stock the live inventory opens from (its levels when the feed starts). */
+    lakeStore: ObjectStore | undefined;
+    timeZone: string;
     clock: ScaledClock;
     mayStart: Promise<unknown>;
     isStopping: () => boolean;
@@ -480,9 +512,21 @@ function startProducer(
         },
       );
   } else if (ordersQueueUrl && options.rate > 0) {
-    const feedStarted = context.mayStart.then(() => {
+    const feedStarted = context.mayStart.then(async () => {
       if (context.isStopping()) return;
+      const stock =
+        context.inventoryQueueUrl && context.lakeStore
+          ? await liveStockOpening(context.lakeStore, context.clock, context.timeZone).catch(
+              (error: Error) => {
+                print(
+                  `order generator: could not read the lake's stock (${error.message}); movements start fresh`,
+                );
+                return undefined;
+              },
+            )
+          : undefined;
       feed = startOrderGenerator({
+        ...(stock ? { stock } : {}),
         client: sqsClient,
         queueUrl: ordersQueueUrl,
         rate: options.rate,
@@ -579,6 +623,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         ordersQueueUrl,
         clicksQueueUrl,
         inventoryQueueUrl,
+        lakeStore,
+        timeZone,
         clock,
         mayStart: seeded,
         isStopping: () => stopping !== undefined,

@@ -5,6 +5,7 @@ import {
   type Discrepancy,
   fitsInventoryDeclaration,
   fitsStockCountsDeclaration,
+  InventoryBook,
   type InventoryGeneration,
   inventoryForDays,
   inventoryForOrders,
@@ -216,5 +217,45 @@ describe('inventoryForDays (generate-landing: exactly N movements a day)', () =>
       const counted = records.filter((r) => r.kind === 'event').map((r) => r.event);
       expect(counted).toEqual(reference.counts.slice(i * 600, i * 600 + 490));
     }
+  });
+});
+
+describe('the live feed opening from the lake (npm start)', () => {
+  it('adjusts the lake levels to the book, writes its reorder points, and opens some products just above them', async () => {
+    // Arrange
+    const book = new InventoryBook({ seed: 7, ordersPerDay: 50_000, opening: 'spread' });
+    const own = new Map(book.levelsNow().map((l) => [`${l.product_id}/${l.warehouse_id}`, l.on_hand]));
+    const lake = book.levelsNow().map((l, i) => ({ ...l, on_hand: i % 3 === 0 ? l.on_hand : i }));
+
+    // Act
+    const adjustments = book.openingAdjustments(lake, Date.parse('2026-11-21T10:00:00Z'));
+    const csv = book.reorderPointsCsv();
+
+    // Assess: the lake's level plus its adjustment is the book's, for every product and warehouse.
+    const after = new Map(lake.map((l) => [`${l.product_id}/${l.warehouse_id}`, l.on_hand]));
+    for (const m of adjustments) {
+      expect(m.movement_type).toBe('adjustment');
+      const key = `${m.product_id}/${m.warehouse_id}`;
+      after.set(key, (after.get(key) ?? 0) + m.quantity);
+    }
+    expect(after).toEqual(own);
+    expect(adjustments.length).toBeGreaterThan(0);
+    expect(adjustments.every((m) => m.quantity !== 0)).toBe(true);
+    const [header, ...rows] = csv.trim().split('\n');
+    expect(header).toBe('product_id,warehouse_id,reorder_point');
+    expect(rows).toHaveLength(own.size);
+    const points = new Map(
+      rows.map((r) => {
+        const [p, w, point] = r.split(',');
+        return [`${p}/${w}`, Number(point)];
+      }),
+    );
+    // Every product opens above its point; a good share within 1 % of a day's demand above it.
+    const margins = [...own].map(([key, level]) => level - (points.get(key) ?? 0));
+    expect(margins.every((m) => m > 0)).toBe(true);
+    const near = [...own].filter(
+      ([key, level]) => level - (points.get(key) ?? 0) <= (points.get(key) ?? 0) * 0.02,
+    );
+    expect(near.length).toBeGreaterThan(own.size * 0.1);
   });
 });
