@@ -1,10 +1,26 @@
+import type { AlertsResponse, RuleAlert } from '../functions/alerts/rules.ts';
 import type { ReconciliationTrend } from '../functions/reconcile/trend.ts';
+import type { BalanceResponse, LevelJson } from '../functions/serving/balances.ts';
+import type { DiscrepancyRecord } from '../functions/serving/discrepancies.ts';
 import type { HealthResponse } from '../functions/serving/health.ts';
 import type { OpsSummary } from '../functions/serving/ops-summary.ts';
 import type { SalesResponse } from '../functions/serving/sales.ts';
 import type { WindowsResponse } from '../functions/serving/windows.ts';
 
-export type { HealthResponse, OpsSummary, ReconciliationTrend, SalesResponse, WindowsResponse };
+export type {
+  AlertsResponse,
+  BalanceResponse,
+  HealthResponse,
+  LevelJson,
+  OpsSummary,
+  ReconciliationTrend,
+  RuleAlert,
+  SalesResponse,
+  WindowsResponse,
+};
+
+/** `GET /<balance>/discrepancies`: a count day's record (`day` is '' before any), and every recorded day. */
+export type DiscrepanciesResponse = DiscrepancyRecord & { recorded_days: string[] };
 
 /** A failed API call, with what the API said (its JSON `{error, parameter, detail}` when there is one). */
 export class ApiError extends Error {

@@ -1,9 +1,14 @@
 import {
+  type AlertsResponse,
   ApiError,
+  type BalanceResponse,
+  type DiscrepanciesResponse,
   getJson,
   type HealthResponse,
+  type LevelJson,
   type OpsSummary,
   type ReconciliationTrend,
+  type RuleAlert,
   type SalesResponse,
   type WindowsResponse,
 } from './api.ts';
@@ -26,6 +31,7 @@ import {
   formatCount,
   formatRatio,
   formatRevenue,
+  formatSigned,
   formatUtc,
   fromCents,
   toCents,
@@ -513,10 +519,240 @@ async function refreshLive(): Promise<void> {
       ),
       guarded('health', async () => renderFreshness(await getJson<HealthResponse>('health')), 'kpis'),
       guarded('trending', refreshTrending, 'behaviour'),
+      guarded('stock', refreshStock, 'stock'),
     ]);
   } finally {
     liveBusy = false;
   }
+}
+
+// ---- Stock: levels vs reorder points, open alerts, count discrepancies (every 5 s) ---------------------------------
+
+/** The balance the panel shows (inventory's); the panel shows only when the API serves `GET /<balance>`. */
+const STOCK = {
+  balance: 'stock',
+  value: 'on_hand',
+  threshold: 'reorder_point',
+  measure: 'net_change',
+} as const;
+const STOCK_ROWS = 15;
+const DISCREPANCY_ROWS = 10;
+
+/** Unknown until the first answer; `absent` when the deployment has no such route (then never asked again). */
+let stockRoute: 'unknown' | 'served' | 'absent' = 'unknown';
+
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+/** The level against its point: a bar filled to on_hand on a scale of twice the point, the point marked. */
+function stockGauge(onHand: number, point: number | null): HTMLElement {
+  if (point === null) return el('span', { class: 'meta' }, 'no point');
+  const scale = Math.max(point * 2, onHand, 1);
+  const gauge = el('span', {
+    class: 'gauge',
+    title: `${formatCount(onHand)} on hand · point ${formatCount(point)}`,
+  });
+  const fill = el('span', { class: 'fill' });
+  fill.style.width = `${Math.min(100, Math.max(0, (onHand / scale) * 100))}%`;
+  const mark = el('span', { class: 'mark' });
+  mark.style.left = `${(point / scale) * 100}%`;
+  gauge.append(fill, mark);
+  return gauge;
+}
+
+/** "counted 2026-11-20 04:00 UTC: 10" then "−6 since · batch −3 · realtime −3" (the layers the movements came from). */
+function sinceCount(level: LevelJson): HTMLElement {
+  const opening = level.opening;
+  const counted =
+    opening.source === null || opening.at === null
+      ? 'never counted: 0'
+      : `counted ${formatUtc(opening.at)}: ${formatCount(numberOr(opening[STOCK.value], 0))}`;
+  const bySource = new Map<string, number>();
+  for (const segment of level.movements.segments) {
+    bySource.set(segment.source, (bySource.get(segment.source) ?? 0) + numberOr(segment[STOCK.measure], 0));
+  }
+  const layers = [...bySource]
+    .filter(([, change]) => change !== 0)
+    .map(([source, change]) => `${source} ${formatSigned(change)}`);
+  const net = formatSigned(numberOr(level.movements[STOCK.measure], 0));
+  return el(
+    'td',
+    { class: 'since' },
+    el('span', {}, counted),
+    el('span', { class: 'meta' }, [`${net} since`, ...layers].join(' · ')),
+  );
+}
+
+function renderStockLevels(body: BalanceResponse): void {
+  const levels = body.levels;
+  const below = levels.filter((level) => level['below_threshold'] === true).length;
+  const withPoint = levels.filter((level) => typeof level[STOCK.threshold] === 'number').length;
+  const summary = byTestId('stock-summary');
+  summary.textContent =
+    levels.length === 0
+      ? 'no stock counted or moved yet'
+      : `${formatCount(below)} of ${formatCount(levels.length)} below reorder point` +
+        (withPoint < levels.length ? ` (${formatCount(withPoint)} have one)` : '') +
+        ` · as of ${formatUtc(body.as_of, true)}`;
+  summary.classList.toggle('bad', below > 0);
+  const table = byTestId('stock-levels');
+  table.dataset['below'] = String(below);
+  table.dataset['levels'] = String(levels.length);
+  const tbody = table.querySelector('tbody');
+  if (!tbody) return;
+  if (levels.length === 0) {
+    tbody.replaceChildren(stateRow(6, 'No stock levels yet: nothing counted or moved'));
+    return;
+  }
+  // The API lists the levels below their point first, most below first.
+  tbody.replaceChildren(
+    ...levels.slice(0, STOCK_ROWS).map((level, i) => {
+      const onHand = numberOr(level[STOCK.value], 0);
+      const point = typeof level[STOCK.threshold] === 'number' ? (level[STOCK.threshold] as number) : null;
+      const low = level['below_threshold'] === true;
+      const row = el(
+        'tr',
+        { testid: `stock-${i}`, class: low ? 'low' : '' },
+        el('td', {}, el('span', { class: 'pid', testid: `stock-${i}-product` }, String(level['product_id']))),
+        el('td', { testid: `stock-${i}-warehouse` }, String(level['warehouse_id'])),
+        el('td', { class: 'num', testid: `stock-${i}-on-hand` }, formatCount(onHand)),
+        el('td', { class: 'num', testid: `stock-${i}-point` }, point === null ? '—' : formatCount(point)),
+        el('td', { class: 'gauge-cell' }, stockGauge(onHand, point)),
+        sinceCount(level),
+      );
+      row.dataset['below'] = String(low);
+      return row;
+    }),
+    ...(levels.length > STOCK_ROWS
+      ? [stateRow(6, `${formatCount(levels.length - STOCK_ROWS)} more levels: twinflow stock lists them all`)]
+      : []),
+  );
+}
+
+/** The key an alert was raised for: its dimension values. */
+function alertKey(alert: RuleAlert): string {
+  return Object.entries(alert.where)
+    .filter(([name]) => name !== 'day')
+    .map(([, value]) => value)
+    .join(' · ');
+}
+
+function renderStockAlerts(body: AlertsResponse): void {
+  const rules = body.rules.length;
+  setText(
+    'stock-alert-rules',
+    `${formatCount(rules)} rule${rules === 1 ? '' : 's'} declared` +
+      (rules > 0
+        ? ` (${body.rules.map((r) => `${r.name}: ${r.watches} ${r.condition} ${r.threshold}`).join(', ')})`
+        : ''),
+  );
+  const recentResolved = body.recent.filter(
+    (a) => a['kind'] === 'rule' && typeof a['resolved_at'] === 'string',
+  );
+  const table = byTestId('stock-alerts');
+  table.dataset['open'] = String(body.open.length);
+  const tbody = table.querySelector('tbody');
+  if (!tbody) return;
+  const now = Date.parse(body.generated_at);
+  tbody.replaceChildren(
+    ...(body.open.length === 0
+      ? [stateRow(5, 'No open alerts')]
+      : body.open.map((alert, i) =>
+          el(
+            'tr',
+            { testid: `stock-alert-${i}`, class: 'low', title: alert.message },
+            el('td', {}, alert.rule),
+            el('td', { testid: `stock-alert-${i}-key` }, el('span', { class: 'pid' }, alertKey(alert))),
+            el(
+              'td',
+              { class: 'num', testid: `stock-alert-${i}-value` },
+              `${formatCount(alert.value)} ${alert.condition === 'below' ? '<' : '>'} ${formatCount(alert.threshold)}`,
+            ),
+            el('td', { class: 'num', testid: `stock-alert-${i}-raised` }, formatUtc(alert.raised_at)),
+            el(
+              'td',
+              { class: 'num', testid: `stock-alert-${i}-age` },
+              formatAge((now - Date.parse(alert.raised_at)) / 1000),
+            ),
+          ),
+        )),
+  );
+  setText(
+    'stock-alerts-resolved',
+    recentResolved.length > 0 ? `${formatCount(recentResolved.length)} resolved since yesterday` : '',
+  );
+}
+
+function renderDiscrepancies(body: DiscrepanciesResponse): void {
+  const summary = byTestId('discrepancy-summary');
+  summary.textContent =
+    body.day === ''
+      ? 'no count day compared yet'
+      : `day ${body.day}: ${formatCount(body.mismatched)} of ${formatCount(body.counts)} counts differ, ` +
+        `net ${formatSigned(body.net_discrepancy)} units`;
+  const table = byTestId('discrepancies');
+  table.dataset['day'] = body.day;
+  const tbody = table.querySelector('tbody');
+  if (!tbody) return;
+  const rows = body.rows.filter((row) => row.discrepancy !== 0);
+  tbody.replaceChildren(
+    ...(rows.length === 0
+      ? [
+          stateRow(
+            5,
+            body.day === '' ? 'No counts compared with the books yet' : 'Every count matched the books',
+          ),
+        ]
+      : rows.map((row, i) =>
+          el(
+            'tr',
+            { testid: `discrepancy-${i}`, title: `counted ${formatUtc(row.counted_at, true)}` },
+            el(
+              'td',
+              {},
+              el('span', { class: 'pid', testid: `discrepancy-${i}-product` }, String(row['product_id'])),
+            ),
+            el('td', {}, String(row['warehouse_id'])),
+            el('td', { class: 'num', testid: `discrepancy-${i}-counted` }, formatCount(row.counted)),
+            el('td', { class: 'num', testid: `discrepancy-${i}-book` }, formatCount(row.book)),
+            el(
+              'td',
+              {
+                class: `num ${row.discrepancy < 0 ? 'shrink' : 'found'}`,
+                testid: `discrepancy-${i}-discrepancy`,
+                title: row.discrepancy < 0 ? 'shrinkage: units missing' : 'units found',
+              },
+              formatSigned(row.discrepancy),
+            ),
+          ),
+        )),
+  );
+}
+
+async function refreshStock(): Promise<void> {
+  if (stockRoute === 'absent') return;
+  let levels: BalanceResponse;
+  try {
+    levels = await getJson<BalanceResponse>(STOCK.balance);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      stockRoute = 'absent';
+      byTestId('stock').hidden = true;
+      return;
+    }
+    throw error;
+  }
+  stockRoute = 'served';
+  byTestId('stock').hidden = false;
+  const [alerts, discrepancies] = await Promise.all([
+    getJson<AlertsResponse>('alerts'),
+    getJson<DiscrepanciesResponse>(`${STOCK.balance}/discrepancies`, { limit: String(DISCREPANCY_ROWS) }),
+  ]);
+  renderStockLevels(levels);
+  renderStockAlerts(alerts);
+  renderDiscrepancies(discrepancies);
+  setText('stock-updated', `updated ${formatUtc(levels.generated_at, true)}`);
 }
 
 // ---- Models: every declared model, one charted ------------------------------------------------------------------

@@ -45,6 +45,12 @@ export function formatCount(value: number): string {
   return formatMoney(String(Math.trunc(value)));
 }
 
+/** A change in whole units with its sign: `+4`, `−3` (a minus sign), `±0`. */
+export function formatSigned(value: number): string {
+  if (value === 0) return '±0';
+  return `${value > 0 ? '+' : '−'}${formatCount(Math.abs(value))}`;
+}
+
 /** A fraction as a decimal string (`"0.125000"`) → `"12.50 %"`; null (no batch to compare with) → `"n/a"`. */
 export function formatRatio(fraction: string | null | undefined): string {
   if (fraction === null || fraction === undefined) return 'n/a';

@@ -84,7 +84,12 @@ async function observe(rule: AlertDeclaration, deps: CoreDeps): Promise<Observat
       computeLevels(balance, { filters: {} }, deps),
       typeof limit === 'string' ? readTable(deps.store, declaredTable(limit)) : undefined,
     ]);
-    return levels.flatMap((level) => {
+    // A key the table lists but nothing counted or moved is at 0 (as GET /<balance> serves it).
+    const seen = new Set(levels.map((level) => JSON.stringify(level.key)));
+    const unmoved = [...(table?.values() ?? [])]
+      .filter((row) => !seen.has(JSON.stringify(row.key)))
+      .map((row) => ({ key: row.key, value: 0 }));
+    return [...levels, ...unmoved].flatMap((level) => {
       const threshold = table ? table.get(JSON.stringify(level.key))?.value : (limit as number);
       if (threshold === undefined) return [];
       const key = Object.fromEntries(balance.dimensions.map((d, i) => [d, level.key[i] as string]));
