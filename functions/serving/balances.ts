@@ -99,22 +99,20 @@ interface Opening {
 const keyOf = (values: readonly unknown[]) =>
   JSON.stringify(values.map((v) => (v === null ? null : String(v))));
 
-/** The latest opening at or before `atMs` per key (`before`: strictly before, the book level a count is checked against). */
-async function readOpenings(
+/** Every published opening of a balance (e.g. every count), oldest first; cached per version of the publish index. */
+const openingsCache = new Map<string, { rows: Opening[]; days: string[] }>();
+
+async function allOpenings(
   balance: BalanceDeclaration,
-  atMs: number,
-  filters: Record<string, string>,
   deps: ServingDeps,
-  strictlyBefore = false,
-): Promise<{ openings: Map<string, Opening>; through: string | null }> {
+): Promise<{ rows: Opening[]; days: string[]; zone: string }> {
   const ds = datasetNamed(balance.opening.dataset);
-  const { index } = await readPublished(deps.store, ds.name);
+  const { index, etag } = await readPublished(deps.store, ds.name);
   const zone = index.timeZone ?? deps.timeZone ?? UTC;
-  const days = Object.keys(index.days)
-    .sort()
-    .filter((day) => dayStartMs(day, zone) <= atMs);
-  const through = days.at(-1) ?? null;
-  if (days.length === 0) return { openings: new Map(), through };
+  const cacheKey = `${deps.store.location}\0${balance.name}\0${etag}`;
+  const cached = openingsCache.get(cacheKey);
+  if (cached) return { ...cached, zone };
+  const days = Object.keys(index.days).sort();
   const paths = await Promise.all(
     days.map(async (day) => {
       const entry = index.days[day];
@@ -125,29 +123,46 @@ async function readOpenings(
     }),
   );
   const dims = balance.dimensions;
-  const where = [
-    `epoch_ms(${ds.eventTime}) ${strictlyBefore ? '<' : '<='} $at`,
-    ...dims.filter((d) => filters[d] !== undefined).map((d) => `${d}::varchar = $${d}`),
-  ].join(' and ');
-  const rows = await withConnection(async (connection) =>
-    (
-      await connection.runAndReadAll(
-        `select ${dims.map((d) => `${d}::varchar as ${d}`).join(', ')},
-                epoch_ms(${ds.eventTime})::double as at_ms, ${balance.opening.value}::bigint as value
-         from read_parquet(${sqlPathList(paths)})
-         where ${where}
-         qualify row_number() over (partition by ${dims.join(', ')} order by ${ds.eventTime} desc, value) = 1`,
-        {
-          at: atMs,
-          ...Object.fromEntries(dims.filter((d) => filters[d] !== undefined).map((d) => [d, filters[d]])),
-        },
-      )
-    ).getRowObjectsJS(),
-  );
+  const found =
+    paths.length === 0
+      ? []
+      : await withConnection(async (connection) =>
+          (
+            await connection.runAndReadAll(
+              `select ${dims.map((d) => `${d}::varchar as ${d}`).join(', ')},
+                      epoch_ms(${ds.eventTime})::double as at_ms, ${balance.opening.value}::bigint as value
+               from read_parquet(${sqlPathList(paths)})
+               order by at_ms, value`,
+            )
+          ).getRowObjectsJS(),
+        );
+  const rows = found.map((row) => ({
+    key: dims.map((d) => String(row[d])),
+    atMs: Number(row['at_ms']),
+    value: Number(row['value']),
+  }));
+  if (openingsCache.size > 16) openingsCache.clear();
+  openingsCache.set(cacheKey, { rows, days });
+  return { rows, days, zone };
+}
+
+/** The latest opening at or before `atMs` per key (`strictlyBefore`: before it). */
+async function readOpenings(
+  balance: BalanceDeclaration,
+  atMs: number,
+  filters: Record<string, string>,
+  deps: ServingDeps,
+  strictlyBefore = false,
+): Promise<{ openings: Map<string, Opening>; through: string | null }> {
+  const { rows, days, zone } = await allOpenings(balance, deps);
+  const through = days.filter((day) => dayStartMs(day, zone) <= atMs).at(-1) ?? null;
+  const dims = balance.dimensions;
   const openings = new Map<string, Opening>();
+  // Oldest first: the last one at or before the instant wins.
   for (const row of rows) {
-    const key = dims.map((d) => String(row[d]));
-    openings.set(keyOf(key), { key, atMs: Number(row['at_ms']), value: Number(row['value']) });
+    if (strictlyBefore ? row.atMs >= atMs : row.atMs > atMs) break;
+    if (dims.some((d, i) => filters[d] !== undefined && filters[d] !== row.key[i])) continue;
+    openings.set(keyOf(row.key), row);
   }
   return { openings, through };
 }
@@ -309,6 +324,17 @@ async function edgeValues(
   return values;
 }
 
+/** Contiguous segments of the same layer as one. */
+function joinSegments(segments: readonly Segment[]): Segment[] {
+  const joined: Segment[] = [];
+  for (const segment of segments) {
+    const last = joined.at(-1);
+    if (last && last.source === segment.source && last.end === segment.start) last.end = segment.end;
+    else joined.push({ ...segment });
+  }
+  return joined;
+}
+
 const edgeId = (key: readonly string[], minuteMs: number) => `${keyOf(key)}@${minuteMs}`;
 const floorMinute = (ms: number) => Math.floor(ms / MINUTE_MS) * MINUTE_MS;
 const ceilMinute = (ms: number) => Math.ceil(ms / MINUTE_MS) * MINUTE_MS;
@@ -357,18 +383,36 @@ export async function movementsOver(
     return { movements: results, segments: [], batchBoundary: null };
   const startMs = Math.max(Math.min(...known), dataStart);
   if (startMs >= endMs) return { movements: results, segments: [], batchBoundary: null };
-  const merged = await readMergedRange(
-    {
-      model,
-      start: new Date(floorMinute(startMs)),
-      end: new Date(ceilMinute(endMs)),
-      granularity: 'minute',
-      filters,
-      groupBy: dims,
-      timeZone: deps.timeZone ?? UTC,
-    },
-    deps,
-  );
+  // Spans from the first movement (keys never opened) read whole days up to the day the minutes start: far fewer
+  // rows than minutes, and the batch days' answers are cached.
+  const needsHistory = otherKeys !== undefined || spans.some((s) => s.fromMs === null);
+  const opened = spans.flatMap((s) => (s.fromMs === null ? [] : [s.fromMs]));
+  const { index } = await readPublished(deps.store, ds.name);
+  const zone = index.timeZone ?? deps.timeZone ?? UTC;
+  const minutesFrom = Math.min(opened.length > 0 ? Math.min(...opened) : endMs, endMs);
+  const daysEnd = needsHistory ? dayStartMs(dayOf(new Date(minutesFrom), zone), zone) : startMs;
+  const read = (start: number, end: number, granularity: 'day' | 'minute') =>
+    readMergedRange(
+      {
+        model,
+        start: new Date(start),
+        end: new Date(end),
+        granularity,
+        filters,
+        groupBy: dims,
+        timeZone: zone,
+      },
+      deps,
+    );
+  const [days, minutes] = await Promise.all([
+    needsHistory && startMs < daysEnd ? read(startMs, daysEnd, 'day') : undefined,
+    read(floorMinute(Math.max(startMs, Math.min(daysEnd, minutesFrom))), ceilMinute(endMs), 'minute'),
+  ]);
+  const merged = {
+    rows: [...(days?.rows ?? []), ...minutes.rows],
+    segments: joinSegments([...(days?.segments ?? []), ...minutes.segments]),
+    batchBoundary: minutes.batchBoundary,
+  };
   const segments = merged.segments;
   const segmentOf = (ms: number) =>
     segments.find((s) => Date.parse(s.start) <= ms && ms < Date.parse(s.end)) ?? segments.at(-1);
@@ -392,12 +436,18 @@ export async function movementsOver(
       byKey.set(keyOf(key), own);
       results.push(...own);
     }
-    const minuteMs = Date.parse(row.windowStart);
+    const bucketMs = Date.parse(row.windowStart);
+    // A day bucket (before the minutes start) only counts for spans from the first movement.
+    const isDay = bucketMs < daysEnd && needsHistory;
     for (const r of own ?? []) {
       // Whole minutes inside the span; its part-minutes are read from the events below.
+      if (isDay) {
+        if (r.span.fromMs === null) add(r, bucketMs, row.values[balance.movements.measure] ?? 0);
+        continue;
+      }
       const from = r.span.fromMs ?? Number.NEGATIVE_INFINITY;
-      if (minuteMs >= ceilMinute(from) && minuteMs + MINUTE_MS <= r.span.toMs) {
-        add(r, minuteMs, row.values[balance.movements.measure] ?? 0);
+      if (bucketMs >= ceilMinute(from) && bucketMs + MINUTE_MS <= r.span.toMs) {
+        add(r, bucketMs, row.values[balance.movements.measure] ?? 0);
       }
     }
   }
