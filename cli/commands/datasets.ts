@@ -20,6 +20,20 @@ function describe(ds: Dataset): string {
       );
     }
   }
+  for (const b of ds.balances) {
+    lines.push(
+      `  balance ${b.name} (GET /${b.name}, twinflow ${b.name}): ${b.value} = latest ${b.opening.dataset}.${b.opening.value} + ${b.movements.model}.${b.movements.measure} since${b.threshold ? `, against ${b.threshold}` : ''}`,
+    );
+  }
+  for (const t of ds.tables)
+    lines.push(`  table ${t.name}: tables/${t.name}.csv (${[...t.key, t.value].join(', ')})`);
+  for (const a of ds.alerts) {
+    const on = a.balance ?? `${a.model}.${a.measure} over ${a.minutes} min`;
+    const where = Object.entries(a.where ?? {}).map(([d, v]) => ` ${d}=${v}`);
+    lines.push(
+      `  alert ${a.name}: ${on}${where.join('')} ${a.below !== undefined ? `below ${a.below}` : `above ${a.above}`}`,
+    );
+  }
   return lines.join('\n');
 }
 

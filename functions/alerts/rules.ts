@@ -100,20 +100,32 @@ async function observe(rule: AlertDeclaration, deps: CoreDeps): Promise<Observat
   const now = deps.clock().getTime();
   // The last N whole minutes plus the current one so far.
   const end = Math.floor(now / 60_000) * 60_000 + 60_000;
+  const filters = rule.where ?? {};
   const merged = await readMergedRange(
     {
       model,
       start: new Date(end - (rule.minutes as number) * 60_000),
       end: new Date(end),
       granularity: 'minute',
-      filters: {},
+      filters,
       groupBy: [],
       timeZone: deps.timeZone ?? UTC,
     },
     deps,
   );
-  const value = merged.rows.reduce((sum, row) => sum + (row.values[rule.measure as string] ?? 0), 0);
-  return [{ key: {}, value, threshold: limit as number }];
+  const measure = model.measures.find((m) => m.name === rule.measure);
+  const value =
+    measure?.kind === 'money'
+      ? // In units of the currency the rule names (money is summed in cents, exactly).
+        Number(
+          merged.rows.reduce(
+            (sum, row) =>
+              sum + (row.money[measure.name]?.get(filters[measure.currency as string] as string) ?? 0n),
+            0n,
+          ),
+        ) / 100
+      : merged.rows.reduce((sum, row) => sum + (row.values[rule.measure as string] ?? 0), 0);
+  return [{ key: filters, value, threshold: limit as number }];
 }
 
 function measureOf(rule: AlertDeclaration): string {
@@ -121,7 +133,8 @@ function measureOf(rule: AlertDeclaration): string {
     const balance = listBalances().find((b) => b.name === rule.balance);
     return `${rule.balance}.${balance?.value ?? 'level'}`;
   }
-  return `${rule.model}.${rule.measure} over ${rule.minutes} minutes`;
+  const where = Object.entries(rule.where ?? {}).map(([d, v]) => `${d}=${v}`);
+  return `${rule.model}.${rule.measure}${where.length > 0 ? ` (${where.join(', ')})` : ''} over ${rule.minutes} minutes`;
 }
 
 function newAlert(

@@ -142,6 +142,8 @@ const alertSchema = z
     measure: name('measure').optional(),
     /** Model rules: the window the measure is summed over, ending now. */
     minutes: z.number().int().min(1).max(1440).optional(),
+    /** Model rules: only rows with these dimension values (a money measure names its currency: `{currency: USD}`). */
+    where: z.record(name('dimension'), z.string().min(1)).optional(),
     below: z.union([z.number(), name('table')]).optional(),
     above: z.union([z.number(), name('table')]).optional(),
   })
@@ -428,12 +430,26 @@ export function loadDataset(dir: string): Dataset {
         model?.grain === 'minute',
         `${where}.model: "${a.model}" is not a minute model of this dataset`,
       );
-      const kind = a.measure === undefined ? undefined : model?.measures[a.measure]?.kind;
+      const measure = a.measure === undefined ? undefined : model?.measures[a.measure];
       check(
         file,
-        kind === 'count' || kind === 'sum',
-        `${where}.measure: "${a.measure ?? ''}" is not a count or sum measure of ${a.model}`,
+        measure?.kind === 'count' || measure?.kind === 'sum' || measure?.kind === 'money',
+        `${where}.measure: "${a.measure ?? ''}" is not a count, sum or money measure of ${a.model}`,
       );
+      for (const dimension of Object.keys(a.where ?? {})) {
+        check(
+          file,
+          model?.dimensions.includes(dimension) === true,
+          `${where}.where: "${dimension}" is not a dimension of ${a.model}`,
+        );
+      }
+      if (measure?.kind === 'money') {
+        check(
+          file,
+          a.where?.[measure.currency] !== undefined,
+          `${where}.where: a money measure is per currency; name it (where: { ${measure.currency}: USD })`,
+        );
+      }
       check(
         file,
         a.minutes !== undefined,
@@ -643,5 +659,40 @@ export function datasetSummary(ds: Dataset) {
         denominator: r.denominator,
       })),
     })),
+    ...(ds.balances.length > 0
+      ? {
+          balances: ds.balances.map((b) => ({
+            name: b.name,
+            route: `/${b.name}`,
+            value: b.value,
+            dimensions: b.dimensions,
+            movements: b.movements,
+            opening: b.opening,
+            ...(b.threshold !== undefined ? { threshold: b.threshold } : {}),
+          })),
+        }
+      : {}),
+    ...(ds.tables.length > 0
+      ? {
+          tables: ds.tables.map((t) => ({
+            name: t.name,
+            lake: `tables/${t.name}.csv`,
+            key: t.key,
+            value: t.value,
+          })),
+        }
+      : {}),
+    ...(ds.alerts.length > 0
+      ? {
+          alerts: ds.alerts.map((a) => ({
+            name: a.name,
+            on: a.balance ?? a.model,
+            ...(a.measure !== undefined ? { measure: a.measure, minutes: a.minutes } : {}),
+            ...(a.where !== undefined ? { where: a.where } : {}),
+            condition: a.below !== undefined ? 'below' : 'above',
+            threshold: a.below ?? a.above,
+          })),
+        }
+      : {}),
   };
 }
