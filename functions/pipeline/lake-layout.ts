@@ -93,10 +93,13 @@ export const lake = {
   reconciliationRoot: 'reconciliation/runs/',
   /** A reference table the team maintains (declared under `tables:` in a dataset folder): CSV with a header row. */
   table: (name: string) => `tables/${declaredName(name)}.csv`,
-  /** What a count day's batch found: counted vs book level per key (a balance's opening dataset, per day). */
+  /**
+   * What a count day's batch found: counted vs book level per key (a balance's opening dataset, per day). A batch
+   * output, beside the batch views (the batch and reconcile functions write views/batch/, readers read views/).
+   */
   balanceDiscrepancies: (balance: string, day: string) =>
-    `state/balances/${declaredName(balance)}/discrepancies/dt=${parseDay(day)}.json`,
-  balanceDiscrepanciesPrefix: (balance: string) => `state/balances/${declaredName(balance)}/discrepancies/`,
+    `views/batch/_balances/${declaredName(balance)}/discrepancies/dt=${parseDay(day)}.json`,
+  balanceDiscrepanciesPrefix: (balance: string) => `views/batch/_balances/${declaredName(balance)}/discrepancies/`,
   /** An alert rule's state: per key that ever fired, whether it is firing and its open alert. */
   alertState: (rule: string) => `state/alerts/${declaredName(rule)}.json`,
   alert: (day: string, alertId: string) => `alerts/dt=${parseDay(day)}/${safeId(alertId, 'alert id')}.json`,

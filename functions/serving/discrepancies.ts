@@ -12,7 +12,7 @@ import { balanceKeyOf, movementsOver } from './balances.ts';
  * Count discrepancies (shrinkage): when batch publishes a day of a balance's opening dataset (a day of physical
  * counts), each count is compared with the book level at its instant — the previous opening plus the movements
  * since, exactly as a level is computed — and the difference is recorded in
- * `state/balances/<balance>/discrepancies/dt=D.json`. From its instant on, the count is the level's opening (the
+ * `views/batch/_balances/<balance>/discrepancies/dt=D.json`. From its instant on, the count is the level's opening (the
  * reset): a level never carries the books' drift past a count.
  */
 

@@ -143,7 +143,7 @@ describe.skipIf(!hasChromium)('dashboard Stock panel', () => {
     expect(await text(page, 'stock-summary')).toBe('no stock counted or moved yet');
     expect(await text(page, 'stock-levels')).toContain('No stock levels yet');
     expect(await text(page, 'stock-alert-rules')).toBe(
-      '1 rule declared (low_stock: stock.on_hand below reorder_points)',
+      '2 rules declared (low_stock: stock.on_hand below reorder_points, slow_sales_hour: sales_minute.revenue (currency=USD) over 60 minutes below 100)',
     );
     expect(await page.locator('[data-testid="stock-alerts"] tbody').textContent()).toBe('No open alerts');
     expect(await text(page, 'discrepancy-summary')).toBe('no count day compared yet');

@@ -126,12 +126,14 @@ describe('planFromTemplate on the synthesized CDK app', () => {
           'stream.maxBatchingWindowSeconds=1',
           'stream.maxReceiveCount=5',
           'compaction.schedule=rate(2 minutes)',
+          'alerts.schedule=rate(5 minutes)',
         ]),
       ) as CfnTemplate,
     );
 
     expect(dev.functions.map((f) => f.name).sort()).toEqual([
       'compact-realtime',
+      'evaluate-alerts',
       'ingest-clicks',
       'ingest-inventory',
       'ingest-orders',
@@ -160,6 +162,15 @@ describe('planFromTemplate on the synthesized CDK app', () => {
       )?.expression;
     expect(compaction(dev)).toBe('rate(1 minute)');
     expect(compaction(changed)).toBe('rate(2 minutes)');
+    // The alert rules' evaluation follows its own stage setting.
+    const alerts = (p: typeof dev) =>
+      p.schedules.find((s) =>
+        s.targets.some(
+          (t) => p.functions.find((f) => f.logicalId === t.functionId)?.name === 'evaluate-alerts',
+        ),
+      )?.expression;
+    expect(alerts(dev)).toBe('rate(1 minute)');
+    expect(alerts(changed)).toBe('rate(5 minutes)');
     expect(dev.routes.map((r) => r.routeKey)).toContain('GET /sales');
     // The local HTTP API answers CORS from the API's CorsConfiguration (the dev stage's origins).
     expect(dev.cors).toEqual({
