@@ -99,7 +99,8 @@ export const lake = {
    */
   balanceDiscrepancies: (balance: string, day: string) =>
     `views/batch/_balances/${declaredName(balance)}/discrepancies/dt=${parseDay(day)}.json`,
-  balanceDiscrepanciesPrefix: (balance: string) => `views/batch/_balances/${declaredName(balance)}/discrepancies/`,
+  balanceDiscrepanciesPrefix: (balance: string) =>
+    `views/batch/_balances/${declaredName(balance)}/discrepancies/`,
   /** An alert rule's state: per key that ever fired, whether it is firing and its open alert. */
   alertState: (rule: string) => `state/alerts/${declaredName(rule)}.json`,
   alert: (day: string, alertId: string) => `alerts/dt=${parseDay(day)}/${safeId(alertId, 'alert id')}.json`,
