@@ -567,7 +567,7 @@ function sinceCount(level: LevelJson): HTMLElement {
   const counted =
     opening.source === null || opening.at === null
       ? 'never counted: 0'
-      : `counted ${formatUtc(opening.at)}: ${formatCount(numberOr(opening[STOCK.value], 0))}`;
+      : `${opening.source === 'batch_close' ? 'batch close' : 'counted'} ${formatUtc(opening.at)}: ${formatCount(numberOr(opening[STOCK.value], 0))}`;
   const bySource = new Map<string, number>();
   for (const segment of level.movements.segments) {
     bySource.set(segment.source, (bySource.get(segment.source) ?? 0) + numberOr(segment[STOCK.measure], 0));

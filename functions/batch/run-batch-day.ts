@@ -7,6 +7,7 @@ import {
   type PublishedDay,
   type PublishedIndex,
   publishDay,
+  publishedDays,
   readPublished,
 } from '../pipeline/batch-published.ts';
 import {
@@ -29,7 +30,8 @@ import type { CoreDeps } from '../pipeline/ports.ts';
 import { appendExportFile, createRawTable } from '../pipeline/record-sources.ts';
 import { materialize } from '../pipeline/sql-models.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
-import { balancesOpenedBy, recordDiscrepancies } from '../serving/discrepancies.ts';
+import { recordBatchClose } from '../serving/balances.ts';
+import { recordDiscrepancies } from '../serving/discrepancies.ts';
 import { dayInputs, type LandingFile } from './landing-files.ts';
 import {
   evaluateGates,
@@ -220,9 +222,13 @@ export async function runBatchDay(
     });
     await removeSupersededViews(deps, day, version, Object.keys(batchViewSelects(ds)));
     // A day of counts: each compared with the book level at its instant (the count is the opening from then on).
-    for (const balance of balancesOpenedBy(ds.name)) {
+    // Either side of a balance: the close of its newest published movement day is written again (levels open there).
+    for (const balance of listBalances().filter(
+      (b) => b.dataset === ds.name || b.opening.dataset === ds.name,
+    )) {
       try {
-        const found = await recordDiscrepancies(balance, day, deps);
+        const found =
+          balance.opening.dataset === ds.name ? await recordDiscrepancies(balance, day, deps) : undefined;
         if (found) {
           report.discrepancies = {
             ...report.discrepancies,
@@ -233,9 +239,11 @@ export async function runBatchDay(
             },
           };
         }
+        const newest = publishedDays((await readPublished(store, balance.dataset)).index).at(-1);
+        if (newest) await recordBatchClose(balance, newest, deps);
       } catch (error) {
-        // The day is published either way; the discrepancies are recomputed by the next run of the day.
-        log.error('could not record count discrepancies', {
+        // The day is published either way; the next run writes them (levels ignore a stale close).
+        log.error('could not record count discrepancies or the batch close', {
           day,
           balance: balance.name,
           error: (error as Error).message,

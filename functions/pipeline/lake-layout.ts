@@ -99,6 +99,10 @@ export const lake = {
    */
   balanceDiscrepancies: (balance: string, day: string) =>
     `views/batch/_balances/${declaredName(balance)}/discrepancies/dt=${parseDay(day)}.json`,
+  /** A balance's level per key at the end of a published day (written by that day's batch run). */
+  balanceClose: (balance: string, day: string) =>
+    `views/batch/_balances/${declaredName(balance)}/closes/dt=${parseDay(day)}.json`,
+  balanceClosesPrefix: (balance: string) => `views/batch/_balances/${declaredName(balance)}/closes/`,
   balanceDiscrepanciesPrefix: (balance: string) =>
     `views/batch/_balances/${declaredName(balance)}/discrepancies/`,
   /** An alert rule's state: per key that ever fired, whether it is firing and its open alert. */

@@ -8,11 +8,12 @@ import {
   declaredTable,
   listBalances,
 } from '../pipeline/datasets.ts';
-import { dayOf, dayStartMs, UTC } from '../pipeline/dates.ts';
+import { addDays, dayOf, dayStartMs, UTC } from '../pipeline/dates.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
-import { getJson } from '../pipeline/object-store.ts';
+import { getJson, putJson } from '../pipeline/object-store.ts';
+import type { CoreDeps } from '../pipeline/ports.ts';
 import { isCovered, realtimeViewsOf } from '../pipeline/realtime-view.ts';
 import { materialize } from '../pipeline/sql-models.ts';
 import { fieldSqlType } from '../pipeline/validation-sql.ts';
@@ -94,6 +95,8 @@ interface Opening {
   key: string[];
   atMs: number;
   value: number;
+  /** A row of the opening dataset (a count), or a batch close (`views/batch/_balances/<balance>/closes/`). */
+  kind?: 'close';
 }
 
 const keyOf = (values: readonly unknown[]) =>
@@ -364,7 +367,7 @@ export async function movementsOver(
   spans: readonly MovementSpan[],
   filters: Record<string, string>,
   deps: ServingDeps,
-  otherKeys?: { toMs: number },
+  otherKeys?: { toMs: number; fromMs?: number },
 ): Promise<{ movements: SpanMovements[]; segments: Segment[]; batchBoundary: string | null }> {
   const ds = datasetNamed(balance.dataset);
   const model = servedModel(balance.movements.model);
@@ -377,7 +380,7 @@ export async function movementsOver(
   const endMs = Math.max(...ends);
   const dataStart = await movementsStartMs(ds, model.name, deps);
   const starts = spans.map((s) => s.fromMs ?? dataStart);
-  if (otherKeys) starts.push(dataStart);
+  if (otherKeys) starts.push(otherKeys.fromMs ?? dataStart);
   const known = starts.filter((s): s is number => s !== null);
   if (dataStart === null || known.length === 0)
     return { movements: results, segments: [], batchBoundary: null };
@@ -385,8 +388,12 @@ export async function movementsOver(
   if (startMs >= endMs) return { movements: results, segments: [], batchBoundary: null };
   // Spans from the first movement (keys never opened) read whole days up to the day the minutes start: far fewer
   // rows than minutes, and the batch days' answers are cached.
-  const needsHistory = otherKeys !== undefined || spans.some((s) => s.fromMs === null);
-  const opened = spans.flatMap((s) => (s.fromMs === null ? [] : [s.fromMs]));
+  const needsHistory =
+    (otherKeys !== undefined && otherKeys.fromMs === undefined) || spans.some((s) => s.fromMs === null);
+  const opened = [
+    ...spans.flatMap((s) => (s.fromMs === null ? [] : [s.fromMs])),
+    ...(otherKeys?.fromMs !== undefined ? [otherKeys.fromMs] : []),
+  ];
   const { index } = await readPublished(deps.store, ds.name);
   const zone = index.timeZone ?? deps.timeZone ?? UTC;
   const minutesFrom = Math.min(opened.length > 0 ? Math.min(...opened) : endMs, endMs);
@@ -432,7 +439,8 @@ export async function movementsOver(
     const key = dims.map((d) => String(row.keys[d]));
     let own = byKey.get(keyOf(key));
     if (!own && otherKeys) {
-      own = [{ span: { key, fromMs: null, toMs: otherKeys.toMs }, value: 0, segments: [], moved: false }];
+      const span = { key, fromMs: otherKeys.fromMs ?? null, toMs: otherKeys.toMs };
+      own = [{ span, value: 0, segments: [], moved: false }];
       byKey.set(keyOf(key), own);
       results.push(...own);
     }
@@ -472,6 +480,119 @@ export async function movementsOver(
   return { movements: results, segments, batchBoundary: merged.batchBoundary };
 }
 
+/**
+ * A batch close: every key's level at the end of a published day, written when batch publishes the movements of
+ * that day, so a level opens there instead of at a count long ago (or a key's first movement). It is valid while
+ * the batch days it was computed from are what the lake publishes: the movements' and the openings' days up to
+ * it, with their versions; a day re-run or published since (and any day up to it with realtime data only) makes
+ * it stale, and levels ignore it (then the next run of a day writes a new one).
+ */
+export interface BatchClose {
+  balance: string;
+  day: string;
+  at: string;
+  computed_at: string;
+  basis: { movements: Record<string, string>; openings: Record<string, string> };
+  levels: { key: string[]; value: number }[];
+}
+
+/** The versions of the published days of a dataset that start before `beforeMs`. */
+async function basisOf(
+  datasetName: string,
+  beforeMs: number,
+  deps: CoreDeps,
+): Promise<Record<string, string>> {
+  const { index } = await readPublished(deps.store, datasetName);
+  const zone = index.timeZone ?? deps.timeZone ?? UTC;
+  return Object.fromEntries(
+    Object.entries(index.days)
+      .filter(([day]) => dayStartMs(day, zone) < beforeMs)
+      .map(([day, entry]) => [day, entry.version])
+      .sort(),
+  );
+}
+
+/** The days up to `day` with realtime movements but no batch publish (a close cannot vouch for them). */
+async function unpublishedMovementDays(balance: BalanceDeclaration, day: string, deps: CoreDeps) {
+  const { index } = await readPublished(deps.store, balance.dataset);
+  const days = new Set<string>();
+  for (const info of await deps.store.list(lake.realtimeRoot(balance.movements.model))) {
+    const d = partitionOf(info.key).day;
+    if (d && d <= day && !index.days[d]) days.add(d);
+  }
+  return [...days];
+}
+
+/**
+ * Writes the close of `day` (batch has just published the balance's movements of it), or nothing when a day up to
+ * it is known to the speed layer only.
+ */
+export async function recordBatchClose(
+  balance: BalanceDeclaration,
+  day: string,
+  deps: CoreDeps,
+): Promise<BatchClose | undefined> {
+  if ((await unpublishedMovementDays(balance, day, deps)).length > 0) return undefined;
+  const { index } = await readPublished(deps.store, balance.dataset);
+  const zone = index.timeZone ?? deps.timeZone ?? UTC;
+  const atMs = dayStartMs(addDays(day, 1), zone);
+  const [{ levels }, movements, openings] = await Promise.all([
+    computeLevels(balance, { at: new Date(atMs), filters: {} }, deps),
+    basisOf(balance.dataset, atMs, deps),
+    basisOf(balance.opening.dataset, atMs, deps),
+  ]);
+  const close: BatchClose = {
+    balance: balance.name,
+    day,
+    at: new Date(atMs).toISOString(),
+    computed_at: deps.clock().toISOString(),
+    basis: { movements, openings },
+    levels: levels.map((l) => ({ key: l.key, value: l.value })),
+  };
+  await putJson(deps.store, lake.balanceClose(balance.name, day), close);
+  return close;
+}
+
+const closeCache = new Map<string, BatchClose>();
+
+/** The newest valid close at or before `atMs` (see `BatchClose`), or undefined. */
+async function latestValidClose(
+  balance: BalanceDeclaration,
+  atMs: number,
+  deps: CoreDeps,
+): Promise<(BatchClose & { atMs: number }) | undefined> {
+  const listed = (await deps.store.list(lake.balanceClosesPrefix(balance.name))).sort((a, b) =>
+    a.key < b.key ? 1 : -1,
+  );
+  for (const info of listed.slice(0, 3)) {
+    const cacheKey = `${deps.store.location}\0${info.key}\0${info.etag}`;
+    let close = closeCache.get(cacheKey);
+    if (!close) {
+      close = (await getJson<BatchClose>(deps.store, info.key))?.value;
+      if (!close) continue;
+      if (closeCache.size > 64) closeCache.clear();
+      closeCache.set(cacheKey, close);
+    }
+    const closeMs = Date.parse(close.at);
+    if (closeMs > atMs) continue;
+    const [movements, openings, unpublished] = await Promise.all([
+      basisOf(balance.dataset, closeMs, deps),
+      basisOf(balance.opening.dataset, closeMs, deps),
+      unpublishedMovementDays(balance, close.day, deps),
+    ]);
+    const same = (a: Record<string, string>, b: Record<string, string>) =>
+      JSON.stringify(a) === JSON.stringify(b);
+    if (
+      same(movements, close.basis.movements) &&
+      same(openings, close.basis.openings) &&
+      unpublished.length === 0
+    ) {
+      return { ...close, atMs: closeMs };
+    }
+  }
+  return undefined;
+}
+
 /** The levels of every key (or the filtered ones) at `at` (or now): see the module comment. */
 export async function computeLevels(
   balance: BalanceDeclaration,
@@ -487,10 +608,28 @@ export async function computeLevels(
   // Without `at`: now, with the whole current minute (every movement received so far).
   const asOfMs = query.at ? query.at.getTime() : deps.clock().getTime();
   const endMs = query.at ? asOfMs : ceilMinute(asOfMs + 1);
-  const { openings, through } = await readOpenings(balance, asOfMs, query.filters, deps);
+  const [{ openings, through }, close] = await Promise.all([
+    readOpenings(balance, asOfMs, query.filters, deps),
+    latestValidClose(balance, asOfMs, deps),
+  ]);
+  // A batch close later than a key's count opens it instead; a key the close lacks had not moved before it.
+  if (close) {
+    for (const row of close.levels) {
+      if (
+        balance.dimensions.some((d, i) => query.filters[d] !== undefined && query.filters[d] !== row.key[i])
+      ) {
+        continue;
+      }
+      const count = openings.get(keyOf(row.key));
+      if (!count || count.atMs < close.atMs) {
+        openings.set(keyOf(row.key), { key: row.key, atMs: close.atMs, value: row.value, kind: 'close' });
+      }
+    }
+  }
   const spans = [...openings.values()].map((o) => ({ key: o.key, fromMs: o.atMs, toMs: endMs }));
   const { movements, segments, batchBoundary } = await movementsOver(balance, spans, query.filters, deps, {
     toMs: endMs,
+    ...(close ? { fromMs: close.atMs } : {}),
   });
   // A key neither opened nor moved before the instant has no level (yet).
   const levels = movements
@@ -610,7 +749,7 @@ function levelJson(
         }
       : {}),
     opening: {
-      source: level.opening ? openingSource : null,
+      source: level.opening ? (level.opening.kind === 'close' ? 'batch_close' : openingSource) : null,
       at: level.opening ? new Date(level.opening.atMs).toISOString() : null,
       [balance.value]: level.opening?.value ?? 0,
     },

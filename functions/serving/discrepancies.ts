@@ -1,5 +1,5 @@
 import { publishedFile, readPublished } from '../pipeline/batch-published.ts';
-import { type BalanceDeclaration, dataset as datasetNamed, listBalances } from '../pipeline/datasets.ts';
+import { type BalanceDeclaration, dataset as datasetNamed } from '../pipeline/datasets.ts';
 import { addDays, dayStartMs, parseDay, UTC } from '../pipeline/dates.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
@@ -41,11 +41,6 @@ export interface DiscrepancyRecord {
   net_discrepancy: number;
   /** Largest |discrepancy| first. */
   rows: DiscrepancyRow[];
-}
-
-/** The balances whose openings come from `datasetName` (inventory's stock for stock_counts). */
-export function balancesOpenedBy(datasetName: string): BalanceDeclaration[] {
-  return listBalances().filter((b) => b.opening.dataset === datasetName);
 }
 
 /** Computes and stores the discrepancies of a published day of the balance's opening dataset. */

@@ -61,7 +61,11 @@ describe('slow_sales_hour: a model rule on money, per currency (issue 16)', () =
     const declare = (alert: string) => {
       const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'twinflow-alert-decl-')), 'orders');
       cpSync(path.join(datasetsDir(), 'orders'), dir, { recursive: true });
-      const yaml = readFileSync(path.join(dir, 'dataset.yaml'), 'utf8').split('\nalerts:')[0];
+      // The shipped rules out, this one in.
+      const yaml = readFileSync(path.join(dir, 'dataset.yaml'), 'utf8').replace(
+        /\nalerts:\n[\s\S]*?\n(?=models:)/,
+        '\n',
+      );
       writeFileSync(path.join(dir, 'dataset.yaml'), `${yaml}\nalerts:\n  bad:\n${alert}`);
       return () => loadDataset(dir);
     };

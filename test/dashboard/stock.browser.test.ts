@@ -201,15 +201,13 @@ describe.skipIf(!hasChromium)('dashboard Stock panel', () => {
       expect(await level(2)).toMatchObject({ product: 'p-found', onHand: '2', point: '—', low: false });
       expect(await level(3)).toMatchObject({ product: 'p-ok', onHand: '55', point: '20', low: false });
       expect(await level(4)).toMatchObject({ product: 'p-short', onHand: '15', point: '10', low: false });
-      // Where each level came from: its count, then the movements since by layer (batch published D1, realtime now).
+      // Where each level came from: its count or the batch close of D1 (later than p-low's count), then the
+      // movements since by layer.
       const since = (i: number) =>
         page
           .locator(`[data-testid="stock-${i}"] td.since span`)
           .evaluateAll((spans) => spans.map((span) => span.textContent ?? ''));
-      expect(await since(0)).toEqual([
-        `counted ${days.d1} 04:00 UTC: 10`,
-        '−7 since · batch −3 · realtime −4',
-      ]);
+      expect(await since(0)).toEqual([`batch close ${days.d2} 00:00 UTC: 7`, '−4 since · realtime −4']);
       expect(await since(1)).toEqual(['never counted: 0', '±0 since']);
       expect(await since(3)).toEqual([`counted ${days.d2} 04:00 UTC: 50`, '+5 since · realtime +5']);
       // The below rows are shaded in the bad colour.
