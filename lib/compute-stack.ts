@@ -142,8 +142,12 @@ export class ComputeStack extends Stack {
     };
 
     // Deletes only superseded view versions; quarantine files and run reports are kept.
+    // A balance's batch close and count discrepancies are levels: they read realtime views and the movements'
+    // archives of days batch has not published.
+    const balanceReads =
+      listBalances(props.datasets).length > 0 ? ['views/realtime/', ...balanceArchives(props.datasets)] : [];
     lake.connect(runBatch, {
-      read: ['landing/', 'views/batch/', 'state/batch/'],
+      read: ['landing/', 'views/batch/', 'state/batch/', ...balanceReads],
       write: ['views/batch/', 'quarantine/', 'state/batch/'],
       delete: ['views/batch/'],
     });

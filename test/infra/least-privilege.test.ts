@@ -111,8 +111,10 @@ describe('lake permissions per function (contract: IAM prefixes)', () => {
     });
   });
 
-  it('run-batch reads landing and its own views and state, deletes only superseded batch views', () => {
-    const readable = ['landing', 'batchView', 'state'];
+  it('run-batch reads landing and its own views and state (and, for the stock balance, the realtime views and the movements archive), deletes only superseded batch views', () => {
+    // A balance's batch close and count discrepancies are levels: realtime views and the inventory archive of days
+    // batch has not published.
+    const readable = ['landing', 'movementStream', 'batchView', 'realtimeView', 'state'];
     expect(access('RunBatch')).toEqual({
       list: readable,
       read: readable,
