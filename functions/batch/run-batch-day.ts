@@ -31,7 +31,7 @@ import { appendExportFile, createRawTable } from '../pipeline/record-sources.ts'
 import { materialize } from '../pipeline/sql-models.ts';
 import type { ValidationPolicy } from '../pipeline/validation-policy.ts';
 import { recordBatchClose } from '../serving/balances.ts';
-import { recordDiscrepancies } from '../serving/discrepancies.ts';
+import { recordDiscrepanciesFrom } from '../serving/discrepancies.ts';
 import { dayInputs, type LandingFile } from './landing-files.ts';
 import {
   evaluateGates,
@@ -228,7 +228,7 @@ export async function runBatchDay(
     )) {
       try {
         const found =
-          balance.opening.dataset === ds.name ? await recordDiscrepancies(balance, day, deps) : undefined;
+          balance.opening.dataset === ds.name ? await recordDiscrepanciesFrom(balance, day, deps) : undefined;
         if (found) {
           report.discrepancies = {
             ...report.discrepancies,

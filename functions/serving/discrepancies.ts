@@ -1,4 +1,4 @@
-import { publishedFile, readPublished } from '../pipeline/batch-published.ts';
+import { type PublishedIndex, publishedFile, readPublished } from '../pipeline/batch-published.ts';
 import { type BalanceDeclaration, dataset as datasetNamed } from '../pipeline/datasets.ts';
 import { addDays, dayStartMs, parseDay, UTC } from '../pipeline/dates.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
@@ -33,6 +33,8 @@ export interface DiscrepancyRecord {
   day: string;
   /** The opening dataset's published version the counts came from. */
   version: string;
+  /** The versions of the earlier published days of counts the book levels started from. */
+  earlier: Record<string, string>;
   computed_at: string;
   counts: number;
   /** Counts whose discrepancy is not 0. */
@@ -41,6 +43,39 @@ export interface DiscrepancyRecord {
   net_discrepancy: number;
   /** Largest |discrepancy| first. */
   rows: DiscrepancyRow[];
+}
+
+function earlierVersions(index: PublishedIndex, day: string): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(index.days)
+      .filter(([d]) => d < day)
+      .map(([d, e]) => [d, e.version])
+      .sort(),
+  );
+}
+
+/**
+ * After a day of counts is published: its discrepancies, and again those of the later count days that were
+ * compared without it (a backfill publishes its days in any order, and a count's book starts at the count before).
+ */
+export async function recordDiscrepanciesFrom(
+  balance: BalanceDeclaration,
+  day: string,
+  deps: CoreDeps,
+): Promise<DiscrepancyRecord | undefined> {
+  const own = await recordDiscrepancies(balance, day, deps);
+  const { index } = await readPublished(deps.store, balance.opening.dataset);
+  for (const later of Object.keys(index.days)
+    .filter((d) => d > day)
+    .sort()) {
+    const stored = (
+      await getJson<DiscrepancyRecord>(deps.store, lake.balanceDiscrepancies(balance.name, later))
+    )?.value;
+    if (JSON.stringify(stored?.earlier ?? null) !== JSON.stringify(earlierVersions(index, later))) {
+      await recordDiscrepancies(balance, later, deps);
+    }
+  }
+  return own;
 }
 
 /** Computes and stores the discrepancies of a published day of the balance's opening dataset. */
@@ -104,6 +139,7 @@ export async function recordDiscrepancies(
     balance: balance.name,
     day,
     version: entry.version,
+    earlier: earlierVersions(index, day),
     computed_at: deps.clock().toISOString(),
     counts: counts.length,
     mismatched: 0,
@@ -147,6 +183,7 @@ export async function queryDiscrepancies(
     balance: balance.name,
     day: day ?? null,
     version: '',
+    earlier: {},
     computed_at: '',
     counts: 0,
     mismatched: 0,

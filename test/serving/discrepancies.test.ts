@@ -101,4 +101,24 @@ describe('count discrepancies (issue 16)', () => {
       'no stock_counts day 2026-11-19 has been compared yet (recorded: 2026-11-20, 2026-11-21)',
     );
   });
+
+  it('a backfill publishing the count days in any order ends with each day compared with the count before it', async () => {
+    // Arrange: p1 counted 10 on the 20th, sold 3 that day, counted 6 on the 21st (one unit short of 7).
+    const { deps } = streamDeps(new Date('2026-11-22T06:00:00Z'));
+    await publish(deps, 'inventory', '2026-11-20', [move('m1', 'p1', 'sale', 3, '2026-11-20T10:00:00Z')]);
+
+    // Act: the 21st first (no earlier count yet: its book is the movements alone), then the 20th.
+    await publish(deps, 'stock_counts', '2026-11-21', [count('p1', 6, '2026-11-21T04:00:00Z')]);
+    const before = await queryDiscrepancies(stock(), { day: '2026-11-21', limit: 10 }, deps);
+    await publish(deps, 'stock_counts', '2026-11-20', [count('p1', 10, '2026-11-20T04:00:00Z')]);
+    const after = await queryDiscrepancies(stock(), { day: '2026-11-21', limit: 10 }, deps);
+
+    // Assess
+    expect(before.rows[0]).toMatchObject({ book: -3, discrepancy: 9, previous_opening_at: null });
+    expect(after.rows[0]).toMatchObject({
+      book: 7,
+      discrepancy: -1,
+      previous_opening_at: '2026-11-20T04:00:00.000Z',
+    });
+  });
 });
