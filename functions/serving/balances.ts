@@ -149,13 +149,12 @@ async function allOpenings(
   return { rows, days, zone };
 }
 
-/** The latest opening at or before `atMs` per key (`strictlyBefore`: before it). */
+/** The latest opening at or before `atMs` per key. */
 async function readOpenings(
   balance: BalanceDeclaration,
   atMs: number,
   filters: Record<string, string>,
   deps: ServingDeps,
-  strictlyBefore = false,
 ): Promise<{ openings: Map<string, Opening>; through: string | null }> {
   const { rows, days, zone } = await allOpenings(balance, deps);
   const through = days.filter((day) => dayStartMs(day, zone) <= atMs).at(-1) ?? null;
@@ -163,7 +162,7 @@ async function readOpenings(
   const openings = new Map<string, Opening>();
   // Oldest first: the last one at or before the instant wins.
   for (const row of rows) {
-    if (strictlyBefore ? row.atMs >= atMs : row.atMs > atMs) break;
+    if (row.atMs > atMs) break;
     if (dims.some((d, i) => filters[d] !== undefined && filters[d] !== row.key[i])) continue;
     openings.set(keyOf(row.key), row);
   }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { getJson } from '../../functions/pipeline/object-store.ts';
 import type { CoreDeps } from '../../functions/pipeline/ports.ts';
 import { type BatchClose, queryBalance, servedBalance } from '../../functions/serving/balances.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
 import { messages, streamDeps } from '../stream/stream-helpers.ts';
+import { publishExport } from './lake-fixtures.ts';
 
 /**
  * The batch close: when batch publishes a day of movements (or of counts), the level of every key at the end of
@@ -22,14 +22,7 @@ const move = (id: string, product: string, quantity: number, event_time: string)
   event_time,
 });
 
-async function publish(deps: CoreDeps, datasetName: string, day: string, rows: object[]) {
-  await deps.store.put(
-    `landing/${datasetName}/dt=${day}/export.jsonl`,
-    `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`,
-  );
-  const report = await runBatchDay({ day, dataset: datasetName, thresholds: { force: true } }, deps);
-  expect(report.status, report.error).toBe('published');
-}
+const publish = publishExport;
 
 const stockAt = async (deps: CoreDeps, at: string) =>
   (await queryBalance(servedBalance('stock'), { at: new Date(at), filters: {} }, deps)).levels.map((l) => ({

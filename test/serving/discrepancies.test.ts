@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
-import type { CoreDeps } from '../../functions/pipeline/ports.ts';
 import { queryBalance, servedBalance } from '../../functions/serving/balances.ts';
 import { queryDiscrepancies } from '../../functions/serving/discrepancies.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
 import { messages, streamDeps } from '../stream/stream-helpers.ts';
+import { publishExport } from './lake-fixtures.ts';
 
 /**
  * The count day's batch (stock_counts) compares each count with the book level at its instant — the previous count
@@ -28,15 +27,7 @@ const move = (id: string, product: string, type: string, quantity: number, event
   event_time,
 });
 
-async function publish(deps: CoreDeps, datasetName: string, day: string, rows: object[]) {
-  await deps.store.put(
-    `landing/${datasetName}/dt=${day}/export.jsonl`,
-    `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`,
-  );
-  const report = await runBatchDay({ day, dataset: datasetName, thresholds: { force: true } }, deps);
-  expect(report.status, report.error).toBe('published');
-  return report;
-}
+const publish = publishExport;
 
 describe('count discrepancies (issue 16)', () => {
   it('records counted − book per count, the book exact to the second, and the count opens the level from then on', async () => {

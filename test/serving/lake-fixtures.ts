@@ -1,11 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
+import { runBatchDay } from '../../functions/batch/run-batch-day.ts';
 import { type PublishedDay, publishDay } from '../../functions/pipeline/batch-published.ts';
 import { buildDatasetViews, copyToParquet } from '../../functions/pipeline/dataset-views.ts';
 import { withConnection } from '../../functions/pipeline/duckdb-session.ts';
 import { lake } from '../../functions/pipeline/lake-layout.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
+import type { CoreDeps } from '../../functions/pipeline/ports.ts';
 import { appendJsonRecords, createRawTable } from '../../functions/pipeline/record-sources.ts';
 
 /** A minimal order for serving fixtures: quantity × price gives the expected money exactly. */
@@ -130,4 +133,20 @@ export function hourlySales(
     event_time: `${day}T${String(h).padStart(2, '0')}:${String(minute).padStart(2, '0')}:00Z`,
     ...overrides,
   }));
+}
+
+/** Writes `rows` as a day's JSONL export of a dataset and publishes the day through the batch layer. */
+export async function publishExport(
+  deps: CoreDeps,
+  datasetName: string,
+  day: string,
+  rows: readonly object[],
+) {
+  await deps.store.put(
+    `landing/${datasetName}/dt=${day}/export.jsonl`,
+    `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`,
+  );
+  const report = await runBatchDay({ day, dataset: datasetName, thresholds: { force: true } }, deps);
+  expect(report.status, report.error).toBe('published');
+  return report;
 }
