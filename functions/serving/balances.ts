@@ -465,8 +465,10 @@ export async function movementsOver(
     if (fromMs !== null && fromMs < Math.min(ceilMinute(fromMs), toMs)) {
       edges.push({ key: r.span.key, fromMs, toMs: Math.min(ceilMinute(fromMs), toMs), r });
     }
-    const sameMinute = fromMs !== null && floorMinute(fromMs) === floorMinute(toMs);
-    if (toMs % MINUTE_MS !== 0 && !sameMinute) {
+    // A start inside the end's minute already read the whole part-minute; a start on a minute boundary read none.
+    const startEdgeCovers =
+      fromMs !== null && fromMs % MINUTE_MS !== 0 && floorMinute(fromMs) === floorMinute(toMs);
+    if (toMs % MINUTE_MS !== 0 && !startEdgeCovers) {
       edges.push({ key: r.span.key, fromMs: floorMinute(toMs), toMs, r });
     }
   }

@@ -70,4 +70,34 @@ describe('batch close (issue 16)', () => {
       { product: 'p2', on_hand: -7, source: null, at: null },
     ]);
   });
+
+  it('counts the movements of a part-minute that starts on a minute boundary (a close at midnight, a count at :00)', async () => {
+    // Arrange: day 1 closes p1 at 10 - 3 = 7 at midnight; p2 is counted 50 at 09:00:00 on day 2. The speed layer
+    // holds a sale of each in the first seconds after: p1 at 00:00:00 (on the close), p2 at 09:00:10.
+    const { deps } = streamDeps(new Date('2026-11-22T00:00:00Z'));
+    await publish(deps, 'stock_counts', '2026-11-20', [
+      { product_id: 'p1', warehouse_id: 'w1', on_hand: 10, counted_at: '2026-11-20T04:00:00Z' },
+    ]);
+    await publish(deps, 'inventory', '2026-11-20', [move('m1', 'p1', 3, '2026-11-20T10:00:00Z')]);
+    await publish(deps, 'stock_counts', '2026-11-21', [
+      { product_id: 'p2', warehouse_id: 'w1', on_hand: 50, counted_at: '2026-11-21T09:00:00Z' },
+    ]);
+    const sales = [move('m2', 'p1', 1, '2026-11-21T00:00:00Z'), move('m3', 'p2', 4, '2026-11-21T09:00:10Z')];
+    expect(
+      (await consumeMicroBatch({ messages: messages(sales), dataset: 'inventory' }, deps)).failedMessageIds,
+    ).toEqual([]);
+
+    // Act
+    const afterClose = await stockAt(deps, '2026-11-21T00:00:20Z');
+    const afterCount = await stockAt(deps, '2026-11-21T09:00:20Z');
+
+    // Assess
+    expect(afterClose).toEqual([
+      { product: 'p1', on_hand: 6, source: 'batch_close', at: '2026-11-21T00:00:00.000Z' },
+    ]);
+    expect(afterCount).toEqual([
+      { product: 'p1', on_hand: 6, source: 'batch_close', at: '2026-11-21T00:00:00.000Z' },
+      { product: 'p2', on_hand: 46, source: 'stock_counts', at: '2026-11-21T09:00:00.000Z' },
+    ]);
+  });
 });
