@@ -24,6 +24,22 @@ import {
 export const STAGE_NAMES = ['dev', 'prod'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
 
+/** Where a streamed dataset's events arrive. */
+export type IngestSource = 'sqs' | 'kafka';
+
+/**
+ * An Amazon MSK cluster (IAM authentication, or SASL/SCRAM with `secretArn`), or a self-managed one reached at
+ * its bootstrap servers (no authentication, or `authentication` with the credentials in Secrets Manager).
+ */
+export type KafkaCluster =
+  | { readonly type: 'msk'; readonly clusterArn: string; readonly secretArn?: string }
+  | {
+      readonly type: 'self-managed';
+      readonly bootstrapServers: readonly string[];
+      readonly authentication?: 'SASL_SCRAM_512_AUTH' | 'SASL_SCRAM_256_AUTH' | 'BASIC_AUTH';
+      readonly secretArn?: string;
+    };
+
 /** `iam`: callers sign requests with SigV4 (HttpIamAuthorizer). `none`: open API, for throwaway stages only. */
 export type ApiAuthMode = 'iam' | 'none';
 
@@ -63,6 +79,32 @@ export interface StageConfig {
     readonly deadLetterRetentionDays: number;
     /** Alarm when the oldest queued order is older than this. */
     readonly oldestMessageAlarmSeconds: number;
+    /**
+     * Where every streamed dataset's events arrive: its SQS queue, or its Kafka topic (`kafka`). `sources` names
+     * the exceptions per dataset. `twinflow start --ingest kafka` sets this to `kafka`.
+     */
+    readonly ingest: IngestSource;
+    readonly sources: Readonly<Record<string, IngestSource>>;
+  };
+  /**
+   * The Kafka cluster of the datasets that ingest from Kafka: each one reads topic `<topicPrefix><dataset>` with
+   * consumer group `<consumerGroupPrefix><dataset>`, in batches of `stream.batchSize` within
+   * `stream.maxBatchingWindowSeconds`. A batch that keeps failing goes to the dataset's DLQ (a record of which
+   * offsets failed, to replay from the topic) after `retryAttempts` retries.
+   */
+  readonly kafka: {
+    readonly cluster: KafkaCluster;
+    readonly topicPrefix: string;
+    readonly consumerGroupPrefix: string;
+    /** Where a new consumer group starts: the oldest record kept (TRIM_HORIZON) or new records only (LATEST). */
+    readonly startingPosition: 'TRIM_HORIZON' | 'LATEST';
+    /** Retries of a failed batch before it goes to the DLQ (0..10000). */
+    readonly retryAttempts: number;
+    /** Records older than this go to the DLQ unprocessed (-1: any age; else 60..604800). */
+    readonly maxRecordAgeSeconds: number;
+    /** Provisioned pollers (Lambda needs provisioned mode for retries and an on-failure destination). */
+    readonly minimumPollers: number;
+    readonly maximumPollers: number;
   };
   /** What both layers accept (functions/pipeline/validation-policy.ts); the same values reach batch and stream. */
   readonly validation: {
@@ -140,6 +182,19 @@ const dev: StageConfig = {
     queueRetentionDays: 4,
     deadLetterRetentionDays: 14,
     oldestMessageAlarmSeconds: 300,
+    ingest: 'sqs',
+    sources: {},
+  },
+  // A self-managed cluster on this machine: the local runtime's broker (`twinflow start --ingest kafka`).
+  kafka: {
+    cluster: { type: 'self-managed', bootstrapServers: ['localhost:9092'] },
+    topicPrefix: 'twinflow.',
+    consumerGroupPrefix: 'twinflow-',
+    startingPosition: 'TRIM_HORIZON',
+    retryAttempts: 3,
+    maxRecordAgeSeconds: -1,
+    minimumPollers: 1,
+    maximumPollers: 5,
   },
   validation: { currencies: acceptedCurrencies.default, maxClockSkewSeconds: maxClockSkewSeconds.default },
   reporting: { timeZone: reportingTimeZone.default },
@@ -243,6 +298,35 @@ function validate(config: StageConfig): void {
   if (stream.queueVisibilityTimeoutSeconds < 6 * stream.functionTimeoutSeconds) {
     fail('stream.queueVisibilityTimeoutSeconds', 'must be at least 6x stream.functionTimeoutSeconds');
   }
+  const sources: [string, string][] = [
+    ['stream.ingest', stream.ingest],
+    ...Object.entries(stream.sources).map(([d, v]): [string, string] => [`stream.sources.${d}`, v]),
+  ];
+  for (const [field, source] of sources) {
+    if (source !== 'sqs' && source !== 'kafka') fail(field, `must be "sqs" or "kafka", not "${source}"`);
+  }
+  const { kafka } = config;
+  if (!Number.isInteger(kafka.retryAttempts) || kafka.retryAttempts < 0 || kafka.retryAttempts > 10_000) {
+    fail('kafka.retryAttempts', 'must be an integer in 0..10000');
+  }
+  if (
+    kafka.maxRecordAgeSeconds !== -1 &&
+    (kafka.maxRecordAgeSeconds < 60 || kafka.maxRecordAgeSeconds > 604_800)
+  ) {
+    fail('kafka.maxRecordAgeSeconds', 'must be -1 or in 60..604800');
+  }
+  if (
+    kafka.minimumPollers < 1 ||
+    kafka.maximumPollers < kafka.minimumPollers ||
+    kafka.maximumPollers > 2000
+  ) {
+    fail('kafka.maximumPollers', 'must be at least kafka.minimumPollers (>= 1) and at most 2000');
+  }
+  if (kafka.cluster.type === 'self-managed' && kafka.cluster.bootstrapServers.length === 0) {
+    fail('kafka.cluster.bootstrapServers', 'must name at least one host:port');
+  }
+  if (!/^[A-Za-z0-9._-]*$/.test(kafka.topicPrefix))
+    fail('kafka.topicPrefix', 'may hold only A-Z a-z 0-9 . _ -');
   for (const setting of SETTINGS) {
     if (setting.stage === undefined) continue;
     try {
@@ -293,4 +377,19 @@ export function settingsEnvironment(group: SettingGroup, config: StageConfig): R
     if (setting.stage !== undefined) environment[setting.env] = setting.render(stageSetting(config, setting));
   }
   return environment;
+}
+
+/** Where a streamed dataset's events arrive in this stage: `stream.sources[dataset]`, else `stream.ingest`. */
+export function ingestSourceOf(config: StageConfig, dataset: string): IngestSource {
+  return config.stream.sources[dataset] ?? config.stream.ingest;
+}
+
+/** The Kafka topic a dataset's events arrive on (`kafka.topicPrefix` + dataset). */
+export function kafkaTopicOf(config: StageConfig, dataset: string): string {
+  return `${config.kafka.topicPrefix}${dataset}`;
+}
+
+/** The consumer group a dataset's ingest function reads its topic with. */
+export function kafkaConsumerGroupOf(config: StageConfig, dataset: string): string {
+  return `${config.kafka.consumerGroupPrefix}${dataset}`;
 }
