@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { kafkaConsumer } from '@aws-lambda-powertools/kafka';
 import type { ConsumerRecord } from '@aws-lambda-powertools/kafka/types';
 import type { Context, MSKEvent, SelfManagedKafkaEvent } from 'aws-lambda';
@@ -14,16 +15,27 @@ import type { StreamMessage } from './micro-batch.ts';
 export type KafkaEvent = MSKEvent | SelfManagedKafkaEvent;
 export type KafkaRecord = MSKEvent['records'][string][number];
 
-/** Whether a Lambda event is a Kafka one (MSK or self-managed): an object of `records` lists, not SQS `Records`. */
+/**
+ * Whether a Lambda event is a Kafka one: `eventSource` `aws:kafka` (MSK) or `SelfManagedKafka`, and `records` an
+ * object of lists of records that name their topic, partition and offset (not SQS `Records`).
+ */
 export function isKafkaEvent(event: unknown): event is KafkaEvent {
   if (event === null || typeof event !== 'object') return false;
-  const records = (event as { records?: unknown }).records;
+  const { eventSource, records } = event as { eventSource?: unknown; records?: unknown };
   return (
+    (eventSource === 'aws:kafka' || eventSource === 'SelfManagedKafka') &&
     records !== null &&
     typeof records === 'object' &&
     !Array.isArray(records) &&
-    Object.values(records).every(Array.isArray)
+    Object.values(records).every((list) => Array.isArray(list) && list.every(isRecordShaped))
   );
+}
+
+/** A record with what its identity needs: a topic, a partition and an offset (the rest is parsed later). */
+function isRecordShaped(record: unknown): boolean {
+  if (record === null || typeof record !== 'object') return false;
+  const { topic, partition, offset } = record as Record<string, unknown>;
+  return typeof topic === 'string' && Number.isInteger(partition) && Number.isInteger(Number(offset));
 }
 
 /**
@@ -34,30 +46,37 @@ export function kafkaRecordId(record: Pick<KafkaRecord, 'topic' | 'partition' | 
   return `${record.topic}-${record.partition}-${record.offset}`;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Whether a record's raw (base64) value holds bytes that are not UTF-8 (Powertools decodes them to U+FFFD). */
-function isInvalidUtf8(base64: string): boolean {
-  try {
-    strictUtf8.decode(Buffer.from(base64, 'base64'));
-    return false;
-  } catch {
-    return true;
+/**
+ * A value's bytes as text where they are not UTF-8, as a replayed file line shows them: valid sequences decoded,
+ * every other byte as `\xNN` — recoverable from the quarantine record, and never valid JSON.
+ */
+function escapedInvalidUtf8(bytes: Buffer): string {
+  let text = '';
+  for (let at = 0; at < bytes.length; ) {
+    const lead = bytes[at] ?? 0;
+    const size = lead < 0x80 ? 1 : lead < 0xc2 ? 0 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : lead < 0xf5 ? 4 : 0;
+    if (size > 0 && isUtf8(bytes.subarray(at, at + size))) {
+      text += bytes.toString('utf8', at, at + size);
+      at += size;
+    } else {
+      text += `\\x${lead.toString(16).toUpperCase().padStart(2, '0')}`;
+      at += 1;
+    }
   }
+  return text;
 }
 
 /** A deserialized record (Powertools' `ConsumerRecord`, value as text) as the consumer core's message. */
 function messageOf(record: TextRecord): StreamMessage {
   const sent = Number(record.timestamp);
-  const invalid = typeof record.originalValue === 'string' && isInvalidUtf8(record.originalValue);
+  // Powertools decodes bytes that are not UTF-8 to U+FFFD, which could pass validation: such a record is
+  // quarantined as not UTF-8 instead, its bytes shown as `\xNN`.
+  const bytes =
+    typeof record.originalValue === 'string' ? Buffer.from(record.originalValue, 'base64') : undefined;
+  const invalid = bytes !== undefined && !isUtf8(bytes);
   return {
     messageId: kafkaRecordId(record),
-    // A record that is not UTF-8 shows its bytes as `\xNN` (as a replayed file line does) and is quarantined.
-    body: invalid
-      ? [...Buffer.from(record.originalValue, 'base64')]
-          .map((b) => (b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`))
-          .join('')
-      : (record.value ?? ''),
+    body: invalid ? escapedInvalidUtf8(bytes) : (record.value ?? ''),
     ...(Number.isFinite(sent) && sent > 0 ? { sentAt: new Date(sent) } : {}),
     ...(invalid ? { isInvalidUtf8: true } : {}),
   };
