@@ -76,9 +76,9 @@ function failedOutcome(error: unknown, durationMs: number): InvocationOutcome {
  * A handler run in this process as the event source's `invoke`: its return value is the result, a throw a failed
  * invocation. For tests and benchmarks that drive the consumer core without a worker thread.
  */
-export function invokeInProcess(
-  handler: (event: SQSEvent) => Promise<unknown>,
-): (event: SQSEvent) => Promise<InvocationOutcome> {
+export function invokeInProcess<E = SQSEvent>(
+  handler: (event: E) => Promise<unknown>,
+): (event: E) => Promise<InvocationOutcome> {
   return async (event) => {
     const t0 = performance.now();
     try {
@@ -97,11 +97,12 @@ export function invokeInProcess(
 }
 
 /**
- * Which records to keep for redelivery, per Lambda's rules: a failed invocation retries everything; a malformed
+ * Which records (by `messageId`; a Kafka record's is `<topic>-<partition>-<offset>`) to keep for redelivery, per
+ * Lambda's rules: a failed invocation retries everything; a malformed
  * `batchItemFailures` (unknown or empty id) also retries everything; otherwise exactly the listed records.
  */
 export function recordsToRetry(
-  records: readonly SQSRecord[],
+  records: readonly { messageId: string }[],
   outcome: InvocationOutcome,
   reportBatchItemFailures: boolean,
 ): { retry: Set<string>; batchFailure?: string } {
