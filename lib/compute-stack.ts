@@ -6,13 +6,20 @@ import type { Construct } from 'constructs';
 import { LEGACY_INGEST_DATASET } from '../functions/ingest-orders/dataset.ts';
 import { type Dataset, listBalances, listDatasets } from '../functions/pipeline/datasets.ts';
 import { microBatchModelsOf } from '../functions/pipeline/realtime-view.ts';
+import { KafkaConsumer } from './constructs/kafka-consumer.ts';
 import { LakeAccess, type LakeGrants } from './constructs/lake-access.ts';
 import { MicroBatchConsumer } from './constructs/micro-batch-consumer.ts';
 import { PipelineMonitoring } from './constructs/pipeline-monitoring.ts';
 import { QueryApi } from './constructs/query-api.ts';
 import { ScheduledJob } from './constructs/scheduled-job.ts';
 import { type FunctionDefaults, TwinflowFunction } from './constructs/twinflow-function.ts';
-import { type StageConfig, settingsEnvironment } from './stage-config.ts';
+import {
+  ingestSourceOf,
+  kafkaConsumerGroupOf,
+  kafkaTopicOf,
+  type StageConfig,
+  settingsEnvironment,
+} from './stage-config.ts';
 import type { DatasetStream } from './storage-stack.ts';
 import {
   datasetConstructId,
@@ -162,6 +169,25 @@ export class ComputeStack extends Stack {
       const ingest = functionNamed(ingestFunctionName(stream.dataset.name));
       lake.connect(ingest, ingestGrants(stream.dataset, props.datasets));
       if (hasBalanceAlerts(stream.dataset)) publishesAlerts(ingest);
+      // A dataset on Kafka reads its topic instead of its queue; the queue and DLQ stay (the DLQ takes the records
+      // of failed batches), so the dataset can switch back.
+      if (ingestSourceOf(config, stream.dataset.name) === 'kafka') {
+        new KafkaConsumer(this, `${datasetConstructId(stream.dataset.name)}KafkaConsumer`, {
+          function: ingest,
+          cluster: config.kafka.cluster,
+          topic: kafkaTopicOf(config, stream.dataset.name),
+          consumerGroupId: kafkaConsumerGroupOf(config, stream.dataset.name),
+          startingPosition: config.kafka.startingPosition,
+          batchSize: config.stream.batchSize,
+          maxBatchingWindow: Duration.seconds(config.stream.maxBatchingWindowSeconds),
+          retryAttempts: config.kafka.retryAttempts,
+          maxRecordAgeSeconds: config.kafka.maxRecordAgeSeconds,
+          minimumPollers: config.kafka.minimumPollers,
+          maximumPollers: config.kafka.maximumPollers,
+          deadLetterQueue: stream.deadLetterQueue,
+        });
+        continue;
+      }
       new MicroBatchConsumer(this, `${datasetConstructId(stream.dataset.name)}Consumer`, {
         function: ingest,
         queue: stream.queue,
@@ -250,11 +276,20 @@ export class ComputeStack extends Stack {
         id: datasetConstructId(stream.dataset.name),
         queue: stream.queue,
         deadLetterQueue: stream.deadLetterQueue,
+        ...(ingestSourceOf(config, stream.dataset.name) === 'kafka'
+          ? {
+              kafka: {
+                function: functionNamed(ingestFunctionName(stream.dataset.name)),
+                topic: kafkaTopicOf(config, stream.dataset.name),
+              },
+            }
+          : {}),
       })),
       alertTopic: props.alertTopic,
       metricsNamespace: METRICS_NAMESPACE,
       serviceName: config.serviceName,
       oldestMessageAlarmSeconds: config.stream.oldestMessageAlarmSeconds,
+      offsetLagAlarmRecords: config.kafka.offsetLagAlarmRecords,
       deviationThreshold: config.reconcile.deviationThreshold,
       realtimeFreshnessSeconds: config.alarms.realtimeFreshnessSeconds,
       batchPublishDeadlineHours: config.batch.publishDeadlineHours,

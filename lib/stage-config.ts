@@ -105,6 +105,8 @@ export interface StageConfig {
     /** Provisioned pollers (Lambda needs provisioned mode for retries and an on-failure destination). */
     readonly minimumPollers: number;
     readonly maximumPollers: number;
+    /** Alarm when a dataset's consumer group trails its topic by more than this many records (`OffsetLag`). */
+    readonly offsetLagAlarmRecords: number;
   };
   /** What both layers accept (functions/pipeline/validation-policy.ts); the same values reach batch and stream. */
   readonly validation: {
@@ -195,6 +197,7 @@ const dev: StageConfig = {
     maxRecordAgeSeconds: -1,
     minimumPollers: 1,
     maximumPollers: 5,
+    offsetLagAlarmRecords: 10_000,
   },
   validation: { currencies: acceptedCurrencies.default, maxClockSkewSeconds: maxClockSkewSeconds.default },
   reporting: { timeZone: reportingTimeZone.default },
@@ -315,15 +318,51 @@ function validate(config: StageConfig): void {
   ) {
     fail('kafka.maxRecordAgeSeconds', 'must be -1 or in 60..604800');
   }
+  if (!Number.isInteger(kafka.minimumPollers) || kafka.minimumPollers < 1 || kafka.minimumPollers > 200) {
+    fail('kafka.minimumPollers', 'must be an integer in 1..200 (Lambda provisioned pollers)');
+  }
   if (
-    kafka.minimumPollers < 1 ||
+    !Number.isInteger(kafka.maximumPollers) ||
     kafka.maximumPollers < kafka.minimumPollers ||
     kafka.maximumPollers > 2000
   ) {
     fail('kafka.maximumPollers', 'must be at least kafka.minimumPollers (>= 1) and at most 2000');
   }
-  if (kafka.cluster.type === 'self-managed' && kafka.cluster.bootstrapServers.length === 0) {
-    fail('kafka.cluster.bootstrapServers', 'must name at least one host:port');
+  if (!Number.isInteger(kafka.offsetLagAlarmRecords) || kafka.offsetLagAlarmRecords < 1) {
+    fail('kafka.offsetLagAlarmRecords', 'must be a positive integer');
+  }
+  const { cluster } = kafka;
+  if (cluster.type === 'self-managed') {
+    if (cluster.bootstrapServers.length === 0) {
+      fail('kafka.cluster.bootstrapServers', 'must name at least one host:port');
+    }
+    for (const server of cluster.bootstrapServers) {
+      if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(server)) {
+        fail('kafka.cluster.bootstrapServers', `"${server}" is not host:port`);
+      }
+    }
+    if (cluster.authentication !== undefined && cluster.secretArn === undefined) {
+      fail('kafka.cluster.secretArn', `must name the credentials of ${cluster.authentication}`);
+    }
+  } else if (cluster.type === 'msk') {
+    if (!/^arn:[^:]+:kafka:[^:]+:\d{12}:cluster\/[^/]+\/[^/]+$/.test(cluster.clusterArn)) {
+      fail(
+        'kafka.cluster.clusterArn',
+        `"${cluster.clusterArn}" is not an MSK cluster ARN (…:cluster/<name>/<uuid>)`,
+      );
+    }
+  } else {
+    fail('kafka.cluster.type', 'must be "msk" or "self-managed"');
+  }
+  // A complete ARN (with Secrets Manager's 6-character suffix) lets the grant name the one secret, no wildcard.
+  if (
+    cluster.secretArn !== undefined &&
+    !/^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/.test(cluster.secretArn)
+  ) {
+    fail('kafka.cluster.secretArn', `"${cluster.secretArn}" is not a complete Secrets Manager secret ARN`);
+  }
+  if (!/^[A-Za-z0-9/*:_+=.@-]*$/.test(kafka.consumerGroupPrefix)) {
+    fail('kafka.consumerGroupPrefix', 'may hold only A-Z a-z 0-9 - / * : _ + = . @');
   }
   if (!/^[A-Za-z0-9._-]*$/.test(kafka.topicPrefix))
     fail('kafka.topicPrefix', 'may hold only A-Z a-z 0-9 . _ -');

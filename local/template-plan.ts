@@ -75,6 +75,28 @@ export interface EventSourcePlan {
   enabled: boolean;
 }
 
+/** A Kafka event source mapping (MSK or self-managed): the local runtime points it at its own broker. */
+export interface KafkaEventSourcePlan {
+  logicalId: string;
+  functionId: string;
+  topic: string;
+  consumerGroupId: string;
+  /** The cluster the template names: bootstrap servers (self-managed) or the MSK cluster's ARN. */
+  cluster: { bootstrapServers: string[] } | { clusterArn: unknown };
+  startingPosition: 'TRIM_HORIZON' | 'LATEST';
+  batchSize: number;
+  maxBatchingWindowSeconds: number;
+  reportBatchItemFailures: boolean;
+  /** -1: until the record expires (AWS's default). */
+  retryAttempts: number;
+  maxRecordAgeSeconds: number;
+  /** The on-failure destination, when it is a queue of the template. */
+  onFailureQueueId?: string;
+  /** Concurrent partitions: the provisioned maximum pollers, else AWS's default of one per partition. */
+  maxConcurrency?: number;
+  enabled: boolean;
+}
+
 export interface ScheduleTargetPlan {
   functionId: string;
   /** A constant JSON input replacing the scheduled event (`Targets[].Input`). */
@@ -122,6 +144,7 @@ export interface RuntimePlan {
   topics: TopicPlan[];
   functions: FunctionPlan[];
   eventSources: EventSourcePlan[];
+  kafkaEventSources: KafkaEventSourcePlan[];
   schedules: SchedulePlan[];
   routes: RoutePlan[];
   /** The HTTP API's CORS configuration, when the template sets one. */
@@ -365,6 +388,47 @@ function eventSourcePlan(logicalId: string, get: Getter, targets: Targets): Even
   };
 }
 
+function kafkaEventSourcePlan(
+  logicalId: string,
+  get: Getter,
+  targets: Targets,
+): KafkaEventSourcePlan | undefined {
+  const functionId = referencedId(get('FunctionName'));
+  const [topic] = stringsOf(get('Topics'));
+  if (!functionId || !targets.functionIds.has(functionId) || topic === undefined) return undefined;
+  const selfManaged = get('SelfManagedEventSource') as
+    | { Endpoints?: { KafkaBootstrapServers?: unknown } }
+    | undefined;
+  const groupConfig = (get('SelfManagedKafkaEventSourceConfig') ??
+    get('AmazonManagedKafkaEventSourceConfig')) as { ConsumerGroupId?: unknown } | undefined;
+  const destination = (get('DestinationConfig') as { OnFailure?: { Destination?: unknown } } | undefined)
+    ?.OnFailure?.Destination;
+  const onFailureQueueId = referencedId(destination);
+  const responseTypes = get('FunctionResponseTypes');
+  const pollers = get('ProvisionedPollerConfig') as { MaximumPollers?: unknown } | undefined;
+  return {
+    logicalId,
+    functionId,
+    topic,
+    // Lambda's default group id is the mapping's UUID; the logical id stands in for it.
+    consumerGroupId:
+      typeof groupConfig?.ConsumerGroupId === 'string' ? groupConfig.ConsumerGroupId : logicalId,
+    cluster: selfManaged
+      ? { bootstrapServers: stringsOf(selfManaged.Endpoints?.KafkaBootstrapServers) }
+      : { clusterArn: get('EventSourceArn') },
+    startingPosition: get('StartingPosition') === 'LATEST' ? 'LATEST' : 'TRIM_HORIZON',
+    batchSize: numberOr(get('BatchSize'), 100),
+    maxBatchingWindowSeconds: numberOr(get('MaximumBatchingWindowInSeconds'), 0.5),
+    reportBatchItemFailures:
+      Array.isArray(responseTypes) && responseTypes.includes('ReportBatchItemFailures'),
+    retryAttempts: numberOr(get('MaximumRetryAttempts'), -1),
+    maxRecordAgeSeconds: numberOr(get('MaximumRecordAgeInSeconds'), -1),
+    ...(onFailureQueueId && targets.queueIds.has(onFailureQueueId) ? { onFailureQueueId } : {}),
+    ...(pollers?.MaximumPollers !== undefined ? { maxConcurrency: numberOr(pollers.MaximumPollers, 1) } : {}),
+    enabled: get('Enabled') !== false && get('Enabled') !== 'false',
+  };
+}
+
 /** A schedule rule's plan, with only the targets that are Twinflow functions; undefined for event patterns. */
 function schedulePlan(logicalId: string, get: Getter, targets: Targets): SchedulePlan | undefined {
   const expression = get('ScheduleExpression');
@@ -427,6 +491,12 @@ function addTrigger(
   const notEmulated = (reason: string) => plan.notEmulated.push({ logicalId, type: resource.Type, reason });
   switch (resource.Type) {
     case 'AWS::Lambda::EventSourceMapping': {
+      if (get('Topics') !== undefined) {
+        const kafka = kafkaEventSourcePlan(logicalId, get, targets);
+        if (kafka) plan.kafkaEventSources.push(kafka);
+        else notEmulated('Kafka event source does not feed a Twinflow function');
+        break;
+      }
       const eventSource = eventSourcePlan(logicalId, get, targets);
       if (eventSource) plan.eventSources.push(eventSource);
       else notEmulated('event source is not a local queue feeding a Twinflow function');
@@ -470,6 +540,7 @@ export function planFromTemplate(template: CfnTemplate): RuntimePlan {
     topics: [],
     functions: [],
     eventSources: [],
+    kafkaEventSources: [],
     schedules: [],
     routes: [],
     notEmulated: [],

@@ -22,6 +22,12 @@ export interface MonitoredStream {
   readonly id: string;
   readonly queue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
+  /**
+   * Set when the dataset ingests from Kafka: an alarm and a graph on its ingest function's `OffsetLag` (AWS/Lambda,
+   * dimension FunctionName: how far its consumer group trails the topic, in records) replace the queue graph. The
+   * queue's backlog alarm stays: nothing reads the queue then, so an event still sent there alarms.
+   */
+  readonly kafka?: { readonly function: lambda.IFunction; readonly topic: string };
 }
 
 export interface PipelineMonitoringProps {
@@ -34,6 +40,8 @@ export interface PipelineMonitoringProps {
   /** Powertools adds `service=<POWERTOOLS_SERVICE_NAME>` to every custom metric; alarms must match it. */
   readonly serviceName: string;
   readonly oldestMessageAlarmSeconds: number;
+  /** Alarm when a Kafka dataset's consumer group trails its topic by more than this many records. */
+  readonly offsetLagAlarmRecords: number;
   /** Fraction, e.g. 0.1. */
   readonly deviationThreshold: number;
   readonly realtimeFreshnessSeconds: number;
@@ -123,6 +131,35 @@ export class PipelineMonitoring extends Construct {
         evaluationPeriods: 3,
         treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       });
+      const deadLetterGraph = new cw.GraphWidget({
+        title: labels.deadLetterTitle,
+        width: 8,
+        left: [deadLetters.with({ label: 'visible' })],
+      });
+      if (stream.kafka) {
+        // Lambda's OffsetLag: latest offset of the topic minus the group's committed one, topic-level.
+        const offsetLag = stream.kafka.function.metric('OffsetLag', {
+          statistic: cw.Stats.MAXIMUM,
+          period: Duration.minutes(1),
+        });
+        alarm(`${stream.id}OffsetLag`, {
+          alarmDescription: `The ${stream.dataset} consumer group trails topic ${stream.kafka.topic} by more than ${props.offsetLagAlarmRecords} records: the stream is falling behind.`,
+          metric: offsetLag,
+          threshold: props.offsetLagAlarmRecords,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 3,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        });
+        return [
+          new cw.GraphWidget({
+            title: `${stream.dataset} topic ${stream.kafka.topic}`,
+            width: 8,
+            left: [offsetLag.with({ label: 'offset lag (records)' })],
+            leftAnnotations: [{ value: props.offsetLagAlarmRecords, label: 'alarm' }],
+          }),
+          deadLetterGraph,
+        ];
+      }
       return [
         new cw.GraphWidget({
           title: labels.queueTitle,
@@ -130,11 +167,7 @@ export class PipelineMonitoring extends Construct {
           left: [stream.queue.metricApproximateNumberOfMessagesVisible({ label: 'visible' })],
           right: [oldestMessage.with({ label: 'oldest message age (s)' })],
         }),
-        new cw.GraphWidget({
-          title: labels.deadLetterTitle,
-          width: 8,
-          left: [deadLetters.with({ label: 'visible' })],
-        }),
+        deadLetterGraph,
       ];
     });
 

@@ -68,4 +68,87 @@ describe('stage config', () => {
       'EUR',
     ]);
   });
+
+  describe('Kafka ingestion', () => {
+    const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:twinflow/kafka-AbCdEf';
+    const CLUSTER =
+      'arn:aws:kafka:eu-west-1:123456789012:cluster/events/0a1b2c3d-4e5f-6789-abcd-ef0123456789-2';
+
+    it('defaults every stage to SQS, with the dev cluster on localhost:9092 read from TRIM_HORIZON', () => {
+      for (const stage of STAGE_NAMES)
+        expect(stageConfig(stage).stream).toMatchObject({ ingest: 'sqs', sources: {} });
+      expect(stageConfig('dev').kafka).toMatchObject({
+        cluster: { type: 'self-managed', bootstrapServers: ['localhost:9092'] },
+        startingPosition: 'TRIM_HORIZON',
+      });
+    });
+
+    it('rejects an ingest source other than sqs or kafka, naming the field', () => {
+      expect(() => stageConfig('dev', { stream: { ingest: 'kinesis' as 'sqs' } })).toThrow(
+        'stream.ingest must be "sqs" or "kafka", not "kinesis"',
+      );
+      expect(() => stageConfig('dev', { stream: { sources: { clicks: 'msk' as 'kafka' } } })).toThrow(
+        'stream.sources.clicks must be "sqs" or "kafka", not "msk"',
+      );
+      expect(stageConfig('dev', { stream: { sources: { clicks: 'kafka' } } }).stream.sources).toEqual({
+        clicks: 'kafka',
+      });
+    });
+
+    it('rejects retryAttempts outside 0..10000 and a record age outside 60..604800 (or -1)', () => {
+      for (const retryAttempts of [-1, 10_001, 1.5]) {
+        expect(() => stageConfig('dev', { kafka: { retryAttempts } })).toThrow(
+          'kafka.retryAttempts must be an integer in 0..10000',
+        );
+      }
+      expect(stageConfig('dev', { kafka: { retryAttempts: 0 } }).kafka.retryAttempts).toBe(0);
+      expect(() => stageConfig('dev', { kafka: { maxRecordAgeSeconds: 30 } })).toThrow(
+        /kafka\.maxRecordAgeSeconds/,
+      );
+    });
+
+    it('rejects pollers Lambda would refuse, naming the field', () => {
+      expect(() => stageConfig('dev', { kafka: { minimumPollers: 0 } })).toThrow(/kafka\.minimumPollers/);
+      expect(() => stageConfig('dev', { kafka: { minimumPollers: 201, maximumPollers: 300 } })).toThrow(
+        /kafka\.minimumPollers .*1\.\.200/,
+      );
+      expect(() => stageConfig('dev', { kafka: { minimumPollers: 3, maximumPollers: 2 } })).toThrow(
+        /kafka\.maximumPollers/,
+      );
+    });
+
+    it('rejects empty or malformed bootstrap servers, naming the field', () => {
+      expect(() =>
+        stageConfig('dev', { kafka: { cluster: { type: 'self-managed', bootstrapServers: [] } } }),
+      ).toThrow('kafka.cluster.bootstrapServers must name at least one host:port');
+      expect(() =>
+        stageConfig('dev', { kafka: { cluster: { type: 'self-managed', bootstrapServers: ['broker-1'] } } }),
+      ).toThrow('kafka.cluster.bootstrapServers "broker-1" is not host:port');
+    });
+
+    it('needs a secret for an authentication method, and complete ARNs for the cluster and the secret', () => {
+      expect(() =>
+        stageConfig('prod', {
+          kafka: {
+            cluster: { type: 'self-managed', bootstrapServers: ['b:9096'], authentication: 'BASIC_AUTH' },
+          },
+        }),
+      ).toThrow(/kafka\.cluster\.secretArn must name the credentials of BASIC_AUTH/);
+      expect(() =>
+        stageConfig('prod', {
+          kafka: { cluster: { type: 'msk', clusterArn: 'arn:aws:kafka:eu-west-1:1:cluster' } },
+        }),
+      ).toThrow(/kafka\.cluster\.clusterArn/);
+      // A partial secret ARN (no 6-character suffix) would need a wildcard grant.
+      expect(() =>
+        stageConfig('prod', {
+          kafka: { cluster: { type: 'msk', clusterArn: CLUSTER, secretArn: SECRET.slice(0, -7) } },
+        }),
+      ).toThrow(/kafka\.cluster\.secretArn .*complete/);
+      expect(
+        stageConfig('prod', { kafka: { cluster: { type: 'msk', clusterArn: CLUSTER, secretArn: SECRET } } })
+          .kafka.cluster,
+      ).toEqual({ type: 'msk', clusterArn: CLUSTER, secretArn: SECRET });
+    });
+  });
 });
