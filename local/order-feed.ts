@@ -2,14 +2,15 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type Dataset, dataset } from '../functions/pipeline/datasets.ts';
+import type { EventSink } from './event-sinks.ts';
 import { createClickStream, eventsPerSession, fitsClickDeclaration } from './click-generator.ts';
 import { fitsInventoryDeclaration, InventoryBook, type StockLevel } from './inventory-generator.ts';
 import { createOrderGenerator } from './order-generator.ts';
 import type { ScaledClock } from './scaled-clock.ts';
 
 /**
- * Feeds events into the queues: generated orders at a steady rate with clicks beside them, or a `.jsonl` file
- * replayed.
+ * Feeds events into the datasets' streams (an SQS queue or a Kafka topic: `EventSink`): generated orders at a
+ * steady rate with clicks beside them, or a `.jsonl` file replayed.
  */
 
 /** Sends bodies in SendMessageBatch calls of 10; returns how many SQS accepted. */
@@ -40,27 +41,26 @@ export async function sendBodies(
  */
 export const CLICKS_PER_ORDER = 5;
 
-/** A generator sending to a queue until stopped. */
+/** A generator sending to a stream until stopped. */
 export interface Feed {
-  /** Events accepted by the queue so far. */
+  /** Events accepted by the stream so far. */
   readonly sent: number;
   stop(): Promise<void>;
 }
 
 export interface OrderGeneratorFeed extends Feed {
-  /** The click feed beside the orders, when there is a clicks queue. */
+  /** The click feed beside the orders, when there is a clicks stream. */
   readonly clicks: Feed | undefined;
-  /** The stock movements beside the orders (a sale per order, receipts …), when there is an inventory queue. */
+  /** The stock movements beside the orders (a sale per order, receipts …), when there is an inventory stream. */
   readonly movements: Feed | undefined;
 }
 
 /**
  * Every 100 ms: what is owed at `perSecond` since the last tick (whole units, the rest carried over) goes to
- * `produce`, and the bodies it returns to the queue.
+ * `produce`, and the bodies it returns to the stream.
  */
 function startTicking(options: {
-  client: SQSClient;
-  queueUrl: string;
+  sink: EventSink;
   perSecond: number;
   clock: ScaledClock;
   produce: (owed: number, now: Date) => string[];
@@ -82,7 +82,7 @@ function startTicking(options: {
       const bodies = options.produce(count, options.clock.now());
       if (bodies.length === 0) return;
       try {
-        sent += await sendBodies(options.client, options.queueUrl, bodies);
+        sent += await options.sink.send(bodies);
       } catch (error) {
         options.onError?.(error as Error);
       }
@@ -107,8 +107,7 @@ function startTicking(options: {
  * prefix, as the orders' do.
  */
 export function startClickGenerator(options: {
-  client: SQSClient;
-  queueUrl: string;
+  sink: EventSink;
   rate: number;
   clock: ScaledClock;
   seed?: number;
@@ -123,8 +122,7 @@ export function startClickGenerator(options: {
     ...(options.dataset ? { dataset: options.dataset } : {}),
   });
   return startTicking({
-    client: options.client,
-    queueUrl: options.queueUrl,
+    sink: options.sink,
     perSecond: options.rate / eventsPerSession(),
     clock: options.clock,
     produce: (sessions, now) => stream.advance(now, sessions).map((event) => JSON.stringify(event)),
@@ -139,18 +137,17 @@ export function startClickGenerator(options: {
  * never re-sends an id the lake has already counted.
  */
 export function startOrderGenerator(options: {
-  client: SQSClient;
-  queueUrl: string;
+  orders: EventSink;
   rate: number;
   clock: ScaledClock;
   seed?: number;
-  /** The clicks queue: clicks are generated too (unless the project declares `clicks` with other fields). */
-  clicksQueueUrl?: string;
+  /** The clicks stream: clicks are generated too (unless the project declares `clicks` with other fields). */
+  clicks?: EventSink;
   /**
-   * The inventory queue: a sale movement per order is sent to it, with the receipts, returns and adjustments
+   * The inventory stream: a sale movement per order is sent to it, with the receipts, returns and adjustments
    * around them (local/inventory-generator.ts; unless the project declares `inventory` with other fields).
    */
-  inventoryQueueUrl?: string;
+  inventory?: EventSink;
   /**
    * The lake's stock when the feed starts: the book opens with adjustments from these levels to its own (sized for
    * the feed's rate), and `writeReorderPoints` gets the points it restocks at (the low-stock alerts' table).
@@ -161,7 +158,7 @@ export function startOrderGenerator(options: {
   const seed = options.seed ?? Date.now() % 2 ** 31;
   const idPrefix = `r${Date.now().toString(36)}`;
   const generator = createOrderGenerator({ seed, idPrefix });
-  const inventoryDeclaration = options.inventoryQueueUrl ? dataset('inventory') : undefined;
+  const inventoryDeclaration = options.inventory ? dataset('inventory') : undefined;
   const book =
     inventoryDeclaration && fitsInventoryDeclaration(inventoryDeclaration)
       ? new InventoryBook({
@@ -183,8 +180,7 @@ export function startOrderGenerator(options: {
       .catch((error: Error) => options.onError?.(error));
   }
   const orders = startTicking({
-    client: options.client,
-    queueUrl: options.queueUrl,
+    sink: options.orders,
     perSecond: options.rate,
     clock: options.clock,
     produce: (count, now) =>
@@ -196,10 +192,9 @@ export function startOrderGenerator(options: {
     onError: options.onError,
   });
   const movements =
-    book && options.inventoryQueueUrl
+    book && options.inventory
       ? startTicking({
-          client: options.client,
-          queueUrl: options.inventoryQueueUrl,
+          sink: options.inventory,
           perSecond: 0,
           clock: options.clock,
           produce: () => {
@@ -210,12 +205,11 @@ export function startOrderGenerator(options: {
           onError: options.onError,
         })
       : undefined;
-  const clicksDeclaration = options.clicksQueueUrl ? dataset('clicks') : undefined;
+  const clicksDeclaration = options.clicks ? dataset('clicks') : undefined;
   const clicks =
-    options.clicksQueueUrl && clicksDeclaration && fitsClickDeclaration(clicksDeclaration)
+    options.clicks && clicksDeclaration && fitsClickDeclaration(clicksDeclaration)
       ? startClickGenerator({
-          client: options.client,
-          queueUrl: options.clicksQueueUrl,
+          sink: options.clicks,
           rate: options.rate * CLICKS_PER_ORDER,
           clock: options.clock,
           dataset: clicksDeclaration,
@@ -237,7 +231,7 @@ export function startOrderGenerator(options: {
 }
 
 /** Sends every non-empty line of a `.jsonl` file as one message, as is (malformed lines too: they show quarantine). */
-export async function replayFile(client: SQSClient, queueUrl: string, file: string): Promise<number> {
+export async function replayFile(sink: EventSink, file: string): Promise<number> {
   const lines = createInterface({
     input: createReadStream(file, 'utf8'),
     crlfDelay: Number.POSITIVE_INFINITY,
@@ -248,10 +242,10 @@ export async function replayFile(client: SQSClient, queueUrl: string, file: stri
     if (line.trim() === '') continue;
     pending.push(line);
     if (pending.length >= 100) {
-      sent += await sendBodies(client, queueUrl, pending);
+      sent += await sink.send(pending);
       pending = [];
     }
   }
-  sent += await sendBodies(client, queueUrl, pending);
+  sent += await sink.send(pending);
   return sent;
 }

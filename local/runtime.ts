@@ -4,7 +4,8 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { LEGACY_INGEST_DATASET } from '../functions/ingest-orders/dataset.ts';
 import { readPublished } from '../functions/pipeline/batch-published.ts';
 import { listBalances } from '../functions/pipeline/datasets.ts';
@@ -16,10 +17,14 @@ import { computeLevels } from '../functions/serving/balances.ts';
 import { datasetVariable } from '../lib/twinflow-functions.ts';
 import { type LocalS3, startLocalS3 } from './aws-servers.ts';
 import { type DurableQueue, type DurableSqs, startDurableSqs } from './durable-sqs.ts';
+import { type EventSink, kafkaSink, sqsSink } from './event-sinks.ts';
 import { describeOutcome, FunctionHost, formatMs, type InvocationOutcome } from './function-host.ts';
 import { type HttpApi, startHttpApi } from './http-api.ts';
+import { type KafkaBroker, startKafkaBroker } from './kafka-broker.ts';
+import { KafkaEventSource, type PartitionLag } from './kafka-event-source.ts';
 import {
   functionEnvironment,
+  LOCAL_ACCOUNT_ID,
   LOCAL_REGION,
   type LocalEndpoints,
   localAwsEnvironment,
@@ -30,7 +35,13 @@ import { createScaledClock, type ScaledClock } from './scaled-clock.ts';
 import { Scheduler } from './scheduler.ts';
 import { type SeedReport, seedHistory } from './seed.ts';
 import { SqsEventSource } from './sqs-event-source.ts';
-import { type CfnTemplate, type FunctionPlan, planFromTemplate, type RuntimePlan } from './template-plan.ts';
+import {
+  type CfnTemplate,
+  type FunctionPlan,
+  type KafkaEventSourcePlan,
+  planFromTemplate,
+  type RuntimePlan,
+} from './template-plan.ts';
 
 /**
  * The whole platform on one machine: S3 (s3rver) and SQS (local-aws-sqs behind a journal) on loopback, every
@@ -76,6 +87,10 @@ export interface Runtime {
   streams: Record<string, StreamEndpoint>;
   /** The orders queue (where the order generator, replay and seed send), when the template has one. */
   ordersQueueUrl: string | undefined;
+  /** The local Kafka broker, when a dataset ingests from Kafka. */
+  kafkaBootstrapServers: string | undefined;
+  /** Each Kafka dataset's consumer lag per partition. */
+  kafkaLag(): Promise<Record<string, PartitionLag[]>>;
   /** Invokes a function of the plan by name, as `twinflow invoke` would but inside the runtime. */
   invoke(name: string, event: unknown): Promise<InvocationOutcome>;
   /** Fires the schedules whose target is `name` now. */
@@ -185,7 +200,9 @@ function startFunctionHosts(
   const hosts = new Map<string, FunctionHost>();
   const logs: WriteStream[] = [];
   for (const fn of plan.functions) {
-    const mapping = plan.eventSources.find((e) => e.functionId === fn.logicalId);
+    const mapping =
+      plan.eventSources.find((e) => e.functionId === fn.logicalId) ??
+      plan.kafkaEventSources.find((e) => e.functionId === fn.logicalId);
     const { log, sink } = functionLogSink(logsDir, fn.name, options.verbose);
     logs.push(log);
     const entry = options.entryOverrides?.[fn.name] ?? fn.entry;
@@ -257,6 +274,102 @@ function eventSourcesOf(
     });
 }
 
+/** The local Kafka broker, a producer for the local feeds, and one event source per enabled Kafka mapping. */
+interface LocalKafka {
+  broker: KafkaBroker;
+  producer: Producer;
+  sources: { mapping: KafkaEventSourcePlan; source: KafkaEventSource }[];
+}
+
+/**
+ * With Kafka mappings in the template: the broker (kafka-broker.ts; the cluster the template names, e.g.
+ * `localhost:9092`, is this broker locally, as its buckets and queues are the local ones), and each mapping's
+ * consumer group running. Started before the feeds, so with TRIM_HORIZON nothing produced after the banner is missed.
+ */
+async function startLocalKafka(
+  plan: RuntimePlan,
+  aws: LocalAws,
+  functions: FunctionDirectory,
+  dataDir: string,
+  print: (line: string) => void,
+  stack: CleanupStack,
+): Promise<LocalKafka | undefined> {
+  if (plan.kafkaEventSources.length === 0) return undefined;
+  const broker = await startKafkaBroker({ dataDir });
+  // A clean stop ends the broker; a crash leaves it running for the next start to attach to.
+  stack.push(() => broker.stop());
+  const kafka = new Kafka({
+    clientId: 'twinflow-local',
+    brokers: [broker.bootstrapServers],
+    logLevel: logLevel.NOTHING,
+  });
+  const producer = kafka.producer();
+  await producer.connect();
+  stack.push(() => producer.disconnect());
+  const sources = plan.kafkaEventSources
+    .filter((mapping) => mapping.enabled)
+    .map((mapping) => {
+      const name = functions.nameOf(mapping.functionId);
+      const deadLetterQueueUrl = mapping.onFailureQueueId
+        ? aws.queueUrls[mapping.onFailureQueueId]
+        : undefined;
+      const source = new KafkaEventSource({
+        bootstrapServers: broker.bootstrapServers,
+        topic: mapping.topic,
+        groupId: mapping.consumerGroupId,
+        startingPosition: mapping.startingPosition,
+        batchSize: mapping.batchSize,
+        maxBatchingWindowSeconds: mapping.maxBatchingWindowSeconds,
+        reportBatchItemFailures: mapping.reportBatchItemFailures,
+        retryAttempts: mapping.retryAttempts,
+        maxRecordAgeSeconds: mapping.maxRecordAgeSeconds,
+        maxConcurrency: mapping.maxConcurrency ?? 4,
+        functionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${name}`,
+        invoke: (event) => functions.hostOf(mapping.functionId).invoke(event),
+        ...(deadLetterQueueUrl
+          ? {
+              onFailure: async (record) => {
+                await aws.sqsClient.send(
+                  new SendMessageCommand({
+                    QueueUrl: deadLetterQueueUrl,
+                    MessageBody: JSON.stringify(record),
+                  }),
+                );
+              },
+            }
+          : {}),
+        onBatch: (report) =>
+          print(
+            `${name}: kafka batch of ${report.size} ` +
+              describeOutcome(
+                report.outcome,
+                (report.attempts > 1 ? `, ${report.attempts} attempts` : '') +
+                  (report.failed > 0 ? `, ${report.failed} sent to the DLQ` : '') +
+                  (report.batchFailure ? ` [${report.batchFailure}]` : ''),
+              ),
+          ),
+        onError: (error) => print(`${name}: kafka consumer: ${error.message}`),
+      });
+      return { mapping, source };
+    });
+  await Promise.all(sources.map(({ source }) => source.start()));
+  stack.push(() => Promise.all(sources.map(({ source }) => source.stop())).then(() => undefined));
+  return { broker, producer, sources };
+}
+
+/** The consumer lag of each Kafka dataset's group, per partition (the `OffsetLag` metric in AWS). */
+export async function kafkaLag(
+  kafka: LocalKafka | undefined,
+  plan: RuntimePlan,
+): Promise<Record<string, PartitionLag[]>> {
+  const lag: Record<string, PartitionLag[]> = {};
+  for (const { mapping, source } of kafka?.sources ?? []) {
+    const dataset = plan.functions.find((f) => f.logicalId === mapping.functionId)?.dataset;
+    if (dataset) lag[dataset] = await source.lag();
+  }
+  return lag;
+}
+
 /** The template's EventBridge schedules on the runtime's clock (not started). */
 function schedulerOf(
   plan: RuntimePlan,
@@ -299,16 +412,22 @@ async function startHttpRoutes(
   return http;
 }
 
-/** A streamed dataset's local queue and DLQ. */
+/** A streamed dataset's local queue (or Kafka topic) and DLQ, and where the local feeds send its events. */
 export interface StreamEndpoint {
   dataset: string;
-  queueUrl: string;
+  /** The queue its SQS mapping reads (absent when it ingests from Kafka). */
+  queueUrl?: string;
+  /** The topic its Kafka mapping reads. */
+  topic?: string;
   deadLetterQueueUrl?: string;
+  sink: EventSink;
 }
 
 /** What other tools need from the plan: every dataset's queue and DLQ, the lake, the stage's zone. */
 interface Wiring {
   streams: StreamEndpoint[];
+  /** The local broker, when a dataset ingests from Kafka. */
+  kafkaBootstrapServers: string | undefined;
   bucket: RuntimePlan['buckets'][number] | undefined;
   /** The stage's reporting zone as the template gives it to the functions. */
   timeZone: string;
@@ -318,22 +437,46 @@ interface Wiring {
  * Each event source mapping that feeds a dataset's ingest function is that dataset's stream: its queue, and the
  * DLQ of the queue's redrive policy. Read from the plan alone, so a declared dataset needs no code here.
  */
-function streamsOf(plan: RuntimePlan, queueUrls: Record<string, string>): StreamEndpoint[] {
+function streamsOf(plan: RuntimePlan, aws: LocalAws, kafka: LocalKafka | undefined): StreamEndpoint[] {
+  const { queueUrls } = aws;
+  const datasetOf = (functionId: string) => plan.functions.find((f) => f.logicalId === functionId)?.dataset;
   const streams: StreamEndpoint[] = [];
   for (const mapping of plan.eventSources) {
-    const dataset = plan.functions.find((f) => f.logicalId === mapping.functionId)?.dataset;
+    const dataset = datasetOf(mapping.functionId);
     const queueUrl = queueUrls[mapping.queueId];
     if (dataset === undefined || queueUrl === undefined) continue;
     const dlqId = plan.queues.find((q) => q.logicalId === mapping.queueId)?.redrive?.deadLetterQueueId;
     const deadLetterQueueUrl = dlqId ? queueUrls[dlqId] : undefined;
-    streams.push({ dataset, queueUrl, ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}) });
+    streams.push({
+      dataset,
+      queueUrl,
+      ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}),
+      sink: sqsSink(aws.sqsClient, queueUrl),
+    });
+  }
+  for (const { mapping, source } of kafka?.sources ?? []) {
+    const dataset = datasetOf(mapping.functionId);
+    if (dataset === undefined || !kafka) continue;
+    const deadLetterQueueUrl = mapping.onFailureQueueId ? queueUrls[mapping.onFailureQueueId] : undefined;
+    streams.push({
+      dataset,
+      topic: mapping.topic,
+      ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}),
+      sink: kafkaSink({
+        producer: kafka.producer,
+        bootstrapServers: kafka.broker.bootstrapServers,
+        topic: mapping.topic,
+        lag: async () => (await source.lag()).reduce((n, p) => n + p.lag, 0),
+      }),
+    });
   }
   return streams;
 }
 
-function wiringOf(plan: RuntimePlan, queueUrls: Record<string, string>): Wiring {
+function wiringOf(plan: RuntimePlan, aws: LocalAws, kafka: LocalKafka | undefined): Wiring {
   return {
-    streams: streamsOf(plan, queueUrls),
+    streams: streamsOf(plan, aws, kafka),
+    kafkaBootstrapServers: kafka?.broker.bootstrapServers,
     bucket: plan.buckets.find((b) => /^lakebucket/.test(b.name)) ?? plan.buckets[0],
     timeZone: String(
       plan.functions.find((f) => f.environment['REPORTING_TIME_ZONE'] !== undefined)?.environment[
@@ -343,11 +486,15 @@ function wiringOf(plan: RuntimePlan, queueUrls: Record<string, string>): Wiring 
   };
 }
 
-/** `ORDERS_QUEUE_URL`, `ORDERS_DLQ_URL`, `STOCK_MOVES_QUEUE_URL` …: each streamed dataset's queues for other tools. */
-export function streamVariables(streams: readonly StreamEndpoint[]): Record<string, string> {
+/**
+ * `ORDERS_QUEUE_URL`, `ORDERS_DLQ_URL`, `STOCK_MOVES_QUEUE_URL` …: each streamed dataset's queues for other tools;
+ * `KAFKA_TOPIC_ORDERS` … for a dataset that ingests from Kafka.
+ */
+export function streamVariables(streams: readonly Omit<StreamEndpoint, 'sink'>[]): Record<string, string> {
   const variables: Record<string, string> = {};
   for (const stream of streams) {
-    variables[datasetVariable(stream.dataset, 'QUEUE_URL')] = stream.queueUrl;
+    if (stream.queueUrl) variables[datasetVariable(stream.dataset, 'QUEUE_URL')] = stream.queueUrl;
+    if (stream.topic) variables[`KAFKA_TOPIC_${stream.dataset.toUpperCase()}`] = stream.topic;
     if (stream.deadLetterQueueUrl) {
       variables[datasetVariable(stream.dataset, 'DLQ_URL')] = stream.deadLetterQueueUrl;
     }
@@ -366,6 +513,7 @@ async function writeEndpointsEnv(
   const endpointsEnv: Record<string, string> = {
     ...localAwsEnvironment(endpoints),
     ...(bucket ? { LAKE_BUCKET: bucket.name } : {}),
+    ...(wiring.kafkaBootstrapServers ? { KAFKA_BOOTSTRAP_SERVERS: wiring.kafkaBootstrapServers } : {}),
     ...streamVariables(streams),
     TWINFLOW_API_URL: httpUrl,
     REPORTING_TIME_ZONE: timeZone,
@@ -416,9 +564,8 @@ async function warnOnLakeZone(
 function startSeed(
   context: {
     lakeStore: ObjectStore;
-    sqsClient: SQSClient;
-    ordersQueueUrl: string;
-    clicksQueueUrl: string | undefined;
+    orders: EventSink;
+    streamsClicks: boolean;
     clock: ScaledClock;
     functions: FunctionDirectory;
     timeZone: string;
@@ -429,9 +576,8 @@ function startSeed(
   const { functions, print } = context;
   const seeded = seedHistory({
     store: context.lakeStore,
-    sqs: context.sqsClient,
-    ordersQueueUrl: context.ordersQueueUrl,
-    ...(context.clicksQueueUrl ? { clicksQueueUrl: context.clicksQueueUrl } : {}),
+    orders: context.orders,
+    streamsClicks: context.streamsClicks,
     clock: context.clock,
     invoke: (name, event) => functions.hostOf(functions.byName(name).logicalId).invoke(event),
     print,
@@ -480,10 +626,9 @@ async function liveStockOpening(store: ObjectStore, clock: ScaledClock, timeZone
 function startProducer(
   context: {
     options: RuntimeOptions;
-    sqsClient: SQSClient;
-    ordersQueueUrl: string | undefined;
-    clicksQueueUrl: string | undefined;
-    inventoryQueueUrl: string | undefined;
+    orders: EventSink | undefined;
+    clicks: EventSink | undefined;
+    inventory: EventSink | undefined;
     /** The lake, for the stock the live inventory opens from (its levels when the feed starts). */
     lakeStore: ObjectStore | undefined;
     timeZone: string;
@@ -494,13 +639,13 @@ function startProducer(
   },
   stack: CleanupStack,
 ): Promise<number> {
-  const { options, sqsClient, ordersQueueUrl, print } = context;
+  const { options, orders, print } = context;
   let feed: OrderGeneratorFeed | undefined;
   let replayed: Promise<number> = Promise.resolve(0);
-  if (ordersQueueUrl && options.replayFile) {
+  if (orders && options.replayFile) {
     const file = options.replayFile;
     replayed = context.mayStart
-      .then(() => replayFile(sqsClient, ordersQueueUrl, file))
+      .then(() => replayFile(orders, file))
       .then(
         (count) => {
           print(`replay: sent ${count} lines of ${file}`);
@@ -511,11 +656,11 @@ function startProducer(
           return 0;
         },
       );
-  } else if (ordersQueueUrl && options.rate > 0) {
+  } else if (orders && options.rate > 0) {
     const feedStarted = context.mayStart.then(async () => {
       if (context.isStopping()) return;
       const stock =
-        context.inventoryQueueUrl && context.lakeStore
+        context.inventory && context.lakeStore
           ? await liveStockOpening(context.lakeStore, context.clock, context.timeZone).catch(
               (error: Error) => {
                 print(
@@ -527,12 +672,11 @@ function startProducer(
           : undefined;
       feed = startOrderGenerator({
         ...(stock ? { stock } : {}),
-        client: sqsClient,
-        queueUrl: ordersQueueUrl,
+        orders,
         rate: options.rate,
         clock: context.clock,
-        ...(context.clicksQueueUrl ? { clicksQueueUrl: context.clicksQueueUrl } : {}),
-        ...(context.inventoryQueueUrl ? { inventoryQueueUrl: context.inventoryQueueUrl } : {}),
+        ...(context.clicks ? { clicks: context.clicks } : {}),
+        ...(context.inventory ? { inventory: context.inventory } : {}),
         onError: (error) => print(`order generator: ${error.message}`),
       });
     });
@@ -571,18 +715,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     stack.push(() => Promise.all(sources.map((s) => s.stop())).then(() => undefined));
     scheduler.start();
     stack.push(() => scheduler.stop());
+    const kafka = await startLocalKafka(plan, aws, functions, dataDir, print, stack);
 
-    const wiring = wiringOf(plan, aws.queueUrls);
+    const wiring = wiringOf(plan, aws, kafka);
     const { bucket, timeZone } = wiring;
+    const streamOf = (dataset: string) => wiring.streams.find((s) => s.dataset === dataset);
     // The order generator, replay and seed produce orders: they feed the orders stream when there is one.
-    const ordersQueueUrl = wiring.streams.find((s) => s.dataset === LEGACY_INGEST_DATASET)?.queueUrl;
+    const orders = streamOf(LEGACY_INGEST_DATASET)?.sink;
     // Clicks come beside the orders (local/click-generator.ts) when the template streams them.
-    const clicksQueueUrl = wiring.streams.find((s) => s.dataset === 'clicks')?.queueUrl;
+    const clicks = streamOf('clicks')?.sink;
     // So do the stock movements of the orders (local/inventory-generator.ts) when it streams inventory.
-    const inventoryQueueUrl = wiring.streams.find((s) => s.dataset === 'inventory')?.queueUrl;
+    const inventory = streamOf('inventory')?.sink;
     await writeEndpointsEnv(dataDir, aws.endpoints, wiring, http.url);
-    const willSeed =
-      options.seed !== false && isFirstStart && ordersQueueUrl !== undefined && bucket !== undefined;
+    const willSeed = options.seed !== false && isFirstStart && orders !== undefined && bucket !== undefined;
     printSummary(print, {
       plan,
       dataDir,
@@ -592,22 +737,22 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       scheduler,
       clock,
       options,
-      ordersQueueUrl,
-      clicksQueueUrl,
-      inventoryQueueUrl,
+      orders,
+      clicks,
+      inventory,
+      kafka,
       nameOf: functions.nameOf,
       seed: willSeed ? 'first start: seeding 7 days of history (--no-seed to skip)' : undefined,
     });
     const lakeStore = openLakeStore(aws.s3, bucket, dataDir, stack);
     if (lakeStore && !isFirstStart) await warnOnLakeZone(lakeStore, timeZone, print);
     const seeded: Promise<SeedReport | undefined> =
-      willSeed && ordersQueueUrl && lakeStore
+      willSeed && orders && lakeStore
         ? startSeed(
             {
               lakeStore,
-              sqsClient: aws.sqsClient,
-              ordersQueueUrl,
-              clicksQueueUrl,
+              orders,
+              streamsClicks: clicks !== undefined,
               clock,
               functions,
               timeZone,
@@ -619,10 +764,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const replayed = startProducer(
       {
         options,
-        sqsClient: aws.sqsClient,
-        ordersQueueUrl,
-        clicksQueueUrl,
-        inventoryQueueUrl,
+        orders,
+        clicks,
+        inventory,
         lakeStore,
         timeZone,
         clock,
@@ -640,7 +784,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       clock,
       queueUrls: aws.queueUrls,
       streams: Object.fromEntries(wiring.streams.map((stream) => [stream.dataset, stream])),
-      ordersQueueUrl,
+      ordersQueueUrl: streamOf(LEGACY_INGEST_DATASET)?.queueUrl,
+      kafkaBootstrapServers: wiring.kafkaBootstrapServers,
+      kafkaLag: () => kafkaLag(kafka, plan),
       replayed,
       seeded,
       invoke: (name, event) => functions.hostOf(functions.byName(name).logicalId).invoke(event),
@@ -668,9 +814,10 @@ function printSummary(
     scheduler: Scheduler;
     clock: ScaledClock;
     options: RuntimeOptions;
-    ordersQueueUrl: string | undefined;
-    clicksQueueUrl: string | undefined;
-    inventoryQueueUrl: string | undefined;
+    orders: EventSink | undefined;
+    clicks: EventSink | undefined;
+    inventory: EventSink | undefined;
+    kafka: LocalKafka | undefined;
     nameOf: (functionId: string) => string;
     seed: string | undefined;
   },
@@ -713,17 +860,33 @@ function printSummary(
   if (plan.routes.some((r) => r.authorizationType !== 'NONE')) {
     print('        (route authorization such as AWS_IAM is not checked locally)');
   }
-  if (options.replayFile) print(`  feed  replaying ${options.replayFile} into ${context.ordersQueueUrl}`);
-  else if (options.rate > 0) {
-    print(`  feed  ${options.rate} generated orders/s into ${context.ordersQueueUrl}`);
-    if (context.clicksQueueUrl) {
+  const { kafka } = context;
+  if (kafka) {
+    print(
+      `  Kafka ${kafka.broker.bootstrapServers}  librdkafka mock cluster (kcat, pid ${kafka.broker.pid}` +
+        `${kafka.broker.reused ? ', still running from the last start' : ''}); the template's cluster is this broker`,
+    );
+    for (const { mapping } of kafka.sources) {
+      const dlq = plan.queues.find((q) => q.logicalId === mapping.onFailureQueueId)?.name;
       print(
-        `        ${options.rate * CLICKS_PER_ORDER} generated clicks/s (${CLICKS_PER_ORDER} per order) into ${context.clicksQueueUrl}`,
+        `  read  ${mapping.topic} → ${nameOf(mapping.functionId)}: group ${mapping.consumerGroupId}, ${mapping.startingPosition}, ` +
+          `batch ${mapping.batchSize}, window ${mapping.maxBatchingWindowSeconds} s` +
+          `${mapping.reportBatchItemFailures ? ', ReportBatchItemFailures' : ''}, ${mapping.retryAttempts} retries` +
+          (dlq ? `, then → ${dlq}` : ''),
       );
     }
-    if (context.inventoryQueueUrl) {
+  }
+  if (options.replayFile) print(`  feed  replaying ${options.replayFile} into ${context.orders?.target}`);
+  else if (options.rate > 0) {
+    print(`  feed  ${options.rate} generated orders/s into ${context.orders?.target}`);
+    if (context.clicks) {
       print(
-        `        a sale movement per order (and the receipts that restock) into ${context.inventoryQueueUrl}`,
+        `        ${options.rate * CLICKS_PER_ORDER} generated clicks/s (${CLICKS_PER_ORDER} per order) into ${context.clicks.target}`,
+      );
+    }
+    if (context.inventory) {
+      print(
+        `        a sale movement per order (and the receipts that restock) into ${context.inventory.target}`,
       );
     }
   }

@@ -1,4 +1,4 @@
-import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { EventSink } from './event-sinks.ts';
 import { type Dataset, dataset, listDatasets } from '../functions/pipeline/datasets.ts';
 import { addDays, dayOf, dayRange, UTC } from '../functions/pipeline/dates.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
@@ -14,7 +14,7 @@ import {
   writeDatasetRecordsExport,
   writeLandingExport,
 } from './landing-export.ts';
-import { CLICKS_PER_ORDER, sendBodies } from './order-feed.ts';
+import { CLICKS_PER_ORDER } from './order-feed.ts';
 import { ordersForDay } from './order-generator.ts';
 import type { ScaledClock } from './scaled-clock.ts';
 
@@ -34,10 +34,10 @@ import type { ScaledClock } from './scaled-clock.ts';
  */
 export interface SeedOptions {
   store: ObjectStore;
-  sqs: SQSClient;
-  ordersQueueUrl: string;
-  /** The clicks queue, when the template streams clicks: then clicks are seeded too. */
-  clicksQueueUrl?: string;
+  /** The orders stream (its queue or topic): yesterday's orders go through it. */
+  orders: EventSink;
+  /** Whether the template streams clicks: then clicks are seeded too. */
+  streamsClicks?: boolean;
   clock: ScaledClock;
   invoke(name: string, event: unknown): Promise<InvocationOutcome>;
   print(line: string): void;
@@ -88,26 +88,9 @@ async function must(outcome: Promise<InvocationOutcome>, what: string): Promise<
   return result.result;
 }
 
-async function waitForDrain(sqs: SQSClient, queueUrl: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { Attributes: a } = await sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queueUrl,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
-    );
-    const left =
-      Number(a?.ApproximateNumberOfMessages ?? 0) + Number(a?.ApproximateNumberOfMessagesNotVisible ?? 0);
-    if (left === 0) return;
-    if (Date.now() > deadline) throw new Error(`the orders queue still holds ${left} seeded messages`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
-
 /** The clicks declaration to seed with a clicks queue, unless a project declares `clicks` with other fields. */
-function clicksToSeed(clicksQueueUrl: string | undefined): Dataset | undefined {
-  if (clicksQueueUrl === undefined) return undefined;
+function clicksToSeed(streamsClicks: boolean): Dataset | undefined {
+  if (!streamsClicks) return undefined;
   const clicks = dataset('clicks');
   return fitsClickDeclaration(clicks) ? clicks : undefined;
 }
@@ -239,15 +222,15 @@ export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
     const bodies = [...ordersForDay(yesterday, ordersOf(yesterday), seedOf(yesterday), options.timeZone)].map(
       (order) => JSON.stringify(order),
     );
-    await sendBodies(options.sqs, options.ordersQueueUrl, [...bodies, ...MALFORMED]);
-    await waitForDrain(options.sqs, options.ordersQueueUrl, options.drainTimeoutMs ?? 120_000);
+    await options.orders.send([...bodies, ...MALFORMED]);
+    await options.orders.drained(options.drainTimeoutMs ?? 120_000);
     options.print(
-      `seed: streamed ${bodies.length} of ${yesterday}'s orders (and ${MALFORMED.length} malformed) through the orders queue`,
+      `seed: streamed ${bodies.length} of ${yesterday}'s orders (and ${MALFORMED.length} malformed) through ${options.orders.target}`,
     );
     return bodies.length;
   };
   // Clicks are exported and batched while the orders stream drains (that waits on the consumer, mostly).
-  const clicks = clicksToSeed(options.clicksQueueUrl);
+  const clicks = clicksToSeed(options.streamsClicks === true);
   const inventory = inventoryToSeed();
   // Inventory after clicks: the batch runs share the machine with the orders stream's consumer.
   const batchDatasets = async () => {

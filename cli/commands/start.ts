@@ -60,6 +60,12 @@ export function register(program: Command): void {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
+    .addOption(
+      new Option(
+        '--ingest <source>',
+        "where every streamed dataset's events arrive: sqs, or kafka (a local broker; shorthand for --set stream.ingest=kafka)",
+      ).choices(['sqs', 'kafka']),
+    )
     .option(
       '--no-seed',
       'on a first start (empty --data), do not seed 7 days of history through the functions',
@@ -72,6 +78,9 @@ export function register(program: Command): void {
         import('../../local/template-source.ts'),
       ]);
       const overrides = parseOverrides(options.set) as Record<string, Record<string, unknown>>;
+      if (options.ingest !== undefined) {
+        overrides['stream'] = { ...overrides['stream'], ingest: options.ingest, sources: {} };
+      }
       if (options.batchingWindow !== undefined) {
         overrides['stream'] = { ...overrides['stream'], maxBatchingWindowSeconds: options.batchingWindow };
       }

@@ -1,10 +1,10 @@
-import type { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataset } from '../../functions/pipeline/datasets.ts';
 import { dayOf } from '../../functions/pipeline/dates.ts';
 import { synthTemplate } from '../../lib/synth.ts';
 import type { ClickEvent } from '../../local/click-generator.ts';
 import type { StockMovement } from '../../local/inventory-generator.ts';
+import type { EventSink } from '../../local/event-sinks.ts';
 import { CLICKS_PER_ORDER, startOrderGenerator } from '../../local/order-feed.ts';
 import { type Runtime, startRuntime } from '../../local/runtime.ts';
 import { createScaledClock } from '../../local/scaled-clock.ts';
@@ -13,20 +13,18 @@ import { eventually } from '../e2e/twinflow-process.ts';
 import { useTempDirs } from '../support/temp-dir.ts';
 import { sessionsOf } from './click-sessions.ts';
 
-/** An SQS client that accepts every batch and keeps the bodies by queue: the feed's wiring, no network. */
-function recordingSqs() {
+/** Streams that accept every event and keep the bodies by name: the feed's wiring, no network. */
+function recordingSinks() {
   const bodies = new Map<string, string[]>();
-  const client = {
-    async send(command: SendMessageBatchCommand) {
-      const { QueueUrl, Entries = [] } = command.input;
-      bodies.set(QueueUrl as string, [
-        ...(bodies.get(QueueUrl as string) ?? []),
-        ...Entries.map((e) => e.MessageBody as string),
-      ]);
-      return { Successful: Entries.map((e) => ({ Id: e.Id })), Failed: [] };
+  const sink = (name: string): EventSink => ({
+    target: name,
+    async send(sent) {
+      bodies.set(name, [...(bodies.get(name) ?? []), ...sent]);
+      return sent.length;
     },
-  } as unknown as SQSClient;
-  return { client, bodies };
+    drained: async () => undefined,
+  });
+  return { sink, bodies };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -34,15 +32,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('the live feed of twinflow start', () => {
   it(`sends ${CLICKS_PER_ORDER} clicks per order to the clicks queue once sessions have run their course`, async () => {
     // Prepare: ten minutes of shop time per real second, so sessions (minutes long) come and go within the test.
-    const { client, bodies } = recordingSqs();
+    const { sink, bodies } = recordingSinks();
     const clock = createScaledClock(600);
     const errors: Error[] = [];
 
     // Act
     const feed = startOrderGenerator({
-      client,
-      queueUrl: 'orders-queue',
-      clicksQueueUrl: 'clicks-queue',
+      orders: sink('orders-queue'),
+      clicks: sink('clicks-queue'),
       rate: 40,
       clock,
       seed: 3,
@@ -73,15 +70,14 @@ describe('the live feed of twinflow start', () => {
 
   it('sends a sale movement per order to the inventory queue, and receipts that keep stock from going negative', async () => {
     // Prepare: eleven hours of shop time per real second, so stock runs low and deliveries (hours away) arrive.
-    const { client, bodies } = recordingSqs();
+    const { sink, bodies } = recordingSinks();
     const clock = createScaledClock(40_000);
     const errors: Error[] = [];
 
     // Act
     const feed = startOrderGenerator({
-      client,
-      queueUrl: 'orders-queue',
-      inventoryQueueUrl: 'inventory-queue',
+      orders: sink('orders-queue'),
+      inventory: sink('inventory-queue'),
       rate: 40,
       clock,
       seed: 5,
@@ -108,10 +104,9 @@ describe('the live feed of twinflow start', () => {
   }, 20_000);
 
   it('sends no clicks without a clicks queue', async () => {
-    const { client, bodies } = recordingSqs();
+    const { sink, bodies } = recordingSinks();
     const feed = startOrderGenerator({
-      client,
-      queueUrl: 'orders-queue',
+      orders: sink('orders-queue'),
       rate: 40,
       clock: createScaledClock(60),
     });
