@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Consumer, type EachBatchPayload, Kafka, type KafkaMessage, logLevel } from 'kafkajs';
+import { type Consumer, type EachBatchPayload, Kafka, logLevel } from 'kafkajs';
 import pLimit from 'p-limit';
 import { type KafkaFailureRecord, kafkaFailureRecordOf } from '../functions/stream/kafka-failures.ts';
 import {
@@ -17,11 +17,11 @@ import { recordsToRetry } from './sqs-event-source.ts';
  * As Lambda does:
  *
  * - **Consumer group.** It joins the mapping's consumer group on the mapping's topic; a new group starts at the
- *   oldest record (TRIM_HORIZON) or at new records only (LATEST). Partitions are consumed concurrently (up to
- *   `maxConcurrency`), each in offset order: a partition's next records wait until its current ones settled.
- * - **Batch size and batching window.** Records of any partition gather into one batch until it holds
- *   `batchSize` records or the window, counted from its first record, has passed; the function gets a Kafka event
- *   of them (`records` keyed by `<topic>-<partition>`).
+ *   oldest record (TRIM_HORIZON) or at new records only (LATEST). Partitions are invoked concurrently (up to
+ *   `maxConcurrency`), each in offset order: a partition's next batch waits until its current one settled.
+ * - **Batch size and batching window.** A partition's records gather into a batch until it holds `batchSize`
+ *   records or the window, counted from its first record, has passed; the function gets a Kafka event of them
+ *   (`records` keyed by `<topic>-<partition>`). Each partition has one batch in flight at a time.
  * - **Offsets.** A partition's offset is committed only after the records before it succeeded (or went to the
  *   failure destination): a crash before that delivers them again, and the consumer core counts them once.
  * - **Errors.** A failed invocation (thrown error, timeout, crash, malformed response) is retried with the whole
@@ -80,18 +80,24 @@ export interface PartitionLag {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Pending {
+/** A partition's records fetched and not yet settled, in offset order. */
+interface PartitionQueue {
+  topic: string;
+  partition: number;
   records: KafkaRecord[];
-  /** `true`: the records are done with (offsets may be committed past them); `false`: deliver them again. */
-  settle: (done: boolean) => void;
+  timer?: NodeJS.Timeout | undefined;
+  /** A batch of it is being invoked. */
+  running: boolean;
+  paused: boolean;
 }
+
+/** A partition this many batches behind its function stops fetching until it catches up. */
+const PAUSE_AFTER_BATCHES = 10;
 
 export class KafkaEventSource {
   private readonly kafka: Kafka;
   private consumer: Consumer | undefined;
-  private pending: Pending[] = [];
-  private pendingSize = 0;
-  private windowTimer: NodeJS.Timeout | undefined;
+  private readonly queues = new Map<string, PartitionQueue>();
   private readonly limit: ReturnType<typeof pLimit>;
   private stopping = false;
   private readonly inFlight = new Set<Promise<void>>();
@@ -137,11 +143,11 @@ export class KafkaEventSource {
     });
   }
 
-  /** Stops fetching, invokes the batch being gathered, waits for running batches, leaves the group. */
+  /** Stops taking records, invokes the batches being gathered, waits for running batches, leaves the group. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.flush();
-    await Promise.all(this.inFlight);
+    for (const queue of this.queues.values()) this.schedule(queue);
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
     await this.consumer?.disconnect().catch(() => undefined);
   }
 
@@ -168,63 +174,74 @@ export class KafkaEventSource {
     }
   }
 
-  /** One fetch of one partition: its records go out in batches (in order), then its offset is committed. */
-  private async consumePartitionBatch({
-    batch,
-    resolveOffset,
-    heartbeat,
-    isRunning,
-    isStale,
-  }: EachBatchPayload) {
-    const heartbeats = setInterval(() => heartbeat().catch(() => undefined), 3000);
-    try {
-      const records = batch.messages.map((m: KafkaMessage) => kafkaRecordOf(batch.topic, batch.partition, m));
-      for (let i = 0; i < records.length; i += this.options.batchSize) {
-        if (!isRunning() || isStale() || this.stopping) return;
-        const chunk = records.slice(i, i + this.options.batchSize);
-        const done = await this.add(chunk);
-        const last = chunk.at(-1);
-        if (!done || !last || !isRunning() || isStale()) return;
-        resolveOffset(String(last.offset));
-        await this.consumer?.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: String(last.offset + 1) },
-        ]);
-      }
-    } finally {
-      clearInterval(heartbeats);
+  /**
+   * One fetch of one partition: its records join the partition's queue (kafkajs may fetch on; nothing is
+   * committed until they settle), and a partition far behind its function is paused until it catches up.
+   */
+  private async consumePartitionBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload) {
+    if (this.stopping) return;
+    const key = `${batch.topic}-${batch.partition}`;
+    let queue = this.queues.get(key);
+    if (!queue) {
+      queue = { topic: batch.topic, partition: batch.partition, records: [], running: false, paused: false };
+      this.queues.set(key, queue);
     }
+    for (const message of batch.messages) {
+      queue.records.push(kafkaRecordOf(batch.topic, batch.partition, message));
+      resolveOffset(message.offset);
+    }
+    if (queue.records.length >= PAUSE_AFTER_BATCHES * this.options.batchSize && !queue.paused) {
+      queue.paused = true;
+      this.consumer?.pause([{ topic: queue.topic, partitions: [queue.partition] }]);
+    }
+    this.schedule(queue);
+    await heartbeat();
   }
 
   /**
-   * Adds records to the batch being gathered; resolves `true` once they succeeded or went to the destination,
-   * `false` when the source stopped first (they stay uncommitted).
+   * Invokes a partition's next batch when it is full (or the source stops), else once the batching window
+   * since its first record has passed; one batch of a partition at a time, so its records go in order.
    */
-  private add(records: KafkaRecord[]): Promise<boolean> {
-    return new Promise((settle) => {
-      if (this.pendingSize + records.length > this.options.batchSize) this.flush();
-      this.pending.push({ records, settle });
-      this.pendingSize += records.length;
-      if (this.pendingSize >= this.options.batchSize || this.stopping) this.flush();
-      else this.windowTimer ??= setTimeout(() => this.flush(), this.options.maxBatchingWindowSeconds * 1000);
-    });
+  private schedule(queue: PartitionQueue): void {
+    if (queue.running || queue.records.length === 0) return;
+    if (queue.records.length < this.options.batchSize && !this.stopping) {
+      queue.timer ??= setTimeout(() => this.run(queue), this.options.maxBatchingWindowSeconds * 1000);
+      return;
+    }
+    this.run(queue);
   }
 
-  private flush(): void {
-    if (this.windowTimer) clearTimeout(this.windowTimer);
-    this.windowTimer = undefined;
-    if (this.pending.length === 0) return;
-    const parts = this.pending;
-    this.pending = [];
-    this.pendingSize = 0;
-    const task = this.limit(() => this.dispatch(parts.flatMap((p) => p.records))).then(
-      (done) => {
-        for (const part of parts) part.settle(done);
-      },
-      (error: unknown) => {
+  private run(queue: PartitionQueue): void {
+    clearTimeout(queue.timer);
+    queue.timer = undefined;
+    if (queue.running || queue.records.length === 0) return;
+    queue.running = true;
+    const batch = queue.records.splice(0, this.options.batchSize);
+    const task = this.limit(() => this.dispatch(batch))
+      .then(async (done) => {
+        const last = batch.at(-1);
+        if (!done || !last) {
+          // Stopped while failing: these and the later records stay uncommitted, to be delivered again.
+          queue.records = [];
+          return;
+        }
+        await this.consumer?.commitOffsets([
+          { topic: queue.topic, partition: queue.partition, offset: String(last.offset + 1) },
+        ]);
+      })
+      .catch((error: unknown) => {
+        // A commit refused after a rebalance: the partition's new owner delivers the records again.
         this.options.onError?.(error as Error);
-        for (const part of parts) part.settle(false);
-      },
-    );
+        queue.records = [];
+      })
+      .finally(() => {
+        queue.running = false;
+        if (queue.paused && queue.records.length < this.options.batchSize) {
+          queue.paused = false;
+          this.consumer?.resume([{ topic: queue.topic, partitions: [queue.partition] }]);
+        }
+        this.schedule(queue);
+      });
     this.inFlight.add(task);
     void task.finally(() => this.inFlight.delete(task));
   }
