@@ -2,9 +2,18 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { type Command, Option } from 'commander';
 import { datasetQueueUrl, queueUrlEnv } from '../../functions/ops/dataset-queues.ts';
 import { dlqStats, peekDlq, redriveDlq } from '../../functions/ops/dlq.ts';
-import { dataset } from '../../functions/pipeline/datasets.ts';
+import {
+  bootstrapServersOf,
+  describeKafkaFailure,
+  redriveKafkaFailures,
+} from '../../functions/ops/kafka-replay.ts';
+import { type Dataset, dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
-import { cliEnv, datasetOption } from '../cli-env.ts';
+import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
+import { allowedLatenessSeconds } from '../../functions/settings/settings.ts';
+import { failedRangesOf } from '../../functions/stream/kafka-failures.ts';
+import { cliEnv, datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
+import { batchSizeOption, compactDays, partitionLines, totalsLine, withKafkaErrors } from './replay.ts';
 
 /** An SQS client for a queue URL: AWS_ENDPOINT_URL_SQS if set, else the URL's own origin when it is not AWS. */
 export function sqsClientFor(queueUrl: string): SQSClient {
@@ -120,7 +129,7 @@ export function register(program: Command): void {
         const messages = await peekDlq(client, queueUrl, options.max);
         for (const m of messages) {
           console.log(
-            `${m.messageId}  received ${m.receiveCount ?? '?'}x  sent ${m.sentAt?.toISOString() ?? '?'}\n  ${m.body.slice(0, 300)}`,
+            `${m.messageId}  received ${m.receiveCount ?? '?'}x  sent ${m.sentAt?.toISOString() ?? '?'}\n  ${describeKafkaFailure(m.body) ?? m.body.slice(0, 300)}`,
           );
         }
         const stats = await dlqStats(client, queueUrl);
@@ -133,7 +142,10 @@ export function register(program: Command): void {
 
   dlq
     .command('redrive')
-    .description('move DLQ messages back to their source queue (StartMessageMoveTask, or receive/send)')
+    .description(
+      'move DLQ messages back to their source queue (StartMessageMoveTask, or receive/send); Kafka failure ' +
+        'records: replay the offset ranges they name from the topic through the consumer core, then delete them',
+    )
     .addOption(queueUrlOption())
     .option('--to <url>', 'destination queue URL (default: the source queue)')
     .addOption(
@@ -145,11 +157,27 @@ export function register(program: Command): void {
       }),
     )
     .option('--manual', 'skip StartMessageMoveTask and move with receive/send/delete', false)
+    .option(
+      '--bootstrap-servers <host:port>',
+      "Kafka failure records: the cluster to re-read (default: KAFKA_BOOTSTRAP_SERVERS, else the record's)",
+    )
+    .addOption(batchSizeOption())
+    .addOption(settingOption(allowedLatenessSeconds))
+    .option('--no-compact', 'Kafka failure records: skip compacting the touched days afterwards')
+    .option('--verbose', 'structured logs on stderr', false)
+    .addOption(lakeOption())
+    .addOption(tzOption())
     .addOption(datasetOption())
     .action((options) => {
       const queueUrl = dlqUrlOf(options);
       return withSqsErrors(queueUrl, async () => {
         const client = sqsClientFor(queueUrl);
+        // A Kafka dataset's DLQ holds failure records naming offset ranges: those are replayed from the topic.
+        const peeked = await peekDlq(client, queueUrl, 10);
+        if (peeked.some((m) => failedRangesOf(m.body) !== undefined)) {
+          const others = await redriveKafka(client, queueUrl, dataset(options.dataset), options);
+          if (others === 0 || process.exitCode) return;
+        }
         const result = await redriveDlq(client, {
           dlqUrl: queueUrl,
           ...(options.to ? { destinationUrl: options.to } : {}),
@@ -188,4 +216,66 @@ export function register(program: Command): void {
         }
       });
     });
+}
+
+/**
+ * Redrives a DLQ's Kafka failure records (their ranges re-read from the topic through the core, then compacted)
+ * and prints what happened. Returns how many other (SQS) messages are left for the queue redrive.
+ */
+async function redriveKafka(
+  client: SQSClient,
+  dlqUrl: string,
+  ds: Dataset,
+  options: {
+    bootstrapServers?: string;
+    batchSize: number;
+    allowedLateness: number;
+    compact: boolean;
+    verbose: boolean;
+    lake: string;
+    tz: string;
+  },
+): Promise<number> {
+  const store = openCliStore(options.lake);
+  const deps = {
+    store,
+    clock: () => new Date(),
+    log: options.verbose ? consoleLog : silentLog,
+    timeZone: options.tz,
+  };
+  let others = 0;
+  await withKafkaErrors(async () => {
+    const days = new Set<string>();
+    const result = await redriveKafkaFailures(
+      client,
+      {
+        dlqUrl,
+        bootstrapServers: (recordServers) =>
+          bootstrapServersOf(options.bootstrapServers, process.env, recordServers),
+        batchSize: options.batchSize,
+        dataset: ds.name,
+        allowedLatenessSeconds: options.allowedLateness,
+        source: 'dlq-redrive',
+        onBatch: (batch) => {
+          for (const dayHour of Object.keys(batch.hours)) days.add(dayHour.slice(0, 10));
+        },
+      },
+      deps,
+    );
+    others = result.others;
+    const compaction = await compactDays(deps, days, ds.name, options.compact);
+    console.log(
+      `redrove ${result.redriven} Kafka failure record(s) from the topic: ${result.received} event(s) replayed in ` +
+        `${result.batches} micro-batch(es), ${totalsLine(result, ds.name)} (lake ${store.location})`,
+    );
+    for (const line of partitionLines(result)) console.log(line);
+    if (compaction) console.log(`compacted ${compaction.days.length} day(s)`);
+    if (result.kept > 0) {
+      console.log(
+        `  ${result.kept} record(s) kept in the DLQ: their ranges had failed records; run it again`,
+      );
+      process.exitCode = 1;
+    }
+  });
+  return others;
 }

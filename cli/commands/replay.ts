@@ -1,12 +1,22 @@
 import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { requireStream } from '../../functions/ops/dataset-queues.ts';
-import { fileMessages, replayMessages, sendToQueue } from '../../functions/ops/replay.ts';
-import { dataset } from '../../functions/pipeline/datasets.ts';
+import { kafkaTopicEnv, requireStream } from '../../functions/ops/dataset-queues.ts';
+import {
+  bootstrapServersOf,
+  type KafkaReplayTotals,
+  type KafkaSelection,
+  KafkaUnavailableError,
+  offsetArg,
+  replayFromKafka,
+  timestampArg,
+} from '../../functions/ops/kafka-replay.ts';
+import { fileMessages, type ReplayTotals, replayMessages, sendToQueue } from '../../functions/ops/replay.ts';
+import { type Dataset, dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
-import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
+import { type CoreDeps, consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { allowedLatenessSeconds } from '../../functions/settings/settings.ts';
 import { compactRealtime } from '../../functions/stream/compaction.ts';
+import { kafkaTopicOf, stageConfig } from '../../lib/stage-config.ts';
 import { datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 import { sqsClientFor, withSqsErrors } from './dlq.ts';
 
@@ -19,18 +29,117 @@ function positiveInt(name: string) {
   };
 }
 
+/** The replay's source from the flags: a file, or a Kafka topic range (exactly one). */
+function kafkaSelectionOf(options: {
+  dataset: string;
+  file?: string;
+  fromKafka?: boolean;
+  queueUrl?: string;
+  partition?: number;
+  fromOffset?: number;
+  fromTimestamp?: number;
+  topic?: string;
+}): KafkaSelection | undefined {
+  const kafkaOnly = (['partition', 'fromOffset', 'fromTimestamp', 'topic'] as const).filter(
+    (k) => options[k] !== undefined,
+  );
+  if (!options.fromKafka) {
+    if (options.file === undefined)
+      throw new InvalidInputError('pass --file <events.jsonl> or --from-kafka', 'file');
+    const flag = kafkaOnly[0]?.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    if (flag) throw new InvalidInputError(`--${flag} needs --from-kafka`, flag);
+    return undefined;
+  }
+  if (options.file !== undefined)
+    throw new InvalidInputError('--file and --from-kafka: replay one source at a time', 'file');
+  if (options.queueUrl !== undefined)
+    throw new InvalidInputError('--queue-url works with --file only, not with --from-kafka', 'queue-url');
+  if (options.fromOffset !== undefined && options.fromTimestamp !== undefined)
+    throw new InvalidInputError('--from-offset and --from-timestamp: give one of them', 'from-offset');
+  const stage = process.env['TWINFLOW_STAGE'] ?? 'dev';
+  const topic =
+    options.topic ??
+    (process.env[kafkaTopicEnv(options.dataset)]?.trim() ||
+      kafkaTopicOf(stageConfig(stage), options.dataset));
+  const partition = options.partition !== undefined ? { partition: options.partition } : {};
+  if (options.fromOffset !== undefined) return { topic, ...partition, fromOffset: options.fromOffset };
+  if (options.fromTimestamp !== undefined)
+    return { topic, ...partition, fromTimestamp: options.fromTimestamp };
+  throw new InvalidInputError(
+    '--from-kafka needs where to start: --from-offset N or --from-timestamp T',
+    'from-offset',
+  );
+}
+
+/** Runs a Kafka read so a broker that does not answer ends in one line naming it and exit 1. */
+export async function withKafkaErrors(run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    if (!(error instanceof KafkaUnavailableError)) throw error;
+    console.error(`twinflow: ${error.message}`);
+    process.exitCode = 1;
+  }
+}
+
+/** The one-line summary of a replay's totals. */
+export function totalsLine(totals: ReplayTotals, datasetName: string): string {
+  return (
+    `${totals.orders} ${datasetName === 'orders' ? 'orders' : 'events'} counted, ${totals.valid} valid, ` +
+    `${totals.quarantined} quarantined, ${totals.duplicates} duplicates, ${totals.late} late, ${totals.failed} failed`
+  );
+}
+
+/** Per partition: the offsets read and the events replayed from them. */
+export function partitionLines(totals: KafkaReplayTotals): string[] {
+  return totals.partitions.map(
+    (p) =>
+      `  ${p.topic}-${p.partition}: ${p.events} event(s)` +
+      (p.fromOffset <= p.toOffset ? ` from offsets ${p.fromOffset}..${p.toOffset}` : ' (nothing to read)'),
+  );
+}
+
+/** `--batch-size N`: events per micro-batch of an in-process replay. */
+export function batchSizeOption(): Option {
+  return new Option('--batch-size <n>', 'events per micro-batch')
+    .default(100)
+    .argParser(positiveInt('batch-size'));
+}
+
 export function register(program: Command): void {
   program
     .command('replay')
     .description(
-      "run a .jsonl file of a dataset's events through its speed-layer consumer (or send it to SQS)",
+      "run a .jsonl file of a dataset's events, or a range of its Kafka topic, through its speed-layer consumer " +
+        '(or send the file to SQS)',
     )
-    .requiredOption('--file <events.jsonl>', 'one event (JSON) per line')
+    .option('--file <events.jsonl>', 'one event (JSON) per line')
+    .option('--from-kafka', "re-read the dataset's Kafka topic (with --from-offset or --from-timestamp)")
     .addOption(
-      new Option('--batch-size <n>', 'events per micro-batch')
-        .default(100)
-        .argParser(positiveInt('batch-size')),
+      new Option('--partition <p>', 'only this partition of the topic (default: all)').argParser(
+        offsetArg('partition'),
+      ),
     )
+    .addOption(
+      new Option('--from-offset <n>', 'start at this offset of each partition read').argParser(
+        offsetArg('from-offset'),
+      ),
+    )
+    .addOption(
+      new Option(
+        '--from-timestamp <time>',
+        'start at the first record of each partition whose timestamp is at or after this (ISO 8601 or epoch ms)',
+      ).argParser(timestampArg),
+    )
+    .option(
+      '--bootstrap-servers <host:port>',
+      'the Kafka cluster (default: KAFKA_BOOTSTRAP_SERVERS, which .twinflow/endpoints.env sets)',
+    )
+    .option(
+      '--topic <name>',
+      "the topic (default: KAFKA_TOPIC_<DATASET>, else the stage's twinflow.<dataset>)",
+    )
+    .addOption(batchSizeOption())
     .addOption(settingOption(allowedLatenessSeconds))
     .option('--queue-url <url>', 'send the events to this SQS queue instead of consuming them in-process')
     .option('--no-compact', 'skip compacting the touched hours afterwards')
@@ -42,6 +151,11 @@ export function register(program: Command): void {
     .action(async (options) => {
       const ds = dataset(options.dataset);
       requireStream(ds, 'stream to replay into');
+      const selection = kafkaSelectionOf(options);
+      if (selection) {
+        await replayKafkaCommand(ds, selection, options);
+        return;
+      }
       if (!existsSync(options.file)) throw new InvalidInputError(`no such file: ${options.file}`, 'file');
       if (options.queueUrl) {
         await withSqsErrors(options.queueUrl, async () => {
@@ -75,11 +189,8 @@ export function register(program: Command): void {
         },
         deps,
       );
-      // Compact exactly the days the file touched (a replay of old events is outside the schedule's lookback).
-      const compaction =
-        options.compact && days.size > 0
-          ? await compactRealtime(deps, { now: now(), days: [...days].sort(), datasets: [ds.name] })
-          : undefined;
+      // Compact exactly the days the file touched.
+      const compaction = await compactDays(deps, days, ds.name, options.compact);
       if (options.json) {
         console.log(JSON.stringify({ totals, compaction }, null, 2));
       } else {
@@ -97,4 +208,75 @@ export function register(program: Command): void {
       }
       if (totals.failed > 0) process.exitCode = 1;
     });
+}
+
+/** Compacts the days a replay touched (a replay of old events is outside the schedule's lookback). */
+export async function compactDays(
+  deps: CoreDeps,
+  days: ReadonlySet<string>,
+  datasetName: string,
+  isCompacting: boolean,
+) {
+  return isCompacting && days.size > 0
+    ? await compactRealtime(deps, { now: deps.clock(), days: [...days].sort(), datasets: [datasetName] })
+    : undefined;
+}
+
+/** `replay --from-kafka`: the topic range through the core in-process, then compaction, then the summary. */
+async function replayKafkaCommand(
+  ds: Dataset,
+  selection: KafkaSelection,
+  options: {
+    lake: string;
+    tz: string;
+    verbose: boolean;
+    json: boolean;
+    compact: boolean;
+    batchSize: number;
+    allowedLateness: number;
+    bootstrapServers?: string;
+  },
+): Promise<void> {
+  const bootstrapServers = bootstrapServersOf(options.bootstrapServers, process.env);
+  const store = openCliStore(options.lake);
+  const deps = {
+    store,
+    clock: () => new Date(),
+    log: options.verbose ? consoleLog : silentLog,
+    timeZone: options.tz,
+  };
+  await withKafkaErrors(async () => {
+    const days = new Set<string>();
+    const totals = await replayFromKafka(
+      {
+        bootstrapServers,
+        selection,
+        batchSize: options.batchSize,
+        dataset: ds.name,
+        allowedLatenessSeconds: options.allowedLateness,
+        source: 'replay',
+        onBatch: (result) => {
+          for (const dayHour of Object.keys(result.hours)) days.add(dayHour.slice(0, 10));
+        },
+      },
+      deps,
+    );
+    const compaction = await compactDays(deps, days, ds.name, options.compact);
+    if (options.json) {
+      console.log(JSON.stringify({ bootstrapServers, totals, compaction }, null, 2));
+    } else {
+      console.log(
+        `replayed ${totals.received} event(s) from Kafka at ${bootstrapServers} in ${totals.batches} micro-batch(es), ` +
+          `${totals.durationMs} ms: ${totalsLine(totals, ds.name)} (lake ${store.location})`,
+      );
+      for (const line of partitionLines(totals)) console.log(line);
+      if (compaction) {
+        const removed = compaction.days.reduce((sum, d) => sum + d.duplicates, 0);
+        console.log(
+          `compacted ${compaction.days.length} day(s); ${removed} duplicate(s) removed (same ${ds.key.join(', ')} on one day)`,
+        );
+      }
+    }
+    if (totals.failed > 0) process.exitCode = 1;
+  });
 }

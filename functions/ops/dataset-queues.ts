@@ -43,3 +43,8 @@ export function datasetQueueUrl(
   }
   return url;
 }
+
+/** The env variable naming a dataset's Kafka topic: `KAFKA_TOPIC_ORDERS` (`endpoints.env` names one per dataset). */
+export function kafkaTopicEnv(datasetName: string): string {
+  return `KAFKA_TOPIC_${datasetName.toUpperCase()}`;
+}

@@ -68,41 +68,57 @@ export async function* chunks<T>(items: AsyncIterable<T> | Iterable<T>, size: nu
   if (chunk.length > 0) yield chunk;
 }
 
+/** How a replay's micro-batches go through the consumer core. */
+export interface ReplayBatchOptions {
+  /** The declared dataset the messages belong to (default orders). */
+  dataset?: string;
+  allowedLatenessSeconds?: number;
+  source?: string;
+  onBatch?: (result: MicroBatchResult) => void;
+}
+
 /**
  * Local debug mode: runs messages through the same consumer core as the Lambda (the one of `dataset`, default
  * orders), in micro-batches of `batchSize`, without SQS. Failed batches are reported, not retried.
  */
 export async function replayMessages(
   messages: AsyncIterable<StreamMessage> | Iterable<StreamMessage>,
-  options: {
-    /** The declared dataset the messages belong to (default orders). */
-    dataset?: string;
-    batchSize?: number;
-    allowedLatenessSeconds?: number;
-    source?: string;
-    onBatch?: (result: MicroBatchResult) => void;
-  },
+  options: ReplayBatchOptions & { batchSize?: number },
   deps: CoreDeps,
 ): Promise<ReplayTotals> {
   const t0 = performance.now();
   const totals = emptyTotals();
   for await (const batch of chunks(messages, options.batchSize ?? 100)) {
-    const result = await consumeMicroBatch(
-      {
-        messages: batch,
-        dataset: options.dataset ?? 'orders',
-        source: options.source ?? 'replay',
-        ...(options.allowedLatenessSeconds !== undefined
-          ? { allowedLatenessSeconds: options.allowedLatenessSeconds }
-          : {}),
-      },
-      deps,
-    );
-    addResult(totals, result);
-    options.onBatch?.(result);
+    await replayBatch(batch, totals, options, deps);
   }
   totals.durationMs = Math.round(performance.now() - t0);
   return totals;
+}
+
+/**
+ * One micro-batch of a replay through the consumer core (the file replay's and the Kafka replay's), its counts
+ * added to `totals`.
+ */
+export async function replayBatch(
+  messages: StreamMessage[],
+  totals: ReplayTotals,
+  options: ReplayBatchOptions,
+  deps: CoreDeps,
+): Promise<MicroBatchResult> {
+  const result = await consumeMicroBatch(
+    {
+      messages,
+      dataset: options.dataset ?? 'orders',
+      source: options.source ?? 'replay',
+      ...(options.allowedLatenessSeconds !== undefined
+        ? { allowedLatenessSeconds: options.allowedLatenessSeconds }
+        : {}),
+    },
+    deps,
+  );
+  addResult(totals, result);
+  options.onBatch?.(result);
+  return result;
 }
 
 /** Sends message bodies to an SQS queue, 10 per request. Returns how many were accepted and rejected. */
