@@ -371,6 +371,26 @@ function renderOps(body: OpsSummary): void {
           ),
         )),
   );
+  // Kafka-ingested datasets: records on the topic the consumer group has not committed, per partition.
+  byTestId('kafka-lag-section').hidden = body.kafka_lag.length === 0;
+  byTestId('kafka-lag').replaceChildren(
+    ...body.kafka_lag.map((doc) =>
+      el(
+        'li',
+        {
+          testid: `kafka-lag-${doc.dataset}`,
+          title: `group ${doc.group}, measured ${formatUtc(doc.measured_at)}`,
+        },
+        `${doc.dataset} · ${doc.topic}`,
+        el('span', { class: `count${doc.total > 0 ? ' warn' : ''}` }, `${formatCount(doc.total)} behind`),
+        el(
+          'span',
+          { class: 'meta' },
+          doc.partitions.map((p) => `p${p.partition} ${formatCount(p.lag)}`).join(' · '),
+        ),
+      ),
+    ),
+  );
   lateHours = body.late.hours.map((hour) => Date.parse(hour.hour_start) / 1000);
   if (sales && lastSales) {
     lastSales = { ...lastSales, lateHours };

@@ -10,7 +10,7 @@ import { LEGACY_INGEST_DATASET } from '../functions/ingest-orders/dataset.ts';
 import { readPublished } from '../functions/pipeline/batch-published.ts';
 import { listBalances } from '../functions/pipeline/datasets.ts';
 import { lake } from '../functions/pipeline/lake-layout.ts';
-import type { ObjectStore } from '../functions/pipeline/object-store.ts';
+import { type ObjectStore, putJson } from '../functions/pipeline/object-store.ts';
 import { openStore } from '../functions/pipeline/open-store.ts';
 import { silentLog } from '../functions/pipeline/ports.ts';
 import { computeLevels } from '../functions/serving/balances.ts';
@@ -368,6 +368,55 @@ export async function kafkaLag(
     if (dataset) lag[dataset] = await source.lag();
   }
   return lag;
+}
+
+const LAG_REPORT_MS = 5000;
+
+/**
+ * Every few seconds, each Kafka dataset's consumer lag per partition into the lake
+ * (`state/stream/<dataset>/kafka-lag.json`), where `GET /ops/summary` and the dashboard read it: locally what the
+ * `OffsetLag` metric is in AWS.
+ */
+function reportKafkaLag(
+  kafka: LocalKafka | undefined,
+  plan: RuntimePlan,
+  store: ObjectStore | undefined,
+  print: (line: string) => void,
+  stack: CleanupStack,
+): void {
+  if (!kafka || !store) return;
+  let running: Promise<void> = Promise.resolve();
+  let failing = false;
+  const report = async () => {
+    for (const [dataset, partitions] of Object.entries(await kafkaLag(kafka, plan))) {
+      const mapping = kafka.sources.find(
+        (s) => plan.functions.find((f) => f.logicalId === s.mapping.functionId)?.dataset === dataset,
+      )?.mapping;
+      await putJson(store, lake.kafkaLag(dataset), {
+        dataset,
+        topic: mapping?.topic ?? '',
+        group: mapping?.consumerGroupId ?? '',
+        total: partitions.reduce((n, p) => n + p.lag, 0),
+        partitions,
+        measured_at: new Date().toISOString(),
+      });
+    }
+  };
+  const timer = setInterval(() => {
+    running = running.then(report).then(
+      () => {
+        failing = false;
+      },
+      (error: Error) => {
+        if (!failing) print(`kafka: could not report consumer lag: ${error.message}`);
+        failing = true;
+      },
+    );
+  }, LAG_REPORT_MS);
+  stack.push(async () => {
+    clearInterval(timer);
+    await running;
+  });
 }
 
 /** The template's EventBridge schedules on the runtime's clock (not started). */
@@ -746,6 +795,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     });
     const lakeStore = openLakeStore(aws.s3, bucket, dataDir, stack);
     if (lakeStore && !isFirstStart) await warnOnLakeZone(lakeStore, timeZone, print);
+    reportKafkaLag(kafka, plan, lakeStore, print, stack);
     const seeded: Promise<SeedReport | undefined> =
       willSeed && orders && lakeStore
         ? startSeed(

@@ -82,6 +82,8 @@ export const lake = {
     `state/batch/${declaredName(dataset)}/runs/dt=${parseDay(day)}/`,
   /** The speed layer's state of a dataset: its watermark and one stats document per micro-batch and event day. */
   streamWatermark: (dataset = 'orders') => `state/stream/${declaredName(dataset)}/watermark.json`,
+  /** A Kafka dataset's consumer lag per partition, as the local runtime measures it (AWS: the OffsetLag metric). */
+  kafkaLag: (dataset: string) => `state/stream/${declaredName(dataset)}/kafka-lag.json`,
   streamBatchStats: (day: string, batchId: string, dataset = 'orders') =>
     `state/stream/${declaredName(dataset)}/batches/dt=${parseDay(day)}/${safeId(batchId, 'batch id')}.json`,
   streamBatchStatsPrefix: (day: string, dataset = 'orders') =>

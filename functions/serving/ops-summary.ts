@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import { isStreamed, listDatasets } from '../pipeline/datasets.ts';
 import { dayOf, daysBetween, hourWithin } from '../pipeline/dates.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { lake } from '../pipeline/lake-layout.ts';
@@ -45,7 +46,22 @@ export interface OpsSummary {
    * by design), or null when no run has reported it.
    */
   dlq: { messages: number | null; as_of: string | null; run_id: string | null };
+  /**
+   * Each Kafka-ingested dataset's consumer lag per partition (records on the topic its group has not committed),
+   * as the local runtime measures it every few seconds; in AWS the mapping's `OffsetLag` metric (and alarm) says it.
+   */
+  kafka_lag: KafkaLagDoc[];
   generated_at: string;
+}
+
+/** `state/stream/<dataset>/kafka-lag.json`. */
+export interface KafkaLagDoc {
+  dataset: string;
+  topic: string;
+  group: string;
+  total: number;
+  partitions: { partition: number; committed: number; high: number; lag: number }[];
+  measured_at: string;
 }
 
 interface QuarantineLine {
@@ -140,10 +156,15 @@ export async function opsSummary(input: OpsSummaryInput, deps: CoreDeps): Promis
   const days = daysBetween(dayOf(start, deps.timeZone), dayOf(new Date(end.getTime() - 1), deps.timeZone));
   const limit = pLimit(READ_CONCURRENCY);
   const today = dayOf(now, deps.timeZone);
-  const [quarantine, stats, run] = await Promise.all([
+  const [quarantine, stats, run, kafkaLag] = await Promise.all([
     Promise.all(days.map((day) => limit(() => quarantineOfDay(store, day)))),
     Promise.all(days.map((day) => limit(() => streamStats(store, day)))),
     newestRun(store, daysBetween(dayOf(new Date(now.getTime() - 2 * MS_PER_DAY)), today).reverse()),
+    Promise.all(
+      listDatasets()
+        .filter(isStreamed)
+        .map(async (ds) => (await getJson<KafkaLagDoc>(store, lake.kafkaLag(ds.name)))?.value),
+    ),
   ]);
 
   const bySource: Record<string, number> = {};
@@ -188,6 +209,7 @@ export async function opsSummary(input: OpsSummaryInput, deps: CoreDeps): Promis
     },
     late: { events: lateHours.reduce((sum, hour) => sum + hour.late, 0), hours: lateHours },
     dlq: dlqOf(run),
+    kafka_lag: kafkaLag.filter((doc): doc is KafkaLagDoc => doc !== undefined),
     generated_at: now.toISOString(),
   };
 }

@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCount, formatMoney, formatUtc } from '../../dashboard/format.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { startQueryApi } from '../support/query-api.ts';
-import { DLQ_MESSAGES, type SeededLake, seedDashboardLake, topProductIn, totalsIn } from './seed-lake.ts';
+import {
+  DLQ_MESSAGES,
+  KAFKA_LAG,
+  type SeededLake,
+  seedDashboardLake,
+  topProductIn,
+  totalsIn,
+} from './seed-lake.ts';
 
 /**
  * The dashboard in real Chromium, against the real query handler behind a loopback HTTP server (the local
@@ -126,6 +133,10 @@ describe('operations dashboard in Chromium', () => {
     expect(await text(page, 'dlq-count')).toBe(String(DLQ_MESSAGES));
     expect(await text(page, 'late-count')).toBe('1');
     expect(await text(page, 'late-hour')).toContain(formatUtc(seed.lateHour));
+    expect(await page.getByTestId('kafka-lag-section').isVisible()).toBe(true);
+    const kafkaLag = await text(page, 'kafka-lag-orders');
+    expect(kafkaLag).toContain(`${formatCount(KAFKA_LAG.reduce((n, lag) => n + lag, 0))} behind`);
+    expect(kafkaLag).toContain(KAFKA_LAG.map((lag, p) => `p${p} ${formatCount(lag)}`).join(' · '));
 
     // Reconciliation: latest deviation, threshold, alert.
     expect(await text(page, 'deviation-latest')).toBe('12.50 %');

@@ -23,6 +23,8 @@ export const PRODUCTS = ['p-alpha', 'p-beta', 'p-gamma', 'p-delta'] as const;
 export const THRESHOLD = '0.100000';
 export const LATEST_DEVIATION = { before: '0.150000', after: '0.125000' };
 export const DLQ_MESSAGES = 2;
+/** The orders consumer group's lag on each of 4 partitions. */
+export const KAFKA_LAG = [0, 3, 0, 12];
 
 export interface SeededLake {
   dir: string;
@@ -255,6 +257,16 @@ export async function seedDashboardLake(now = new Date()): Promise<SeededLake> {
   ];
   for (const record of runs)
     await putJson(store, lake.reconciliationRun(dayOf(new Date(record.now)), record.run_id), record);
+
+  // Orders ingested from Kafka: the local runtime's measure of the consumer group's lag.
+  await putJson(store, lake.kafkaLag('orders'), {
+    dataset: 'orders',
+    topic: 'twinflow.orders',
+    group: 'twinflow-orders',
+    total: KAFKA_LAG.reduce((n, lag) => n + lag, 0),
+    partitions: KAFKA_LAG.map((lag, partition) => ({ partition, committed: 100, high: 100 + lag, lag })),
+    measured_at: now.toISOString(),
+  });
 
   const records = await listQuarantine(store);
   const reasons = new Map<string, number>();
