@@ -1,10 +1,18 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compactRealtime } from '../../functions/stream/compaction.ts';
 import type { KafkaFailureRecord } from '../../functions/stream/kafka-failures.ts';
-import { type KafkaEvent, kafkaMessagesOf } from '../../functions/stream/kafka-records.ts';
+import {
+  type KafkaEvent,
+  kafkaBatchResponseOf,
+  kafkaMessagesOf,
+} from '../../functions/stream/kafka-records.ts';
+import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
 import { hasKcat, type KafkaBroker, startKafkaBroker } from '../../local/kafka-broker.ts';
 import { type KafkaBatchReport, KafkaEventSource } from '../../local/kafka-event-source.ts';
 import { invokeInProcess } from '../../local/sqs-event-source.ts';
+import { realtimeOrders, streamDeps } from '../stream/stream-helpers.ts';
+import { order } from '../support/orders.ts';
 
 /**
  * The Kafka event source mapping emulation against a real broker (librdkafka's mock cluster): batches per the
@@ -173,4 +181,39 @@ describe.skipIf(!hasKcat())('Kafka event source emulation (needs kcat: apt-get i
     // Assess
     expect(bodies.sort()).toEqual(['x1', 'x2', 'x3']);
   });
+
+  it('counts every order once through a rebalance (a second member joins mid-stream) and producer retries', async () => {
+    // Arrange: 240 orders, 40 of them sent twice by their producer (new records, same order_id), in 4 rounds.
+    const topic = 'es-rebalance';
+    const { deps, clock } = streamDeps(new Date('2026-11-20T12:00:00Z'));
+    const handler = async (event: KafkaEvent) => {
+      const result = await consumeMicroBatch(
+        { messages: await kafkaMessagesOf(event), dataset: 'orders', source: 'kafka' },
+        deps,
+      );
+      return kafkaBatchResponseOf(result.failedMessageIds);
+    };
+    const bodies = Array.from({ length: 240 }, (_, i) =>
+      JSON.stringify(
+        order({ order_id: `o${i}`, event_time: `2026-11-20T10:${String(i % 60).padStart(2, '0')}:05Z` }),
+      ),
+    );
+    const retries = bodies.filter((_, i) => i % 6 === 0);
+    const first = source(topic, handler);
+    await first.es.start();
+
+    // Act: the second member joins after the first rounds, so the group rebalances while records flow.
+    await produce(topic, bodies.slice(0, 120));
+    await until('some batches', () => first.reports.length >= 2);
+    const second = source(topic, handler);
+    await second.es.start();
+    await produce(topic, [...bodies.slice(120), ...retries]);
+    await until('the group caught up', async () => (await first.es.lag()).every((p) => p.lag === 0), 60_000);
+    await Promise.all([first.es.stop(), second.es.stop()]);
+    await compactRealtime(deps, { now: clock.now, days: ['2026-11-20'], datasets: ['orders'] });
+
+    // Assess
+    expect(second.reports.reduce((n, r) => n + r.size, 0)).toBeGreaterThan(0);
+    expect(await realtimeOrders(deps.store, '2026-11-20')).toBe(240);
+  }, 120_000);
 });
