@@ -100,6 +100,7 @@ export class KafkaEventSource {
   private readonly queues = new Map<string, PartitionQueue>();
   private readonly limit: ReturnType<typeof pLimit>;
   private stopping = false;
+  private assigned: number[] = [];
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: KafkaEventSourceOptions) {
@@ -132,6 +133,9 @@ export class KafkaEventSource {
       topic: this.options.topic,
       fromBeginning: this.options.startingPosition === 'TRIM_HORIZON',
     });
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.assigned = [...(event.payload.memberAssignment[this.options.topic] ?? [])].sort((a, b) => a - b);
+    });
     consumer.on(consumer.events.CRASH, (event) => {
       this.options.onError?.(event.payload.error);
     });
@@ -149,6 +153,11 @@ export class KafkaEventSource {
     for (const queue of this.queues.values()) this.schedule(queue);
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
     await this.consumer?.disconnect().catch(() => undefined);
+  }
+
+  /** The partitions of the topic the group gave this member at its last join. */
+  assignedPartitions(): number[] {
+    return [...this.assigned];
   }
 
   /** The group's lag per partition of the topic. */

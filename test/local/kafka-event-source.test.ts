@@ -207,6 +207,7 @@ describe.skipIf(!hasKcat())('Kafka event source emulation (needs kcat: apt-get i
     await until('some batches', () => first.reports.length >= 2);
     const second = source(topic, handler);
     await second.es.start();
+    await until('the rebalance', () => first.es.assignedPartitions().length < 4);
     await produce(topic, [...bodies.slice(120), ...retries]);
     await until('the group caught up', async () => (await first.es.lag()).every((p) => p.lag === 0), 60_000);
     await Promise.all([first.es.stop(), second.es.stop()]);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { stageConfig } from '../../lib/stage-config.ts';
 import { synthTemplate } from '../../lib/synth.ts';
 import { functionEnvironment, localAwsEnvironment } from '../../local/local-resources.ts';
 import { parseOverrides } from '../../local/stage-overrides.ts';
@@ -182,4 +183,92 @@ describe('planFromTemplate on the synthesized CDK app', () => {
       maxAgeSeconds: 3600,
     });
   }, 120_000);
+});
+
+describe('planFromTemplate on the synthesized CDK app ingesting from Kafka', () => {
+  // The SQS plan names each streamed dataset's ingest function, queue and DLQ: Kafka must keep the same DLQ.
+  const sqsPlan = planFromTemplate(synthTemplate('dev') as CfnTemplate);
+  const datasetOf = (plan: typeof sqsPlan, functionId: string) =>
+    plan.functions.find((f) => f.logicalId === functionId)?.dataset;
+  const dlqOf = new Map(
+    sqsPlan.eventSources.map((e) => [
+      datasetOf(sqsPlan, e.functionId),
+      sqsPlan.queues.find((q) => q.logicalId === e.queueId)?.redrive?.deadLetterQueueId,
+    ]),
+  );
+  const streamed = [...dlqOf.keys()].sort();
+
+  it('--ingest kafka: one Kafka mapping per streamed dataset, on its topic and group, failing to its DLQ, no SQS mapping', () => {
+    const overrides = { stream: { ingest: 'kafka' as const } };
+    const config = stageConfig('dev', overrides);
+    const plan = planFromTemplate(synthTemplate('dev', overrides) as CfnTemplate);
+
+    expect(streamed).toEqual(['clicks', 'inventory', 'orders']);
+    expect(plan.eventSources).toEqual([]);
+    expect(plan.kafkaEventSources.map((k) => datasetOf(plan, k.functionId)).sort()).toEqual(streamed);
+    for (const mapping of plan.kafkaEventSources) {
+      const dataset = datasetOf(plan, mapping.functionId) ?? '';
+      expect(mapping).toMatchObject({
+        topic: `twinflow.${dataset}`,
+        consumerGroupId: `twinflow-${dataset}`,
+        // Locally the runtime's own broker stands for the cluster the stage names.
+        cluster: {
+          bootstrapServers:
+            config.kafka.cluster.type === 'self-managed' ? [...config.kafka.cluster.bootstrapServers] : [],
+        },
+        startingPosition: 'TRIM_HORIZON',
+        batchSize: config.stream.batchSize,
+        maxBatchingWindowSeconds: config.stream.maxBatchingWindowSeconds,
+        reportBatchItemFailures: true,
+        retryAttempts: config.kafka.retryAttempts,
+        maxRecordAgeSeconds: config.kafka.maxRecordAgeSeconds,
+        maxConcurrency: config.kafka.maximumPollers,
+        enabled: true,
+      });
+      expect(mapping.onFailureQueueId).toBe(dlqOf.get(dataset));
+      expect(plan.queues.map((q) => q.logicalId)).toContain(mapping.onFailureQueueId);
+    }
+  }, 60_000);
+
+  it('the mappings follow the stage config: batch size, window, retries, record age and pollers', () => {
+    const overrides = parseOverrides([
+      'stream.ingest=kafka',
+      'stream.batchSize=7',
+      'stream.maxBatchingWindowSeconds=2',
+      'kafka.retryAttempts=5',
+      'kafka.maxRecordAgeSeconds=600',
+      'kafka.maximumPollers=3',
+    ]);
+    const plan = planFromTemplate(synthTemplate('dev', overrides) as CfnTemplate);
+
+    expect(plan.kafkaEventSources).toHaveLength(streamed.length);
+    for (const mapping of plan.kafkaEventSources) {
+      expect(mapping).toMatchObject({
+        batchSize: 7,
+        maxBatchingWindowSeconds: 2,
+        retryAttempts: 5,
+        maxRecordAgeSeconds: 600,
+        maxConcurrency: 3,
+      });
+    }
+  }, 60_000);
+
+  it('stream.sources.clicks=kafka switches only clicks', () => {
+    const plan = planFromTemplate(
+      synthTemplate('dev', { stream: { sources: { clicks: 'kafka' } } }) as CfnTemplate,
+    );
+
+    expect(
+      plan.kafkaEventSources.map((k) => [datasetOf(plan, k.functionId), k.topic, k.consumerGroupId]),
+    ).toEqual([['clicks', 'twinflow.clicks', 'twinflow-clicks']]);
+    expect(plan.kafkaEventSources[0]?.onFailureQueueId).toBe(dlqOf.get('clicks'));
+    expect(plan.eventSources.map((e) => datasetOf(plan, e.functionId)).sort()).toEqual([
+      'inventory',
+      'orders',
+    ]);
+    // The SQS datasets keep their queues exactly as without Kafka.
+    for (const source of plan.eventSources) {
+      expect(source).toEqual(sqsPlan.eventSources.find((e) => e.functionId === source.functionId));
+    }
+  }, 60_000);
 });
