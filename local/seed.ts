@@ -1,8 +1,8 @@
-import type { EventSink } from './event-sinks.ts';
 import { type Dataset, dataset, listDatasets } from '../functions/pipeline/datasets.ts';
 import { addDays, dayOf, dayRange, UTC } from '../functions/pipeline/dates.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
 import { fitsClickDeclaration } from './click-generator.ts';
+import type { EventSink } from './event-sinks.ts';
 import type { InvocationOutcome } from './function-host.ts';
 import {
   fitsInventoryDeclaration,
