@@ -38,7 +38,8 @@ export function hasKcat(command = 'kcat'): boolean {
   return spawnSync(command, ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process runs (the broker's pid in `broker.json`, say). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

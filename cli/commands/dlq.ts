@@ -13,7 +13,14 @@ import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { allowedLatenessSeconds } from '../../functions/settings/settings.ts';
 import { failedRangesOf } from '../../functions/stream/kafka-failures.ts';
 import { cliEnv, datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
-import { batchSizeOption, compactDays, partitionLines, totalsLine, withKafkaErrors } from './replay.ts';
+import {
+  batchSizeOption,
+  compactDays,
+  partitionLines,
+  totalsLine,
+  touchedDays,
+  withKafkaErrors,
+} from './replay.ts';
 
 /** An SQS client for a queue URL: AWS_ENDPOINT_URL_SQS if set, else the URL's own origin when it is not AWS. */
 export function sqsClientFor(queueUrl: string): SQSClient {
@@ -245,7 +252,7 @@ async function redriveKafka(
   };
   let others = 0;
   await withKafkaErrors(async () => {
-    const days = new Set<string>();
+    const { days, onBatch } = touchedDays();
     const result = await redriveKafkaFailures(
       client,
       {
@@ -256,9 +263,7 @@ async function redriveKafka(
         dataset: ds.name,
         allowedLatenessSeconds: options.allowedLateness,
         source: 'dlq-redrive',
-        onBatch: (batch) => {
-          for (const dayHour of Object.keys(batch.hours)) days.add(dayHour.slice(0, 10));
-        },
+        onBatch,
       },
       deps,
     );

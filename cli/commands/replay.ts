@@ -175,7 +175,7 @@ export function register(program: Command): void {
       const store = openCliStore(options.lake);
       const now = () => new Date();
       const deps = { store, clock: now, log: options.verbose ? consoleLog : silentLog, timeZone: options.tz };
-      const days = new Set<string>();
+      const { days, onBatch } = touchedDays();
       const totals = await replayMessages(
         fileMessages(options.file),
         {
@@ -183,9 +183,7 @@ export function register(program: Command): void {
           batchSize: options.batchSize,
           allowedLatenessSeconds: options.allowedLateness,
           source: 'replay',
-          onBatch: (result) => {
-            for (const dayHour of Object.keys(result.hours)) days.add(dayHour.slice(0, 10));
-          },
+          onBatch,
         },
         deps,
       );
@@ -208,6 +206,20 @@ export function register(program: Command): void {
       }
       if (totals.failed > 0) process.exitCode = 1;
     });
+}
+
+/** The days a replay's micro-batches touched, gathered by its `onBatch`, for `compactDays`. */
+export function touchedDays(): {
+  days: Set<string>;
+  onBatch: (batch: { hours: Record<string, unknown> }) => void;
+} {
+  const days = new Set<string>();
+  return {
+    days,
+    onBatch: (batch) => {
+      for (const dayHour of Object.keys(batch.hours)) days.add(dayHour.slice(0, 10));
+    },
+  };
 }
 
 /** Compacts the days a replay touched (a replay of old events is outside the schedule's lookback). */
@@ -246,7 +258,7 @@ async function replayKafkaCommand(
     timeZone: options.tz,
   };
   await withKafkaErrors(async () => {
-    const days = new Set<string>();
+    const { days, onBatch } = touchedDays();
     const totals = await replayFromKafka(
       {
         bootstrapServers,
@@ -255,9 +267,7 @@ async function replayKafkaCommand(
         dataset: ds.name,
         allowedLatenessSeconds: options.allowedLateness,
         source: 'replay',
-        onBatch: (result) => {
-          for (const dayHour of Object.keys(result.hours)) days.add(dayHour.slice(0, 10));
-        },
+        onBatch,
       },
       deps,
     );

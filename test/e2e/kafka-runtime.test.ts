@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hasKcat } from '../../local/kafka-broker.ts';
+import { hasKcat, isAlive } from '../../local/kafka-broker.ts';
 import { createOrderGenerator, type OrderEvent } from '../../local/order-generator.ts';
 import {
   eventually,
@@ -36,15 +36,6 @@ function brokerRecord(dataDir: string): { pid: number; bootstrapServers: string 
   return existsSync(file)
     ? (JSON.parse(readFileSync(file, 'utf8')) as { pid: number; bootstrapServers: string })
     : undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 afterEach(async () => {
