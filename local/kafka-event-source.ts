@@ -124,8 +124,9 @@ export class KafkaEventSource {
       sessionTimeout: 6000,
       rebalanceTimeout: 6000,
       heartbeatInterval: 1000,
-      // The batching window bounds how long a fetch waits for records, as Lambda's poller does.
-      maxWaitTimeInMs: Math.min(5000, Math.max(100, this.options.maxBatchingWindowSeconds * 1000)),
+      // Fetches return within 250 ms (the broker holds a fetch its whole wait even when records arrive): the
+      // batching window is the partition queue's timer, not the fetch's.
+      maxWaitTimeInMs: 250,
     });
     this.consumer = consumer;
     await consumer.connect();
