@@ -167,8 +167,9 @@ describe('twinflow dlq (CLI against local-aws-sqs)', () => {
   });
 
   it('redrive of messages sent straight to the DLQ: says why the move task failed, and --manual --to moves them', async () => {
-    // A short DLQ visibility timeout: the failed move task leaves the messages it read in flight that long.
-    const { sourceUrl, dlqUrl } = await queues(5);
+    // A short DLQ visibility timeout: the failed move task leaves the messages it read in flight that long — long
+    // enough for the next CLI run to start on a loaded machine (5 s was not, in CI).
+    const { sourceUrl, dlqUrl } = await queues(20);
     await send(dlqUrl, BODIES);
 
     const task = await twinflow('dlq', 'redrive', '--queue-url', dlqUrl);
@@ -184,7 +185,7 @@ describe('twinflow dlq (CLI against local-aws-sqs)', () => {
     expect(early.stdout).not.toMatch(/COMPLETED/);
     expect(early.stdout).toMatch(/3 message\(s\) were in flight/);
 
-    await waitFor(async () => (await sqs.depth(dlqUrl)).inFlight === 0, 'the DLQ visibility timeout');
+    await waitFor(async () => (await sqs.depth(dlqUrl)).inFlight === 0, 'the DLQ visibility timeout', 30_000);
     const manual = await twinflow('dlq', 'redrive', '--queue-url', dlqUrl, '--manual', '--to', sourceUrl);
     expect(manual.code).toBe(0);
     expect(manual.stdout).toMatch(/moved 3 message\(s\) via receive-send.*COMPLETED/);
