@@ -167,6 +167,18 @@ describe.skipIf(!hasKcat())('twinflow start --ingest kafka (needs kcat: apt-get 
       dir,
     );
     const totals = await salesSince(second.apiUrl, startedAt);
+    // The runtime's lag report reaches GET /ops/summary (and the dashboard) within its 5 s period.
+    const reported = await eventually(
+      async () => {
+        const response = await fetch(`${second.apiUrl}/ops/summary`);
+        const body = (await response.json()) as {
+          kafka_lag: { dataset: string; total: number; partitions: unknown[] }[];
+        };
+        return body.kafka_lag.find((doc) => doc.dataset === 'orders');
+      },
+      (doc) => doc?.total === 0,
+      15_000,
+    );
     const stopCode = await second.stop('SIGINT');
     running.splice(running.indexOf(second), 1);
     const brokerGone = await eventually(
@@ -188,6 +200,7 @@ describe.skipIf(!hasKcat())('twinflow start --ingest kafka (needs kcat: apt-get 
     expect(kafkaBatches(second.output())).toBeGreaterThan(0);
     expect(drained).toEqual({ lag: 0, committed: produced, high: produced });
     expect(totals).toEqual(expectedTotals([...distinct.values()]));
+    expect(reported?.partitions).toHaveLength(4);
     expect(stopCode).toBe(0);
     expect(brokerGone).toBe(true);
     expect(brokerRecord(dataDir)).toBeUndefined();
