@@ -3,7 +3,6 @@ import { Option } from 'commander';
 import { listDatasets } from '../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../functions/pipeline/errors.ts';
 import type { ObjectStore } from '../functions/pipeline/object-store.ts';
-import { openStore } from '../functions/pipeline/open-store.ts';
 import type { Setting } from '../functions/settings/setting.ts';
 import { reportingTimeZone } from '../functions/settings/settings.ts';
 import { stageConfig } from '../lib/stage-config.ts';
@@ -87,8 +86,9 @@ export function whereOption(description: string, own: Readonly<Record<string, st
     .default({});
 }
 
-/** Opens the lake named on the command line, honouring AWS_ENDPOINT_URL*. */
-export function openCliStore(lake: string): ObjectStore {
+/** Opens the lake named on the command line, honouring AWS_ENDPOINT_URL* (loads the S3 client when called). */
+export async function openCliStore(lake: string): Promise<ObjectStore> {
+  const { openStore } = await import('../functions/pipeline/open-store.ts');
   return openStore(lake, { endpoint: cliEnv.s3Endpoint, region: cliEnv.region });
 }
 

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { alertRulesOf, evaluateAlerts, listAlerts } from '../../functions/alerts/rules.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
@@ -20,12 +19,13 @@ export function register(program: Command): void {
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
+      const { alertRulesOf, evaluateAlerts, listAlerts } = await import('../../functions/alerts/rules.ts');
       const limit = Number(options.limit);
       if (!/^\d+$/.test(options.limit) || limit < 1 || limit > 500) {
         throw new InvalidInputError(`--limit must be a whole number 1..500, got "${options.limit}"`, 'limit');
       }
       const deps = {
-        store: openCliStore(options.lake),
+        store: await openCliStore(options.lake),
         clock: () => new Date(),
         log: options.verbose ? consoleLog : silentLog,
         timeZone: options.tz,

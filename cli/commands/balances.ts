@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { declaredTable } from '../../functions/pipeline/datasets.ts';
+import { declaredTable, listBalances } from '../../functions/pipeline/datasets.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
-import { type BalanceResponse, queryBalance, servedBalances } from '../../functions/serving/balances.ts';
-import { queryDiscrepancies } from '../../functions/serving/discrepancies.ts';
-import { parseBalanceParams, parseDiscrepancyParams } from '../../functions/serving/query-params.ts';
+import type { BalanceResponse } from '../../functions/serving/balances.ts';
+import type { queryDiscrepancies } from '../../functions/serving/discrepancies.ts';
 import { lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 import { columns } from '../tables.ts';
 
@@ -76,7 +75,8 @@ function discrepancyTable(
 
 /** One command per declared balance (`twinflow stock`), with a flag per dimension (`--product-id`). */
 export function register(program: Command): void {
-  for (const balance of servedBalances()) {
+  // listBalances() is what servedBalances() of functions/serving/balances.ts serves (that module loads DuckDB).
+  for (const balance of listBalances()) {
     const command = program
       .command(balance.name)
       .description(
@@ -99,6 +99,12 @@ export function register(program: Command): void {
       .addOption(lakeOption())
       .addOption(tzOption())
       .action(async (options) => {
+        const [{ queryBalance }, { queryDiscrepancies }, { parseBalanceParams, parseDiscrepancyParams }] =
+          await Promise.all([
+            import('../../functions/serving/balances.ts'),
+            import('../../functions/serving/discrepancies.ts'),
+            import('../../functions/serving/query-params.ts'),
+          ]);
         if (options.discrepancies) {
           const result = await queryDiscrepancies(
             balance,
@@ -107,7 +113,7 @@ export function register(program: Command): void {
               limit: options.limit,
             }),
             {
-              store: openCliStore(options.lake),
+              store: await openCliStore(options.lake),
               clock: () => new Date(),
               log: silentLog,
               timeZone: options.tz,
@@ -125,7 +131,7 @@ export function register(program: Command): void {
         }
         if (typeof options.at === 'string') params['at'] = options.at;
         const result = await queryBalance(balance, parseBalanceParams(balance, params), {
-          store: openCliStore(options.lake),
+          store: await openCliStore(options.lake),
           clock: () => new Date(),
           log: options.verbose ? consoleLog : silentLog,
           timeZone: options.tz,

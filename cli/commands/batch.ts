@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { backfillDays, runBatchRange } from '../../functions/batch/run-batch.ts';
 import { parseDay } from '../../functions/pipeline/dates.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
@@ -24,6 +23,7 @@ export function register(program: Command): void {
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
+      const { backfillDays, runBatchRange } = await import('../../functions/batch/run-batch.ts');
       const isRange = options.startDate !== undefined || options.endDate !== undefined;
       if (options.date !== undefined && isRange) {
         throw new InvalidInputError('use either --date or --start-date/--end-date, not both', 'date');
@@ -38,7 +38,7 @@ export function register(program: Command): void {
         options.date !== undefined
           ? [parseDay(options.date)]
           : backfillDays(options.startDate, options.endDate);
-      const store = openCliStore(options.lake);
+      const store = await openCliStore(options.lake);
       const result = await runBatchRange(
         {
           days,

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { parseDay } from '../../functions/pipeline/dates.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { compactionGraceSeconds } from '../../functions/settings/settings.ts';
-import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 
 export function register(program: Command): void {
@@ -19,8 +18,9 @@ export function register(program: Command): void {
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
+      const { compactRealtime } = await import('../../functions/stream/compaction.ts');
       const now = new Date();
-      const store = openCliStore(options.lake);
+      const store = await openCliStore(options.lake);
       const days = (options.date as string[] | undefined)?.map((d) => parseDay(d));
       const result = await compactRealtime(
         { store, clock: () => now, log: options.verbose ? consoleLog : silentLog, timeZone: options.tz },

@@ -1,12 +1,6 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { type Command, Option } from 'commander';
 import { datasetQueueUrl, queueUrlEnv } from '../../functions/ops/dataset-queues.ts';
-import { dlqStats, peekDlq, redriveDlq } from '../../functions/ops/dlq.ts';
-import {
-  bootstrapServersOf,
-  describeKafkaFailure,
-  redriveKafkaFailures,
-} from '../../functions/ops/kafka-replay.ts';
 import { type Dataset, dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
@@ -23,7 +17,7 @@ import {
 } from './replay.ts';
 
 /** An SQS client for a queue URL: AWS_ENDPOINT_URL_SQS if set, else the URL's own origin when it is not AWS. */
-export function sqsClientFor(queueUrl: string): SQSClient {
+export async function sqsClientFor(queueUrl: string): Promise<SQSClient> {
   let url: URL;
   try {
     url = new URL(queueUrl);
@@ -32,6 +26,7 @@ export function sqsClientFor(queueUrl: string): SQSClient {
   }
   const endpoint = cliEnv.sqsEndpoint ?? (url.hostname.endsWith('amazonaws.com') ? undefined : url.origin);
   const region = /^sqs\.([a-z0-9-]+)\.amazonaws\.com$/.exec(url.hostname)?.[1] ?? cliEnv.region;
+  const { SQSClient } = await import('@aws-sdk/client-sqs');
   return new SQSClient({ region, ...(endpoint ? { endpoint } : {}) });
 }
 
@@ -107,7 +102,8 @@ export function register(program: Command): void {
     .action((options) => {
       const queueUrl = dlqUrlOf(options);
       return withSqsErrors(queueUrl, async () => {
-        const stats = await dlqStats(sqsClientFor(queueUrl), queueUrl);
+        const { dlqStats } = await import('../../functions/ops/dlq.ts');
+        const stats = await dlqStats(await sqsClientFor(queueUrl), queueUrl);
         if (options.json) console.log(JSON.stringify(stats, null, 2));
         else
           console.log(
@@ -132,7 +128,11 @@ export function register(program: Command): void {
     .action((options) => {
       const queueUrl = dlqUrlOf(options);
       return withSqsErrors(queueUrl, async () => {
-        const client = sqsClientFor(queueUrl);
+        const [{ dlqStats, peekDlq }, { describeKafkaFailure }] = await Promise.all([
+          import('../../functions/ops/dlq.ts'),
+          import('../../functions/ops/kafka-replay.ts'),
+        ]);
+        const client = await sqsClientFor(queueUrl);
         const messages = await peekDlq(client, queueUrl, options.max);
         for (const m of messages) {
           console.log(
@@ -178,7 +178,8 @@ export function register(program: Command): void {
     .action((options) => {
       const queueUrl = dlqUrlOf(options);
       return withSqsErrors(queueUrl, async () => {
-        const client = sqsClientFor(queueUrl);
+        const { dlqStats, peekDlq, redriveDlq } = await import('../../functions/ops/dlq.ts');
+        const client = await sqsClientFor(queueUrl);
         // A Kafka dataset's DLQ holds failure records naming offset ranges: those are replayed from the topic.
         const peeked = await peekDlq(client, queueUrl, 10);
         if (peeked.some((m) => failedRangesOf(m.body) !== undefined)) {
@@ -243,7 +244,8 @@ async function redriveKafka(
     tz: string;
   },
 ): Promise<number> {
-  const store = openCliStore(options.lake);
+  const { bootstrapServersOf, redriveKafkaFailures } = await import('../../functions/ops/kafka-replay.ts');
+  const store = await openCliStore(options.lake);
   const deps = {
     store,
     clock: () => new Date(),

@@ -4,7 +4,6 @@ import { addDays, parseDay } from '../../functions/pipeline/dates.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
 import type { ExportFormat } from '../../functions/pipeline/record-sources.ts';
-import { writeDatasetLandingExports, writeLandingExport } from '../../local/landing-export.ts';
 import { cliEnv, datasetOption, lakeOption, openCliStore, tzOption } from '../cli-env.ts';
 
 function wholeNumber(name: string) {
@@ -69,11 +68,12 @@ export function register(program: Command): void {
         throw new InvalidInputError(`--days must be 1..366, got ${dayCount}`, 'days');
       }
       const days = Array.from({ length: dayCount }, (_, i) => addDays(parseDay(options.date), i));
-      const store = openCliStore(options.lake);
+      const store = await openCliStore(options.lake);
       const written: GeneratedExport[] = [];
       if (options.dataset === 'orders') {
         for (const day of days) written.push(await ordersExport({ ...options, date: day }, rows, store));
       } else {
+        const { writeDatasetLandingExports } = await import('../../local/landing-export.ts');
         const exports = await writeDatasetLandingExports(
           {
             dataset: dataset(options.dataset),
@@ -124,6 +124,7 @@ async function ordersExport(
   rows: number,
   store: ObjectStore,
 ): Promise<GeneratedExport> {
+  const { writeLandingExport } = await import('../../local/landing-export.ts');
   const result = await writeLandingExport(
     {
       day: options.date,

@@ -1,11 +1,6 @@
 import { type Command, Option } from 'commander';
 import { requireStream } from '../../functions/ops/dataset-queues.ts';
-import {
-  listQuarantine,
-  type QuarantinedRecord,
-  revalidateQuarantine,
-} from '../../functions/ops/quarantine.ts';
-import { replayMessages, sendToQueue } from '../../functions/ops/replay.ts';
+import type { QuarantinedRecord } from '../../functions/ops/quarantine.ts';
 import { dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import type { ObjectStore } from '../../functions/pipeline/object-store.ts';
@@ -37,7 +32,8 @@ export function register(program: Command): void {
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
-      const store = openCliStore(options.lake);
+      const { listQuarantine } = await import('../../functions/ops/quarantine.ts');
+      const store = await openCliStore(options.lake);
       const records = await listQuarantine(store, {
         dataset: options.dataset,
         ...(options.since ? { since: options.since } : {}),
@@ -72,7 +68,10 @@ export function register(program: Command): void {
         'stream records to re-ingest (fix the export and re-run batch)',
       );
       return withSqsErrors(options.queueUrl, async () => {
-        const store = openCliStore(options.lake);
+        const [{ listQuarantine, revalidateQuarantine }, { replayMessages, sendToQueue }] = await Promise.all(
+          [import('../../functions/ops/quarantine.ts'), import('../../functions/ops/replay.ts')],
+        );
+        const store = await openCliStore(options.lake);
         const records = await listQuarantine(store, {
           dataset: options.dataset,
           ...(options.since ? { since: options.since } : {}),
@@ -80,7 +79,7 @@ export function register(program: Command): void {
         const { nowValid, stillInvalid } = await revalidateQuarantine(records, options.dataset);
         let isReplayed: boolean;
         if (options.queueUrl) {
-          const sent = await sendToQueue(sqsClientFor(options.queueUrl), options.queueUrl, nowValid);
+          const sent = await sendToQueue(await sqsClientFor(options.queueUrl), options.queueUrl, nowValid);
           console.log(`sent ${sent.sent} now-valid record(s) to ${options.queueUrl}`);
           for (const r of sent.rejected) console.log(`  rejected: ${r.reason}: ${r.body}`);
           isReplayed = sent.rejected.length === 0;

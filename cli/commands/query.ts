@@ -2,9 +2,7 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { type ServedModel, servedModel } from '../../functions/serving/metric-model.ts';
-import { type MetricResponse, queryMetric } from '../../functions/serving/metric-query.ts';
-import { parseMetricParams, parseSalesParams } from '../../functions/serving/query-params.ts';
-import { querySales, SALES_MODEL } from '../../functions/serving/sales.ts';
+import type { MetricResponse } from '../../functions/serving/metric-query.ts';
 import { lakeOption, openCliStore, tzOption, whereOption } from '../cli-env.ts';
 import { columns, measureCell } from '../tables.ts';
 
@@ -80,8 +78,14 @@ export function register(program: Command): void {
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
+      const [{ queryMetric }, { parseMetricParams, parseSalesParams }, { querySales, SALES_MODEL }] =
+        await Promise.all([
+          import('../../functions/serving/metric-query.ts'),
+          import('../../functions/serving/query-params.ts'),
+          import('../../functions/serving/sales.ts'),
+        ]);
       const deps = {
-        store: openCliStore(options.lake),
+        store: await openCliStore(options.lake),
         clock: () => new Date(),
         log: options.verbose ? consoleLog : silentLog,
         timeZone: options.tz,

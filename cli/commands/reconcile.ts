@@ -1,13 +1,9 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { type Command, Option } from 'commander';
 import { dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { revenueText } from '../../functions/pipeline/money.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
-import { lakeAlertSink } from '../../functions/reconcile/alert-sinks.ts';
 import type { DeviationJson, MeasuresJson } from '../../functions/reconcile/deviation.ts';
-import { sqsDlqProbe } from '../../functions/reconcile/dlq-probe.ts';
-import { reconcile } from '../../functions/reconcile/reconcile.ts';
 import type { ReconciliationRun } from '../../functions/reconcile/run-record.ts';
 import {
   MAX_TREND_DAYS,
@@ -146,7 +142,12 @@ export function register(program: Command): void {
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
-      const store = openCliStore(options.lake);
+      const [{ lakeAlertSink }, { sqsDlqProbe }, { reconcile }] = await Promise.all([
+        import('../../functions/reconcile/alert-sinks.ts'),
+        import('../../functions/reconcile/dlq-probe.ts'),
+        import('../../functions/reconcile/reconcile.ts'),
+      ]);
+      const store = await openCliStore(options.lake);
       const ds = dataset(options.dataset);
       const minuteModels = ds.models.filter((m) => m.grain === 'minute').map((m) => m.name);
       if (options.model !== undefined && !minuteModels.includes(options.model)) {
@@ -157,7 +158,13 @@ export function register(program: Command): void {
       }
       const dlqUrl = options.dlqUrl ?? process.env[`${ds.name.toUpperCase()}_DLQ_URL`];
       const dlq = dlqUrl
-        ? sqsDlqProbe(new SQSClient({ endpoint: cliEnv.sqsEndpoint, region: cliEnv.region }), dlqUrl)
+        ? sqsDlqProbe(
+            new (await import('@aws-sdk/client-sqs')).SQSClient({
+              endpoint: cliEnv.sqsEndpoint,
+              region: cliEnv.region,
+            }),
+            dlqUrl,
+          )
         : undefined;
       const now = options.now === undefined ? new Date() : parseNow(options.now);
       const results = [];
@@ -204,7 +211,7 @@ export function register(program: Command): void {
         trend.getOptionValueSource(name) === 'cli'
           ? options[name]
           : (trend.parent?.opts()[name] ?? options[name]);
-      const store = openCliStore(String(pick('lake')));
+      const store = await openCliStore(String(pick('lake')));
       const now = pick('now');
       const result = await reconciliationTrend(store, {
         days: options.days,

@@ -1,24 +1,26 @@
 import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { kafkaTopicEnv, requireStream } from '../../functions/ops/dataset-queues.ts';
-import {
-  bootstrapServersOf,
-  type KafkaReplayTotals,
-  type KafkaSelection,
-  KafkaUnavailableError,
-  offsetArg,
-  replayFromKafka,
-  timestampArg,
-} from '../../functions/ops/kafka-replay.ts';
-import { fileMessages, type ReplayTotals, replayMessages, sendToQueue } from '../../functions/ops/replay.ts';
+import type * as KafkaReplay from '../../functions/ops/kafka-replay.ts';
+import type { KafkaReplayTotals, KafkaSelection } from '../../functions/ops/kafka-replay.ts';
+import type { ReplayTotals } from '../../functions/ops/replay.ts';
 import { type Dataset, dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { type CoreDeps, consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { allowedLatenessSeconds } from '../../functions/settings/settings.ts';
-import { compactRealtime } from '../../functions/stream/compaction.ts';
 import { kafkaTopicOf, stageConfig } from '../../lib/stage-config.ts';
 import { datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 import { sqsClientFor, withSqsErrors } from './dlq.ts';
+
+/**
+ * functions/ops/kafka-replay.ts (kafkajs, the AWS SDK, DuckDB), whose parsers read `replay`'s Kafka flags: loaded
+ * just before `replay` parses them (a preSubcommand hook), so the other commands and `--help` do not load it.
+ */
+let kafkaReplay: typeof KafkaReplay | undefined;
+const loadedKafkaReplay = (): typeof KafkaReplay => {
+  if (!kafkaReplay) throw new Error('functions/ops/kafka-replay.ts is loaded by the replay command only');
+  return kafkaReplay;
+};
 
 function positiveInt(name: string) {
   return (value: string) => {
@@ -76,6 +78,7 @@ export async function withKafkaErrors(run: () => Promise<void>): Promise<void> {
   try {
     await run();
   } catch (error) {
+    const { KafkaUnavailableError } = await import('../../functions/ops/kafka-replay.ts');
     if (!(error instanceof KafkaUnavailableError)) throw error;
     console.error(`twinflow: ${error.message}`);
     process.exitCode = 1;
@@ -107,6 +110,9 @@ export function batchSizeOption(): Option {
 }
 
 export function register(program: Command): void {
+  program.hook('preSubcommand', async (_program, command) => {
+    if (command.name() === 'replay') kafkaReplay = await import('../../functions/ops/kafka-replay.ts');
+  });
   program
     .command('replay')
     .description(
@@ -116,20 +122,20 @@ export function register(program: Command): void {
     .option('--file <events.jsonl>', 'one event (JSON) per line')
     .option('--from-kafka', "re-read the dataset's Kafka topic (with --from-offset or --from-timestamp)")
     .addOption(
-      new Option('--partition <p>', 'only this partition of the topic (default: all)').argParser(
-        offsetArg('partition'),
+      new Option('--partition <p>', 'only this partition of the topic (default: all)').argParser((value) =>
+        loadedKafkaReplay().offsetArg('partition')(value),
       ),
     )
     .addOption(
-      new Option('--from-offset <n>', 'start at this offset of each partition read').argParser(
-        offsetArg('from-offset'),
+      new Option('--from-offset <n>', 'start at this offset of each partition read').argParser((value) =>
+        loadedKafkaReplay().offsetArg('from-offset')(value),
       ),
     )
     .addOption(
       new Option(
         '--from-timestamp <time>',
         'start at the first record of each partition whose timestamp is at or after this (ISO 8601 or epoch ms)',
-      ).argParser(timestampArg),
+      ).argParser((value) => loadedKafkaReplay().timestampArg(value)),
     )
     .option(
       '--bootstrap-servers <host:port>',
@@ -149,6 +155,7 @@ export function register(program: Command): void {
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
+      const { fileMessages, replayMessages, sendToQueue } = await import('../../functions/ops/replay.ts');
       const ds = dataset(options.dataset);
       requireStream(ds, 'stream to replay into');
       const selection = kafkaSelectionOf(options);
@@ -160,7 +167,7 @@ export function register(program: Command): void {
       if (options.queueUrl) {
         await withSqsErrors(options.queueUrl, async () => {
           const result = await sendToQueue(
-            sqsClientFor(options.queueUrl),
+            await sqsClientFor(options.queueUrl),
             options.queueUrl,
             fileMessages(options.file),
           );
@@ -172,7 +179,7 @@ export function register(program: Command): void {
         });
         return;
       }
-      const store = openCliStore(options.lake);
+      const store = await openCliStore(options.lake);
       const now = () => new Date();
       const deps = { store, clock: now, log: options.verbose ? consoleLog : silentLog, timeZone: options.tz };
       const { days, onBatch } = touchedDays();
@@ -229,6 +236,7 @@ export async function compactDays(
   datasetName: string,
   isCompacting: boolean,
 ) {
+  const { compactRealtime } = await import('../../functions/stream/compaction.ts');
   return isCompacting && days.size > 0
     ? await compactRealtime(deps, { now: deps.clock(), days: [...days].sort(), datasets: [datasetName] })
     : undefined;
@@ -249,8 +257,9 @@ async function replayKafkaCommand(
     bootstrapServers?: string;
   },
 ): Promise<void> {
+  const { bootstrapServersOf, replayFromKafka } = await import('../../functions/ops/kafka-replay.ts');
   const bootstrapServers = bootstrapServersOf(options.bootstrapServers, process.env);
-  const store = openCliStore(options.lake);
+  const store = await openCliStore(options.lake);
   const deps = {
     store,
     clock: () => new Date(),

@@ -2,10 +2,15 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { type ServedModel, servedModel } from '../../functions/serving/metric-model.ts';
-import { parseTopParams } from '../../functions/serving/query-params.ts';
-import { TOP_LIMITS, type TopResponse, topOf } from '../../functions/serving/top.ts';
+import type { TopResponse } from '../../functions/serving/top.ts';
 import { lakeOption, openCliStore, tzOption, whereOption } from '../cli-env.ts';
 import { columns, measureCell } from '../tables.ts';
+
+/**
+ * The bounds of `--minutes` and `--limit` for the help: TOP_LIMITS of functions/serving/top.ts, which loads DuckDB
+ * (test/cli/startup.test.ts checks they are the same).
+ */
+export const TOP_HELP_LIMITS = { defaultMinutes: 15, maxMinutes: 1440, defaultLimit: 10, maxLimit: 100 };
 
 /** The ranking as a table: rank, the dimension value, the ranking measure, then the model's other measures and ratios. */
 function topTable(model: ServedModel, result: TopResponse): string {
@@ -45,10 +50,14 @@ export function register(program: Command): void {
     .requiredOption('--measure <name>', "the model's measure to rank by (money: with --where <currency>=…)")
     .option(
       '--minutes <n>',
-      `the window: the last n minute buckets, the current one included (1..${TOP_LIMITS.maxMinutes})`,
-      String(TOP_LIMITS.defaultMinutes),
+      `the window: the last n minute buckets, the current one included (1..${TOP_HELP_LIMITS.maxMinutes})`,
+      String(TOP_HELP_LIMITS.defaultMinutes),
     )
-    .option(`--limit <k>`, `how many values (1..${TOP_LIMITS.maxLimit})`, String(TOP_LIMITS.defaultLimit))
+    .option(
+      `--limit <k>`,
+      `how many values (1..${TOP_HELP_LIMITS.maxLimit})`,
+      String(TOP_HELP_LIMITS.defaultLimit),
+    )
     .option('--by <dimension>', 'the dimension to rank (default: the first that is not a currency)')
     .addOption(
       whereOption('only rows with this dimension value (repeatable)', {
@@ -63,6 +72,10 @@ export function register(program: Command): void {
     .addOption(lakeOption())
     .addOption(tzOption())
     .action(async (options) => {
+      const [{ parseTopParams }, { topOf }] = await Promise.all([
+        import('../../functions/serving/query-params.ts'),
+        import('../../functions/serving/top.ts'),
+      ]);
       let model: ServedModel;
       try {
         model = servedModel(options.model);
@@ -77,7 +90,7 @@ export function register(program: Command): void {
         ...options.where,
       });
       const result = await topOf(model, query, {
-        store: openCliStore(options.lake),
+        store: await openCliStore(options.lake),
         clock: () => new Date(),
         log: options.verbose ? consoleLog : silentLog,
         timeZone: options.tz,

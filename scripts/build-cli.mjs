@@ -1,0 +1,154 @@
+// Compiles the CLI (cli/main.ts and what it imports) to JavaScript in node_modules/.cache/twinflow-cli/, so
+// `twinflow` starts without tsx: `node scripts/build-cli.mjs` (npm's `prepare`, so `npm ci` builds it; `npm run
+// build:cli`). cli/twinflow.js asks `freshEntry()` on every run and rebuilds first when a source the build read is
+// newer than the build.
+//
+// One ESM bundle with code splitting, packages left to node_modules: each command's heavy code (DuckDB, AWS SDK,
+// Kafka…) is a chunk its action imports, so `--help` loads only the declarations. A bundled module's
+// `import.meta.url` is rewritten to its source file's URL (datasets.ts finds datasets/ from it). The local
+// runtime, its function host and the template source (worker threads, handlers and the CDK app run through tsx
+// from their own location) are not bundled: `start` and `invoke` load them through tsx (cli/tsx-import.ts).
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(fileURLToPath(new URL('../', import.meta.url)));
+export const DIST_DIR = path.join(ROOT, 'node_modules', '.cache', 'twinflow-cli');
+const MANIFEST = path.join(DIST_DIR, 'manifest.json');
+const SELF = path.relative(ROOT, fileURLToPath(import.meta.url));
+
+/** Loaded through tsx, never bundled: they compute paths from their own location. */
+const TSX_LOADED = new Set(['local/runtime.ts', 'local/function-host.ts', 'local/template-source.ts']);
+/** Its `import.meta.url` is the bundle's: it tells the bundle from the sources. */
+const KEEPS_IMPORT_META = 'cli/tsx-import.ts';
+/** A path or URL relative to the bundle's directory, in the bundle's source. */
+const fromDist = (file) =>
+  JSON.stringify(path.relative(DIST_DIR, path.join(ROOT, file)).split(path.sep).join('/'));
+
+/**
+ * The entry of the build when it is newer than every source it was built from, else undefined. The manifest names
+ * the entry (main-<hash>.js) and lists the sources (from esbuild's metafile) with the time the build started, so
+ * this is one stat per source.
+ */
+export function freshEntry() {
+  let manifest;
+  try {
+    manifest = JSON.parse(readFileSync(MANIFEST, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const entry = path.join(DIST_DIR, manifest.entry);
+  if (!existsSync(entry)) return undefined;
+  for (const input of manifest.inputs) {
+    try {
+      if (statSync(path.join(ROOT, input)).mtimeMs > manifest.startedAt) return undefined;
+    } catch {
+      return undefined; // a source was removed or renamed
+    }
+  }
+  return entry;
+}
+
+/**
+ * Builds the CLI and returns its entry. Concurrent builds (parallel test processes) are safe: every file is named
+ * by its content's hash and written under a temporary name then renamed, the manifest, which names the entry, last.
+ * `clean` removes every file of an older build (otherwise only those unused for an hour, which a long-running
+ * `start` cannot still need).
+ */
+export async function buildCli({ clean = false } = {}) {
+  const esbuild = await import('esbuild');
+  const startedAt = Date.now() - 1; // a source saved during the build is newer than the build
+  const tsxLoaded = {
+    name: 'tsx-loaded',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.?\// }, (args) => {
+        const file = path.relative(ROOT, path.resolve(args.resolveDir, args.path));
+        if (!TSX_LOADED.has(file)) return undefined;
+        if (args.kind !== 'dynamic-import') {
+          return { errors: [{ text: `${file} must be imported lazily, through importThroughTsx` }] };
+        }
+        return { path: JSON.parse(fromDist(file)), external: true };
+      });
+      build.onLoad({ filter: /\.ts$/ }, (args) => {
+        const file = path.relative(ROOT, args.path);
+        if (file.startsWith('node_modules') || file === KEEPS_IMPORT_META) return undefined;
+        const source = readFileSync(args.path, 'utf8');
+        if (!source.includes('import.meta')) return undefined;
+        if (/import\.meta(?!\.url\b)/.test(source)) {
+          return { errors: [{ text: `${file}: only import.meta.url can be bundled` }] };
+        }
+        const url = `new URL(${fromDist(file)}, import.meta.url).href`;
+        return { contents: source.replaceAll('import.meta.url', url), loader: 'ts' };
+      });
+    },
+  };
+  const result = await esbuild.build({
+    absWorkingDir: ROOT,
+    entryPoints: ['cli/main.ts'],
+    outdir: DIST_DIR,
+    entryNames: '[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    keepNames: true,
+    sourcemap: 'linked',
+    metafile: true,
+    write: false,
+    logLevel: 'silent',
+    plugins: [tsxLoaded],
+  });
+  const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith('node_modules/'));
+  mkdirSync(DIST_DIR, { recursive: true });
+  const write = (file, contents) => {
+    const temporary = `${file}.${process.pid}.tmp`;
+    writeFileSync(temporary, contents);
+    renameSync(temporary, file);
+  };
+  const outputs = result.outputFiles;
+  for (const output of outputs) write(output.path, output.contents);
+  const [entry] = Object.entries(result.metafile.outputs).filter(([, o]) => o.entryPoint === 'cli/main.ts');
+  if (!entry) throw new Error('esbuild named no entry for cli/main.ts');
+  const manifest = { startedAt, entry: path.basename(entry[0]), inputs: [...inputs, SELF].sort() };
+  write(MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
+
+  const current = new Set([...outputs.map((o) => path.basename(o.path)), 'manifest.json']);
+  for (const file of readdirSync(DIST_DIR)) {
+    const full = path.join(DIST_DIR, file);
+    if (current.has(file)) continue;
+    try {
+      if (clean || statSync(full).mtimeMs < Date.now() - 3_600_000) unlinkSync(full);
+    } catch {
+      // another build removed it
+    }
+  }
+  return { entry: path.join(DIST_DIR, manifest.entry), inputs: inputs.length, outputs: outputs.length };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  const started = performance.now();
+  let built;
+  try {
+    built = await buildCli({ clean: true });
+  } catch (error) {
+    // Installed without devDependencies: cli/twinflow.js loads the TypeScript through tsx instead.
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !String(error.message).includes("'esbuild'")) throw error;
+    console.log('build-cli: esbuild is not installed; twinflow will run its TypeScript through tsx');
+    process.exit(0);
+  }
+  const { inputs, outputs } = built;
+  console.log(
+    `built ${path.relative(ROOT, DIST_DIR)}/ from ${inputs} sources into ${outputs} files (${Math.round(performance.now() - started)} ms)`,
+  );
+}
