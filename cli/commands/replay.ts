@@ -102,10 +102,13 @@ export function partitionLines(totals: KafkaReplayTotals): string[] {
   );
 }
 
-/** `--batch-size N`: events per micro-batch of an in-process replay. */
+/**
+ * `--batch-size N`: events per micro-batch of an in-process replay. 10,000 by default: one DuckDB pass and one partial
+ * per hour each, so a 1M-event day file replays in ~35 s (batches of 100, SQS's size, took 28 minutes).
+ */
 export function batchSizeOption(): Option {
   return new Option('--batch-size <n>', 'events per micro-batch')
-    .default(100)
+    .default(10_000)
     .argParser(positiveInt('batch-size'));
 }
 
