@@ -131,6 +131,13 @@ function steps(quick: boolean): Step[] {
       output: out('kafka-ingest.json'),
     },
     {
+      name: 'batch-vs-duckdb',
+      tags: ['batch'],
+      script: 'bench/batch-vs-duckdb.ts',
+      args: ['--orders', quick ? '1000000' : '1000000,10000000', '--out', out('batch-vs-duckdb.json')],
+      output: out('batch-vs-duckdb.json'),
+    },
+    {
       name: 'cli-replay',
       tags: ['cli', 'replay'],
       script: 'bench/cli-replay.ts',
@@ -615,7 +622,22 @@ function cliReplayFigures(result: Json, command: string): Figure[] {
   ];
 }
 
+function batchVsDuckdbFigures(result: Json, command: string): Figure[] {
+  return ((result['figures'] as Json[] | undefined) ?? []).map((f) => ({
+    area: 'batch',
+    figure: `${f['orders']} CSV orders: Twinflow batch vs raw DuckDB doing the same job (validate, dedupe, minute + daily facts, Parquet)`,
+    measured: `${ms(num(f['twinflowMs']))} vs ${ms(num(f['rawDuckdbMs']))}: ${f['ratio']}× (Twinflow ${JSON.stringify(f['twinflowDurationsMs'])})`,
+    userSpec: '—',
+    ours: '≤ 1.5× raw DuckDB',
+    command,
+    parameters: { orders: f['orders'] },
+    value: num(f['ratio']),
+    unit: '×',
+  }));
+}
+
 const FIGURES: Record<string, (result: Json, command: string) => Figure[]> = {
+  'batch-vs-duckdb': batchVsDuckdbFigures,
   'cli-replay': cliReplayFigures,
   datasets: datasetFigures,
   batch: batchFigures,
