@@ -234,10 +234,16 @@ export async function appendExportFile(
   const required = requiredExportColumns(ds);
   // Row numbers, refs and the raw record are only materialised for rejected rows (validated_orders), which
   // keeps a 10M-row export fast; `record_no` is enough to point back at the row.
+  // A CSV is read (in parallel, in file order) into a table first: its `rowid` numbers the rows for free, where
+  // `row_number() over ()` on the read itself took 40 % of the load (1M rows: 630 → 366 + 155 ms).
+  if (format !== 'parquet') {
+    await connection.run(
+      `create or replace temp table csv_rows as
+       select * from read_csv(${sqlPath(localPath)}, header = true, all_varchar = true, store_rejects = true, rejects_scan = 'reject_scans_t', rejects_table = 'reject_errors_t')`,
+    );
+  }
   const relation =
-    format === 'parquet'
-      ? `read_parquet(${sqlPath(localPath)}, file_row_number = true)`
-      : `read_csv(${sqlPath(localPath)}, header = true, all_varchar = true, store_rejects = true, rejects_scan = 'reject_scans_t', rejects_table = 'reject_errors_t')`;
+    format === 'parquet' ? `read_parquet(${sqlPath(localPath)}, file_row_number = true)` : 'csv_rows';
   const types = await columnTypesOf(connection, relation);
   // CSV columns are all VARCHAR; Parquet columns keep their types until typedColumnText turns them into text.
   const columns = declared.flatMap((field) => {
@@ -255,7 +261,7 @@ export async function appendExportFile(
     : 'null::varchar[]';
   const invalidUtf8 = columns.flatMap((c) => (c.invalidUtf8 ? [c.invalidUtf8] : []));
   const parseError = invalidUtf8.length ? `if(${invalidUtf8.join(' or ')}, $notUtf8, null)` : 'null::varchar';
-  const recordNo = format === 'parquet' ? 'file_row_number + 1' : 'row_number() over ()';
+  const recordNo = format === 'parquet' ? 'file_row_number + 1' : 'rowid + 1';
   try {
     await connection.run(
       `insert into raw_${ds.name} by name
@@ -291,7 +297,9 @@ export async function appendExportFile(
        group by line`,
       { source: sourceKey, notUtf8: NOT_UTF8 },
     );
-    await connection.run('drop table if exists reject_errors_t; drop table if exists reject_scans_t');
+    await connection.run(
+      'drop table if exists reject_errors_t; drop table if exists reject_scans_t; drop table if exists csv_rows',
+    );
   }
   return { missingColumns: required.filter((field) => !types.has(field)) };
 }

@@ -145,6 +145,31 @@ describe('batch exports as real producers write them', () => {
     ]);
   });
 
+  it('a rejected CSV row is named by its row number in the file (rows numbered in file order, in parallel reads too)', async () => {
+    const dir = tempDir();
+    const deps = testDeps(dir);
+    const header = 'order_id,user_id,product_id,quantity,unit_price,currency,event_time';
+    // Enough rows for DuckDB to read the file in several parallel chunks; rows 7 and 150000 are invalid.
+    const lines = Array.from({ length: 200_000 }, (_, i) =>
+      i === 6 || i === 149_999
+        ? `bad${i},u1,p1,0,2.50,USD,${DAY}T08:00:00Z`
+        : `o${i},u1,p1,1,2.50,USD,${DAY}T08:00:00Z`,
+    );
+    await deps.store.put(`landing/orders/dt=${DAY}/orders.csv`, [header, ...lines, ''].join('\n'));
+
+    const report = await runBatchDay({ day: DAY, thresholds: { force: true } }, deps);
+
+    expect(report.counts).toMatchObject({ received: 200_000, quarantined: 2 });
+    expect(
+      quarantineOf(dir, report.quarantineKey)
+        .map((q) => q.record_ref)
+        .sort(),
+    ).toEqual([
+      `landing/orders/dt=${DAY}/orders.csv:row-150000`,
+      `landing/orders/dt=${DAY}/orders.csv:row-7`,
+    ]);
+  });
+
   it('a JSONL export rejects ids of the wrong JSON type and records with a duplicated key', async () => {
     // Prepare
     const dir = tempDir();
