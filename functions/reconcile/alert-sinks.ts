@@ -1,4 +1,5 @@
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { publishAlert } from '../alerts/sns-publish.ts';
 import { lake } from '../pipeline/lake-layout.ts';
 import { type ObjectStore, putJson } from '../pipeline/object-store.ts';
 import type { LogPort } from '../pipeline/ports.ts';
@@ -20,34 +21,25 @@ export function lakeAlertSink(store: ObjectStore, log: LogPort): AlertSink {
   };
 }
 
-/** SNS subjects are limited to 100 printable ASCII characters. */
+/** Where and how much, for the SNS subject. */
 function subjectOf(alert: ReconciliationAlert): string {
   const { day, hour, product_id } = alert.where;
   const where = [day, hour === null ? '' : `hour ${hour}`, product_id === null ? '' : `product ${product_id}`]
     .filter(Boolean)
     .join(' ');
   const percent = (Number(alert.how_much.max_abs_deviation) * 100).toFixed(1);
-  return `Twinflow batch/realtime deviation ${percent}% on ${where}`
-    .replace(/[^\x20-\x7e]/g, '?')
-    .slice(0, 100);
+  return `Twinflow batch/realtime deviation ${percent}% on ${where}`;
 }
 
 /** Publishes each alert to the SNS topic: the subject says where and how much, the message is the alert JSON. */
 export function snsAlertSink(client: SNSClient, topicArn: string): AlertSink {
   return {
-    async publish(alert) {
-      await client.send(
-        new PublishCommand({
-          TopicArn: topicArn,
-          Subject: subjectOf(alert),
-          Message: JSON.stringify(alert, null, 2),
-          MessageAttributes: {
-            day: { DataType: 'String', StringValue: alert.where.day },
-            kind: { DataType: 'String', StringValue: alert.kind },
-          },
-        }),
-      );
-    },
+    publish: (alert) =>
+      publishAlert(client, topicArn, {
+        subject: subjectOf(alert),
+        body: alert,
+        attributes: { day: alert.where.day, kind: alert.kind },
+      }),
   };
 }
 
