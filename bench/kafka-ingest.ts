@@ -31,6 +31,7 @@ import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
 import { stageConfig } from '../lib/stage-config.ts';
 import { datasetVariable, ingestFunctionName } from '../lib/twinflow-functions.ts';
 import { hasKcat } from '../local/kafka-broker.ts';
+import { groupLag } from '../local/kafka-event-source.ts';
 import { sendBodies } from '../local/order-feed.ts';
 import { createOrderGenerator } from '../local/order-generator.ts';
 import {
@@ -132,15 +133,7 @@ async function kafkaEntrance(twinflow: RunningTwinflow): Promise<Entrance> {
       if (bodies.length > 0) await producer.send({ topic, messages: bodies.map((value) => ({ value })) });
     },
     async pending() {
-      // As the runtime's KafkaEventSource.lag(): high watermark minus the group's committed offset.
-      const [ends, [committed]] = await Promise.all([
-        admin.fetchTopicOffsets(topic),
-        admin.fetchOffsets({ groupId, topics: [topic] }),
-      ]);
-      return ends.reduce((sum, end) => {
-        const at = Number(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
-        return sum + Math.max(0, Number(end.high) - (at < 0 ? Number(end.low) : at));
-      }, 0);
+      return (await groupLag(admin, topic, groupId)).reduce((sum, p) => sum + p.lag, 0);
     },
     partitions: async () => (await admin.fetchTopicOffsets(topic)).length,
     async close() {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Consumer, type EachBatchPayload, Kafka, logLevel } from 'kafkajs';
+import { type Admin, type Consumer, type EachBatchPayload, Kafka, logLevel } from 'kafkajs';
 import pLimit from 'p-limit';
 import { type KafkaFailureRecord, kafkaFailureRecordOf } from '../functions/stream/kafka-failures.ts';
 import {
@@ -51,7 +51,10 @@ export interface KafkaEventSourceOptions {
   /** The function's ARN, for the failure records. */
   functionArn: string;
   invoke: (event: ReturnType<typeof kafkaEventOf>) => Promise<InvocationOutcome>;
-  /** The failure destination: sends a failure record (e.g. to the DLQ). Without one, failing records block. */
+  /**
+   * The failure destination: sends a failure record (e.g. to the DLQ). Without one, records whose retries ran out
+   * are dropped (reported through `onError`), as Lambda does.
+   */
   onFailure?: (record: KafkaFailureRecord) => Promise<void>;
   onBatch?: (report: KafkaBatchReport) => void;
   onError?: (error: Error) => void;
@@ -78,6 +81,25 @@ export interface PartitionLag {
   lag: number;
 }
 
+/**
+ * A consumer group's lag on each partition of a topic: the high watermark minus the group's committed offset (the
+ * partition's low watermark while the group has committed nothing there).
+ */
+export async function groupLag(admin: Admin, topic: string, groupId: string): Promise<PartitionLag[]> {
+  const [ends, [committed]] = await Promise.all([
+    admin.fetchTopicOffsets(topic),
+    admin.fetchOffsets({ groupId, topics: [topic] }),
+  ]);
+  return ends
+    .map((end) => {
+      const at = Number(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
+      const position = at < 0 ? Number(end.low) : at;
+      const high = Number(end.high);
+      return { partition: end.partition, committed: position, high, lag: Math.max(0, high - position) };
+    })
+    .sort((a, b) => a.partition - b.partition);
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A partition's records fetched and not yet settled, in offset order. */
@@ -101,6 +123,8 @@ export class KafkaEventSource {
   private readonly limit: ReturnType<typeof pLimit>;
   private stopping = false;
   private assigned: number[] = [];
+  /** Connected on the first `lag()` (the runtime asks every few seconds), disconnected on stop. */
+  private admin: Promise<Admin> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: KafkaEventSourceOptions) {
@@ -154,6 +178,7 @@ export class KafkaEventSource {
     for (const queue of this.queues.values()) this.schedule(queue);
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
     await this.consumer?.disconnect().catch(() => undefined);
+    await (await this.admin?.catch(() => undefined))?.disconnect().catch(() => undefined);
   }
 
   /** The partitions of the topic the group gave this member at its last join. */
@@ -163,25 +188,11 @@ export class KafkaEventSource {
 
   /** The group's lag per partition of the topic. */
   async lag(): Promise<PartitionLag[]> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const [ends, [committed]] = await Promise.all([
-        admin.fetchTopicOffsets(this.options.topic),
-        admin.fetchOffsets({ groupId: this.options.groupId, topics: [this.options.topic] }),
-      ]);
-      return ends
-        .map((end) => {
-          const at = Number(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
-          const low = Number(end.low);
-          const position = at < 0 ? low : at;
-          const high = Number(end.high);
-          return { partition: end.partition, committed: position, high, lag: Math.max(0, high - position) };
-        })
-        .sort((a, b) => a.partition - b.partition);
-    } finally {
-      await admin.disconnect();
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      this.admin = admin.connect().then(() => admin);
     }
+    return groupLag(await this.admin, this.options.topic, this.options.groupId);
   }
 
   /**

@@ -3,14 +3,14 @@ import { type Command, Option } from 'commander';
 import { datasetQueueUrl, queueUrlEnv } from '../../functions/ops/dataset-queues.ts';
 import { type Dataset, dataset } from '../../functions/pipeline/datasets.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
-import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
 import { allowedLatenessSeconds } from '../../functions/settings/settings.ts';
 import { failedRangesOf } from '../../functions/stream/kafka-failures.ts';
-import { cliEnv, datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
+import { cliEnv, datasetOption, lakeOption, settingOption, tzOption } from '../cli-env.ts';
 import {
   batchSizeOption,
   compactDays,
   partitionLines,
+  replayDeps,
   totalsLine,
   touchedDays,
   withKafkaErrors,
@@ -245,13 +245,7 @@ async function redriveKafka(
   },
 ): Promise<number> {
   const { bootstrapServersOf, redriveKafkaFailures } = await import('../../functions/ops/kafka-replay.ts');
-  const store = await openCliStore(options.lake);
-  const deps = {
-    store,
-    clock: () => new Date(),
-    log: options.verbose ? consoleLog : silentLog,
-    timeZone: options.tz,
-  };
+  const deps = await replayDeps(options);
   let others = 0;
   await withKafkaErrors(async () => {
     const { days, onBatch } = touchedDays();
@@ -273,7 +267,7 @@ async function redriveKafka(
     const compaction = await compactDays(deps, days, ds.name, options.compact);
     console.log(
       `redrove ${result.redriven} Kafka failure record(s) from the topic: ${result.received} event(s) replayed in ` +
-        `${result.batches} micro-batch(es), ${totalsLine(result, ds.name)} (lake ${store.location})`,
+        `${result.batches} micro-batch(es), ${totalsLine(result, ds.name)} (lake ${deps.store.location})`,
     );
     for (const line of partitionLines(result)) console.log(line);
     if (compaction) console.log(`compacted ${compaction.days.length} day(s)`);

@@ -182,9 +182,7 @@ export function register(program: Command): void {
         });
         return;
       }
-      const store = await openCliStore(options.lake);
-      const now = () => new Date();
-      const deps = { store, clock: now, log: options.verbose ? consoleLog : silentLog, timeZone: options.tz };
+      const deps = await replayDeps(options);
       const { days, onBatch } = touchedDays();
       const totals = await replayMessages(
         fileMessages(options.file),
@@ -205,17 +203,29 @@ export function register(program: Command): void {
         console.log(
           `replayed ${totals.received} event(s) in ${totals.batches} micro-batch(es), ${totals.durationMs} ms: ` +
             `${totals.orders} ${ds.name === 'orders' ? 'orders' : 'events'} counted, ${totals.quarantined} quarantined, ${totals.duplicates} duplicates, ` +
-            `${totals.late} late, ${totals.failed} failed (lake ${store.location})`,
+            `${totals.late} late, ${totals.failed} failed (lake ${deps.store.location})`,
         );
-        if (compaction) {
-          const removed = compaction.days.reduce((sum, d) => sum + d.duplicates, 0);
-          console.log(
-            `compacted ${compaction.days.length} day(s); ${removed} duplicate(s) removed (same ${ds.key.join(', ')} on one day)`,
-          );
-        }
+        if (compaction) console.log(compactionLine(compaction, ds));
       }
       if (totals.failed > 0) process.exitCode = 1;
     });
+}
+
+/** What an in-process replay runs the core with: the `--lake` store, the wall clock, `--verbose` logs, `--tz`. */
+export async function replayDeps(options: { lake: string; verbose: boolean; tz: string }): Promise<CoreDeps> {
+  const store = await openCliStore(options.lake);
+  return {
+    store,
+    clock: () => new Date(),
+    log: options.verbose ? consoleLog : silentLog,
+    timeZone: options.tz,
+  };
+}
+
+/** The compaction after a replay, for its summary. */
+function compactionLine(compaction: { days: { duplicates: number }[] }, ds: Dataset): string {
+  const removed = compaction.days.reduce((sum, d) => sum + d.duplicates, 0);
+  return `compacted ${compaction.days.length} day(s); ${removed} duplicate(s) removed (same ${ds.key.join(', ')} on one day)`;
 }
 
 /** The days a replay's micro-batches touched, gathered by its `onBatch`, for `compactDays`. */
@@ -262,13 +272,7 @@ async function replayKafkaCommand(
 ): Promise<void> {
   const { bootstrapServersOf, replayFromKafka } = await import('../../functions/ops/kafka-replay.ts');
   const bootstrapServers = bootstrapServersOf(options.bootstrapServers, process.env);
-  const store = await openCliStore(options.lake);
-  const deps = {
-    store,
-    clock: () => new Date(),
-    log: options.verbose ? consoleLog : silentLog,
-    timeZone: options.tz,
-  };
+  const deps = await replayDeps(options);
   await withKafkaErrors(async () => {
     const { days, onBatch } = touchedDays();
     const totals = await replayFromKafka(
@@ -289,15 +293,10 @@ async function replayKafkaCommand(
     } else {
       console.log(
         `replayed ${totals.received} event(s) from Kafka at ${bootstrapServers} in ${totals.batches} micro-batch(es), ` +
-          `${totals.durationMs} ms: ${totalsLine(totals, ds.name)} (lake ${store.location})`,
+          `${totals.durationMs} ms: ${totalsLine(totals, ds.name)} (lake ${deps.store.location})`,
       );
       for (const line of partitionLines(totals)) console.log(line);
-      if (compaction) {
-        const removed = compaction.days.reduce((sum, d) => sum + d.duplicates, 0);
-        console.log(
-          `compacted ${compaction.days.length} day(s); ${removed} duplicate(s) removed (same ${ds.key.join(', ')} on one day)`,
-        );
-      }
+      if (compaction) console.log(compactionLine(compaction, ds));
     }
     if (totals.failed > 0) process.exitCode = 1;
   });

@@ -7,6 +7,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hasKcat, isAlive } from '../../local/kafka-broker.ts';
+import { groupLag } from '../../local/kafka-event-source.ts';
 import { createOrderGenerator, type OrderEvent } from '../../local/order-generator.ts';
 import {
   eventually,
@@ -71,28 +72,14 @@ async function connectedProducer(kafka: Kafka): Promise<Producer> {
 }
 
 /** The consumer group's committed offsets against the topic's high watermarks, summed over partitions. */
-async function groupLag(
-  kafka: Kafka,
-  topic: string,
-): Promise<{ lag: number; committed: number; high: number }> {
+async function lagOf(kafka: Kafka, topic: string): Promise<{ lag: number; committed: number; high: number }> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const [ends, [offsets]] = await Promise.all([
-      admin.fetchTopicOffsets(topic),
-      admin.fetchOffsets({ groupId: GROUP, topics: [topic] }),
-    ]);
-    let lag = 0;
-    let committed = 0;
-    let high = 0;
-    for (const end of ends) {
-      const at = Number(offsets?.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
-      const position = at < 0 ? Number(end.low) : at;
-      lag += Number(end.high) - position;
-      committed += position;
-      high += Number(end.high);
-    }
-    return { lag, committed, high };
+    const partitions = await groupLag(admin, topic, GROUP);
+    const sum = (pick: (p: (typeof partitions)[number]) => number) =>
+      partitions.reduce((n, p) => n + pick(p), 0);
+    return { lag: sum((p) => p.lag), committed: sum((p) => p.committed), high: sum((p) => p.high) };
   } finally {
     await admin.disconnect();
   }
@@ -150,13 +137,13 @@ describe.skipIf(!hasKcat())('twinflow start --ingest kafka (needs kcat: apt-get 
     await producer.disconnect();
     await first.stop('SIGKILL');
     const broker = brokerRecord(dataDir);
-    const atCrash = await groupLag(kafka, topic);
+    const atCrash = await lagOf(kafka, topic);
     const brokerSurvived = broker !== undefined && isAlive(broker.pid);
 
     const second = await startTwinflow(dataDir, ['--ingest', 'kafka']);
     running.push(second);
     const drained = await eventually(
-      () => groupLag(kafka, topic),
+      () => lagOf(kafka, topic),
       (l) => l.lag === 0,
       40_000,
     );
@@ -229,7 +216,7 @@ describe.skipIf(!hasKcat())('twinflow start --ingest kafka (needs kcat: apt-get 
     });
     await producer.disconnect();
     const drained = await eventually(
-      () => groupLag(kafka, topic),
+      () => lagOf(kafka, topic),
       (l) => l.lag === 0 && l.high === 5,
       30_000,
     );
