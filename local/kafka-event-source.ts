@@ -163,6 +163,9 @@ export class KafkaEventSource {
     });
     consumer.on(consumer.events.CRASH, (event) => {
       this.options.onError?.(event.payload.error);
+      // kafkajs restarts itself after retriable errors only; a mapping keeps polling whatever the error (the mock
+      // broker answers a follower's SyncGroup during a rebalance with a protocol error now and then).
+      if (!event.payload.restart && !this.stopping) this.restartAfterCrash();
     });
     await consumer.run({
       autoCommit: false,
@@ -170,6 +173,27 @@ export class KafkaEventSource {
       partitionsConsumedConcurrently: Math.max(1, this.options.maxConcurrency),
       eachBatch: (payload) => this.consumePartitionBatch(payload),
     });
+  }
+
+  /**
+   * A new consumer in place of a crashed one: the records it had fetched but not invoked are dropped (uncommitted,
+   * so the new member of the group fetches them again from the committed offsets).
+   */
+  private restartAfterCrash(): void {
+    for (const queue of this.queues.values()) {
+      clearTimeout(queue.timer);
+      queue.timer = undefined;
+      queue.records = [];
+      queue.paused = false;
+    }
+    this.assigned = [];
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.start().catch((error: unknown) => {
+        this.options.onError?.(error as Error);
+        if (!this.stopping) this.restartAfterCrash();
+      });
+    }, 1000);
   }
 
   /** Stops taking records, invokes the batches being gathered, waits for running batches, leaves the group. */

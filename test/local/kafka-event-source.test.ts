@@ -42,8 +42,12 @@ describe.skipIf(!hasKcat())('Kafka event source emulation (needs kcat: apt-get i
   const produce = async (topic: string, values: string[]) => {
     const producer = kafka.producer();
     await producer.connect();
-    // Keys spread the records over the topic's partitions.
-    await producer.send({ topic, messages: values.map((value, i) => ({ key: `k${i % 7}`, value })) });
+    // Round-robin over the topic's 4 partitions (the keys k0…k6 alone hash to partitions 0 and 1 only, so a member
+    // assigned 2 and 3 would get nothing).
+    await producer.send({
+      topic,
+      messages: values.map((value, i) => ({ key: `k${i % 7}`, partition: i % 4, value })),
+    });
     await producer.disconnect();
   };
 
@@ -207,7 +211,10 @@ describe.skipIf(!hasKcat())('Kafka event source emulation (needs kcat: apt-get i
     await until('some batches', () => first.reports.length >= 2);
     const second = source(topic, handler);
     await second.es.start();
-    await until('the rebalance', () => first.es.assignedPartitions().length < 4);
+    await until(
+      'the rebalance',
+      () => second.es.assignedPartitions().length > 0 && first.es.assignedPartitions().length < 4,
+    );
     await produce(topic, [...bodies.slice(120), ...retries]);
     await until('the group caught up', async () => (await first.es.lag()).every((p) => p.lag === 0), 60_000);
     await Promise.all([first.es.stop(), second.es.stop()]);
