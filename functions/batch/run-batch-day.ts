@@ -81,27 +81,123 @@ export interface BatchDayState {
   completedAt: string;
 }
 
+/** A run planned on one version of a day's exports found another: it publishes nothing (run the day again). */
+export class LandingChangedError extends Error {
+  constructor(dataset: string, day: string, planned: string, now: string) {
+    super(
+      `${dataset} ${day}: the landing exports changed since the run was planned (version ${planned}, now ${now}); run the day again`,
+    );
+    this.name = 'LandingChangedError';
+  }
+}
+
 /** Old view versions are kept this long after being replaced, so a reader holding the old index can finish. */
 const SUPERSEDED_GRACE_MS = 15 * 60_000;
 
 const EMPTY_COUNTS: RecordCounts = { received: 0, valid: 0, quarantined: 0, duplicates: 0, orders: 0 };
+
+/** What a day's computation left in its connection's tables (`<facts>`, the models) and tells the publish step. */
+export interface DayComputation {
+  counts: RecordCounts;
+  /** Per export file, the required columns it lacks. */
+  missingColumns: Record<string, string[]>;
+  /** Export files none of which could be read, with why. */
+  unreadableFiles: Record<string, string>;
+  topReasons: ReasonCount[];
+  /** Writes the day's rejected records (JSONL, by record ref) to `localPath`; how many. */
+  writeQuarantine(localPath: string): Promise<number>;
+}
+
+/** What a day's computation is given: the day, its dataset, its inputs as of the run's start. */
+export interface DayContext {
+  day: string;
+  ds: Dataset;
+  timeZone: string;
+  files: LandingFile[];
+  neighbourFiles: LandingFile[];
+  version: string;
+  started: Date;
+  policy?: ValidationPolicy | undefined;
+  durations: BatchRunReport['durationsMs'];
+}
+
+/**
+ * Computes a day in one function: every export into one table, validated, deduplicated and modelled by the shared
+ * SQL (the fan-out computes the same tables from its workers' parts: fan-out.ts).
+ */
+async function computeInOneFunction(
+  connection: DuckDBConnection,
+  ctx: DayContext,
+  deps: CoreDeps,
+): Promise<DayComputation> {
+  const { ds, day, files } = ctx;
+  const t0 = performance.now();
+  if (ds.neighbourDays > 0) await loadNeighbours(connection, deps, ds, day, ctx.neighbourFiles, ctx.policy);
+  await createRawTable(connection, ds);
+  const missingColumns: Record<string, string[]> = {};
+  const unreadableFiles: Record<string, string> = {};
+  for (const file of files) {
+    const local = await deps.store.localPath(file);
+    const problems = await appendExportFile(connection, local, file.format, file.key, ds);
+    missingColumns[file.key] = problems.missingColumns;
+    if (problems.unreadable) unreadableFiles[file.key] = problems.unreadable;
+  }
+  ctx.durations.load = performance.now() - t0;
+  const counts = await buildDatasetViews(connection, {
+    daily: true,
+    expectedDay: day,
+    dataset: ds,
+    timeZone: ctx.timeZone,
+    ...(ctx.policy ? { policy: ctx.policy } : {}),
+  });
+  const validated = `validated_${ds.name}`;
+  return {
+    counts,
+    missingColumns,
+    unreadableFiles,
+    topReasons: counts.quarantined > 0 ? await topRejectReasons(connection, 5, validated) : [],
+    writeQuarantine: (localPath) => copyQuarantine(connection, localPath, ctx.started, 'true', validated),
+  };
+}
 
 /**
  * Runs the batch layer for one day: read its exports, validate, gate, aggregate with the shared SQL, write the
  * views under a deterministic version, and only then publish the day. A failed fatal gate publishes nothing
  * and throws `QualityGateError` (after storing the failed run's report).
  */
-export async function runBatchDay(
+export function runBatchDay(
   input: { day: string; thresholds?: Partial<GateThresholds>; policy?: ValidationPolicy; dataset?: string },
   deps: CoreDeps,
+): Promise<BatchRunReport> {
+  return runDay(input, deps, (connection, ctx) => computeInOneFunction(connection, ctx, deps));
+}
+
+/**
+ * One batch run of a day, whoever computes it: the inputs and version, the run report, the gates, the quarantine,
+ * the views under the version, the publish, the day's state and the balances' closes. `compute` fills the
+ * connection's tables (one function, or the fan-out's merge); `expectedVersion` makes a run fail rather than
+ * publish when the day's inputs changed since it was planned.
+ */
+export async function runDay(
+  input: {
+    day: string;
+    thresholds?: Partial<GateThresholds>;
+    policy?: ValidationPolicy;
+    dataset?: string;
+    expectedVersion?: string;
+    runId?: string;
+    startedAt?: Date;
+  },
+  deps: CoreDeps,
+  compute: (connection: DuckDBConnection, ctx: DayContext) => Promise<DayComputation>,
 ): Promise<BatchRunReport> {
   const day = parseDay(input.day);
   const ds = dataset(input.dataset ?? 'orders');
   const thresholds = gateThresholds(input.thresholds);
   const { store, clock, log } = deps;
-  const started = clock();
+  const started = input.startedAt ?? clock();
   const t0 = performance.now();
-  const runId = newRunId(started);
+  const runId = input.runId ?? newRunId(started);
   // A dataset whose models read the neighbouring days (sessions across midnight) validates their exports too, so
   // the day's views follow from its own and its neighbours' exports: a neighbour's new export is a new version.
   const { files, neighbourFiles, version } = await dayInputs(store, day, ds.name);
@@ -132,32 +228,28 @@ export async function runBatchDay(
   };
   log.info('batch day started', { day, runId, version, files: files.length });
   try {
+    if (input.expectedVersion !== undefined && input.expectedVersion !== version) {
+      throw new LandingChangedError(ds.name, day, input.expectedVersion, version);
+    }
     await withConnection(async (connection) => {
-      if (ds.neighbourDays > 0) await loadNeighbours(connection, deps, ds, day, neighbourFiles, input.policy);
-      await createRawTable(connection, ds);
-      const missingColumns: Record<string, string[]> = {};
-      const unreadableFiles: Record<string, string> = {};
-      for (const file of files) {
-        const local = await store.localPath(file);
-        const problems = await appendExportFile(connection, local, file.format, file.key, ds);
-        missingColumns[file.key] = problems.missingColumns;
-        if (problems.unreadable) unreadableFiles[file.key] = problems.unreadable;
-      }
-      durations.load = performance.now() - t0;
-      const counts = await buildDatasetViews(connection, {
-        daily: true,
-        expectedDay: day,
-        dataset: ds,
+      const computed = await compute(connection, {
+        day,
+        ds,
         timeZone,
-        ...(input.policy ? { policy: input.policy } : {}),
+        files,
+        neighbourFiles,
+        version,
+        started,
+        policy: input.policy,
+        durations,
       });
+      const { counts } = computed;
       const revenueRows = await dayMoney(connection, ds);
       report.counts = counts;
       report.revenue_by_currency = Object.fromEntries(
         revenueRows.map((row) => [String(row['currency']), String(row['revenue'])]),
       );
-      report.topReasons =
-        counts.quarantined > 0 ? await topRejectReasons(connection, 5, `validated_${ds.name}`) : [];
+      report.topReasons = computed.topReasons;
       durations.transform = performance.now() - t0 - durations.load;
       report.cross_day_duplicates = await crossDayDuplicates(connection, deps, index, day, ds);
       report.gates = evaluateGates(
@@ -166,8 +258,8 @@ export async function runBatchDay(
           dataset: ds.name,
           key: ds.key,
           counts,
-          missingColumns,
-          unreadableFiles,
+          missingColumns: computed.missingColumns,
+          unreadableFiles: computed.unreadableFiles,
           trailingOrders,
           crossDayDuplicates: report.cross_day_duplicates,
           newestLandingAt: files.length
@@ -183,7 +275,7 @@ export async function runBatchDay(
       // Kept whether or not the day publishes: when a gate fails because records are invalid, these are the
       // records an operator has to look at.
       const quarantinePath = path.join(workDir, 'quarantine.jsonl');
-      if ((await copyQuarantine(connection, quarantinePath, started, 'true', `validated_${ds.name}`)) > 0) {
+      if ((await computed.writeQuarantine(quarantinePath)) > 0) {
         report.quarantineKey = lake.quarantine(day, `batch-${version}`, ds.name);
         await store.putFile(report.quarantineKey, quarantinePath);
       }
@@ -272,7 +364,7 @@ export async function runBatchDay(
  * `<facts>_neighbours` from the neighbouring days' exports: validated and deduplicated by the same models (their own
  * runs quarantine and gate them; here they are context only).
  */
-async function loadNeighbours(
+export async function loadNeighbours(
   connection: DuckDBConnection,
   deps: CoreDeps,
   ds: Dataset,

@@ -32,6 +32,30 @@ export async function validateRawTable(
 }
 
 /**
+ * `validated_<dataset>` over `raw_<dataset>`: every record judged by the dataset's validation and, for a day's
+ * export (`expectedDay`), rejected when its event is not of that day (it would be served under the wrong day).
+ */
+export async function validateRecords(
+  connection: DuckDBConnection,
+  options: {
+    expectedDay?: string | undefined;
+    policy?: ValidationPolicy | undefined;
+    timeZone: string;
+    dataset: Dataset;
+  },
+): Promise<void> {
+  const { timeZone, dataset: ds } = options;
+  await validateRawTable(connection, options.policy, timeZone, ds);
+  if (options.expectedDay === undefined) return;
+  await connection.run(
+    `update validated_${ds.name}
+     set is_valid = false, reasons = list_append(reasons, $field || ': not in the export day ' || $day || $zone)
+     where is_valid and reporting_day <> $day::date`,
+    { field: ds.eventTime, day: options.expectedDay, zone: timeZone === UTC ? '' : ` (${timeZone})` },
+  );
+}
+
+/**
  * Runs a dataset's shared models over `raw_<dataset>` (default orders): validation, the dedup rule (its facts) and
  * its minute models. The batch layer also materialises the day rollups and rejects events outside its export day
  * (`expectedDay`); the speed layer stops at minutes.
@@ -51,20 +75,7 @@ export async function buildDatasetViews(
   const timeZone = options.timeZone ?? UTC;
   const ds = options.dataset ?? dataset('orders');
   const validated = `validated_${ds.name}`;
-  await validateRawTable(connection, options.policy, timeZone, ds);
-  if (options.expectedDay !== undefined) {
-    // A day's export may only hold that day's events; others would be served under the wrong day.
-    await connection.run(
-      `update ${validated}
-       set is_valid = false, reasons = list_append(reasons, $field || ': not in the export day ' || $day || $zone)
-       where is_valid and reporting_day <> $day::date`,
-      {
-        field: ds.eventTime,
-        day: options.expectedDay,
-        zone: timeZone === UTC ? '' : ` (${timeZone})`,
-      },
-    );
-  }
+  await validateRecords(connection, { ...options, timeZone, dataset: ds });
   await materialize(connection, ds.facts);
   for (const model of ds.models.filter((m) => m.grain === 'minute')) {
     if (options.microBatch && model.realtime === 'compaction') continue;

@@ -80,6 +80,13 @@ export const lake = {
     `state/batch/${declaredName(dataset)}/runs/dt=${parseDay(day)}/${safeId(runId, 'run id')}.json`,
   batchRunReportPrefix: (day: string, dataset = 'orders') =>
     `state/batch/${declaredName(dataset)}/runs/dt=${parseDay(day)}/`,
+  /**
+   * A fanned-out batch day's parts, per version of its inputs (a re-run of the same inputs resumes): the item list the
+   * state machine's Map reads, per export file its valid rows by key bucket, its rejected rows and a summary, per
+   * bucket its facts, its additive models' rows and a summary.
+   */
+  fanOutRoot: (day: string, version: string, dataset = 'orders') =>
+    `state/batch/${declaredName(dataset)}/fan-out/dt=${parseDay(day)}/${safeId(version, 'version')}/`,
   /** The speed layer's state of a dataset: its watermark and one stats document per micro-batch and event day. */
   streamWatermark: (dataset = 'orders') => `state/stream/${declaredName(dataset)}/watermark.json`,
   /** A Kafka dataset's consumer lag per partition, as the local runtime measures it (AWS: the OffsetLag metric). */
