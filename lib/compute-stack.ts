@@ -6,6 +6,7 @@ import type { Construct } from 'constructs';
 import { LEGACY_INGEST_DATASET } from '../functions/ingest-orders/dataset.ts';
 import { type Dataset, listBalances, listDatasets } from '../functions/pipeline/datasets.ts';
 import { microBatchModelsOf } from '../functions/pipeline/realtime-view.ts';
+import { BatchFanOut } from './constructs/batch-fan-out.ts';
 import { KafkaConsumer } from './constructs/kafka-consumer.ts';
 import { LakeAccess, type LakeGrants } from './constructs/lake-access.ts';
 import { MicroBatchConsumer } from './constructs/micro-batch-consumer.ts';
@@ -103,6 +104,7 @@ function monitoringName(constructId: string): string {
  */
 export class ComputeStack extends Stack {
   readonly queryApi: QueryApi;
+  readonly batchFanOut: BatchFanOut;
 
   constructor(scope: Construct, id: string, props: ComputeStackProps) {
     super(scope, id, props);
@@ -157,6 +159,20 @@ export class ComputeStack extends Stack {
       read: ['landing/', 'views/batch/', 'state/batch/', ...balanceReads],
       write: ['views/batch/', 'quarantine/', 'state/batch/'],
       delete: ['views/batch/'],
+    });
+    // A day past one function: the same grants, its steps on the fan-out state machine.
+    const batchFanOut = functionNamed('batch-fan-out');
+    lake.connect(batchFanOut, {
+      read: ['landing/', 'views/batch/', 'state/batch/', ...balanceReads],
+      write: ['views/batch/', 'quarantine/', 'state/batch/'],
+      delete: ['views/batch/'],
+    });
+    this.batchFanOut = new BatchFanOut(this, 'BatchFanOutDay', {
+      function: batchFanOut,
+      lake,
+      maxConcurrency: config.batch.fanOutMaxConcurrency,
+      logRetentionDays: config.logRetentionDays,
+      retainData: config.retainData,
     });
     new ScheduledJob(this, 'RunBatchDaily', {
       function: runBatch,

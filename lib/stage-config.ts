@@ -3,6 +3,8 @@ import {
   acceptedCurrencies,
   allowedLatenessSeconds,
   deviationThreshold,
+  fanOutBuckets,
+  fanOutThresholdBytes,
   maxClockSkewSeconds,
   maxMalformedShare,
   reconcileLookbackDays,
@@ -132,6 +134,12 @@ export interface StageConfig {
      * `batchDayPublished` datapoint arrived for 24 h + this slack.
      */
     readonly publishDeadlineHours: number;
+    /** A day with at least this many bytes of exports runs on the fan-out state machine (else one function). */
+    readonly fanOutThresholdBytes: number;
+    /** Key buckets of a fanned-out day: its reduce workers. */
+    readonly fanOutBuckets: number;
+    /** Map and reduce workers of one fanned-out day at a time (the Distributed Map's MaxConcurrency). */
+    readonly fanOutMaxConcurrency: number;
   };
   readonly compaction: {
     readonly schedule: ScheduleExpression;
@@ -206,6 +214,9 @@ const dev: StageConfig = {
     spikeFactor: spikeFactor.default,
     maxMalformedShare: maxMalformedShare.default,
     publishDeadlineHours: 2,
+    fanOutThresholdBytes: fanOutThresholdBytes.default,
+    fanOutBuckets: fanOutBuckets.default,
+    fanOutMaxConcurrency: 40,
   },
   // Every minute: a realtime answer reads each hour's compacted file plus the partials written since the last
   // compaction (~8 at an 8 s window, instead of ~40 at 5 minutes), and over-counts from regrouped SQS
@@ -298,6 +309,10 @@ function validate(config: StageConfig): void {
     fail('stream.maxConcurrency', 'must be in 2..1000 (SQS event source scaling limits)');
   }
   if (stream.maxReceiveCount < 1) fail('stream.maxReceiveCount', 'must be at least 1');
+  const { fanOutMaxConcurrency } = config.batch;
+  if (!Number.isInteger(fanOutMaxConcurrency) || fanOutMaxConcurrency < 1 || fanOutMaxConcurrency > 10_000) {
+    fail('batch.fanOutMaxConcurrency', 'must be an integer in 1..10000 (Distributed Map child executions)');
+  }
   if (stream.queueVisibilityTimeoutSeconds < 6 * stream.functionTimeoutSeconds) {
     fail('stream.queueVisibilityTimeoutSeconds', 'must be at least 6x stream.functionTimeoutSeconds');
   }

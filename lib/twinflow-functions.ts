@@ -57,6 +57,18 @@ const RUN_BATCH: TwinflowFunctionSpec = {
   environment: {},
 };
 
+/** The steps of a fanned-out batch day (plan, map, reduce, merge) on the state machine, with run-batch's settings. */
+const BATCH_FAN_OUT: TwinflowFunctionSpec = {
+  name: 'batch-fan-out',
+  id: 'BatchFanOut',
+  entry: 'functions/batch-fan-out/handler.ts',
+  description: 'Batch layer at scale: plans, maps, reduces and merges a day on the fan-out state machine',
+  memorySize: 3008,
+  timeoutSeconds: 15 * 60,
+  settings: RUN_BATCH_SETTINGS,
+  environment: {},
+};
+
 /** After the ingest functions, in the order the compute stack has always created them. */
 const SERVING_AND_UPKEEP: readonly TwinflowFunctionSpec[] = [
   {
@@ -146,11 +158,16 @@ function ingestSpec(ds: Dataset): TwinflowFunctionSpec {
 
 /**
  * The functions of a set of declarations, in the compute stack's order: run-batch, one ingest function per
- * streamed dataset, then compaction, serving and reconciliation.
+ * streamed dataset, then compaction, serving, reconciliation and alerts, then the batch fan-out's steps.
  * @throws Error when two datasets would share construct ids (`a_b` and `ab` both read `Ab`).
  */
 export function twinflowFunctions(datasets: readonly Dataset[] = listDatasets()): TwinflowFunctionSpec[] {
-  const specs = [RUN_BATCH, ...streamedDatasets(datasets).map(ingestSpec), ...SERVING_AND_UPKEEP];
+  const specs = [
+    RUN_BATCH,
+    ...streamedDatasets(datasets).map(ingestSpec),
+    ...SERVING_AND_UPKEEP,
+    BATCH_FAN_OUT,
+  ];
   const owners = new Map<string, string>();
   for (const spec of specs) {
     const owner = owners.get(spec.id);
@@ -202,7 +219,7 @@ export function functionIdentity(
     const dataset = ingestDatasetName(environment);
     return { name: ingestFunctionName(dataset), entry: INGEST_ENTRY, dataset };
   }
-  const spec = [RUN_BATCH, ...SERVING_AND_UPKEEP].find((s) => matches(s.entry));
+  const spec = [RUN_BATCH, ...SERVING_AND_UPKEEP, BATCH_FAN_OUT].find((s) => matches(s.entry));
   return spec ? { name: spec.name, entry: spec.entry } : undefined;
 }
 

@@ -8,10 +8,15 @@ const settings = settingsFromEnv(RUN_BATCH_SETTINGS, process.env);
 /** Read once at cold start; a bad value fails the deployment's first invocation loudly. */
 export const env = {
   store: lakeStoreFromEnv(),
+  /** The lake's bucket and prefix when it is S3 (the fan-out's ItemReader reads its item list there). */
+  lakeBucket: process.env['LAKE_BUCKET'],
+  lakePrefix: (process.env['LAKE_PREFIX'] ?? '').replace(/^\/+|\/+$/g, ''),
   spikeFactor: settings.spikeFactor,
   maxMalformedShare: settings.maxMalformedShare,
   lookbackDays: settings.lookbackDays,
   concurrency: settings.concurrency,
+  fanOutThresholdBytes: settings.fanOutThresholdBytes,
+  fanOutBuckets: settings.fanOutBuckets,
   policy: validationPolicy({
     currencies: settings.currencies,
     maxClockSkewSeconds: settings.maxClockSkewSeconds,

@@ -69,6 +69,29 @@ export const maxMalformedShare = numberSetting({
   max: 1,
 });
 
+/** Below it a day runs in one function; from it on, on the fan-out state machine (issue 18's measurements). */
+export const fanOutThresholdBytes = numberSetting({
+  name: 'fan-out threshold bytes',
+  env: 'BATCH_FAN_OUT_THRESHOLD_BYTES',
+  stage: 'batch.fanOutThresholdBytes',
+  default: 1024 ** 3,
+  description: 'a day whose landing exports hold at least this many bytes runs on the fan-out state machine',
+  integer: true,
+  min: 1,
+});
+
+/** Reduce workers per fanned-out day: each dedupes and models the keys hashed to its bucket. */
+export const fanOutBuckets = numberSetting({
+  name: 'fan-out buckets',
+  env: 'BATCH_FAN_OUT_BUCKETS',
+  stage: 'batch.fanOutBuckets',
+  default: 16,
+  description: 'key buckets (reduce workers) of a fanned-out day',
+  integer: true,
+  min: 1,
+  max: 1024,
+});
+
 export const batchLookbackDays = numberSetting({
   name: 'batch lookback days',
   env: 'BATCH_LOOKBACK_DAYS',
@@ -194,6 +217,8 @@ const validation = { currencies: acceptedCurrencies, maxClockSkewSeconds } as co
 /** What `run-batch` reads: the gates, the daily run's look-back and parallelism, the validation policy. */
 export const RUN_BATCH_SETTINGS = {
   spikeFactor,
+  fanOutThresholdBytes,
+  fanOutBuckets,
   maxMalformedShare,
   lookbackDays: batchLookbackDays,
   concurrency: batchConcurrency,
@@ -238,6 +263,8 @@ export const SETTINGS: readonly Setting<unknown>[] = [
   spikeFactor,
   maxMalformedShare,
   batchLookbackDays,
+  fanOutThresholdBytes,
+  fanOutBuckets,
   batchConcurrency,
   allowedLatenessSeconds,
   compactionGraceSeconds,

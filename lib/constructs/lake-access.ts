@@ -2,6 +2,7 @@ import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type { IConstruct } from 'constructs';
 
 /**
  * A function's view of the lake, by key prefix (`'views/'`, `'state/stream/'`, relative to the lake prefix).
@@ -88,7 +89,7 @@ export class LakeAccess {
   }
 
   /** How cdk-nag prints the bucket ARN in a finding: `<LogicalId.Arn>` in-stack, the export name cross-stack. */
-  private nagBucketArn(consumer: lambda.Function): string {
+  nagBucketArn(consumer: IConstruct): string {
     const producer = Stack.of(this.bucket);
     const bucketResource = this.bucket.node.defaultChild as CfnElement | undefined;
     if (!bucketResource) return this.bucket.bucketArn;

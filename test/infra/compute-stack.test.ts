@@ -23,6 +23,7 @@ const FUNCTIONS = {
   QuerySales: { memory: 2048, timeout: 29 },
   ReconcileViews: { memory: 2048, timeout: 900 },
   EvaluateAlerts: { memory: 1024, timeout: 60 },
+  BatchFanOut: { memory: 3008, timeout: 900 },
 } as const;
 
 function functionProps(synth: Synth, name: string) {
@@ -34,8 +35,8 @@ function functionProps(synth: Synth, name: string) {
 }
 
 describe('functions', () => {
-  it('are eight Node.js 22 x86_64 functions (one ingest per shipped stream) with their memory and timeout', () => {
-    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 8);
+  it('are nine Node.js 22 x86_64 functions (one ingest per shipped stream) with their memory and timeout', () => {
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 9);
     for (const [name, { memory, timeout }] of Object.entries(FUNCTIONS)) {
       const id = logicalId(dev.computeTemplate, 'AWS::Lambda::Function', `${name}Function`);
       expect(dev.computeTemplate.toJSON().Resources[id].Properties).toMatchObject({
@@ -109,8 +110,8 @@ describe('functions', () => {
   it('prod keeps its log groups for 90 days and retains them', () => {
     const prod = synthStage('prod');
     const logGroups = prod.computeTemplate.findResources('AWS::Logs::LogGroup');
-    // One per function and the API's access log.
-    expect(Object.keys(logGroups)).toHaveLength(9);
+    // One per function, the API's access log and the fan-out state machine's execution log.
+    expect(Object.keys(logGroups)).toHaveLength(11);
     for (const logGroup of Object.values(logGroups)) {
       expect(logGroup).toMatchObject({ Properties: { RetentionInDays: 90 }, DeletionPolicy: 'Retain' });
     }
@@ -217,7 +218,14 @@ describe('alert rules', () => {
     };
     const roleOf = (fn: string) => functionResource(fn).Properties.Role['Fn::GetAtt'][0];
     const publishers = ['EvaluateAlerts', 'IngestInventory', 'ReconcileViews'];
-    const others = ['RunBatch', 'IngestOrders', 'IngestClicks', 'CompactRealtime', 'QuerySales'];
+    const others = [
+      'RunBatch',
+      'BatchFanOut',
+      'IngestOrders',
+      'IngestClicks',
+      'CompactRealtime',
+      'QuerySales',
+    ];
     expect([...publishers, ...others].sort()).toEqual(Object.keys(FUNCTIONS).sort());
     for (const fn of publishers) expect(publisherRoles, fn).toContain(roleOf(fn));
     for (const fn of others) expect(publisherRoles, fn).not.toContain(roleOf(fn));
@@ -350,7 +358,7 @@ describe('alarms and dashboard', () => {
       const alarms = dev.computeTemplate.findResources('AWS::CloudWatch::Alarm', {
         Properties: { Namespace: 'AWS/Lambda', MetricName: metric, AlarmActions: [alertTopic] },
       });
-      expect(Object.keys(alarms)).toHaveLength(8);
+      expect(Object.keys(alarms)).toHaveLength(9);
     }
   });
 

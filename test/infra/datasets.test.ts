@@ -124,8 +124,8 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
     expect(envOf('IngestOrdersFunction')).not.toHaveProperty('TWINFLOW_DATASET');
     expect(envOf('IngestClicksFunction')).toMatchObject({ TWINFLOW_DATASET: 'clicks' });
     expect(envOf('IngestInventoryFunction')).toMatchObject({ TWINFLOW_DATASET: 'inventory' });
-    // The eight shipped functions (evaluate-alerts included) and the fixture's ingest function.
-    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 9);
+    // The nine shipped functions (evaluate-alerts and batch-fan-out included) and the fixture's ingest function.
+    dev.computeTemplate.resourceCountIs('AWS::Lambda::Function', 10);
   });
 
   it('each queue feeds its own ingest function in micro-batches with partial batch failure', () => {

@@ -19,7 +19,7 @@ const TUNED: StageConfigOverrides = {
   stream: { allowedLatenessSeconds: 600, functionTimeoutSeconds: 30, queueVisibilityTimeoutSeconds: 180 },
   validation: { currencies: ['USD', 'EUR'], maxClockSkewSeconds: 120 },
   reporting: { timeZone: 'Asia/Taipei' },
-  batch: { spikeFactor: 4.5, maxMalformedShare: 0.1 },
+  batch: { spikeFactor: 4.5, maxMalformedShare: 0.1, fanOutThresholdBytes: 5e9, fanOutBuckets: 64 },
   reconcile: { deviationThreshold: 0.25, lookbackDays: 5 },
 };
 
@@ -67,6 +67,7 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
       'query-sales',
       'reconcile-views',
       'evaluate-alerts',
+      'batch-fan-out',
     ]);
     for (const name of FUNCTION_NAMES) {
       const spec = functionSpec(name);
@@ -142,6 +143,7 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
         'query-sales',
         'reconcile-views',
         'evaluate-alerts',
+        'batch-fan-out',
       ]);
       expect(specs.find((spec) => spec.name === 'ingest-stock_moves')).toMatchObject({
         id: 'IngestStockMoves',

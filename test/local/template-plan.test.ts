@@ -133,6 +133,7 @@ describe('planFromTemplate on the synthesized CDK app', () => {
     );
 
     expect(dev.functions.map((f) => f.name).sort()).toEqual([
+      'batch-fan-out',
       'compact-realtime',
       'evaluate-alerts',
       'ingest-clicks',
