@@ -131,6 +131,37 @@ function steps(quick: boolean): Step[] {
       output: out('kafka-ingest.json'),
     },
     {
+      name: 'fan-out',
+      tags: ['batch'],
+      script: 'bench/fan-out.ts',
+      args: quick
+        ? [
+            '--orders',
+            '200000',
+            '--files',
+            '8',
+            '--workers',
+            '1,2',
+            '--buckets',
+            '4',
+            '--out',
+            out('fan-out.json'),
+          ]
+        : [
+            '--orders',
+            '20000000',
+            '--files',
+            '40',
+            '--workers',
+            '1,2,4',
+            '--buckets',
+            '16',
+            '--out',
+            out('fan-out.json'),
+          ],
+      output: out('fan-out.json'),
+    },
+    {
       name: 'batch-vs-duckdb',
       tags: ['batch'],
       script: 'bench/batch-vs-duckdb.ts',
@@ -636,7 +667,37 @@ function batchVsDuckdbFigures(result: Json, command: string): Figure[] {
   }));
 }
 
+function fanOutFigures(result: Json, command: string): Figure[] {
+  const one = (result['oneFunction'] as Json | undefined) ?? {};
+  const base = { orders: result['orders'], files: result['files'], buckets: result['buckets'] };
+  return [
+    {
+      area: 'batch',
+      figure: `fan-out: a day of ${result['orders']} orders in ${result['files']} files in one function`,
+      measured: `${ms(num(one['ms']))}, peak RSS ${one['peakRssMb']} MB`,
+      userSpec: '—',
+      ours: 'the baseline of the fan-out runs',
+      command,
+      parameters: base,
+      value: num(one['ms']),
+      unit: 'ms',
+    },
+    ...((result['runs'] as Json[] | undefined) ?? []).map((r) => ({
+      area: 'batch',
+      figure: `fan-out: the same day on ${r['workers']} concurrent worker(s) (map by file, reduce by key bucket, merge)`,
+      measured: `${ms(num(r['totalMs']))} (map ${ms(num(r['mapMs']))} + reduce ${ms(num(r['reduceMs']))} + merge ${ms(num(r['mergeMs']))}), worker peak RSS ${r['workerPeakRssMb']} MB, merge ${r['mergePeakRssMb']} MB, ${r['exact'] ? 'exact' : `NOT exact (${r['differentRows']} rows differ)`}`,
+      userSpec: '—',
+      ours: 'exact against one function; per-worker memory bounded by the largest file / bucket',
+      command,
+      parameters: { ...base, workers: r['workers'] },
+      value: num(r['totalMs']),
+      unit: 'ms',
+    })),
+  ];
+}
+
 const FIGURES: Record<string, (result: Json, command: string) => Figure[]> = {
+  'fan-out': fanOutFigures,
   'batch-vs-duckdb': batchVsDuckdbFigures,
   'cli-replay': cliReplayFigures,
   datasets: datasetFigures,
