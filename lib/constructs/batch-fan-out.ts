@@ -30,18 +30,15 @@ export class BatchFanOut extends Construct {
 
   constructor(scope: Construct, id: string, props: BatchFanOutProps) {
     super(scope, id);
-    const step = (name: string, payload: Record<string, unknown>, resultPath: string) => {
-      const task = new tasks.LambdaInvoke(this, name, {
+    // Every task invokes the one function; input that can never succeed is not retried, anything else (S3
+    // throttling, a lost worker) is, with backoff.
+    const task = (name: string, options: { payload?: Record<string, unknown>; resultPath?: string } = {}) =>
+      new tasks.LambdaInvoke(this, name, {
         lambdaFunction: props.function,
-        payload: sfn.TaskInput.fromObject(payload),
         payloadResponseOnly: true,
-        resultPath,
-      });
-      return withRetries(task);
-    };
-    const withRetries = (task: tasks.LambdaInvoke) =>
-      task
-        // Input that can never succeed is not retried; anything else (S3 throttling, a lost worker) is, with backoff.
+        ...(options.payload ? { payload: sfn.TaskInput.fromObject(options.payload) } : {}),
+        ...(options.resultPath ? { resultPath: options.resultPath } : {}),
+      })
         .addRetry({ errors: ['InvalidInputError'], maxAttempts: 0 })
         .addRetry({
           errors: ['States.ALL'],
@@ -50,55 +47,54 @@ export class BatchFanOut extends Construct {
           backoffRate: 2,
           jitterStrategy: sfn.JitterType.FULL,
         });
+    // A Distributed Map whose every item is one `step` of the function; its results are discarded (a state's
+    // output is at most 256 KB: the parts are in the lake).
+    const fanOutMap = (
+      id: string,
+      comment: string,
+      step: string,
+      items: Pick<sfn.DistributedMapProps, 'itemReader' | 'itemsPath'>,
+      worker: string,
+    ) =>
+      new sfn.DistributedMap(this, id, {
+        comment,
+        ...items,
+        itemSelector: { step, item: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
+        maxConcurrency: props.maxConcurrency,
+        mapExecutionType: sfn.StateMachineType.STANDARD,
+        resultPath: sfn.JsonPath.DISCARD,
+      }).itemProcessor(task(worker));
 
     const failed = new sfn.Fail(this, 'BatchDayFailed', {
       error: 'BatchDayFailed',
       causePath: '$.error.Cause',
     });
-    const plan = step(
-      'Plan',
-      { step: 'plan', day: sfn.JsonPath.stringAt('$.day'), dataset: sfn.JsonPath.stringAt('$.dataset') },
-      '$.plan',
+    const day = { day: sfn.JsonPath.stringAt('$.day'), dataset: sfn.JsonPath.stringAt('$.dataset') };
+    const plan = task('Plan', { payload: { step: 'plan', ...day }, resultPath: '$.plan' });
+    const single = task('OneFunction', { payload: { step: 'single', ...day }, resultPath: '$.result' });
+    const mapFiles = fanOutMap(
+      'MapFiles',
+      'One item per export file: validate, quarantine, valid rows into key buckets',
+      'map',
+      {
+        itemReader: new sfn.S3JsonItemReader({
+          bucketNamePath: sfn.JsonPath.stringAt('$.plan.items.bucket'),
+          key: sfn.JsonPath.stringAt('$.plan.items.key'),
+        }),
+      },
+      'MapFile',
     );
-    const single = step(
-      'OneFunction',
-      { step: 'single', day: sfn.JsonPath.stringAt('$.day'), dataset: sfn.JsonPath.stringAt('$.dataset') },
-      '$.result',
+    const reduceBuckets = fanOutMap(
+      'ReduceBuckets',
+      'One item per key bucket: the dedup rule and the additive models',
+      'reduce',
+      { itemsPath: sfn.JsonPath.stringAt('$.plan.reduceItems') },
+      'ReduceBucket',
     );
-    const mapWorker = withRetries(
-      new tasks.LambdaInvoke(this, 'MapFile', {
-        lambdaFunction: props.function,
-        payloadResponseOnly: true,
-      }),
-    );
-    const mapFiles = new sfn.DistributedMap(this, 'MapFiles', {
-      comment: 'One item per export file: validate, quarantine, valid rows into key buckets',
-      itemReader: new sfn.S3JsonItemReader({
-        bucketNamePath: sfn.JsonPath.stringAt('$.plan.items.bucket'),
-        key: sfn.JsonPath.stringAt('$.plan.items.key'),
-      }),
-      itemSelector: { step: 'map', item: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
-      maxConcurrency: props.maxConcurrency,
-      mapExecutionType: sfn.StateMachineType.STANDARD,
-      resultPath: sfn.JsonPath.DISCARD,
+    const merge = task('Merge', {
+      payload: { step: 'merge', job: sfn.JsonPath.objectAt('$.plan.job') },
+      resultPath: '$.result',
     });
-    mapFiles.itemProcessor(mapWorker);
-    const reduceWorker = withRetries(
-      new tasks.LambdaInvoke(this, 'ReduceBucket', {
-        lambdaFunction: props.function,
-        payloadResponseOnly: true,
-      }),
-    );
-    const reduceBuckets = new sfn.DistributedMap(this, 'ReduceBuckets', {
-      comment: 'One item per key bucket: the dedup rule and the additive models',
-      itemsPath: sfn.JsonPath.stringAt('$.plan.reduceItems'),
-      itemSelector: { step: 'reduce', item: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
-      maxConcurrency: props.maxConcurrency,
-      mapExecutionType: sfn.StateMachineType.STANDARD,
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-    reduceBuckets.itemProcessor(reduceWorker);
-    const merge = step('Merge', { step: 'merge', job: sfn.JsonPath.objectAt('$.plan.job') }, '$.result');
     for (const state of [plan, single, mapFiles, reduceBuckets, merge]) {
       state.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
     }
