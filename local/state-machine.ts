@@ -100,7 +100,6 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
     'OutputPath',
     'Retry',
     'Catch',
-    'TimeoutSeconds',
   ],
   Choice: ['Choices', 'Default', 'InputPath', 'OutputPath'],
   Map: [

@@ -8,6 +8,7 @@ import {
   copyToParquet,
   createNeighbourFacts,
   type RecordCounts,
+  topRejectReasons,
   validateRecords,
 } from '../pipeline/dataset-views.ts';
 import { type Dataset, dataset } from '../pipeline/datasets.ts';
@@ -242,28 +243,24 @@ export async function mapFile(item: MapItem, deps: CoreDeps, policy?: Validation
           `select count(*)::integer as received, count(*) filter (where is_valid)::integer as valid from ${validated}`,
         )
       ).getRowObjectsJson() as { received: number; valid: number }[];
-      const reasons = (
-        await connection.runAndReadAll(
-          `select reason, count(*)::integer as n
-           from (select unnest(reasons) as reason from ${validated} where not is_valid) group by reason`,
-        )
-      ).getRowObjectsJson();
+      // Every reason (not only the top 5): the merge adds them up across files before it ranks them.
+      const reasons = await topRejectReasons(connection, Number.MAX_SAFE_INTEGER, validated);
       const quarantinePath = path.join(dir, 'quarantine.jsonl');
       const startedAt = new Date(job.startedAt);
       const quarantined = await copyQuarantine(connection, quarantinePath, startedAt, 'true', validated);
       if (quarantined > 0) await deps.store.putFile(at.quarantinePart(file.index), quarantinePath);
       const bucketDir = path.join(dir, 'buckets');
       const columns = [...Object.keys(ds.fields), 'reporting_day'].join(', ');
+      const bucketOf = `(hash(${ds.key.join(', ')}) % ${job.buckets})::integer`;
       await connection.run(
         `copy (
-           select ${columns}, (hash(${ds.key.join(', ')}) % ${job.buckets})::integer as bucket
-           from ${validated} where is_valid
+           select ${columns}, ${bucketOf} as bucket from ${validated} where is_valid
          ) to ${sqlPath(bucketDir)} (format parquet, compression zstd, partition_by (bucket))`,
       );
       const bucketRows = Object.fromEntries(
         (
           await connection.runAndReadAll(
-            `select (hash(${ds.key.join(', ')}) % ${job.buckets})::integer as bucket, count(*)::integer as n
+            `select ${bucketOf} as bucket, count(*)::integer as n
              from ${validated} where is_valid group by all order by 1`,
           )
         )
@@ -287,7 +284,7 @@ export async function mapFile(item: MapItem, deps: CoreDeps, policy?: Validation
         valid: counts?.valid ?? 0,
         missingColumns: problems.missingColumns,
         ...(problems.unreadable ? { unreadable: problems.unreadable } : {}),
-        reasons: Object.fromEntries(reasons.map((r) => [String(r['reason']), Number(r['n'])])),
+        reasons: Object.fromEntries(reasons.map((r) => [r.reason, r.count])),
         bucketRows,
         quarantined,
       };
