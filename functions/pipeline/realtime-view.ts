@@ -57,9 +57,21 @@ export function batchIdOfPartial(key: string): string | undefined {
   return PARTIAL.exec(key)?.[1];
 }
 
+/**
+ * Each manifest's covered batch ids as sets, built on first use: a day's manifest lists every micro-batch of the
+ * day, and a listing of N partials checked against arrays of N ids would cost N² (manifests are never mutated).
+ */
+const coveredSets = new WeakMap<RealtimeManifest, Map<string, Set<string>>>();
+
 /** Whether `manifest` covers the partial of `batchId` in hour `hh`. */
 export function isCovered(manifest: RealtimeManifest | undefined, hh: string, batchId: string): boolean {
-  return manifest?.covered[hh]?.includes(batchId) ?? false;
+  if (!manifest) return false;
+  let sets = coveredSets.get(manifest);
+  if (!sets) {
+    sets = new Map(Object.entries(manifest.covered).map(([hour, ids]) => [hour, new Set(ids)]));
+    coveredSets.set(manifest, sets);
+  }
+  return sets.get(hh)?.has(batchId) ?? false;
 }
 
 /**
