@@ -129,7 +129,7 @@ describe('speed layer event source', () => {
       dev.computeTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp(queue) },
         FunctionName: { Ref: logicalId(dev.computeTemplate, 'AWS::Lambda::Function', fn) },
-        BatchSize: 100,
+        BatchSize: 10_000,
         MaximumBatchingWindowInSeconds: 8,
         ScalingConfig: { MaximumConcurrency: 5 },
         FunctionResponseTypes: ['ReportBatchItemFailures'],

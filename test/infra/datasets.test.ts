@@ -145,7 +145,7 @@ describe('a streamed dataset gets its own queue, DLQ, event source mapping and i
           'Fn::ImportValue': Match.stringLikeRegexp(`Storage:ExportsOutputFnGetAtt${queue}`),
         },
         FunctionName: { Ref: functionId(fn) },
-        BatchSize: 100,
+        BatchSize: 10_000,
         MaximumBatchingWindowInSeconds: 8,
         ScalingConfig: { MaximumConcurrency: 5 },
         FunctionResponseTypes: ['ReportBatchItemFailures'],

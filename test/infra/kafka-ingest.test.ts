@@ -106,7 +106,7 @@ describe('stream.ingest = kafka (the dev stage: a self-managed cluster without a
         Topics: [`twinflow.${dataset}`],
         SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: `twinflow-${dataset}` },
         StartingPosition: 'TRIM_HORIZON',
-        BatchSize: 100,
+        BatchSize: 10_000,
         MaximumBatchingWindowInSeconds: 8,
         FunctionResponseTypes: ['ReportBatchItemFailures'],
         MaximumRetryAttempts: 3,

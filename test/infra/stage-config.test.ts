@@ -6,7 +6,7 @@ describe('stage config', () => {
     const config = stageConfig('dev');
 
     expect(config.stream).toMatchObject({
-      batchSize: 100,
+      batchSize: 10_000,
       maxBatchingWindowSeconds: 8,
       maxConcurrency: 5,
       maxReceiveCount: 3,
@@ -32,6 +32,15 @@ describe('stage config', () => {
 
     expect(config.stream.batchSize).toBe(10);
     expect(config.stream.maxReceiveCount).toBe(3);
+  });
+
+  it('rejects a batch size above 10 without a batching window, as SQS does', () => {
+    expect(() => stageConfig('dev', { stream: { maxBatchingWindowSeconds: 0 } })).toThrow(
+      'stream.maxBatchingWindowSeconds must be at least 1 when stream.batchSize is above 10 (SQS)',
+    );
+    expect(
+      stageConfig('dev', { stream: { batchSize: 10, maxBatchingWindowSeconds: 0 } }).stream.batchSize,
+    ).toBe(10);
   });
 
   it('rejects a visibility timeout under 6x the consumer timeout', () => {

@@ -45,7 +45,7 @@ describe('the plan of a template with a dataset added', () => {
       dataset: 'stock_moves',
       environment: expect.objectContaining({ TWINFLOW_DATASET: 'stock_moves' }),
     });
-    expect(mapping).toMatchObject({ batchSize: 100, reportBatchItemFailures: true, enabled: true });
+    expect(mapping).toMatchObject({ batchSize: 10_000, reportBatchItemFailures: true, enabled: true });
     expect(queue?.logicalId).toMatch(/^StockMovesQueue/);
     expect(queue?.redrive).toMatchObject({
       deadLetterQueueId: expect.stringMatching(/^StockMovesDeadLetterQueue/),

@@ -146,7 +146,7 @@ describe('planFromTemplate on the synthesized CDK app', () => {
     // Every stream (orders, clicks, inventory) follows the stage's stream config.
     expect(dev.eventSources).toHaveLength(3);
     for (const source of dev.eventSources) {
-      expect(source).toMatchObject({ batchSize: 100, maxBatchingWindowSeconds: 8, maxConcurrency: 5 });
+      expect(source).toMatchObject({ batchSize: 10_000, maxBatchingWindowSeconds: 8, maxConcurrency: 5 });
     }
     for (const source of changed.eventSources) {
       expect(source).toMatchObject({ batchSize: 7, maxBatchingWindowSeconds: 1 });
