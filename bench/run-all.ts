@@ -654,17 +654,48 @@ function cliReplayFigures(result: Json, command: string): Figure[] {
 }
 
 function batchVsDuckdbFigures(result: Json, command: string): Figure[] {
-  return ((result['figures'] as Json[] | undefined) ?? []).map((f) => ({
-    area: 'batch',
-    figure: `${f['orders']} CSV orders: Twinflow batch vs raw DuckDB doing the same job (validate, dedupe, minute + daily facts, Parquet)`,
-    measured: `${ms(num(f['twinflowMs']))} vs ${ms(num(f['rawDuckdbMs']))}: ${f['ratio']}× (Twinflow ${JSON.stringify(f['twinflowDurationsMs'])})`,
-    userSpec: '—',
-    ours: '≤ 1.5× raw DuckDB',
-    command,
-    parameters: { orders: f['orders'] },
-    value: num(f['ratio']),
-    unit: '×',
-  }));
+  return ((result['figures'] as Json[] | undefined) ?? []).flatMap((f) => {
+    const engines = (f['engines'] as Json | undefined) ?? {};
+    const raw = (engines['duckdb'] as Json | undefined) ?? {};
+    const others: [string, string][] = [
+      ['polars', 'Polars (nodejs-polars)'],
+      ['pandas', 'pandas (Python subprocess)'],
+    ];
+    return [
+      {
+        area: 'batch',
+        figure: `${f['orders']} CSV orders: Twinflow batch vs raw DuckDB doing the same job (validate, dedupe, minute + daily facts, Parquet)`,
+        measured: `${ms(num(f['twinflowMs']))} vs ${ms(num(f['rawDuckdbMs']))}: ${f['ratio']}× (Twinflow ${JSON.stringify(f['twinflowDurationsMs'])})`,
+        userSpec: '—',
+        ours: '≤ 1.5× raw DuckDB',
+        command,
+        parameters: { orders: f['orders'] },
+        value: num(f['ratio']),
+        unit: '×',
+      },
+      ...others.map(([engine, name]): Figure => {
+        const e = (engines[engine] as Json | undefined) ?? {};
+        const base = {
+          area: 'batch',
+          figure: `${f['orders']} CSV orders: ${name} doing the same job vs raw DuckDB`,
+          userSpec: '—',
+          ours: 'a reference (own process each, wall clock)',
+          command,
+          parameters: { orders: f['orders'], engine },
+          unit: '×',
+        };
+        if (typeof e['unavailable'] === 'string' || e['ms'] === undefined) {
+          const why = String(e['unavailable'] ?? 'not measured');
+          return { ...base, measured: `skipped: ${why}`, value: null, skipped: why };
+        }
+        return {
+          ...base,
+          measured: `${ms(num(e['ms']))} vs ${ms(num(raw['ms']))}: ${e['ratioToRawDuckdb']}×${e['agrees'] ? '' : ' (DISAGREES with raw DuckDB)'}`,
+          value: num(e['ratioToRawDuckdb']),
+        };
+      }),
+    ];
+  });
 }
 
 function fanOutFigures(result: Json, command: string): Figure[] {
