@@ -14,6 +14,8 @@ export interface LocalEndpoints {
   sqs: string;
   /** The local SNS sink (alerts), when running. */
   sns?: string;
+  /** The local Step Functions API (local/step-functions.ts), when the template has state machines. */
+  stepFunctions?: string;
 }
 
 /** `Ref` / `Fn::GetAtt` of a template resource, as the local runtime names it. */
@@ -42,12 +44,22 @@ export function localAttribute(
     if (!endpoints.sns) return '';
     return `arn:aws:sns:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:${topic.name}`;
   }
+  const machine = plan.stateMachines.find((m) => m.logicalId === logicalId);
+  if (machine) {
+    if (attribute === 'Name') return machine.name;
+    return stateMachineArn(machine.name);
+  }
   const fn = plan.functions.find((f) => f.logicalId === logicalId);
   if (fn) {
     if (attribute === 'Arn') return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${fn.name}`;
     return fn.name;
   }
   throw new Error(`cannot resolve ${attribute} of ${logicalId}: not a resource the local runtime emulates`);
+}
+
+/** A state machine's local ARN (the local Step Functions API knows it by this). */
+export function stateMachineArn(name: string): string {
+  return `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:stateMachine:${name}`;
 }
 
 export function queueArn(name: string): string {
@@ -114,6 +126,7 @@ export function localAwsEnvironment(endpoints: LocalEndpoints): Record<string, s
     AWS_ENDPOINT_URL_S3: endpoints.s3,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     ...(endpoints.sns ? { AWS_ENDPOINT_URL_SNS: endpoints.sns } : {}),
+    ...(endpoints.stepFunctions ? { AWS_ENDPOINT_URL_SFN: endpoints.stepFunctions } : {}),
     // s3rver does not understand aws-chunked uploads with trailing checksums.
     AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',

@@ -48,6 +48,13 @@ export interface TopicPlan {
   name: string;
 }
 
+/** A Step Functions state machine: the local Step Functions API runs its definition (local/step-functions.ts). */
+export interface StateMachineResourcePlan {
+  logicalId: string;
+  /** Local name: the logical id (its ARN is `arn:aws:states:…:stateMachine:<logical id>`). */
+  name: string;
+}
+
 export interface FunctionPlan {
   logicalId: string;
   /** The Twinflow function this resource runs (`ingest-<dataset>` for a dataset's ingest function). */
@@ -142,6 +149,7 @@ export interface RuntimePlan {
   buckets: BucketPlan[];
   queues: QueuePlan[];
   topics: TopicPlan[];
+  stateMachines: StateMachineResourcePlan[];
   functions: FunctionPlan[];
   eventSources: EventSourcePlan[];
   kafkaEventSources: KafkaEventSourcePlan[];
@@ -326,6 +334,9 @@ function addTarget(plan: RuntimePlan, logicalId: string, resource: CfnResource):
       break;
     case 'AWS::SNS::Topic':
       plan.topics.push({ logicalId, name: logicalId });
+      break;
+    case 'AWS::StepFunctions::StateMachine':
+      plan.stateMachines.push({ logicalId, name: logicalId });
       break;
     case 'AWS::Lambda::Function': {
       const fn = functionPlan(logicalId, resource);
@@ -522,6 +533,7 @@ function addTrigger(
     case 'AWS::S3::Bucket':
     case 'AWS::SQS::Queue':
     case 'AWS::SNS::Topic':
+    case 'AWS::StepFunctions::StateMachine':
     case 'AWS::Lambda::Function':
       break;
     default:
@@ -538,6 +550,7 @@ export function planFromTemplate(template: CfnTemplate): RuntimePlan {
     buckets: [],
     queues: [],
     topics: [],
+    stateMachines: [],
     functions: [],
     eventSources: [],
     kafkaEventSources: [],
