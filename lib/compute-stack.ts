@@ -174,6 +174,11 @@ export class ComputeStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       retainData: config.retainData,
     });
+    // run-batch hands a day from the threshold on to the state machine: it may start executions of it, nothing
+    // more (no describe, stop or other state machine). One way only: the state machine knows the fan-out
+    // function, not run-batch.
+    runBatch.addEnvironment('BATCH_FAN_OUT_STATE_MACHINE_ARN', this.batchFanOut.stateMachine.stateMachineArn);
+    this.batchFanOut.stateMachine.grantStartExecution(runBatch);
     new ScheduledJob(this, 'RunBatchDaily', {
       function: runBatch,
       schedule: config.batch.schedule,

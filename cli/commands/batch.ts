@@ -2,7 +2,12 @@ import type { Command } from 'commander';
 import { parseDay } from '../../functions/pipeline/dates.ts';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
-import { batchConcurrency, maxMalformedShare, spikeFactor } from '../../functions/settings/settings.ts';
+import {
+  batchConcurrency,
+  fanOutThresholdBytes,
+  maxMalformedShare,
+  spikeFactor,
+} from '../../functions/settings/settings.ts';
 import { cliEnv, datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 import { progressReporter } from '../progress.ts';
 
@@ -16,6 +21,7 @@ export function register(program: Command): void {
     .addOption(settingOption(batchConcurrency))
     .addOption(settingOption(spikeFactor))
     .addOption(settingOption(maxMalformedShare))
+    .addOption(settingOption(fanOutThresholdBytes))
     .option('--force', 're-run unchanged days and publish despite a row-count spike', false)
     .option('--json', 'print the run result as JSON', false)
     .option('--verbose', 'structured logs on stderr', false)
@@ -47,6 +53,9 @@ export function register(program: Command): void {
           // A single explicit day is always re-run; a range skips unchanged days so it can resume.
           force: options.force || options.date !== undefined,
           thresholds: { spikeFactor: options.spikeFactor, maxMalformedShare: options.maxMalformedShare },
+          // No state machine here: a day from the threshold on runs its fan-out in this process (map, reduce and
+          // merge in turn), which holds one file or bucket at a time instead of the whole day.
+          fanOut: { thresholdBytes: options.fanOutThreshold },
           onProgress: options.json ? undefined : progressReporter(cliEnv.isTty, 'batch'),
         },
         {

@@ -50,7 +50,8 @@ export type Correction =
       kind: 'batch_rerun';
       day: string;
       reason: string;
-      status: 'published' | 'skipped' | 'failed';
+      /** `handed-over`: only if reconciliation's re-runs ever route big days to the fan-out (they do not yet). */
+      status: 'published' | 'skipped' | 'failed' | 'handed-over';
       detail: string;
       previous_version: string | null;
       version: string | null;

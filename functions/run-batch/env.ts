@@ -17,6 +17,11 @@ export const env = {
   concurrency: settings.concurrency,
   fanOutThresholdBytes: settings.fanOutThresholdBytes,
   fanOutBuckets: settings.fanOutBuckets,
+  /**
+   * The fan-out state machine (CDK sets it from lib/constructs/batch-fan-out.ts): a day from the threshold on is
+   * handed over to it. Unset, such a day's fan-out runs in this function.
+   */
+  fanOutStateMachineArn: process.env['BATCH_FAN_OUT_STATE_MACHINE_ARN']?.trim() || undefined,
   policy: validationPolicy({
     currencies: settings.currencies,
     maxClockSkewSeconds: settings.maxClockSkewSeconds,

@@ -8,8 +8,18 @@ import { dataset, listDatasets } from '../pipeline/datasets.ts';
 import { parseDay } from '../pipeline/dates.ts';
 import { parseBatchRequest } from './batch-request.ts';
 import { env } from './env.ts';
+import { sfnClient, startFanOutExecution } from './fan-out-executions.ts';
 
 const deps = { store: env.store, clock: () => new Date(), log, timeZone: env.timeZone };
+
+/** A day from the threshold on goes to the fan-out state machine (without one, its fan-out runs here). */
+const fanOut = {
+  thresholdBytes: env.fanOutThresholdBytes,
+  buckets: env.fanOutBuckets,
+  ...(env.fanOutStateMachineArn
+    ? { startExecution: startFanOutExecution(sfnClient(), env.fanOutStateMachineArn) }
+    : {}),
+};
 
 /**
  * Batch layer: `{time}` from EventBridge (yesterday + changed days of every dataset with landing exports), `{date}`
@@ -28,26 +38,34 @@ async function runBatch(event: unknown) {
   const outcomes = results.flatMap(({ name, result }) =>
     result.outcomes.map((o) => ({ ...o, dataset: name })),
   );
-  const failed = outcomes.filter((o) => o.status === 'failed').length;
+  const count = (status: (typeof outcomes)[number]['status']) =>
+    outcomes.filter((o) => o.status === status).length;
+  const failed = count('failed');
+  const handedOver = count('handed-over');
   metrics.addMetric('batchDaysFailed', MetricUnit.Count, failed);
-  // A failed day fails the invocation: the errors alarm fires and EventBridge retries (runs are idempotent).
+  metrics.addMetric('batchDaysHandedOver', MetricUnit.Count, handedOver);
+  // A failed day fails the invocation: the errors alarm fires and EventBridge retries (runs are idempotent; a
+  // handed-over day's execution is named after its inputs, so a retry does not start a second one).
   if (failed > 0) {
     throw new BatchRunFailedError({
       outcomes,
-      published: outcomes.filter((o) => o.status === 'published').length,
-      skipped: outcomes.filter((o) => o.status === 'skipped').length,
+      published: count('published'),
+      skipped: count('skipped'),
       failed,
+      handedOver,
     });
   }
   return {
-    published: outcomes.filter((o) => o.status === 'published').length,
-    skipped: outcomes.filter((o) => o.status === 'skipped').length,
+    published: count('published'),
+    skipped: count('skipped'),
     failed,
-    days: outcomes.map(({ day, status, detail, dataset: name }) => ({
+    handedOver,
+    days: outcomes.map(({ day, status, detail, dataset: name, executionArn }) => ({
       day,
       status,
       detail,
       ...(name !== 'orders' ? { dataset: name } : {}),
+      ...(executionArn ? { executionArn } : {}),
     })),
   };
 }
@@ -68,6 +86,7 @@ async function runDatasetBatch(request: ReturnType<typeof parseBatchRequest>, na
       force: 'force' in request && request.force !== undefined ? request.force : plan.force,
       thresholds,
       policy: env.policy,
+      fanOut,
       onProgress: ({ done, total, outcome }) =>
         logger.info('batch progress', { done, total, ...outcome, report: undefined }),
     },

@@ -74,6 +74,7 @@ export const fanOutThresholdBytes = numberSetting({
   name: 'fan-out threshold bytes',
   env: 'BATCH_FAN_OUT_THRESHOLD_BYTES',
   stage: 'batch.fanOutThresholdBytes',
+  flag: '--fan-out-threshold <bytes>',
   default: 1024 ** 3,
   description: 'a day whose landing exports hold at least this many bytes runs on the fan-out state machine',
   integer: true,

@@ -107,4 +107,36 @@ describe('batch fan-out on Step Functions', () => {
       /batch.fanOutMaxConcurrency must be an integer in 1..10000/,
     );
   });
+
+  it('lets run-batch start executions of this state machine, and do nothing else on Step Functions', () => {
+    const runBatchFn = logicalId(dev.computeTemplate, 'AWS::Lambda::Function', 'RunBatchFunction');
+    const machineId = logicalId(dev.computeTemplate, 'AWS::StepFunctions::StateMachine', 'BatchFanOutDay');
+    const fn = template.Resources[runBatchFn] as unknown as {
+      Properties: {
+        Role: { 'Fn::GetAtt': [string, string] };
+        Environment: { Variables: Record<string, unknown> };
+      };
+    };
+    expect(fn.Properties.Environment.Variables['BATCH_FAN_OUT_STATE_MACHINE_ARN']).toEqual({
+      Ref: machineId,
+    });
+    const roleId = fn.Properties.Role['Fn::GetAtt'][0];
+    type Policy = { Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: Statement[] } } };
+    type Statement = { Action: string | string[]; Resource: unknown };
+    const statements = Object.values(
+      dev.computeTemplate.findResources('AWS::IAM::Policy') as Record<string, Policy>,
+    )
+      .filter((policy) => policy.Properties.Roles.some((role) => role.Ref === roleId))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+    const states = statements.filter((st) =>
+      ([] as string[]).concat(st.Action).some((a) => a.startsWith('states:')),
+    );
+    expect(states).toEqual([
+      expect.objectContaining({
+        Action: 'states:StartExecution',
+        Effect: 'Allow',
+        Resource: { Ref: machineId },
+      }),
+    ]);
+  });
 });
