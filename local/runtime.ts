@@ -3,7 +3,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { LEGACY_INGEST_DATASET } from '../functions/ingest-orders/dataset.ts';
@@ -35,6 +35,8 @@ import { createScaledClock, type ScaledClock } from './scaled-clock.ts';
 import { Scheduler } from './scheduler.ts';
 import { type SeedReport, seedHistory } from './seed.ts';
 import { SqsEventSource } from './sqs-event-source.ts';
+import { stateMachinesOf, TaskFailure } from './state-machine.ts';
+import { type LocalExecution, type LocalStepFunctions, startLocalStepFunctions } from './step-functions.ts';
 import {
   type CfnTemplate,
   type FunctionPlan,
@@ -58,6 +60,8 @@ export interface RuntimeOptions {
   port: number;
   s3Port?: number;
   sqsPort?: number;
+  /** The Step Functions API's port (0: a free one), when the template has state machines. */
+  stepFunctionsPort?: number;
   /** Generated orders per second, and `CLICKS_PER_ORDER` clicks per order with a clicks stream (0: none). */
   rate: number;
   replayFile?: string;
@@ -89,6 +93,8 @@ export interface Runtime {
   ordersQueueUrl: string | undefined;
   /** The local Kafka broker, when a dataset ingests from Kafka. */
   kafkaBootstrapServers: string | undefined;
+  /** The local Step Functions API, when the template has state machines (their executions, ARNs, endpoint). */
+  stepFunctions: LocalStepFunctions | undefined;
   /** Each Kafka dataset's consumer lag per partition. */
   kafkaLag(): Promise<Record<string, PartitionLag[]>>;
   /** Invokes a function of the plan by name, as `twinflow invoke` would but inside the runtime. */
@@ -168,6 +174,83 @@ async function startLocalAws(
   stack.push(async () => sqsClient.destroy());
   const queueUrls = Object.fromEntries(plan.queues.map((q) => [q.logicalId, sqs.queueUrl(q.name)]));
   return { s3, sqs, endpoints, sqsClient, queueUrls };
+}
+
+/** An execution as the console prints it: started, or how it ended and why. */
+function describeExecution(e: LocalExecution): string {
+  if (e.status === 'RUNNING') return `step functions: ${e.name} started (${e.input})`;
+  const took = formatMs((e.stopDate ?? new Date()).getTime() - e.startDate.getTime());
+  if (e.status === 'SUCCEEDED') return `step functions: ${e.name} SUCCEEDED (${took})`;
+  return `step functions: ${e.name} ${e.status} ${e.error}: ${e.cause} (${took})`;
+}
+
+/**
+ * The Step Functions API for the template's state machines, started before the functions so their environment
+ * can name it (`AWS_ENDPOINT_URL_SFN`). Its executions invoke the functions of `functions()` (the hosts, once
+ * started) and read item lists from the local S3. When the runtime stops, running executions are aborted.
+ */
+async function startStepFunctions(
+  plan: RuntimePlan,
+  options: RuntimeOptions,
+  aws: LocalAws,
+  functions: () => FunctionDirectory | undefined,
+  print: (line: string) => void,
+  stack: CleanupStack,
+): Promise<{ stepFunctions: LocalStepFunctions; stop: () => void } | undefined> {
+  if (plan.stateMachines.length === 0) return undefined;
+  const s3 = new S3Client({
+    region: LOCAL_REGION,
+    endpoint: aws.s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  stack.push(async () => s3.destroy());
+  let stopping = false;
+  const wakers = new Set<() => void>();
+  const stepFunctions = await startLocalStepFunctions({
+    machines: stateMachinesOf(options.template),
+    port: options.stepFunctionsPort ?? 0,
+    host: {
+      async invoke(functionId, payload) {
+        const directory = functions();
+        if (stopping || !directory) throw new Error('the local runtime is stopping');
+        const outcome = await directory.hostOf(functionId).invoke(payload);
+        if (stopping) throw new Error('the local runtime is stopping');
+        if (outcome.ok) return outcome.result;
+        // As Lambda reports a function error to Step Functions: its type is the error Retry/Catch match.
+        throw new TaskFailure(outcome.error?.name ?? 'Error', outcome.error?.message ?? 'no reply');
+      },
+      async getObject(bucket, key) {
+        const object = await s3
+          .send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+          .catch((error: Error) => {
+            throw new TaskFailure('States.ItemReaderFailed', `s3://${bucket}/${key}: ${error.message}`);
+          });
+        return (await object.Body?.transformToString('utf8')) ?? '';
+      },
+      sleep: (ms) =>
+        new Promise<void>((resolve) => {
+          if (stopping) return resolve();
+          const wake = () => {
+            clearTimeout(timer);
+            wakers.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, ms);
+          wakers.add(wake);
+        }),
+    },
+    onExecution: (execution) => print(describeExecution(execution)),
+  });
+  stack.push(() => stepFunctions.close());
+  aws.endpoints.stepFunctions = stepFunctions.endpoint;
+  return {
+    stepFunctions,
+    stop: () => {
+      stopping = true;
+      for (const wake of [...wakers]) wake();
+    },
+  };
 }
 
 /** Where a function's logs go: `<logsDir>/<name>.log`, and stderr too when verbose. */
@@ -551,17 +634,36 @@ export function streamVariables(streams: readonly Omit<StreamEndpoint, 'sink'>[]
   return variables;
 }
 
+/**
+ * `BATCH_FAN_OUT_STATE_MACHINE_ARN`: the state machine the template hands run-batch (its environment), by its local
+ * ARN, for `twinflow invoke run-batch` and `aws stepfunctions …` against the local API.
+ */
+function stateMachineVariables(
+  plan: RuntimePlan,
+  endpoints: LocalEndpoints,
+  stepFunctions: LocalStepFunctions | undefined,
+): Record<string, string> {
+  const runBatch = plan.functions.find((f) => f.name === 'run-batch');
+  const wired = runBatch?.environment['BATCH_FAN_OUT_STATE_MACHINE_ARN'];
+  if (!stepFunctions || !runBatch || wired === undefined) return {};
+  const arn = functionEnvironment(plan, runBatch, endpoints)['BATCH_FAN_OUT_STATE_MACHINE_ARN'];
+  return arn ? { BATCH_FAN_OUT_STATE_MACHINE_ARN: arn } : {};
+}
+
 /** `<dataDir>/endpoints.env`: where other tools (the CLI) find the local endpoints, queues, lake and zone. */
 async function writeEndpointsEnv(
+  plan: RuntimePlan,
   dataDir: string,
   endpoints: LocalEndpoints,
   wiring: Wiring,
   httpUrl: string,
+  stepFunctions: LocalStepFunctions | undefined,
 ): Promise<void> {
   const { bucket, streams, timeZone } = wiring;
   const endpointsEnv: Record<string, string> = {
     ...localAwsEnvironment(endpoints),
     ...(bucket ? { LAKE_BUCKET: bucket.name } : {}),
+    ...stateMachineVariables(plan, endpoints, stepFunctions),
     ...(wiring.kafkaBootstrapServers ? { KAFKA_BOOTSTRAP_SERVERS: wiring.kafkaBootstrapServers } : {}),
     ...streamVariables(streams),
     TWINFLOW_API_URL: httpUrl,
@@ -756,7 +858,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   try {
     const aws = await startLocalAws(plan, options, dataDir, stack);
+    let directory: FunctionDirectory | undefined;
+    const states = await startStepFunctions(plan, options, aws, () => directory, print, stack);
     const functions = startFunctionHosts(plan, options, aws.endpoints, logsDir, stack);
+    directory = functions;
+    // Before the functions stop: running executions end as aborted instead of retrying stopped functions.
+    if (states) {
+      const running = states.stepFunctions;
+      stack.push(async () => {
+        states.stop();
+        await running.idle();
+      });
+    }
     const sources = eventSourcesOf(plan, aws, functions, print);
     const scheduler = schedulerOf(plan, clock, functions, print);
     const http = await startHttpRoutes(plan, options, functions, print, stack);
@@ -775,13 +888,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const clicks = streamOf('clicks')?.sink;
     // So do the stock movements of the orders (local/inventory-generator.ts) when it streams inventory.
     const inventory = streamOf('inventory')?.sink;
-    await writeEndpointsEnv(dataDir, aws.endpoints, wiring, http.url);
+    await writeEndpointsEnv(plan, dataDir, aws.endpoints, wiring, http.url, states?.stepFunctions);
     const willSeed = options.seed !== false && isFirstStart && orders !== undefined && bucket !== undefined;
     printSummary(print, {
       plan,
       dataDir,
       s3: aws.s3,
       sqs: aws.sqs,
+      stepFunctions: states?.stepFunctions,
       http,
       scheduler,
       clock,
@@ -836,6 +950,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       streams: Object.fromEntries(wiring.streams.map((stream) => [stream.dataset, stream])),
       ordersQueueUrl: streamOf(LEGACY_INGEST_DATASET)?.queueUrl,
       kafkaBootstrapServers: wiring.kafkaBootstrapServers,
+      stepFunctions: states?.stepFunctions,
       kafkaLag: () => kafkaLag(kafka, plan),
       replayed,
       seeded,
@@ -860,6 +975,7 @@ function printSummary(
     dataDir: string;
     s3: LocalS3;
     sqs: DurableSqs;
+    stepFunctions: LocalStepFunctions | undefined;
     http: HttpApi;
     scheduler: Scheduler;
     clock: ScaledClock;
@@ -887,6 +1003,12 @@ function printSummary(
           ? `, → ${queueName(q.redrive.deadLetterQueueId)} after ${q.redrive.maxReceiveCount} receives`
           : '') +
         (restored ? `, ${restored} messages restored` : ''),
+    );
+  }
+  const { stepFunctions } = context;
+  if (stepFunctions) {
+    print(
+      `  SFN   ${stepFunctions.endpoint}  state machines: ${Object.keys(stepFunctions.stateMachineArns).join(', ')} (run from the template's definitions)`,
     );
   }
   for (const e of plan.eventSources) {

@@ -51,6 +51,11 @@ export function register(program: Command): void {
         .argParser(number('--sqs-port')),
     )
     .addOption(
+      new Option('--sfn-port <n>', 'Step Functions API port, for the state machines (0: any free port)')
+        .default(8083)
+        .argParser(number('--sfn-port')),
+    )
+    .addOption(
       new Option('--batching-window <s>', 'override stream.maxBatchingWindowSeconds').argParser(
         number('--batching-window'),
       ),
@@ -103,6 +108,7 @@ export function register(program: Command): void {
         port: options.port,
         s3Port: options.s3Port,
         sqsPort: options.sqsPort,
+        stepFunctionsPort: options.sfnPort,
         rate: options.rate,
         ...(options.replayFile ? { replayFile: options.replayFile } : {}),
         clockSpeed: options.clockSpeed,

@@ -51,6 +51,8 @@ export async function startTwinflow(
     '0',
     '--sqs-port',
     '0',
+    '--sfn-port',
+    '0',
     '--data',
     dataDir,
     '--rate',
