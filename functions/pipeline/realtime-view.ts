@@ -48,6 +48,34 @@ export interface RealtimeManifest {
   orders: number;
   /** Valid records dropped as duplicates (same order_id on the same day) when compacting. */
   duplicates: number;
+  /**
+   * Per event hour `HH`: the hour's roll-up (compaction's cheap tier), one file per model in `models` at
+   * `hour=HH/part-r.<id>.parquet`, the sum of the partials of `batches` (none of them covered). Readers count the
+   * roll-up instead of those partials; the next full fold covers them and drops the roll-up.
+   */
+  rollups?: Record<string, RealtimeRollup>;
+}
+
+export interface RealtimeRollup {
+  id: string;
+  batches: string[];
+  models: string[];
+}
+
+/** The batch-id form of a roll-up's files (`part-r.<id>.parquet`): never an SQS or replay batch id. */
+export const ROLLUP_PREFIX = 'r.';
+
+/** The roll-up file of `model` for hour `hh` a manifest names, or undefined. */
+export function rollupKeyOf(
+  manifest: RealtimeManifest | undefined,
+  day: string,
+  hh: string,
+  model: string,
+): string | undefined {
+  const rollup = manifest?.rollups?.[hh];
+  return rollup?.models.includes(model)
+    ? lake.realtimePartial(day, hh, `${ROLLUP_PREFIX}${rollup.id}`, model)
+    : undefined;
 }
 
 const PARTIAL = /\/part-([A-Za-z0-9._-]+)\.parquet$/;
@@ -63,15 +91,50 @@ export function batchIdOfPartial(key: string): string | undefined {
  */
 const coveredSets = new WeakMap<RealtimeManifest, Map<string, Set<string>>>();
 
+const rolledUpSets = new WeakMap<RealtimeManifest, Map<string, Set<string>>>();
+
+function setsOf(
+  cache: WeakMap<RealtimeManifest, Map<string, Set<string>>>,
+  manifest: RealtimeManifest,
+  idsByHour: () => [string, string[]][],
+): Map<string, Set<string>> {
+  let sets = cache.get(manifest);
+  if (!sets) {
+    sets = new Map(idsByHour().map(([hour, ids]) => [hour, new Set(ids)]));
+    cache.set(manifest, sets);
+  }
+  return sets;
+}
+
 /** Whether `manifest` covers the partial of `batchId` in hour `hh`. */
 export function isCovered(manifest: RealtimeManifest | undefined, hh: string, batchId: string): boolean {
   if (!manifest) return false;
-  let sets = coveredSets.get(manifest);
-  if (!sets) {
-    sets = new Map(Object.entries(manifest.covered).map(([hour, ids]) => [hour, new Set(ids)]));
-    coveredSets.set(manifest, sets);
-  }
-  return sets.get(hh)?.has(batchId) ?? false;
+  return (
+    setsOf(coveredSets, manifest, () => Object.entries(manifest.covered))
+      .get(hh)
+      ?.has(batchId) ?? false
+  );
+}
+
+/** Whether the partial of `batchId` in hour `hh` is summed into the hour's roll-up. */
+export function isRolledUp(manifest: RealtimeManifest | undefined, hh: string, batchId: string): boolean {
+  if (!manifest?.rollups) return false;
+  const rollups = manifest.rollups;
+  return (
+    setsOf(rolledUpSets, manifest, () => Object.entries(rollups).map(([hour, r]) => [hour, r.batches]))
+      .get(hh)
+      ?.has(batchId) ?? false
+  );
+}
+
+/**
+ * Whether a reader counts the partial (or roll-up) of `batchId` in hour `hh`: a roll-up only while the manifest
+ * names it, a partial unless it is covered by the compacted file or summed into the hour's roll-up.
+ */
+export function isCounted(manifest: RealtimeManifest | undefined, hh: string, batchId: string): boolean {
+  if (batchId.startsWith(ROLLUP_PREFIX))
+    return manifest?.rollups?.[hh]?.id === batchId.slice(ROLLUP_PREFIX.length);
+  return !isCovered(manifest, hh, batchId) && !isRolledUp(manifest, hh, batchId);
 }
 
 /**
@@ -106,7 +169,7 @@ export function compactedOf(manifest: RealtimeManifest | undefined, view: Realti
 export interface RealtimeSnapshot {
   /** The day's current compacted file (every covered hour), or null. */
   compacted: ObjectInfo | null;
-  /** Uncovered partials by hour `HH`. */
+  /** Uncovered partials (and the hour's roll-up) by hour `HH`. */
   partials: Map<string, ObjectInfo[]>;
   /** Hours `HH` with realtime data: covered by the compacted file or with an uncovered partial. */
   hours: Set<string>;
@@ -140,8 +203,13 @@ export async function realtimeDaySnapshot(
         : await store.head(manifestKey);
     const found = listed ? await readManifest(store, listed) : undefined;
     const compacted = compactedOf(found?.manifest, view);
-    const compactedListed = !compacted || objects.some((o) => o.key === compacted);
-    if ((listed && found?.etag !== listed.etag) || !compactedListed) {
+    const keys = new Set(objects.map((o) => o.key));
+    // A roll-up is written before the manifest that names it: missing from the listing, a newer manifest was read.
+    const rollups = Object.keys(found?.manifest.rollups ?? {}).map((hh) =>
+      rollupKeyOf(found?.manifest, day, hh, view.model),
+    );
+    const isListed = (!compacted || keys.has(compacted)) && rollups.every((key) => !key || keys.has(key));
+    if ((listed && found?.etag !== listed.etag) || !isListed) {
       if (attempt >= attempts) throw new PreconditionFailedError(prefix);
       continue;
     }
@@ -159,7 +227,7 @@ export async function realtimeDaySnapshot(
       }
       const hh = partitionOf(info.key).hour;
       const batchId = batchIdOfPartial(info.key);
-      if (!hh || batchId === undefined || isCovered(manifest, hh, batchId)) continue;
+      if (!hh || batchId === undefined || !isCounted(manifest, hh, batchId)) continue;
       const files = snapshot.partials.get(hh) ?? [];
       files.push(info);
       snapshot.partials.set(hh, files);

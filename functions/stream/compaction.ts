@@ -16,8 +16,13 @@ import {
   batchIdOfPartial,
   compactedOf,
   isCovered,
+  isRolledUp,
+  microBatchModelsOf,
   type RealtimeManifest,
+  type RealtimeRollup,
+  ROLLUP_PREFIX,
   realtimeViewsOf,
+  rollupKeyOf,
 } from '../pipeline/realtime-view.ts';
 import { materialize } from '../pipeline/sql-models.ts';
 import { archiveColumns } from './micro-batch.ts';
@@ -62,12 +67,23 @@ export interface CompactionOptions {
   lookbackDays?: number;
   /** How long covered partials and superseded compacted files stay readable, ms (default 5 min). */
   graceMs?: number;
+  /**
+   * Compaction's tiers. A day whose last fold counted fewer events than this is folded whenever it has new data
+   * (default 2,000,000); a larger day is folded once every `foldEveryMs` (default 10 min) and in between only
+   * rolled up, at a cost that follows the new partials instead of the day (`rollUpDay`).
+   */
+  rollUpAboveEvents?: number;
+  foldEveryMs?: number;
 }
+
+export const DEFAULT_ROLL_UP_ABOVE_EVENTS = 2_000_000;
+export const DEFAULT_FOLD_EVERY_MS = 10 * 60_000;
 
 export interface DayCompaction {
   dataset: string;
   day: string;
-  status: 'compacted' | 'lost-race' | 'empty';
+  /** `rolled-up`: the cheap tier ran (the new partials summed into their hours' roll-ups), not the fold. */
+  status: 'compacted' | 'rolled-up' | 'lost-race' | 'empty';
   compacted: string | null;
   /** Archive files (hour × micro-batch) the compacted view covers. */
   batches: number;
@@ -230,17 +246,30 @@ function coveredSinceOf(
   return since;
 }
 
+/** Every roll-up file a manifest names. */
+function rollupFiles(manifest: RealtimeManifest | undefined, day: string): string[] {
+  return Object.entries(manifest?.rollups ?? {}).flatMap(([hh, rollup]) =>
+    rollup.models.flatMap((model) => rollupKeyOf(manifest, day, hh, model) ?? []),
+  );
+}
+
 /** The predecessor's retired files, plus the files this compaction replaces. */
 function retiredFiles(
   previous: StreamManifest | undefined,
   current: string[],
   now: string,
+  day: string,
 ): Record<string, string> {
   const retired: Record<string, string> = {};
   for (const [key, at] of Object.entries(previous?.retired ?? {})) {
     if (!current.includes(key) && Date.parse(now) - Date.parse(at) < MEMORY_MS) retired[key] = at;
   }
-  for (const key of [previous?.compacted, ...Object.values(previous?.models ?? {}), previous?.facts]) {
+  for (const key of [
+    previous?.compacted,
+    ...Object.values(previous?.models ?? {}),
+    previous?.facts,
+    ...rollupFiles(previous, day),
+  ]) {
     if (key && !current.includes(key)) retired[key] ??= now;
   }
   return retired;
@@ -336,7 +365,21 @@ export async function compactDay(
       };
     }
     const archivedRecords = Object.values(hours).reduce((sum, h) => sum + h.records, 0);
-    const retired = retiredFiles(previous?.value, [...Object.values(compactedKeys), factsKey], now);
+    // The fold covers every partial a roll-up summed (the manifest naming the roll-up was read before the archives
+    // were listed, and a batch's archive is written before its partials), so the roll-ups are dropped.
+    const isFolded = new Set(coveredKeys);
+    const uncovered = Object.entries(previous?.value.rollups ?? {}).filter(
+      ([hh, rollup]) => !rollup.batches.every((id) => isFolded.has(`${hh}/${id}`)),
+    );
+    if (uncovered.length > 0) {
+      log.warn('compaction read a roll-up of batches it did not list; the next run folds again', {
+        dataset: ds.name,
+        day,
+        hours: uncovered.map(([hh]) => hh),
+      });
+      return { ...empty, status: 'lost-race' };
+    }
+    const retired = retiredFiles(previous?.value, [...Object.values(compactedKeys), factsKey], now, day);
     const manifest: StreamManifest = {
       compacted: compactedKey,
       models: compactedKeys,
@@ -409,14 +452,33 @@ export async function compactRealtime(deps: CoreDeps, options: CompactionOptions
     );
   }
   const result: CompactionResult = { days: [], deleted: [], durationMs: 0 };
+  const rollUpAbove = options.rollUpAboveEvents ?? DEFAULT_ROLL_UP_ABOVE_EVENTS;
+  const foldEveryMs = options.foldEveryMs ?? DEFAULT_FOLD_EVERY_MS;
   for (const ds of datasets) {
     const { manifestModel } = realtimeViewsOf(ds);
     for (const day of days) {
-      const archives = await store.list(lake.streamArchivePrefix(day, undefined, ds.name));
+      // The manifest before the listing: every batch a roll-up it names summed has its archive in the listing.
       const found = await getJson<StreamManifest>(store, lake.realtimeManifest(day, manifestModel));
+      const archives = await store.list(lake.streamArchivePrefix(day, undefined, ds.name));
       const manifest = found?.value;
-      const isBehind = archivesOf(archives).some((a) => !isCovered(manifest, a.hh, a.batchId));
-      if (isBehind || (await isNeighbourChanged(deps, ds, manifestModel, day, manifest))) {
+      const unfolded = archivesOf(archives).filter((a) => !isCovered(manifest, a.hh, a.batchId));
+      const isBehind = unfolded.length > 0;
+      const isNeighbourNew = await isNeighbourChanged(deps, ds, manifestModel, day, manifest);
+      const rollupModels = microBatchModelsOf(ds)
+        .map((m) => m.name)
+        .join(',');
+      const isFoldDue =
+        !found ||
+        isNeighbourNew ||
+        // A model declared since the roll-ups were written has no roll-up of their batches.
+        Object.values(found.value.rollups ?? {}).some((r) => r.models.join(',') !== rollupModels) ||
+        found.value.orders < rollUpAbove ||
+        options.now.getTime() - Date.parse(found.value.compactedAt) >= foldEveryMs;
+      if (found && !isFoldDue) {
+        if (unfolded.some((a) => !isRolledUp(manifest, a.hh, a.batchId))) {
+          result.days.push(await rollUpDay(deps, day, { dataset: ds.name, previous: found }));
+        }
+      } else if (isBehind || isNeighbourNew) {
         result.days.push(await compactDay(deps, day, { dataset: ds.name, archives, previous: found }));
       }
       result.deleted.push(...(await removeCoveredFiles(deps, ds, day, options.now, graceMs)));
@@ -460,7 +522,12 @@ async function removeCoveredFiles(
     ),
     store.list(lake.realtimeFactsPrefix(day, ds.facts)),
   ]);
-  const current = new Set([manifest.compacted, ...Object.values(manifest.models ?? {}), manifest.facts]);
+  const current = new Set([
+    manifest.compacted,
+    ...Object.values(manifest.models ?? {}),
+    manifest.facts,
+    ...rollupFiles(manifest, day),
+  ]);
   const partials = realtimeObjects.filter((info) => {
     const hh = partitionOf(info.key).hour;
     const batchId = batchIdOfPartial(info.key);
@@ -477,4 +544,126 @@ async function removeCoveredFiles(
   const doomed = [...partials, ...retired].map((info) => info.key);
   if (doomed.length > 0) await store.delete(doomed);
   return doomed;
+}
+
+/** The SQL type a roll-up keeps a measure in: what the serving layer reads it as. */
+function rollupMeasure(name: string, kind: string): string {
+  if (kind === 'distinct') return `list_sort(list_distinct(flatten(list(${name})))) as ${name}`;
+  return `sum(${name})::${kind === 'money' ? 'decimal(38, 2)' : 'bigint'} as ${name}`;
+}
+
+/**
+ * Compaction's cheap tier, for a day too large to fold every minute: per event hour, the partials written since
+ * (neither covered nor rolled up, present for every micro-batch model) and the hour's previous roll-up are summed
+ * into one new roll-up file per model — counts, sums and money add, distinct values union, as the serving layer
+ * merges partials — and the manifest names it (conditionally on the ETag it was read with). Readers then read one
+ * file per hour instead of its partials. Duplicates across micro-batches stay until the next fold, exactly as in the
+ * partials; the fold covers the rolled-up batches and drops the roll-ups. Its cost follows the new partials plus
+ * one roll-up per hour (at most 60 minutes of rows), not the day.
+ */
+export async function rollUpDay(
+  deps: CoreDeps,
+  day: string,
+  options: { dataset?: string; previous: { value: StreamManifest; etag: string } },
+): Promise<DayCompaction> {
+  const { store, clock, log } = deps;
+  const ds = dataset(options.dataset ?? 'orders');
+  const views = realtimeViewsOf(ds);
+  const manifest = options.previous.value;
+  const models = microBatchModelsOf(ds);
+  const result: DayCompaction = {
+    dataset: ds.name,
+    day,
+    status: 'empty',
+    compacted: manifest.compacted,
+    batches: 0,
+    read: 0,
+    orders: manifest.orders,
+    duplicates: manifest.duplicates,
+  };
+  if (models.length === 0) return result;
+  // Per model and hour: the partials a reader counts one by one today.
+  const open = await Promise.all(
+    models.map(async (model) => {
+      const byHour = new Map<string, Map<string, ObjectInfo>>();
+      for (const info of await store.list(lake.realtimePrefix(day, undefined, model.name))) {
+        const hh = partitionOf(info.key).hour;
+        const batchId = batchIdOfPartial(info.key);
+        if (!hh || batchId === undefined || batchId.startsWith(ROLLUP_PREFIX)) continue;
+        if (isCovered(manifest, hh, batchId) || isRolledUp(manifest, hh, batchId)) continue;
+        byHour.set(hh, (byHour.get(hh) ?? new Map()).set(batchId, info));
+      }
+      return byHour;
+    }),
+  );
+  const hours = [...new Set(open.flatMap((byHour) => [...byHour.keys()]))].sort();
+  const rollups: Record<string, RealtimeRollup> = { ...manifest.rollups };
+  const written: { key: string; file: string }[] = [];
+  const workDir = await mkdtemp(path.join(os.tmpdir(), `twinflow-rollup-${day}-`));
+  try {
+    await withConnection(async (connection) => {
+      const limit = pLimit(DOWNLOAD_CONCURRENCY);
+      for (const hh of hours) {
+        // A batch whose partial of some model is not uploaded yet waits for the next run.
+        const ids = [...(open[0]?.get(hh)?.keys() ?? [])].filter((id) =>
+          open.every((m) => m.get(hh)?.has(id)),
+        );
+        if (ids.length === 0) continue;
+        const before = manifest.rollups?.[hh];
+        const batches = [...(before?.batches ?? []), ...ids].sort();
+        const id = shortHash(...batches);
+        for (const [i, model] of models.entries()) {
+          const previousKey = rollupKeyOf(manifest, day, hh, model.name);
+          const previousInfo = previousKey ? await store.head(previousKey) : undefined;
+          if (previousKey && !previousInfo) throw new PreconditionFailedError(previousKey);
+          const infos = [
+            ...(previousInfo ? [previousInfo] : []),
+            ...ids.map((b) => open[i]?.get(hh)?.get(b)),
+          ];
+          const files = await Promise.all(
+            infos.map((info) => limit(() => store.localPath(info as ObjectInfo))),
+          );
+          const measures = Object.entries(model.measures).map(([name, m]) => rollupMeasure(name, m.kind));
+          const file = path.join(workDir, `${model.name}-${hh}.parquet`);
+          await copyToParquet(
+            connection,
+            `select window_start, ${[...model.dimensions, ...measures].join(', ')}
+             from read_parquet(${sqlPathList(files)}, union_by_name = true)
+             group by ${['window_start', ...model.dimensions].join(', ')}
+             order by ${['window_start', ...model.dimensions].join(', ')}`,
+            file,
+          );
+          written.push({ key: lake.realtimePartial(day, hh, `${ROLLUP_PREFIX}${id}`, model.name), file });
+          result.read += files.length;
+        }
+        rollups[hh] = { id, batches, models: models.map((m) => m.name) };
+        result.batches += ids.length;
+      }
+    });
+    if (result.batches === 0) return result;
+    for (const { key, file } of written) await store.putFile(key, file);
+    const now = clock().toISOString();
+    const next: StreamManifest = { ...manifest, rollups };
+    const current = [
+      ...[manifest.compacted, ...Object.values(manifest.models ?? {}), manifest.facts].flatMap(
+        (k) => k ?? [],
+      ),
+      ...rollupFiles(next, day),
+    ];
+    const retired = retiredFiles(manifest, current, now, day);
+    if (Object.keys(retired).length > 0) next.retired = retired;
+    try {
+      await putJson(store, lake.realtimeManifest(day, views.manifestModel), next, {
+        ifMatch: options.previous.etag,
+      });
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error;
+      log.warn('roll-up lost a race; the other run wins', { dataset: ds.name, day });
+      return { ...result, status: 'lost-race' };
+    }
+    log.info('realtime day rolled up', { ...result, status: 'rolled-up' });
+    return { ...result, status: 'rolled-up' };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
 }
