@@ -3,7 +3,9 @@
  * orders micro-batches of `--batch-size` events at their maximum rate for `--seconds` (default 120) against the
  * local S3 (s3rver on loopback; `--lake dir` uses a local directory instead, to tell the lake apart from the S3
  * emulation), while
- *   - compaction (`compactRealtime`, the scheduled function's core) runs every `--compact-every` seconds, and
+ *   - compaction (`compactRealtime`, the scheduled function's core) runs every `--compact-every` seconds — folding
+ *     the whole day each time (`fold`), or in tiers (`tiers`: the day folded every `--fold-every` seconds and only
+ *     rolled up in between, each hour's new partials summed into one file), and
  *   - a reader asks the realtime `GET /sales` core (`querySales`, today at minute granularity) once a second.
  * Each consumer is what one Lambda instance of the ingest function does per invocation (`consumeMicroBatch`: validate,
  * archive, one partial per minute model and hour, stats), fed generated orders straight in, so nothing but the
@@ -14,10 +16,12 @@
  *   each compaction's time against the day's events so far and the archives it read,
  *   query p50/p95 by the number of uncompacted partials the query had to read.
  *
- *   npx tsx bench/speed-100x.ts [--consumers 8] [--seconds 120] [--batch-size 100,10000] [--compact-every 10]
- *                               [--lake s3|dir] [--out bench/results/speed-100x.json]
+ *   npx tsx bench/speed-100x.ts [--consumers 8] [--seconds 120] [--runs 100:fold,10000:fold,10000:tiers]
+ *                               [--compact-every 10] [--fold-every 60] [--lake s3|dir]
+ *                               [--out bench/results/speed-100x.json]
  *
- * Several batch sizes run one after the other, each on a fresh lake, so their figures are ratios of one run.
+ * `--runs`: batch size and compaction mode of each run; they run one after the other, each on a fresh lake, so
+ * their figures are ratios of one run.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -40,21 +44,33 @@ const { values } = parseArgs({
   options: {
     consumers: { type: 'string', default: '8' },
     seconds: { type: 'string', default: '120' },
-    'batch-size': { type: 'string', default: '100,10000' },
+    runs: { type: 'string', default: '100:fold,10000:fold,10000:tiers' },
     'compact-every': { type: 'string', default: '10' },
+    'fold-every': { type: 'string', default: '60' },
     lake: { type: 'string', default: 's3' },
     out: { type: 'string', default: 'bench/results/speed-100x.json' },
   },
 });
 const consumers = Number(values.consumers);
 const seconds = Number(values.seconds);
-const batchSizes = String(values['batch-size']).split(',').map(Number);
+const configs = String(values.runs)
+  .split(',')
+  .map((run) => {
+    const [size, mode] = run.split(':');
+    if (mode !== 'fold' && mode !== 'tiers')
+      throw new Error(`--runs: "${run}" is not <batch size>:fold|tiers`);
+    return { batchSize: Number(size), mode: mode as 'fold' | 'tiers' };
+  });
+const batchSizes = configs.map((c) => c.batchSize);
 const compactEvery = Number(values['compact-every']);
+const foldEvery = Number(values['fold-every']);
 const lakeKind = values.lake;
 if (!['s3', 'dir'].includes(String(lakeKind))) throw new Error('--lake must be s3 or dir');
-for (const n of [consumers, seconds, compactEvery, ...batchSizes]) {
+for (const n of [consumers, seconds, compactEvery, foldEvery, ...batchSizes]) {
   if (!Number.isInteger(n) || n < 1)
-    throw new Error('--consumers, --seconds, --batch-size, --compact-every: integers ≥ 1');
+    throw new Error(
+      '--consumers, --seconds, --runs batch sizes, --compact-every, --fold-every: integers ≥ 1',
+    );
 }
 
 const percentile = (xs: readonly number[], p: number) =>
@@ -64,6 +80,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface CompactionSample {
   atSeconds: number;
+  /** `compacted`: the day folded; `rolled-up`: the cheap tier. */
+  status: string;
   ms: number;
   /** Archive files this run read (the new ones). */
   read: number;
@@ -88,7 +106,11 @@ async function openLake(workDir: string): Promise<{ store: ObjectStore; close: (
   return { store, close: () => s3.close() };
 }
 
-async function simulate(batchSize: number) {
+async function simulate(batchSize: number, mode: 'fold' | 'tiers') {
+  const tiers =
+    mode === 'tiers'
+      ? { rollUpAboveEvents: 0, foldEveryMs: foldEvery * 1000 }
+      : { rollUpAboveEvents: Number.POSITIVE_INFINITY };
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-bench-100x-'));
   const { store, close } = await openLake(workDir);
   const deps: CoreDeps = { store, clock: () => new Date(), log: silentLog };
@@ -122,9 +144,15 @@ async function simulate(batchSize: number) {
     while (Date.now() < deadline) {
       const next = Date.now() + compactEvery * 1000;
       const now = new Date();
-      const result = await compactRealtime(deps, { now, datasets: ['orders'], days: [dayOf(now)] });
-      for (const day of result.days.filter((d) => d.status === 'compacted')) {
-        compactions.push({ atSeconds: at(), ms: result.durationMs, read: day.read, dayEvents: day.orders });
+      const result = await compactRealtime(deps, { now, datasets: ['orders'], days: [dayOf(now)], ...tiers });
+      for (const day of result.days.filter((d) => d.status === 'compacted' || d.status === 'rolled-up')) {
+        compactions.push({
+          atSeconds: at(),
+          status: day.status,
+          ms: result.durationMs,
+          read: day.read,
+          dayEvents: day.orders,
+        });
       }
       await sleep(Math.max(0, next - Date.now()));
     }
@@ -167,8 +195,10 @@ async function simulate(batchSize: number) {
   const firstHalf = compactions.slice(0, half);
   const secondHalf = compactions.slice(half);
   const mean = (xs: number[]) => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const ofStatus = (status: string) => compactions.filter((c) => c.status === status).map((c) => c.ms);
   const result = {
     batchSize,
+    mode,
     consumers,
     seconds: round(elapsed, 1),
     events,
@@ -183,6 +213,10 @@ async function simulate(batchSize: number) {
       msFirstHalfMean: round(mean(firstHalf.map((c) => c.ms))),
       msSecondHalfMean: round(mean(secondHalf.map((c) => c.ms))),
       msMax: Math.max(0, ...compactions.map((c) => c.ms)),
+      folds: ofStatus('compacted').length,
+      foldMsMean: round(mean(ofStatus('compacted'))),
+      rollUps: ofStatus('rolled-up').length,
+      rollUpMsMean: round(mean(ofStatus('rolled-up'))),
       finalMs,
       finalDayEvents: day?.orders ?? 0,
       samples: compactions,
@@ -208,14 +242,16 @@ async function simulate(batchSize: number) {
     },
   };
   console.log(
-    `batch size ${batchSize.toLocaleString()}, ${consumers} consumers, ${round(elapsed)} s: ` +
+    `batch size ${batchSize.toLocaleString()}, compaction ${mode}, ${consumers} consumers, ${round(elapsed)} s: ` +
       `${result.eventsPerSecond.toLocaleString()} events/s, ${batches.toLocaleString()} micro-batches ` +
       `(p50 ${result.batchMsP50} ms, p95 ${result.batchMsP95} ms), ${partials.toLocaleString()} partials ` +
       `(${result.partialsPerHour.toLocaleString()}/hour at this rate)`,
   );
   console.log(
     `  compaction every ${compactEvery} s: ${compactions.length} runs, mean ${result.compaction.msFirstHalfMean} ms ` +
-      `(first half) → ${result.compaction.msSecondHalfMean} ms (second half), max ${result.compaction.msMax} ms; ` +
+      `(first half) → ${result.compaction.msSecondHalfMean} ms (second half), max ${result.compaction.msMax} ms ` +
+      `(${result.compaction.folds} folds, mean ${result.compaction.foldMsMean} ms; ${result.compaction.rollUps} ` +
+      `roll-ups, mean ${result.compaction.rollUpMsMean} ms); ` +
       `final fold of ${result.compaction.finalDayEvents.toLocaleString()} events ${finalMs} ms`,
   );
   console.log(
@@ -229,11 +265,11 @@ async function simulate(batchSize: number) {
 }
 
 const runs = [];
-for (const batchSize of batchSizes) runs.push(await simulate(batchSize));
+for (const { batchSize, mode } of configs) runs.push(await simulate(batchSize, mode));
 const out = String(values.out);
 mkdirSync(path.dirname(out), { recursive: true });
 writeFileSync(
   out,
-  `${JSON.stringify({ consumers, seconds, compactEvery, lake: lakeKind, cpus: os.cpus().length, runs }, null, 2)}\n`,
+  `${JSON.stringify({ consumers, seconds, compactEvery, foldEvery, lake: lakeKind, cpus: os.cpus().length, runs }, null, 2)}\n`,
 );
 console.log(`wrote ${out}`);
