@@ -90,7 +90,9 @@ describe('compaction in tiers: roll-ups between folds', () => {
     const cleaned = await compactRealtime(deps, { now: clock.now, days: [DAY], ...ROLL_UP });
     // The two roll-ups the fold dropped, and the 5 member partials it covered.
     expect(cleaned.deleted.filter((k) => k.includes('/part-r.'))).toHaveLength(2);
-    expect(cleaned.deleted.filter((k) => /\/part-[a-z0-9]+\.parquet$/.test(k)).length).toBeGreaterThanOrEqual(5);
+    expect(cleaned.deleted.filter((k) => /\/part-[a-z0-9]+\.parquet$/.test(k)).length).toBeGreaterThanOrEqual(
+      5,
+    );
     expect(await realtimeOrders(deps.store, DAY)).toBe(130);
   });
 
