@@ -291,14 +291,24 @@ function outputColumn(name: string, field: FieldDeclaration): string {
   }
 }
 
+/**
+ * `trim(column)`, trimming only values that can have anything to trim. DuckDB's trim removes Unicode space
+ * separators (a space, U+00A0, U+3000…) from either end, and costs as much as the rest of the validation per
+ * column; a value whose first and last characters are ASCII other than a space is returned as it is (the same
+ * result for every code point at either end: test/sql/validation-trim.test.ts).
+ */
+export function trimmedSql(column: string): string {
+  return `if(starts_with(${column}, ' ') or ends_with(${column}, ' ') or unicode(${column}) > 127 or unicode(${column}[-1]) > 127, trim(${column}), ${column})`;
+}
+
 /** `raw_<name>` → `validated_<name>`: one row per received record, typed, with one reason per invalid field. */
 export function validatedSql(ds: Dataset): string {
   const entries = Object.entries(ds.fields);
   const currencies = entries.filter(([, f]) => f.type === 'currency').map(([name]) => name);
   const trimmed = entries.map(([name, f]) =>
     f.type === 'currency' && f.default
-      ? `coalesce(nullif(trim(${name}), ''), ${quote(f.default)}) as ${name}_text`
-      : `nullif(trim(${name}), '') as ${name}_text`,
+      ? `coalesce(nullif(${trimmedSql(name)}, ''), ${quote(f.default)}) as ${name}_text`
+      : `nullif(${trimmedSql(name)}, '') as ${name}_text`,
   );
   const typed = entries.flatMap(([name, f]) => typedColumn(name, f) ?? []);
   const currencyColumns = currencies.flatMap((name) => [
