@@ -13,7 +13,8 @@
  * over HTTP; clicks-sessions — the realtime-vs-batch sessions bound); e2e, query and consistency also pick their
  * clicks step; kafka (kafka-ingest: orders through twinflow start --ingest sqs, then --ingest kafka, same
  * settings — event → visible p50/p99 and a burst's events/s per path, Kafka ÷ SQS; e2e picks it too; skipped, not
- * failed, without kcat).
+ * failed, without kcat); stream picks speed-100x too (8 consumers at their maximum against the local S3, batches
+ * of 100 and 10,000, compaction folding the day or in tiers; 3 × 2 minutes, quick 3 × 20 s).
  * --quick: CI-sized (no 10M batch, 10 s sustained stream, 20 s of e2e latency, 5 alert crossings instead of 20, a
  * smaller query lake and 3 first-call samples over HTTP; for clicks 10 s of latency and a 2,000-click burst, a
  * 30k-click day to query, a 20k-click day of sessions compacted every 2 hours; for kafka-ingest 10 s of latency
@@ -160,6 +161,16 @@ function steps(quick: boolean): Step[] {
             out('fan-out.json'),
           ],
       output: out('fan-out.json'),
+    },
+    {
+      name: 'speed-100x',
+      tags: ['stream'],
+      script: 'bench/speed-100x.ts',
+      args: [
+        ...['--consumers', '8', '--seconds', quick ? '20' : '120', '--compact-every', quick ? '5' : '10'],
+        ...['--fold-every', quick ? '10' : '60', '--out', out('speed-100x.json')],
+      ],
+      output: out('speed-100x.json'),
     },
     {
       name: 'batch-vs-duckdb',
@@ -698,6 +709,24 @@ function batchVsDuckdbFigures(result: Json, command: string): Figure[] {
   });
 }
 
+function speed100xFigures(result: Json, command: string): Figure[] {
+  return ((result['runs'] as Json[] | undefined) ?? []).map((r) => {
+    const c = (r['compaction'] as Json | undefined) ?? {};
+    const q = (r['query'] as Json | undefined) ?? {};
+    return {
+      area: 'speed',
+      figure: `speed layer at 100×: ${result['consumers']} consumers at their maximum for ${result['seconds']} s, batches of ${r['batchSize']}, compaction ${r['mode'] === 'tiers' ? 'in tiers' : 'folding the day'}`,
+      measured: `${r['eventsPerSecond']} events/s, ${r['partialsPerHour']} partials/hour; compaction ${c['msFirstHalfMean']} → ${c['msSecondHalfMean']} ms (folds ${c['folds']}, mean ${c['foldMsMean']} ms; roll-ups ${c['rollUps']}, mean ${c['rollUpMsMean']} ms); realtime /sales p95 ${q['p95']} ms (≤ ${q['maxPartials']} open partials)`,
+      userSpec: '—',
+      ours: 'compaction time and query cost bounded as the rate grows',
+      command,
+      parameters: { consumers: result['consumers'], batchSize: r['batchSize'], mode: r['mode'] },
+      value: num(r['eventsPerSecond']),
+      unit: 'events/s',
+    };
+  });
+}
+
 function fanOutFigures(result: Json, command: string): Figure[] {
   const one = (result['oneFunction'] as Json | undefined) ?? {};
   const base = { orders: result['orders'], files: result['files'], buckets: result['buckets'] };
@@ -729,6 +758,7 @@ function fanOutFigures(result: Json, command: string): Figure[] {
 
 const FIGURES: Record<string, (result: Json, command: string) => Figure[]> = {
   'fan-out': fanOutFigures,
+  'speed-100x': speed100xFigures,
   'batch-vs-duckdb': batchVsDuckdbFigures,
   'cli-replay': cliReplayFigures,
   datasets: datasetFigures,
