@@ -106,6 +106,15 @@ function setsOf(
   return sets;
 }
 
+/**
+ * Whether a realtime file is settled — a day's compacted file or an hour's roll-up, written once under a name of
+ * its content and replaced, never rewritten — rather than a micro-batch partial. Readers may cache what they
+ * computed from settled files by key and ETag.
+ */
+export function isSettledFile(key: string): boolean {
+  return /\/compacted-[A-Za-z0-9._-]+\.parquet$/.test(key) || key.includes(`/part-${ROLLUP_PREFIX}`);
+}
+
 /** Whether `manifest` covers the partial of `batchId` in hour `hh`. */
 export function isCovered(manifest: RealtimeManifest | undefined, hh: string, batchId: string): boolean {
   if (!manifest) return false;

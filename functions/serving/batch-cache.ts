@@ -3,7 +3,9 @@ import type { BucketRow } from './read-buckets.ts';
 /**
  * In-process cache of batch buckets, one entry per published day version and query shape.
  * Published batch files are immutable per version, so an entry never goes stale; a republish changes the
- * key (version, file, publish time) and the old entry simply ages out. Realtime is never put here.
+ * key (version, file, publish time) and the old entry simply ages out. Of realtime only what was read from settled
+ * files (a day's compacted file, an hour's roll-up: immutable under their names) is put here, keyed by name and
+ * ETag; partials are always read.
  * Least-recently-used entries are evicted beyond `maxEntries` entries or `maxRows` rows in total.
  */
 export class BatchCache {

@@ -9,6 +9,7 @@ import { InvalidInputError, PreconditionFailedError } from '../pipeline/errors.t
 import { formatMicros, ratioMicros } from '../pipeline/fixed-point.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
+import { isSettledFile } from '../pipeline/realtime-view.ts';
 import { type BatchCache, processBatchCache } from './batch-cache.ts';
 import { ServingReadError } from './errors.ts';
 import { planHours, type Segment } from './hour-plan.ts';
@@ -137,6 +138,27 @@ function batchCacheKey(
   ].join('\0');
 }
 
+/** The cache key of what a query shape reads from a set of settled realtime files (compacted, roll-ups). */
+function settledCacheKey(store: ObjectStore, files: readonly ObjectInfo[], spec: BucketSpec) {
+  return [
+    store.location,
+    spec.model.name,
+    'realtime',
+    ...files.map((f) => `${f.key}@${f.etag}`).sort(),
+    spec.granularity,
+    rowDimensions(spec).join(','),
+    JSON.stringify(Object.entries(spec.filters).sort()),
+    spec.timeZone ?? UTC,
+    spec.lakeZone ?? UTC,
+    spec.start.toISOString(),
+    spec.end.toISOString(),
+  ].join('\0');
+}
+
+/** The newest realtime minute of each cached settled read (the rows live in the BatchCache under the same key). */
+const settledLatest = new Map<string, string | null>();
+const SETTLED_LATEST_LIMIT = 10_000;
+
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function rowKey(row: BucketRow): string {
@@ -215,6 +237,13 @@ async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<Merg
   }
 
   const { model } = spec;
+  // The day's compacted file and roll-ups never change under their names: what this query shape read from them is
+  // cached like a published day; only the partials written since are read every time.
+  const realtimeFiles = await realtimeFilesFor(store, plan.realtimeHours, model.realtime);
+  const settled = realtimeFiles.filter((info) => isSettledFile(info.key));
+  const settledKey = settled.length > 0 ? settledCacheKey(store, settled, spec) : undefined;
+  const settledRows = settledKey && settledLatest.has(settledKey) ? cache.get(settledKey) : undefined;
+  const toRead = realtimeFiles.filter((info) => !settledRows || !isSettledFile(info.key));
   const [batchMinutes, batchDaily, realtimeMinutes] = await Promise.all([
     Promise.all(
       missing
@@ -226,28 +255,53 @@ async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<Merg
         .filter((m) => m.isDaily)
         .map(({ entry }) => batchFilePath(store, publishedFile(entry, model.daily as string))),
     ),
-    realtimeFilesFor(store, plan.realtimeHours, model.realtime).then((files) =>
-      Promise.all(files.map((info) => store.localPath(info))),
+    Promise.all(
+      toRead.map(async (info) => ({ isSettled: isSettledFile(info.key), path: await store.localPath(info) })),
     ),
   ]);
+  const settledPaths = realtimeMinutes.filter((f) => f.isSettled).map((f) => f.path);
+  const openPaths = realtimeMinutes.filter((f) => !f.isSettled).map((f) => f.path);
 
   let fresh = {
     batch: [] as BucketRow[],
     realtime: [] as BucketRow[],
     realtimeLatest: null as string | null,
   };
-  if (missing.length > 0 || realtimeMinutes.length > 0) {
-    fresh = await readBuckets(spec, { batchMinutes, batchDaily, realtimeMinutes });
+  const [readFresh, readSettled] = await Promise.all([
+    missing.length > 0 || openPaths.length > 0
+      ? readBuckets(spec, { batchMinutes, batchDaily, realtimeMinutes: openPaths })
+      : undefined,
+    settledKey && !settledRows
+      ? readBuckets(spec, { batchMinutes: [], batchDaily: [], realtimeMinutes: settledPaths })
+      : undefined,
+  ]);
+  if (readFresh) {
+    fresh = readFresh;
     const byDay = new Map<string, BucketRow[]>(missing.map(({ day }) => [day, []]));
     for (const row of fresh.batch) if (row.partDay) byDay.get(row.partDay)?.push(row);
     for (const { key, day } of missing) cache.set(key, byDay.get(day) ?? []);
   }
+  if (settledKey && readSettled) {
+    if (settledLatest.size >= SETTLED_LATEST_LIMIT) settledLatest.clear();
+    cache.set(settledKey, readSettled.realtime);
+    settledLatest.set(settledKey, readSettled.realtimeLatest);
+  }
+  const latests = [fresh.realtimeLatest, settledKey ? (settledLatest.get(settledKey) ?? null) : null];
+  const realtimeLatest = latests.reduce<string | null>(
+    (a, b) => (a === null || (b !== null && b > a) ? b : a),
+    null,
+  );
 
   return {
-    rows: mergeRows(model, [...cachedParts, fresh.batch, fresh.realtime]),
+    rows: mergeRows(model, [
+      ...cachedParts,
+      settledRows ?? readSettled?.realtime ?? [],
+      fresh.batch,
+      fresh.realtime,
+    ]),
     segments: plan.segments,
     batchBoundary: batchBoundary(index),
-    realtimeLatest: fresh.realtimeLatest,
+    realtimeLatest,
     publishedDays: Object.keys(index.days).sort(),
   };
 }

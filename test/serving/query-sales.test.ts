@@ -374,6 +374,50 @@ describe('querySales merges batch and realtime per hour', () => {
   });
 });
 
+describe('querySales caches what it read from settled realtime files', () => {
+  it('reads a compacted file once per query shape, the partials every time, and a new compaction at once', async () => {
+    // Prepare: today compacted (hours 9 and 10) plus one partial written since
+    const store = new LocalDirectoryStore(tempDir());
+    const day = '2026-11-20';
+    const compactedSales = hourlySales(day, [9, 10], 'c');
+    const c1 = lake.realtimeCompacted(day, 'c1');
+    await putSalesMinute(store, c1, compactedSales);
+    const manifest = (compacted: string, covered: string[]): RealtimeManifest => ({
+      compacted,
+      covered: { '10': covered },
+      compactedAt: NOW.toISOString(),
+      orders: 2,
+      duplicates: 0,
+    });
+    await putJson(store, lake.realtimeManifest(day), manifest(c1, ['batch-0']));
+    const first = hourlySales(day, [10], 'p1', {}, 45);
+    await putRealtimePartial(store, day, '10', 'batch-1', first);
+    const d = deps(store);
+    const query = {
+      start: at(`${day}T00:00:00Z`),
+      end: at(`${day}T14:00:00Z`),
+      granularity: 'hour' as const,
+    };
+
+    // Act + Assess: the second query takes the compacted file's buckets from the cache, and still reads a new partial
+    expect((await querySales(query, d)).totals).toEqual(expectedTotals([...compactedSales, ...first]));
+    const hitsBefore = d.cache.hits;
+    const second = hourlySales(day, [11], 'p2');
+    await putRealtimePartial(store, day, '11', 'batch-2', second);
+    const again = await querySales(query, d);
+    expect(d.cache.hits).toBe(hitsBefore + 1);
+    expect(again.totals).toEqual(expectedTotals([...compactedSales, ...first, ...second]));
+    expect(again.realtime_freshness).toBe(`${day}T11:30:00Z`);
+
+    // Act + Assess: a compaction names a new file (covering batch-1): read at once, batch-1 no longer counted twice
+    const c2 = lake.realtimeCompacted(day, 'c2');
+    await putSalesMinute(store, c2, [...compactedSales, ...first]);
+    await putJson(store, lake.realtimeManifest(day), manifest(c2, ['batch-0', 'batch-1']));
+    const compacted = await querySales(query, d);
+    expect(compacted.totals).toEqual(expectedTotals([...compactedSales, ...first, ...second]));
+  });
+});
+
 describe('salesWindows', () => {
   it('sums the last 1, 5 and 15 minute buckets ending with the current minute', async () => {
     const store = new LocalDirectoryStore(tempDir());
