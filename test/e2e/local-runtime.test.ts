@@ -288,7 +288,7 @@ describe('twinflow start, driven over HTTP and SQS', () => {
     // Assess: one product view was quarantined (no product) and one retried, so 2 views count.
     expect(twinflow.env['CLICKS_QUEUE_URL']).toMatch(/\/ClicksQueue[0-9A-F]+$/);
     expect(twinflow.env['CLICKS_DLQ_URL']).toMatch(/\/ClicksDeadLetterQueue[0-9A-F]+$/);
-    expect(twinflow.output()).toMatch(/poll {2}ClicksQueue\w+ → ingest-clicks: batch 100, window 1 s/);
+    expect(twinflow.output()).toMatch(/poll {2}ClicksQueue\w+ → ingest-clicks: batch 10000, window 1 s/);
     expect(funnel).toMatchObject({
       product_views: 2,
       add_to_carts: 1,
@@ -331,7 +331,7 @@ describe('twinflow start, driven over HTTP and SQS', () => {
     expect(twinflow.env['ORDERS_QUEUE_URL']).toMatch(/\/OrdersQueue[0-9A-F]+$/);
     expect(Object.keys(twinflow.env).filter((name) => name.startsWith('SHELF_AUDITS'))).toEqual([]);
     expect(twinflow.output()).toMatch(
-      /poll {2}StockMovesQueue\w+ → ingest-stock_moves: batch 100, window 1 s/,
+      /poll {2}StockMovesQueue\w+ → ingest-stock_moves: batch 10000, window 1 s/,
     );
   }, 90_000);
 });
