@@ -227,13 +227,35 @@ export async function runStateMachine(
   host: StateMachineHost,
 ): Promise<ExecutionResult> {
   const executionId = randomUUID();
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const output = await runStates(machine, input, host, {});
+    const run = runStates(machine, input, host, {});
+    // The machine's own limit (the fan-out's 6 h), as AWS enforces it: the execution fails with States.Timeout. A
+    // task still running is not stopped (neither is a Lambda invocation in AWS); its result is ignored.
+    const timeout =
+      machine.TimeoutSeconds === undefined
+        ? undefined
+        : new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () =>
+                reject(
+                  new TaskFailure(
+                    'States.Timeout',
+                    `the execution ran longer than the state machine's TimeoutSeconds (${machine.TimeoutSeconds} s)`,
+                  ),
+                ),
+              (machine.TimeoutSeconds as number) * 1000,
+            );
+          });
+    if (timeout) run.catch(() => {});
+    const output = await (timeout ? Promise.race([run, timeout]) : run);
     return { status: 'SUCCEEDED', output, executionId };
   } catch (error) {
     if (error instanceof TaskFailure)
       return { status: 'FAILED', error: error.error, cause: error.cause, executionId };
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -189,3 +189,27 @@ describe('the fan-out state machine from the template, run locally', () => {
     expect(calls).toEqual(['plan', 'single']);
   }, 120_000);
 });
+
+describe('the local state machine interpreter', () => {
+  it("fails an execution that runs past the machine's TimeoutSeconds with States.Timeout, as AWS does", async () => {
+    // Prepare: one task that takes 3 s in a machine allowed 1 s
+    const machine: AslMachine = {
+      StartAt: 'Slow',
+      TimeoutSeconds: 1,
+      States: {
+        Slow: { Type: 'Task', Resource: 'arn:aws:lambda:local:000000000000:function:Slow', End: true },
+      },
+    };
+    const host: StateMachineHost = {
+      invoke: () => new Promise((resolve) => setTimeout(() => resolve({}), 3000)),
+      getObject: async () => '[]',
+    };
+    // Act
+    const t0 = Date.now();
+    const result = await runStateMachine(machine, {}, host);
+    // Assess
+    expect(result).toMatchObject({ status: 'FAILED', error: 'States.Timeout' });
+    expect(result.status === 'FAILED' && result.cause).toContain('TimeoutSeconds (1 s)');
+    expect(Date.now() - t0).toBeLessThan(2500);
+  });
+});
