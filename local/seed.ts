@@ -215,8 +215,17 @@ export async function seedHistory(options: SeedOptions): Promise<SeedReport> {
   options.print(
     `seed: wrote ${days.length} daily exports (${exportedOrders} orders, ${first} … ${yesterday})`,
   );
-  await must(options.invoke('run-batch', { startDate: first, endDate: yesterday }), 'run-batch backfill');
-  options.print(`seed: run-batch published ${first} … ${yesterday}`);
+  const backfill = (await must(
+    options.invoke('run-batch', { startDate: first, endDate: yesterday }),
+    'run-batch backfill',
+  )) as { handedOver?: number } | undefined;
+  // A day past batch.fanOutThresholdBytes goes to the fan-out state machine, which publishes it in a while.
+  const handedOver = backfill?.handedOver ?? 0;
+  options.print(
+    handedOver > 0
+      ? `seed: run-batch ran ${first} … ${yesterday}: ${handedOver} day(s) handed over to the fan-out state machine`
+      : `seed: run-batch published ${first} … ${yesterday}`,
+  );
 
   const streamOrders = async () => {
     const bodies = [...ordersForDay(yesterday, ordersOf(yesterday), seedOf(yesterday), options.timeZone)].map(
