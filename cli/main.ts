@@ -43,8 +43,8 @@ export const COMMANDS: readonly CommandModule[] = [
 ];
 
 /**
- * Whether an error is of this class. By name too: `start` and `invoke` load the local runtime through tsx
- * (cli/tsx-import.ts), whose copy of the error classes is not the bundled CLI's.
+ * Whether an error is of this class. By name too: a module loaded through tsx (cli/tsx-import.ts: the CDK app)
+ * has its own copy of the error classes, not the bundled CLI's.
  */
 function isA<T extends Error>(error: unknown, type: new (...args: never[]) => T): error is T {
   return error instanceof type || (error instanceof Error && error.name === type.name);

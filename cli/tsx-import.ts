@@ -1,7 +1,7 @@
 /**
- * Imports a module that is kept out of the CLI bundle (scripts/build-cli.mjs: the local runtime, the function
- * host, the template source compute paths from their own location) through tsx. From the TypeScript sources (tsx,
- * vitest) TypeScript already loads, so this is a plain import.
+ * Imports a module that is kept out of the CLI bundle (scripts/build-cli.mjs: the CDK app, lib/synth.ts, whose
+ * constructs compute paths from their own location) through tsx. From the TypeScript sources (tsx, vitest)
+ * TypeScript already loads, so this is a plain import.
  */
 let unregister: (() => Promise<void>) | undefined;
 

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerModules } from './compiled-entry.ts';
 import type { InvokeMessage, SerializedError, WorkerConfig, WorkerReply } from './lambda-worker.ts';
 
 /**
@@ -58,13 +59,7 @@ interface Container {
   pending?: { id: number; resolve: (reply: WorkerReply) => void };
 }
 
-/** Registers tsx inside the worker (hooks are per thread on Node 20), then loads the worker module. */
-function bootstrapUrl(): URL {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const worker = new URL('./lambda-worker.ts', import.meta.url).href;
-  const code = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(worker)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
-}
+const WORKER_SOURCE = fileURLToPath(new URL('./lambda-worker.ts', import.meta.url));
 
 export class FunctionHost {
   private readonly containers = new Set<Container>();
@@ -160,14 +155,16 @@ export class FunctionHost {
 
   private spawn(): Container {
     const { options } = this;
+    // The worker and the handler as the CLI build compiled them (fresh), else their TypeScript through tsx.
+    const { workerUrl, entryUrl } = workerModules(WORKER_SOURCE, options.entryPath);
     const config: WorkerConfig = {
-      entryUrl: pathToFileURL(options.entryPath).href,
+      entryUrl,
       handlerExport: options.handlerExport,
       functionName: options.name,
       memoryMb: options.memoryMb,
       timeoutMs: options.timeoutSeconds * 1000,
     };
-    const worker = new Worker(bootstrapUrl(), {
+    const worker = new Worker(workerUrl, {
       workerData: config,
       env: options.environment,
       stdout: true,

@@ -64,6 +64,9 @@ function serialize(error: unknown): SerializedError {
   return { name: 'Error', message: String(error) };
 }
 
+// As deployed (NODE_OPTIONS=--enable-source-maps, which a worker cannot take): stack traces name the TypeScript.
+process.setSourceMapsEnabled(true);
+
 const config = workerData as WorkerConfig;
 const port = parentPort;
 if (!port) throw new Error('lambda-worker.ts must run in a worker thread');

@@ -150,7 +150,7 @@ export function functionEnvironment(
   }
   const attribute = (logicalId: string, att: string) => localAttribute(plan, endpoints, logicalId, att);
   for (const [name, value] of Object.entries(fn.environment)) env[name] = resolveValue(value, attribute);
-  // Workers cannot take node flags; source maps are on for tsx anyway.
+  // Workers cannot take node flags; lambda-worker.ts turns source maps on.
   delete env['NODE_OPTIONS'];
   Object.assign(env, localAwsEnvironment(endpoints), {
     AWS_LAMBDA_FUNCTION_NAME: fn.name,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { importThroughTsx } from '../cli/tsx-import.ts';
 import { datasetsDir } from '../functions/pipeline/datasets.ts';
 import type { CfnTemplate } from './template-plan.ts';
 
@@ -67,7 +68,8 @@ export async function loadTemplate(options: {
     const template = JSON.parse(await readFile(cached, 'utf8')) as CfnTemplate;
     return { template, fromCache: true, ms: performance.now() - started };
   }
-  const { synthTemplate } = await import('../lib/synth.ts');
+  // The CDK app is not in the CLI build (scripts/build-cli.mjs): from the build, it runs through tsx.
+  const { synthTemplate } = await importThroughTsx(() => import('../lib/synth.ts'));
   const template = synthTemplate(options.stage, options.overrides) as CfnTemplate;
   await mkdir(options.cacheDir, { recursive: true });
   await writeFile(`${cached}.tmp`, JSON.stringify(template));

@@ -5,9 +5,12 @@
 //
 // One ESM bundle with code splitting, packages left to node_modules: each command's heavy code (DuckDB, AWS SDK,
 // Kafka…) is a chunk its action imports, so `--help` loads only the declarations. A bundled module's
-// `import.meta.url` is rewritten to its source file's URL (datasets.ts finds datasets/ from it). The local
-// runtime, its function host and the template source (worker threads, handlers and the CDK app run through tsx
-// from their own location) are not bundled: `start` and `invoke` load them through tsx (cli/tsx-import.ts).
+// `import.meta.url` is rewritten to its source file's URL (datasets.ts finds datasets/ from it, runtime.ts the
+// repository). The local runtime and its function host are chunks like any command's; what a worker thread loads
+// by path is an entry of its own: local/lambda-worker.ts and every handler of lib/twinflow-functions.ts. The
+// manifest maps each to its file and the sources it was built from, and the function host loads it from there
+// only while it is fresh (local/compiled-entry.ts), else the TypeScript through tsx. Only the CDK app
+// (lib/synth.ts, when the template is not cached) still runs through tsx (cli/tsx-import.ts).
 import {
   existsSync,
   mkdirSync,
@@ -26,10 +29,19 @@ export const DIST_DIR = path.join(ROOT, 'node_modules', '.cache', 'twinflow-cli'
 const MANIFEST = path.join(DIST_DIR, 'manifest.json');
 const SELF = path.relative(ROOT, fileURLToPath(import.meta.url));
 
-/** Loaded through tsx, never bundled: they compute paths from their own location. */
-const TSX_LOADED = new Set(['local/runtime.ts', 'local/function-host.ts', 'local/template-source.ts']);
-/** Its `import.meta.url` is the bundle's: it tells the bundle from the sources. */
-const KEEPS_IMPORT_META = 'cli/tsx-import.ts';
+/** Loaded through tsx, never bundled: the CDK app (its constructs compute paths from their own location). */
+const TSX_LOADED = new Set(['lib/synth.ts']);
+/** Their `import.meta` is the bundle's: they tell the bundle from the sources. */
+const KEEPS_IMPORT_META = new Set(['cli/tsx-import.ts', 'local/compiled-entry.ts']);
+/** Worker threads load these by path: each is an entry, compiled on its own. */
+const WORKER_ENTRY = 'local/lambda-worker.ts';
+const FUNCTIONS_LIST = 'lib/twinflow-functions.ts';
+/** The handler of every function of lib/twinflow-functions.ts (its `entry`s). */
+const handlerEntries = () => [
+  ...new Set(
+    readFileSync(path.join(ROOT, FUNCTIONS_LIST), 'utf8').match(/(?<=')functions\/[\w/-]+\.ts(?=')/g),
+  ),
+];
 /** A path or URL relative to the bundle's directory, in the bundle's source. */
 const fromDist = (file) =>
   JSON.stringify(path.relative(DIST_DIR, path.join(ROOT, file)).split(path.sep).join('/'));
@@ -80,7 +92,7 @@ export async function buildCli({ clean = false } = {}) {
       });
       build.onLoad({ filter: /\.ts$/ }, (args) => {
         const file = path.relative(ROOT, args.path);
-        if (file.startsWith('node_modules') || file === KEEPS_IMPORT_META) return undefined;
+        if (file.startsWith('node_modules') || KEEPS_IMPORT_META.has(file)) return undefined;
         const source = readFileSync(args.path, 'utf8');
         if (!source.includes('import.meta')) return undefined;
         if (/import\.meta(?!\.url\b)/.test(source)) {
@@ -91,9 +103,16 @@ export async function buildCli({ clean = false } = {}) {
       });
     },
   };
+  const handlers = handlerEntries();
+  if (handlers.length === 0) throw new Error(`no handler entries found in ${FUNCTIONS_LIST}`);
+  const compiledSources = [WORKER_ENTRY, ...handlers];
   const result = await esbuild.build({
     absWorkingDir: ROOT,
-    entryPoints: ['cli/main.ts'],
+    // Named by their source path, so every handler.ts has its own file.
+    entryPoints: [
+      { in: 'cli/main.ts', out: 'main' },
+      ...compiledSources.map((file) => ({ in: file, out: file.replace(/\.ts$/, '').replaceAll('/', '-') })),
+    ],
     outdir: DIST_DIR,
     entryNames: '[name]-[hash]',
     bundle: true,
@@ -110,6 +129,29 @@ export async function buildCli({ clean = false } = {}) {
     plugins: [tsxLoaded],
   });
   const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith('node_modules/'));
+  const outputsOf = result.metafile.outputs;
+  /** The sources an output and every chunk it imports (statically or lazily) were built from. */
+  const sourcesOf = (output, seen = new Set()) => {
+    if (seen.has(output)) return new Set();
+    seen.add(output);
+    const sources = new Set(
+      Object.keys(outputsOf[output].inputs).filter((f) => !f.startsWith('node_modules/')),
+    );
+    for (const imported of outputsOf[output].imports) {
+      if (imported.external || !outputsOf[imported.path]) continue;
+      for (const source of sourcesOf(imported.path, seen)) sources.add(source);
+    }
+    return sources;
+  };
+  const compiled = {};
+  for (const [output, { entryPoint }] of Object.entries(outputsOf)) {
+    if (!compiledSources.includes(entryPoint)) continue;
+    // The handler list and this script decide what is compiled: a change to either is a change to every entry.
+    const from = [...sourcesOf(output), FUNCTIONS_LIST, SELF].sort();
+    compiled[entryPoint] = { file: path.basename(output), inputs: [...new Set(from)] };
+  }
+  const missing = compiledSources.filter((file) => !compiled[file]);
+  if (missing.length > 0) throw new Error(`esbuild named no output for ${missing.join(', ')}`);
   mkdirSync(DIST_DIR, { recursive: true });
   const write = (file, contents) => {
     const temporary = `${file}.${process.pid}.tmp`;
@@ -120,7 +162,12 @@ export async function buildCli({ clean = false } = {}) {
   for (const output of outputs) write(output.path, output.contents);
   const [entry] = Object.entries(result.metafile.outputs).filter(([, o]) => o.entryPoint === 'cli/main.ts');
   if (!entry) throw new Error('esbuild named no entry for cli/main.ts');
-  const manifest = { startedAt, entry: path.basename(entry[0]), inputs: [...inputs, SELF].sort() };
+  const manifest = {
+    startedAt,
+    entry: path.basename(entry[0]),
+    inputs: [...new Set([...inputs, FUNCTIONS_LIST, SELF])].sort(),
+    compiled,
+  };
   write(MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
 
   const current = new Set([...outputs.map((o) => path.basename(o.path)), 'manifest.json']);

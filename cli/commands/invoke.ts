@@ -5,7 +5,6 @@ import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { stageConfig } from '../../lib/stage-config.ts';
 import { FUNCTION_NAMES, functionSpec, type TwinflowFunctionName } from '../../lib/twinflow-functions.ts';
 import { DEFAULT_DATA_DIR } from '../cli-env.ts';
-import { importThroughTsx } from '../tsx-import.ts';
 
 /**
  * The environment `twinflow invoke` gives a handler: the caller's, plus the lake. With an S3 endpoint in
@@ -60,9 +59,10 @@ export function register(program: Command): void {
       }),
     )
     .action(async (name: TwinflowFunctionName, options) => {
-      const [{ FunctionHost }, { REPO_ROOT }] = await importThroughTsx(() =>
-        Promise.all([import('../../local/function-host.ts'), import('../../local/runtime.ts')]),
-      );
+      const [{ FunctionHost }, { REPO_ROOT }] = await Promise.all([
+        import('../../local/function-host.ts'),
+        import('../../local/runtime.ts'),
+      ]);
       let event: unknown;
       try {
         event = JSON.parse(await readFile(options.event, 'utf8'));

@@ -2,7 +2,6 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { InvalidInputError } from '../../functions/pipeline/errors.ts';
 import { DEFAULT_DATA_DIR } from '../cli-env.ts';
-import { importThroughTsx } from '../tsx-import.ts';
 
 function number(flag: string, { min = 0, integer = true } = {}) {
   return (value: string): number => {
@@ -78,13 +77,11 @@ export function register(program: Command): void {
     )
     .option('--verbose', 'echo function logs and HTTP requests', false)
     .action(async (options) => {
-      const [{ REPO_ROOT, startRuntime }, { parseOverrides }, { loadTemplate }] = await importThroughTsx(() =>
-        Promise.all([
-          import('../../local/runtime.ts'),
-          import('../../local/stage-overrides.ts'),
-          import('../../local/template-source.ts'),
-        ]),
-      );
+      const [{ REPO_ROOT, startRuntime }, { parseOverrides }, { loadTemplate }] = await Promise.all([
+        import('../../local/runtime.ts'),
+        import('../../local/stage-overrides.ts'),
+        import('../../local/template-source.ts'),
+      ]);
       const overrides = parseOverrides(options.set) as Record<string, Record<string, unknown>>;
       if (options.ingest !== undefined) {
         overrides['stream'] = { ...overrides['stream'], ingest: options.ingest, sources: {} };

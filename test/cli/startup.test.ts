@@ -3,13 +3,19 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TOP_HELP_LIMITS } from '../../cli/commands/top.ts';
 import { TOP_LIMITS } from '../../functions/serving/top.ts';
+import { twinflowFunctions } from '../../lib/twinflow-functions.ts';
 // @ts-expect-error: a plain .mjs script, no declarations
 import { DIST_DIR, freshEntry } from '../../scripts/build-cli.mjs';
 import { twinflowWith } from '../support/cli.ts';
 
 const manifestPath = path.join(DIST_DIR as string, 'manifest.json');
 const manifest = () =>
-  JSON.parse(readFileSync(manifestPath, 'utf8')) as { startedAt: number; entry: string; inputs: string[] };
+  JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+    startedAt: number;
+    entry: string;
+    inputs: string[];
+    compiled: Record<string, { file: string; inputs: string[] }>;
+  };
 const viaTsx = { TWINFLOW_CLI_TSX: '1' };
 
 /** What the bin prints for these arguments, from the compiled CLI and from the TypeScript through tsx. */
@@ -77,6 +83,20 @@ describe('the compiled CLI', () => {
     expect(readdirSync(DIST_DIR as string)).toContain(manifest().entry);
     const eager = [...staticPackages(manifest().entry)].sort();
     expect(eager).toEqual(['commander', 'p-limit', 'yaml', 'zod']);
+  });
+
+  it("compiles the function host's worker and every function's handler, each with the sources it is built from", async () => {
+    await twinflowWith({}, '--help');
+    const { compiled, inputs } = manifest();
+    const handlers = new Set(twinflowFunctions().map((fn) => fn.entry));
+    expect(Object.keys(compiled).sort()).toEqual(['local/lambda-worker.ts', ...handlers].sort());
+    for (const [source, { file, inputs: from }] of Object.entries(compiled)) {
+      expect(readdirSync(DIST_DIR as string), source).toContain(file);
+      expect(from, source).toContain(source);
+      // The CLI's freshness check covers them: a handler edited is rebuilt before the next start.
+      for (const input of from) expect(inputs, source).toContain(input);
+    }
+    expect(compiled['functions/query-sales/handler.ts']?.inputs).toContain('functions/pipeline/datasets.ts');
   });
 
   it("states top's bounds as functions/serving/top.ts does (the help cannot load it)", () => {
