@@ -181,6 +181,14 @@ export type FieldDeclaration = z.infer<typeof fieldSchema>;
 export type MeasureDeclaration = z.infer<typeof measureSchema>;
 export type RatioDeclaration = z.infer<typeof ratioSchema>;
 export type ModelDeclaration = z.infer<typeof modelSchema> & { name: string };
+
+/**
+ * The SQL type a measure is served, summed and rolled up in: money DECIMAL(38, 2), distinct a list of values, counts
+ * and sums BIGINT.
+ */
+export function measureSqlType(m: { kind: 'count' | 'sum' | 'money' | 'distinct' }): string {
+  return m.kind === 'money' ? 'decimal(38, 2)' : m.kind === 'distinct' ? 'varchar[]' : 'bigint';
+}
 export type TableDeclaration = z.infer<typeof tableSchema> & { name: string; dataset: string };
 export type BalanceDeclaration = z.infer<typeof balanceSchema> & {
   name: string;

@@ -55,6 +55,8 @@ export interface RealtimeManifest {
    */
   rollups?: Record<string, RealtimeRollup>;
 }
+// A manifest object is never mutated once read or built (a change is a new manifest): the lookups below cache
+// their sets per object.
 
 export interface RealtimeRollup {
   id: string;
@@ -107,12 +109,12 @@ function setsOf(
 }
 
 /**
- * Whether a realtime file is settled — a day's compacted file or an hour's roll-up, written once under a name of
- * its content and replaced, never rewritten — rather than a micro-batch partial. Readers may cache what they
- * computed from settled files by key and ETag.
+ * Whether a realtime file is a day's compacted file: named after what it covers and replaced only by the next fold,
+ * unlike a micro-batch partial or an hour's roll-up (which changes every few minutes). A reader may cache what it
+ * computed from one by key and ETag (a full recompute may write the same name again: the ETag tells them apart).
  */
 export function isSettledFile(key: string): boolean {
-  return /\/compacted-[A-Za-z0-9._-]+\.parquet$/.test(key) || key.includes(`/part-${ROLLUP_PREFIX}`);
+  return /\/compacted-[A-Za-z0-9._-]+\.parquet$/.test(key);
 }
 
 /** Whether `manifest` covers the partial of `batchId` in hour `hh`. */
@@ -126,8 +128,15 @@ export function isCovered(manifest: RealtimeManifest | undefined, hh: string, ba
 }
 
 /** Whether the partial of `batchId` in hour `hh` is summed into the hour's roll-up. */
-export function isRolledUp(manifest: RealtimeManifest | undefined, hh: string, batchId: string): boolean {
+export function isRolledUp(
+  manifest: RealtimeManifest | undefined,
+  hh: string,
+  batchId: string,
+  model?: string,
+): boolean {
   if (!manifest?.rollups) return false;
+  // A batch stays counted as a partial of a model the hour's roll-up has no file of.
+  if (model !== undefined && !manifest.rollups[hh]?.models.includes(model)) return false;
   const rollups = manifest.rollups;
   return (
     setsOf(rolledUpSets, manifest, () => Object.entries(rollups).map(([hour, r]) => [hour, r.batches]))
@@ -140,10 +149,17 @@ export function isRolledUp(manifest: RealtimeManifest | undefined, hh: string, b
  * Whether a reader counts the partial (or roll-up) of `batchId` in hour `hh`: a roll-up only while the manifest
  * names it, a partial unless it is covered by the compacted file or summed into the hour's roll-up.
  */
-export function isCounted(manifest: RealtimeManifest | undefined, hh: string, batchId: string): boolean {
-  if (batchId.startsWith(ROLLUP_PREFIX))
-    return manifest?.rollups?.[hh]?.id === batchId.slice(ROLLUP_PREFIX.length);
-  return !isCovered(manifest, hh, batchId) && !isRolledUp(manifest, hh, batchId);
+export function isCounted(
+  manifest: RealtimeManifest | undefined,
+  hh: string,
+  batchId: string,
+  model: string,
+): boolean {
+  if (batchId.startsWith(ROLLUP_PREFIX)) {
+    const rollup = manifest?.rollups?.[hh];
+    return rollup?.id === batchId.slice(ROLLUP_PREFIX.length) && rollup.models.includes(model);
+  }
+  return !isCovered(manifest, hh, batchId) && !isRolledUp(manifest, hh, batchId, model);
 }
 
 /**
@@ -236,7 +252,7 @@ export async function realtimeDaySnapshot(
       }
       const hh = partitionOf(info.key).hour;
       const batchId = batchIdOfPartial(info.key);
-      if (!hh || batchId === undefined || !isCounted(manifest, hh, batchId)) continue;
+      if (!hh || batchId === undefined || !isCounted(manifest, hh, batchId, view.model)) continue;
       const files = snapshot.partials.get(hh) ?? [];
       files.push(info);
       snapshot.partials.set(hh, files);

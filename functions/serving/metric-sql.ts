@@ -1,3 +1,4 @@
+import { measureSqlType } from '../pipeline/datasets.ts';
 import type { ServedModel } from './metric-model.ts';
 
 /**
@@ -9,10 +10,7 @@ import type { ServedModel } from './metric-model.ts';
 
 const cache = new Map<string, string>();
 
-/** The SQL type of a measure column: money DECIMAL, distinct a list of values, counts and sums BIGINT. */
-export function measureSqlType(m: ServedModel['measures'][number]): string {
-  return m.kind === 'money' ? 'decimal(38, 2)' : m.kind === 'distinct' ? 'varchar[]' : 'bigint';
-}
+export { measureSqlType };
 
 function measureColumn(m: ServedModel['measures'][number]): string {
   return `${m.name}::${measureSqlType(m)} as ${m.name}`;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import pLimit from 'p-limit';
 import { copyToParquet, createNeighbourFacts } from '../pipeline/dataset-views.ts';
-import { type Dataset, dataset, isStreamed, streamedDatasets } from '../pipeline/datasets.ts';
+import { type Dataset, dataset, isStreamed, measureSqlType, streamedDatasets } from '../pipeline/datasets.ts';
 import { addDays, dayOf, parseDay } from '../pipeline/dates.ts';
 import { sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
 import { InvalidInputError, PreconditionFailedError } from '../pipeline/errors.ts';
@@ -322,6 +322,20 @@ export async function compactDay(
   const coveredKeys = Object.entries(covered)
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .flatMap(([hh, ids]) => ids.map((id) => `${hh}/${id}`));
+  // The fold covers every partial a roll-up summed (the manifest naming the roll-up was read before the archives
+  // were listed, and a batch's archive is written before its partials), so the roll-ups are dropped.
+  const isFolded = new Set(coveredKeys);
+  const uncovered = Object.entries(previous?.value.rollups ?? {}).filter(
+    ([hh, rollup]) => !rollup.batches.every((id) => isFolded.has(`${hh}/${id}`)),
+  );
+  if (uncovered.length > 0) {
+    log.warn('compaction read a roll-up of batches it did not list; the next run folds again', {
+      dataset: ds.name,
+      day,
+      hours: uncovered.map(([hh]) => hh),
+    });
+    return { ...empty, status: 'lost-race' };
+  }
   // The neighbours' facts a model reads are part of what its files are computed from.
   const neighbourKeys = ds.neighbourDays > 0 ? await neighbourFactsKeys(deps, views.manifestModel, day) : [];
   const compactionId = shortHash(...coveredKeys, ...neighbourKeys.map((n) => n.key));
@@ -365,20 +379,6 @@ export async function compactDay(
       };
     }
     const archivedRecords = Object.values(hours).reduce((sum, h) => sum + h.records, 0);
-    // The fold covers every partial a roll-up summed (the manifest naming the roll-up was read before the archives
-    // were listed, and a batch's archive is written before its partials), so the roll-ups are dropped.
-    const isFolded = new Set(coveredKeys);
-    const uncovered = Object.entries(previous?.value.rollups ?? {}).filter(
-      ([hh, rollup]) => !rollup.batches.every((id) => isFolded.has(`${hh}/${id}`)),
-    );
-    if (uncovered.length > 0) {
-      log.warn('compaction read a roll-up of batches it did not list; the next run folds again', {
-        dataset: ds.name,
-        day,
-        hours: uncovered.map(([hh]) => hh),
-      });
-      return { ...empty, status: 'lost-race' };
-    }
     const retired = retiredFiles(previous?.value, [...Object.values(compactedKeys), factsKey], now, day);
     const manifest: StreamManifest = {
       compacted: compactedKey,
@@ -546,10 +546,13 @@ async function removeCoveredFiles(
   return doomed;
 }
 
-/** The SQL type a roll-up keeps a measure in: what the serving layer reads it as. */
-function rollupMeasure(name: string, kind: string): string {
-  if (kind === 'distinct') return `list_sort(list_distinct(flatten(list(${name})))) as ${name}`;
-  return `sum(${name})::${kind === 'money' ? 'decimal(38, 2)' : 'bigint'} as ${name}`;
+/**
+ * A measure of a roll-up: values cast to the type the serving layer reads them as, then summed (distinct values
+ * unioned), so a roll-up answers exactly what its partials read one by one do.
+ */
+function rollupMeasure(name: string, m: { kind: 'count' | 'sum' | 'money' | 'distinct' }): string {
+  if (m.kind === 'distinct') return `list_sort(list_distinct(flatten(list(${name}::varchar[])))) as ${name}`;
+  return `sum(${name}::${measureSqlType(m)})::${measureSqlType(m)} as ${name}`;
 }
 
 /**
@@ -582,6 +585,15 @@ export async function rollUpDay(
     duplicates: manifest.duplicates,
   };
   if (models.length === 0) return result;
+  // Roll-ups of another set of models (one declared since) cannot be extended: only a fold settles them.
+  const names = models.map((m) => m.name).join(',');
+  if (Object.values(manifest.rollups ?? {}).some((r) => r.models.join(',') !== names)) {
+    log.warn('roll-ups name other models than the declaration; the next fold settles them', {
+      dataset: ds.name,
+      day,
+    });
+    return { ...result, status: 'lost-race' };
+  }
   // Per model and hour: the partials a reader counts one by one today.
   const open = await Promise.all(
     models.map(async (model) => {
@@ -590,7 +602,7 @@ export async function rollUpDay(
         const hh = partitionOf(info.key).hour;
         const batchId = batchIdOfPartial(info.key);
         if (!hh || batchId === undefined || batchId.startsWith(ROLLUP_PREFIX)) continue;
-        if (isCovered(manifest, hh, batchId) || isRolledUp(manifest, hh, batchId)) continue;
+        if (isCovered(manifest, hh, batchId) || isRolledUp(manifest, hh, batchId, model.name)) continue;
         byHour.set(hh, (byHour.get(hh) ?? new Map()).set(batchId, info));
       }
       return byHour;
@@ -601,7 +613,7 @@ export async function rollUpDay(
   const written: { key: string; file: string }[] = [];
   const workDir = await mkdtemp(path.join(os.tmpdir(), `twinflow-rollup-${day}-`));
   try {
-    await withConnection(async (connection) => {
+    const read = withConnection(async (connection) => {
       const limit = pLimit(DOWNLOAD_CONCURRENCY);
       for (const hh of hours) {
         // A batch whose partial of some model is not uploaded yet waits for the next run.
@@ -623,7 +635,7 @@ export async function rollUpDay(
           const files = await Promise.all(
             infos.map((info) => limit(() => store.localPath(info as ObjectInfo))),
           );
-          const measures = Object.entries(model.measures).map(([name, m]) => rollupMeasure(name, m.kind));
+          const measures = Object.entries(model.measures).map(([name, m]) => rollupMeasure(name, m));
           const file = path.join(workDir, `${model.name}-${hh}.parquet`);
           await copyToParquet(
             connection,
@@ -640,8 +652,17 @@ export async function rollUpDay(
         result.batches += ids.length;
       }
     });
+    try {
+      await read;
+    } catch (error) {
+      // A roll-up this run read the manifest for was retired and deleted by a newer one: that run wins.
+      if (!(error instanceof PreconditionFailedError)) throw error;
+      log.warn('roll-up read a file a newer manifest retired; the other run wins', { dataset: ds.name, day });
+      return { ...result, status: 'lost-race' };
+    }
     if (result.batches === 0) return result;
-    for (const { key, file } of written) await store.putFile(key, file);
+    const limit = pLimit(DOWNLOAD_CONCURRENCY);
+    await Promise.all(written.map(({ key, file }) => limit(() => store.putFile(key, file))));
     const now = clock().toISOString();
     const next: StreamManifest = { ...manifest, rollups };
     const current = [

@@ -3,7 +3,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lake } from '../../functions/pipeline/lake-layout.ts';
 import { getJson } from '../../functions/pipeline/object-store.ts';
-import { realtimeDaySnapshot, snapshotFiles } from '../../functions/pipeline/realtime-view.ts';
+import {
+  isCounted,
+  type RealtimeManifest,
+  realtimeDaySnapshot,
+  snapshotFiles,
+} from '../../functions/pipeline/realtime-view.ts';
 import { compactRealtime, type StreamManifest } from '../../functions/stream/compaction.ts';
 import { consumeMicroBatch } from '../../functions/stream/micro-batch.ts';
 import { order } from '../support/orders.ts';
@@ -118,5 +123,22 @@ describe('compaction in tiers: roll-ups between folds', () => {
     await consumeMicroBatch({ messages: messages(orders('b', 20, '09'), 'b') }, deps);
     const result = await compactRealtime(deps, { now: clock.now, days: [DAY] });
     expect(result.days).toMatchObject([{ status: 'compacted', orders: 40 }]);
+  });
+
+  it('a roll-up stands in for its batches only in the models it has a file of', () => {
+    const manifest: RealtimeManifest = {
+      compacted: null,
+      covered: {},
+      compactedAt: '2026-11-20T10:00:00Z',
+      orders: 0,
+      duplicates: 0,
+      rollups: { '10': { id: 'x1', batches: ['b1'], models: ['sales_minute'] } },
+    };
+    expect(isCounted(manifest, '10', 'b1', 'sales_minute')).toBe(false);
+    expect(isCounted(manifest, '10', 'r.x1', 'sales_minute')).toBe(true);
+    // A model declared after the roll-up was written keeps counting the batch's own partial.
+    expect(isCounted(manifest, '10', 'b1', 'refunds_minute')).toBe(true);
+    expect(isCounted(manifest, '10', 'r.x1', 'refunds_minute')).toBe(false);
+    expect(isCounted(manifest, '10', 'r.other', 'sales_minute')).toBe(false);
   });
 });
