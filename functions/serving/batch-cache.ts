@@ -3,9 +3,8 @@ import type { BucketRow } from './read-buckets.ts';
 /**
  * In-process cache of batch buckets, one entry per published day version and query shape.
  * Published batch files are immutable per version, so an entry never goes stale; a republish changes the
- * key (version, file, publish time) and the old entry simply ages out. Of realtime only what was read from settled
- * files (a day's compacted file, an hour's roll-up: immutable under their names) is put here, keyed by name and
- * ETag; partials are always read.
+ * key (version, file, publish time) and the old entry simply ages out. Realtime compacted files get their own
+ * instance (`processRealtimeCache`), keyed by name and ETag; partials and roll-ups are always read.
  * Least-recently-used entries are evicted beyond `maxEntries` entries or `maxRows` rows in total.
  */
 export class BatchCache {
@@ -59,3 +58,9 @@ export class BatchCache {
 
 /** The cache of this process (one per warm Lambda container). */
 export const processBatchCache = new BatchCache();
+
+/**
+ * What this process's queries read from realtime compacted files: a cache of its own, smaller, so entries that a
+ * fold makes obsolete every few minutes never evict published days.
+ */
+export const processRealtimeCache = new BatchCache(500, 100_000);

@@ -10,7 +10,7 @@ import { formatMicros, ratioMicros } from '../pipeline/fixed-point.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import { isSettledFile } from '../pipeline/realtime-view.ts';
-import { type BatchCache, processBatchCache } from './batch-cache.ts';
+import { type BatchCache, processBatchCache, processRealtimeCache } from './batch-cache.ts';
 import { ServingReadError } from './errors.ts';
 import { planHours, type Segment } from './hour-plan.ts';
 import type { ServedModel } from './metric-model.ts';
@@ -25,6 +25,8 @@ import { realtimeFilesFor } from './realtime-files.ts';
  */
 export interface ServingDeps extends CoreDeps {
   cache?: BatchCache;
+  /** What queries read from compacted realtime files (default: this process's); apart, so it never evicts batch. */
+  realtimeCache?: BatchCache;
   /** Code version reported by `health` (Lambda: the function version). */
   version?: string;
 }
@@ -155,7 +157,7 @@ function settledCacheKey(store: ObjectStore, files: readonly ObjectInfo[], spec:
   ].join('\0');
 }
 
-/** The newest realtime minute of each cached settled read (the rows live in the BatchCache under the same key). */
+/** The newest realtime minute of each cached compacted-file read (its rows: the realtime cache, same key). */
 const settledLatest = new Map<string, string | null>();
 const SETTLED_LATEST_LIMIT = 10_000;
 
@@ -237,12 +239,13 @@ async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<Merg
   }
 
   const { model } = spec;
-  // The day's compacted file and roll-ups never change under their names: what this query shape read from them is
-  // cached like a published day; only the partials written since are read every time.
+  // A day's compacted file changes only at the next fold: what this query shape read from it is cached (by name and
+  // ETag) like a published day; the hours' roll-ups and the partials written since are read every time.
   const realtimeFiles = await realtimeFilesFor(store, plan.realtimeHours, model.realtime);
   const settled = realtimeFiles.filter((info) => isSettledFile(info.key));
   const settledKey = settled.length > 0 ? settledCacheKey(store, settled, spec) : undefined;
-  const settledRows = settledKey && settledLatest.has(settledKey) ? cache.get(settledKey) : undefined;
+  const realtimeCache = deps.realtimeCache ?? processRealtimeCache;
+  const settledRows = settledKey && settledLatest.has(settledKey) ? realtimeCache.get(settledKey) : undefined;
   const toRead = realtimeFiles.filter((info) => !settledRows || !isSettledFile(info.key));
   const [batchMinutes, batchDaily, realtimeMinutes] = await Promise.all([
     Promise.all(
@@ -283,7 +286,7 @@ async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<Merg
   }
   if (settledKey && readSettled) {
     if (settledLatest.size >= SETTLED_LATEST_LIMIT) settledLatest.clear();
-    cache.set(settledKey, readSettled.realtime);
+    realtimeCache.set(settledKey, readSettled.realtime);
     settledLatest.set(settledKey, readSettled.realtimeLatest);
   }
   const latests = [fresh.realtimeLatest, settledKey ? (settledLatest.get(settledKey) ?? null) : null];

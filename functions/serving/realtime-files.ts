@@ -10,7 +10,8 @@ const SNAPSHOT_CONCURRENCY = 8;
 
 /**
  * The realtime files (compacted + uncovered partials, one consistent snapshot per day) of the given hours.
- * Never cached: the speed layer and compaction change them all the time.
+ * Listed on every call: the speed layer and compaction change them all the time (serving caches only what it read
+ * from a compacted file, by name and ETag).
  */
 export async function realtimeFilesFor(
   store: ObjectStore,

@@ -392,7 +392,8 @@ describe('querySales caches what it read from settled realtime files', () => {
     await putJson(store, lake.realtimeManifest(day), manifest(c1, ['batch-0']));
     const first = hourlySales(day, [10], 'p1', {}, 45);
     await putRealtimePartial(store, day, '10', 'batch-1', first);
-    const d = deps(store);
+    const realtimeCache = new BatchCache();
+    const d = { ...deps(store), realtimeCache };
     const query = {
       start: at(`${day}T00:00:00Z`),
       end: at(`${day}T14:00:00Z`),
@@ -401,11 +402,12 @@ describe('querySales caches what it read from settled realtime files', () => {
 
     // Act + Assess: the second query takes the compacted file's buckets from the cache, and still reads a new partial
     expect((await querySales(query, d)).totals).toEqual(expectedTotals([...compactedSales, ...first]));
-    const hitsBefore = d.cache.hits;
+    const hitsBefore = realtimeCache.hits;
     const second = hourlySales(day, [11], 'p2');
     await putRealtimePartial(store, day, '11', 'batch-2', second);
     const again = await querySales(query, d);
-    expect(d.cache.hits).toBe(hitsBefore + 1);
+    expect(realtimeCache.hits).toBe(hitsBefore + 1);
+    expect(d.cache.size).toBe(0); // nothing of realtime in the batch cache
     expect(again.totals).toEqual(expectedTotals([...compactedSales, ...first, ...second]));
     expect(again.realtime_freshness).toBe(`${day}T11:30:00Z`);
 
