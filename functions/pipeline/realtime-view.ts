@@ -62,6 +62,8 @@ export interface RealtimeRollup {
   id: string;
   batches: string[];
   models: string[];
+  /** When each batch was first rolled up: its partials are deleted once that is older than the grace period. */
+  since?: Record<string, string>;
 }
 
 /** The batch-id form of a roll-up's files (`part-r.<id>.parquet`): never an SQS or replay batch id. */

@@ -528,13 +528,23 @@ async function removeCoveredFiles(
     manifest.facts,
     ...rollupFiles(manifest, day),
   ]);
+  const isPast = (at: string | undefined) => at !== undefined && Date.parse(at) <= cutoff;
+  const modelOf = (key: string) =>
+    compactedModels.find((model) => key.startsWith(lake.realtimePrefix(day, undefined, model)));
   const partials = realtimeObjects.filter((info) => {
     const hh = partitionOf(info.key).hour;
     const batchId = batchIdOfPartial(info.key);
-    if (!hh || batchId === undefined) return false;
-    const since = manifest.coveredSince?.[`${hh}/${batchId}`];
+    if (!hh || batchId === undefined || batchId.startsWith(ROLLUP_PREFIX)) return false;
     // Coverage only grows (archives are never deleted), so a covered partial stays covered.
-    return isCovered(manifest, hh, batchId) && since !== undefined && Date.parse(since) <= cutoff;
+    if (isCovered(manifest, hh, batchId)) return isPast(manifest.coveredSince?.[`${hh}/${batchId}`]);
+    // A rolled-up partial is never read again: a roll-up is only replaced by one holding its batches, or dropped by
+    // a fold that covers them (the fold reads archives, not partials).
+    const model = modelOf(info.key);
+    return (
+      model !== undefined &&
+      isRolledUp(manifest, hh, batchId, model) &&
+      isPast(manifest.rollups?.[hh]?.since?.[batchId])
+    );
   });
   // Only files a manifest superseded: another compaction may have written new ones and not yet committed them.
   const retired = [...realtimeObjects, ...factsObjects].filter((info) => {
@@ -610,6 +620,7 @@ export async function rollUpDay(
   );
   const hours = [...new Set(open.flatMap((byHour) => [...byHour.keys()]))].sort();
   const rollups: Record<string, RealtimeRollup> = { ...manifest.rollups };
+  const now = clock().toISOString();
   const written: { key: string; file: string }[] = [];
   const workDir = await mkdtemp(path.join(os.tmpdir(), `twinflow-rollup-${day}-`));
   try {
@@ -648,7 +659,8 @@ export async function rollUpDay(
           written.push({ key: lake.realtimePartial(day, hh, `${ROLLUP_PREFIX}${id}`, model.name), file });
           result.read += files.length;
         }
-        rollups[hh] = { id, batches, models: models.map((m) => m.name) };
+        const since = { ...before?.since, ...Object.fromEntries(ids.map((b) => [b, now])) };
+        rollups[hh] = { id, batches, models: models.map((m) => m.name), since };
         result.batches += ids.length;
       }
     });
@@ -663,7 +675,6 @@ export async function rollUpDay(
     if (result.batches === 0) return result;
     const limit = pLimit(DOWNLOAD_CONCURRENCY);
     await Promise.all(written.map(({ key, file }) => limit(() => store.putFile(key, file))));
-    const now = clock().toISOString();
     const next: StreamManifest = { ...manifest, rollups };
     const current = [
       ...[manifest.compacted, ...Object.values(manifest.models ?? {}), manifest.facts].flatMap(
