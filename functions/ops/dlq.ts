@@ -239,6 +239,9 @@ async function moveByHand(
         QueueUrl: options.dlqUrl,
         MaxNumberOfMessages: Math.min(10, rate ?? 10),
         VisibilityTimeout: 60,
+        // A long poll: a short one samples a subset of SQS's servers and may come back empty while messages wait
+        // (and so may the local emulator's, on a loaded machine), which would end the redrive early.
+        WaitTimeSeconds: 1,
         MessageAttributeNames: ['All'],
       }),
     );

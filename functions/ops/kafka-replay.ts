@@ -423,6 +423,8 @@ export async function redriveKafkaFailures(
           QueueUrl: options.dlqUrl,
           MaxNumberOfMessages: 10,
           VisibilityTimeout: 300,
+          // A long poll: a short one may come back empty while messages wait, ending the redrive early.
+          WaitTimeSeconds: 1,
         }),
       );
       const messages = received.Messages ?? [];
