@@ -2,6 +2,8 @@ import type { Setting, SettingGroup } from '../functions/settings/setting.ts';
 import {
   acceptedCurrencies,
   allowedLatenessSeconds,
+  compactionFoldEveryMinutes,
+  compactionRollUpAboveEvents,
   deviationThreshold,
   fanOutBuckets,
   fanOutThresholdBytes,
@@ -143,6 +145,9 @@ export interface StageConfig {
   };
   readonly compaction: {
     readonly schedule: ScheduleExpression;
+    /** A day whose last fold counted this many events is folded every `foldEveryMinutes`, rolled up in between. */
+    readonly rollUpAboveEvents: number;
+    readonly foldEveryMinutes: number;
   };
   /** How often every declared alert rule is evaluated (ingest functions evaluate their balances per micro-batch). */
   readonly alerts: {
@@ -225,7 +230,11 @@ const dev: StageConfig = {
   // Every minute: a realtime answer reads each hour's compacted file plus the partials written since the last
   // compaction (~8 at an 8 s window, instead of ~40 at 5 minutes), and over-counts from regrouped SQS
   // redeliveries last at most a minute. Only hours with new archives are recomputed.
-  compaction: { schedule: 'rate(1 minute)' },
+  compaction: {
+    schedule: 'rate(1 minute)',
+    rollUpAboveEvents: compactionRollUpAboveEvents.default,
+    foldEveryMinutes: compactionFoldEveryMinutes.default,
+  },
   alerts: { schedule: 'rate(1 minute)' },
   reconcile: {
     schedule: 'rate(1 hour)',

@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import { parseDay } from '../../functions/pipeline/dates.ts';
 import { consoleLog, silentLog } from '../../functions/pipeline/ports.ts';
-import { compactionGraceSeconds } from '../../functions/settings/settings.ts';
+import {
+  compactionFoldEveryMinutes,
+  compactionGraceSeconds,
+  compactionRollUpAboveEvents,
+} from '../../functions/settings/settings.ts';
 import { datasetOption, lakeOption, openCliStore, settingOption, tzOption } from '../cli-env.ts';
 
 export function register(program: Command): void {
@@ -13,6 +17,8 @@ export function register(program: Command): void {
     .addOption(datasetOption())
     .option('--date <YYYY-MM-DD...>', 'days to compact (default: the last 3 days and tomorrow)')
     .addOption(settingOption(compactionGraceSeconds))
+    .addOption(settingOption(compactionRollUpAboveEvents))
+    .addOption(settingOption(compactionFoldEveryMinutes))
     .option('--json', 'print JSON', false)
     .option('--verbose', 'structured logs on stderr', false)
     .addOption(lakeOption())
@@ -28,6 +34,8 @@ export function register(program: Command): void {
           now,
           datasets: [options.dataset],
           graceMs: options.graceSeconds * 1000,
+          rollUpAboveEvents: options.rollUpAbove,
+          foldEveryMs: options.foldEvery * 60_000,
           ...(days ? { days } : {}),
         },
       );

@@ -16,7 +16,13 @@ async function compact(event: unknown) {
   const now = scheduledTime(event);
   const result = await compactRealtime(
     { ...deps, clock: () => now },
-    { now, graceMs: env.graceSeconds * 1000, lookbackDays: env.lookbackDays },
+    {
+      now,
+      graceMs: env.graceSeconds * 1000,
+      lookbackDays: env.lookbackDays,
+      rollUpAboveEvents: env.rollUpAboveEvents,
+      foldEveryMs: env.foldEveryMinutes * 60_000,
+    },
   );
   const compacted = result.days.filter((d) => d.status === 'compacted');
   metrics.addMetric('daysCompacted', MetricUnit.Count, compacted.length);

@@ -142,6 +142,31 @@ export const compactionGraceSeconds = numberSetting({
   min: 0,
 });
 
+/** The same as `DEFAULT_ROLL_UP_ABOVE_EVENTS` of functions/stream/compaction.ts (a test holds them equal). */
+export const compactionRollUpAboveEvents = numberSetting({
+  name: 'rollUpAboveEvents',
+  env: 'COMPACTION_ROLL_UP_ABOVE_EVENTS',
+  stage: 'compaction.rollUpAboveEvents',
+  flag: '--roll-up-above <events>',
+  default: 2_000_000,
+  description:
+    'a day whose last fold counted this many events is folded every foldEveryMinutes, rolled up between',
+  integer: true,
+  min: 0,
+});
+
+/** The same as `DEFAULT_FOLD_EVERY_MS` of functions/stream/compaction.ts, in minutes (a test holds them equal). */
+export const compactionFoldEveryMinutes = numberSetting({
+  name: 'foldEveryMinutes',
+  env: 'COMPACTION_FOLD_EVERY_MINUTES',
+  stage: 'compaction.foldEveryMinutes',
+  flag: '--fold-every <minutes>',
+  default: 10,
+  description: 'how often a day past rollUpAboveEvents is folded (exact); in between it is only rolled up',
+  min: 1,
+  max: 1440,
+});
+
 /** At least 1: today is always compacted. */
 export const compactionLookbackDays = numberSetting({
   name: 'compaction lookback days',
@@ -237,6 +262,8 @@ export const INGEST_ORDERS_SETTINGS = {
 /** What `compact-realtime` reads. */
 export const COMPACT_REALTIME_SETTINGS = {
   graceSeconds: compactionGraceSeconds,
+  rollUpAboveEvents: compactionRollUpAboveEvents,
+  foldEveryMinutes: compactionFoldEveryMinutes,
   lookbackDays: compactionLookbackDays,
   timeZone: reportingTimeZone,
 } as const;
@@ -269,6 +296,8 @@ export const SETTINGS: readonly Setting<unknown>[] = [
   batchConcurrency,
   allowedLatenessSeconds,
   compactionGraceSeconds,
+  compactionRollUpAboveEvents,
+  compactionFoldEveryMinutes,
   compactionLookbackDays,
   maxClockSkewSeconds,
   acceptedCurrencies,

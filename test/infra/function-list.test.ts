@@ -21,6 +21,7 @@ const TUNED: StageConfigOverrides = {
   reporting: { timeZone: 'Asia/Taipei' },
   batch: { spikeFactor: 4.5, maxMalformedShare: 0.1, fanOutThresholdBytes: 5e9, fanOutBuckets: 64 },
   reconcile: { deviationThreshold: 0.25, lookbackDays: 5 },
+  compaction: { rollUpAboveEvents: 500_000, foldEveryMinutes: 15 },
 };
 
 type LambdaResource = {

@@ -11,8 +11,10 @@ import {
   acceptedCurrencies,
   allowedLatenessSeconds,
   batchConcurrency,
+  compactionFoldEveryMinutes,
   compactionGraceSeconds,
   compactionLookbackDays,
+  compactionRollUpAboveEvents,
   deviationThreshold,
   maxClockSkewSeconds,
   maxMalformedShare,
@@ -21,7 +23,12 @@ import {
   SETTINGS,
   spikeFactor,
 } from '../../functions/settings/settings.ts';
-import { compactionDays, DEFAULT_COMPACTION_GRACE_MS } from '../../functions/stream/compaction.ts';
+import {
+  compactionDays,
+  DEFAULT_COMPACTION_GRACE_MS,
+  DEFAULT_FOLD_EVERY_MS,
+  DEFAULT_ROLL_UP_ABOVE_EVENTS,
+} from '../../functions/stream/compaction.ts';
 import { DEFAULT_ALLOWED_LATENESS_SECONDS } from '../../functions/stream/watermark.ts';
 import { STAGE_NAMES, type StageConfigOverrides, stageConfig, stageSetting } from '../../lib/stage-config.ts';
 
@@ -181,6 +188,8 @@ describe('settings: one definition, the same answer in every layer', () => {
 
   it('agrees with the stream core defaults it cannot own (functions/stream is another room)', () => {
     expect(compactionGraceSeconds.default * 1000).toBe(DEFAULT_COMPACTION_GRACE_MS);
+    expect(compactionRollUpAboveEvents.default).toBe(DEFAULT_ROLL_UP_ABOVE_EVENTS);
+    expect(compactionFoldEveryMinutes.default * 60_000).toBe(DEFAULT_FOLD_EVERY_MS);
     expect(allowedLatenessSeconds.default).toBe(DEFAULT_ALLOWED_LATENESS_SECONDS);
     const now = new Date('2026-11-21T10:00:00Z');
     expect(compactionDays(now, compactionLookbackDays.default)).toEqual(compactionDays(now));
