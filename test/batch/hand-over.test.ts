@@ -1,7 +1,7 @@
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Handler } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dayInputs } from '../../functions/batch/landing-files.ts';
@@ -17,6 +17,7 @@ import type { CfnTemplate } from '../../local/template-plan.ts';
 import { synthStage } from '../infra/helpers.ts';
 import { parquetRows, testDeps } from '../support/lake.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
+import { executionEnded } from '../support/step-functions.ts';
 
 /**
  * run-batch hands a day from the fan-out threshold on to the fan-out state machine: the real run-batch handler
@@ -62,15 +63,8 @@ async function rowsOf(dir: string, day: string) {
 }
 
 /** DescribeExecution until it ends (at most 120 s). */
-async function ended(executionArn: string) {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (described.status !== 'RUNNING') return described;
-    if (Date.now() > deadline) throw new Error(`${executionArn} still RUNNING after 120 s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const ended = (executionArn: string) =>
+  executionEnded(sfn, executionArn, { timeoutMs: 120_000, pollMs: 100 });
 
 beforeAll(async () => {
   lakeDir = await mkdtemp(path.join(os.tmpdir(), 'twinflow-hand-over-'));

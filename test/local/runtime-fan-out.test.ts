@@ -2,11 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  DescribeExecutionCommand,
-  type DescribeExecutionCommandOutput,
-  SFNClient,
-} from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPublished } from '../../functions/pipeline/batch-published.ts';
 import { dataset } from '../../functions/pipeline/datasets.ts';
@@ -16,6 +12,7 @@ import { synthTemplate } from '../../lib/synth.ts';
 import { writeDatasetLandingExport } from '../../local/landing-export.ts';
 import { type Runtime, startRuntime } from '../../local/runtime.ts';
 import type { CfnTemplate } from '../../local/template-plan.ts';
+import { executionEnded } from '../support/step-functions.ts';
 
 /**
  * `twinflow start` runs the fan-out state machine of its template: run-batch (in its worker, with the environment
@@ -88,15 +85,7 @@ describe('the local runtime runs the fan-out state machine for run-batch', () =>
     expect(result).toMatchObject({ handedOver: 1, days: [{ status: 'handed-over' }] });
     const executionArn = result.days[0]?.executionArn ?? '';
 
-    const deadline = Date.now() + 150_000;
-    let status = 'RUNNING';
-    let described: DescribeExecutionCommandOutput | undefined;
-    while (status === 'RUNNING') {
-      if (Date.now() > deadline) throw new Error(`${executionArn} still RUNNING after 150 s`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-      status = described.status ?? 'UNKNOWN';
-    }
+    const described = await executionEnded(sfn, executionArn, { timeoutMs: 150_000, pollMs: 250 });
 
     expect(described, described?.cause).toMatchObject({ status: 'SUCCEEDED' });
     expect(JSON.parse(described?.output ?? '{}')).toMatchObject({

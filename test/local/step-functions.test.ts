@@ -1,6 +1,5 @@
 import {
   DescribeExecutionCommand,
-  type DescribeExecutionCommandOutput,
   ListExecutionsCommand,
   SFNClient,
   StartExecutionCommand,
@@ -8,6 +7,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AslMachine, TaskFailure } from '../../local/state-machine.ts';
 import { type LocalStepFunctions, startLocalStepFunctions } from '../../local/step-functions.ts';
+import { executionEnded } from '../support/step-functions.ts';
 
 /**
  * The local Step Functions API (local/step-functions.ts) through the real SDK client over loopback HTTP: executions
@@ -69,15 +69,8 @@ afterAll(async () => {
 });
 
 /** DescribeExecution until it is no longer RUNNING (at most 10 s). */
-async function ended(executionArn: string): Promise<DescribeExecutionCommandOutput> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const described = await client.send(new DescribeExecutionCommand({ executionArn }));
-    if (described.status !== 'RUNNING') return described;
-    if (Date.now() > deadline) throw new Error(`${executionArn} still RUNNING after 10 s`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const ended = (executionArn: string) =>
+  executionEnded(client, executionArn, { timeoutMs: 10_000, pollMs: 20 });
 
 async function refusal(send: Promise<unknown>): Promise<string> {
   return send.then(
