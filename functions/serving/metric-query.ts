@@ -130,30 +130,31 @@ function batchCacheKey(
     entry.version,
     publishedFile(entry, spec.model.name),
     entry.publishedAt,
+    ...queryShape(spec, clip),
+  ].join('\0');
+}
+
+/** What the rows read from a file depend on besides the file: the query's shape over `range`. */
+function queryShape(spec: BucketSpec, range: { start: Date; end: Date }): string[] {
+  return [
     spec.granularity,
     rowDimensions(spec).join(','),
     JSON.stringify(Object.entries(spec.filters).sort()),
     spec.timeZone ?? UTC,
     spec.lakeZone ?? UTC,
-    clip.start.toISOString(),
-    clip.end.toISOString(),
-  ].join('\0');
+    range.start.toISOString(),
+    range.end.toISOString(),
+  ];
 }
 
-/** The cache key of what a query shape reads from a set of settled realtime files (compacted, roll-ups). */
+/** The cache key of what a query shape reads from a day's realtime compacted files (by name and ETag). */
 function settledCacheKey(store: ObjectStore, files: readonly ObjectInfo[], spec: BucketSpec) {
   return [
     store.location,
     spec.model.name,
     'realtime',
     ...files.map((f) => `${f.key}@${f.etag}`).sort(),
-    spec.granularity,
-    rowDimensions(spec).join(','),
-    JSON.stringify(Object.entries(spec.filters).sort()),
-    spec.timeZone ?? UTC,
-    spec.lakeZone ?? UTC,
-    spec.start.toISOString(),
-    spec.end.toISOString(),
+    ...queryShape(spec, spec),
   ].join('\0');
 }
 
