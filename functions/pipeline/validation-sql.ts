@@ -191,8 +191,12 @@ function reasonBranches(ds: Dataset, name: string, field: FieldDeclaration): str
           : field.min === 0
             ? 'must be 0 or more'
             : `must be greater than ${field.min - 1}`;
+      // A typed value passed the digits-only pattern, so it cannot be negative here: only text that did not type
+      // is matched against the pattern of why (a valid row pays for one regex per number, not three).
       if (minReason && (field.min ?? 0) >= 0) {
-        branches.push(`when regexp_full_match(${text}, '-[0-9]+') then '${name}: ${minReason}'`);
+        branches.push(
+          `when ${value} is null and regexp_full_match(${text}, '-[0-9]+') then '${name}: ${minReason}'`,
+        );
       }
       branches.push(
         `when ${text} is not null and ${value} is null then '${name}: not a whole number (or more than 9 digits)'`,
@@ -210,13 +214,15 @@ function reasonBranches(ds: Dataset, name: string, field: FieldDeclaration): str
     }
     case 'decimal': {
       const branches = [...requiredCheck(name, field.required)];
+      // As for integers: a typed value has at most `scale` decimal places and no sign here, so these patterns
+      // are matched only against text that did not type.
       if (field.min !== undefined && field.min >= 0) {
         branches.push(
-          `when regexp_full_match(${text}, '-[0-9]+(\\.[0-9]*)?') then '${name}: must be ${decimalMin(field.min)}'`,
+          `when ${value} is null and regexp_full_match(${text}, '-[0-9]+(\\.[0-9]*)?') then '${name}: must be ${decimalMin(field.min)}'`,
         );
       }
       branches.push(
-        `when regexp_full_match(${text}, '-?[0-9]+\\.[0-9]{${field.scale + 1},}')
+        `when ${value} is null and regexp_full_match(${text}, '-?[0-9]+\\.[0-9]{${field.scale + 1},}')
                 then '${name}: more than ${field.scale} decimal places'`,
         `when ${text} is not null and ${value} is null then '${name}: not a decimal number'`,
       );
@@ -294,11 +300,13 @@ function outputColumn(name: string, field: FieldDeclaration): string {
 /**
  * `trim(column)`, trimming only values that can have anything to trim. DuckDB's trim removes Unicode space
  * separators (a space, U+00A0, U+3000…) from either end, and costs as much as the rest of the validation per
- * column; a value whose first and last characters are ASCII other than a space is returned as it is (the same
- * result for every code point at either end: test/sql/validation-trim.test.ts).
+ * column; a value that is all ASCII (as many bytes as characters) and neither starts nor ends with a space is
+ * returned as it is, and every other value trimmed (the same result for every code point at either end and in the
+ * middle: test/sql/validation-trim.test.ts). Counting bytes and characters is cheaper than reading the last
+ * character (`column[-1]`, which took a third of a 1M-row validation's trimming).
  */
 export function trimmedSql(column: string): string {
-  return `if(starts_with(${column}, ' ') or ends_with(${column}, ' ') or unicode(${column}) > 127 or unicode(${column}[-1]) > 127, trim(${column}), ${column})`;
+  return `if(strlen(${column}) = length(${column}) and not starts_with(${column}, ' ') and not ends_with(${column}, ' '), ${column}, trim(${column}))`;
 }
 
 /** `raw_<name>` → `validated_<name>`: one row per received record, typed, with one reason per invalid field. */

@@ -147,4 +147,58 @@ describe('shared order models', () => {
       ]);
     });
   });
+  it('rejects a number that only the patterns of why it did not type catch, with that reason', async () => {
+    // Prepare: numbers that fail typing for a reason the cheap digits-only check does not name.
+    const records = [
+      order({ quantity: '-5', unit_price: '-1.5' }),
+      order({ quantity: '-1234567890', unit_price: '-0.001' }),
+      order({ quantity: '-0', unit_price: '1.999' }),
+      order({ quantity: '1234567890', unit_price: '-1.999' }),
+      order({ quantity: '+5', unit_price: '12345678901234.5' }),
+      order({ quantity: '007', unit_price: '-12345678901234' }),
+      order({ quantity: 100000, unit_price: '1000000.00' }),
+    ];
+    await run(records, async (connection) => {
+      // Act
+      await buildDatasetViews(connection);
+      // Assess
+      expect(
+        await rows(
+          connection,
+          'select record_ref, is_valid, reasons from validated_orders order by record_ref',
+        ),
+      ).toEqual([
+        {
+          record_ref: 'r0',
+          is_valid: false,
+          reasons: ['quantity: must be greater than 0', 'unit_price: must be 0 or more'],
+        },
+        {
+          record_ref: 'r1',
+          is_valid: false,
+          reasons: ['quantity: must be greater than 0', 'unit_price: must be 0 or more'],
+        },
+        {
+          record_ref: 'r2',
+          is_valid: false,
+          reasons: ['quantity: must be greater than 0', 'unit_price: more than 2 decimal places'],
+        },
+        {
+          record_ref: 'r3',
+          is_valid: false,
+          reasons: ['quantity: not a whole number (or more than 9 digits)', 'unit_price: must be 0 or more'],
+        },
+        {
+          record_ref: 'r4',
+          is_valid: false,
+          reasons: [
+            'quantity: not a whole number (or more than 9 digits)',
+            'unit_price: not a decimal number',
+          ],
+        },
+        { record_ref: 'r5', is_valid: false, reasons: ['unit_price: must be 0 or more'] },
+        { record_ref: 'r6', is_valid: true, reasons: [] },
+      ]);
+    });
+  });
 });

@@ -3,7 +3,7 @@ import { withConnection } from '../../functions/pipeline/duckdb-session.ts';
 import { trimmedSql } from '../../functions/pipeline/validation-sql.ts';
 
 describe('the validation model trims field values', () => {
-  it('as DuckDB trim does, for every code point at the start, at the end, alone and on both sides', async () => {
+  it('as DuckDB trim does, for every code point at the start, at the end, in the middle, alone and on both sides', async () => {
     // Prepare: every code point but the surrogates, around ASCII and non-ASCII text; empty, blank and missing.
     const differing = await withConnection(async (connection) => {
       const reader = await connection.runAndReadAll(
@@ -17,7 +17,8 @@ describe('the validation model trims field values', () => {
            union all select ch from code_points
            union all select ch || 'a' || ch from code_points
            union all select 'é' || ch || 'é' from code_points
-           union all select * from (values (''), (' '), ('   '), (null), (' a b '), ('a b')) as extra(s)
+           union all select 'a' || ch || 'b' from code_points
+           union all select * from (values (''), (' '), ('   '), (null), (' a b '), ('a b'), ('a' || chr(13) || chr(10) || 'b'), ('a' || chr(13) || chr(10)), ('a' || chr(9))) as extra(s)
          )
          -- Act
          select s from samples where trim(s) is distinct from ${trimmedSql('s')}`,
