@@ -110,15 +110,6 @@ function setsOf(
   return sets;
 }
 
-/**
- * Whether a realtime file is a day's compacted file: named after what it covers and replaced only by the next fold,
- * unlike a micro-batch partial or an hour's roll-up (which changes every few minutes). A reader may cache what it
- * computed from one by key and ETag (a full recompute may write the same name again: the ETag tells them apart).
- */
-export function isSettledFile(key: string): boolean {
-  return /\/compacted-[A-Za-z0-9._-]+\.parquet$/.test(key);
-}
-
 /** Whether `manifest` covers the partial of `batchId` in hour `hh`. */
 export function isCovered(manifest: RealtimeManifest | undefined, hh: string, batchId: string): boolean {
   if (!manifest) return false;

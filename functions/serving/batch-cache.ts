@@ -3,8 +3,8 @@ import type { BucketRow } from './read-buckets.ts';
 /**
  * In-process cache of batch buckets, one entry per published day version and query shape.
  * Published batch files are immutable per version, so an entry never goes stale; a republish changes the
- * key (version, file, publish time) and the old entry simply ages out. Realtime compacted files get their own
- * instance (`processRealtimeCache`), keyed by name and ETag; partials and roll-ups are always read.
+ * key (version, file, publish time) and the old entry simply ages out. Realtime files get their own instance
+ * (`processRealtimeCache`), one entry per file (keyed by name and ETag) and query shape.
  * Least-recently-used entries are evicted beyond `maxEntries` entries or `maxRows` rows in total.
  */
 export class BatchCache {
@@ -60,7 +60,7 @@ export class BatchCache {
 export const processBatchCache = new BatchCache();
 
 /**
- * What this process's queries read from realtime compacted files: a cache of its own, smaller, so entries that a
- * fold makes obsolete every few minutes never evict published days.
+ * What this process's queries read from realtime files: a cache of its own, so entries that compaction makes
+ * obsolete every few minutes (partials folded, roll-ups replaced) never evict published days.
  */
-export const processRealtimeCache = new BatchCache(500, 100_000);
+export const processRealtimeCache = new BatchCache(5_000, 100_000);

@@ -1,6 +1,7 @@
 import {
   batchBoundary,
   type PublishedDay,
+  type PublishedIndex,
   publishedFile,
   readPublished,
 } from '../pipeline/batch-published.ts';
@@ -9,7 +10,7 @@ import { InvalidInputError, PreconditionFailedError } from '../pipeline/errors.t
 import { formatMicros, ratioMicros } from '../pipeline/fixed-point.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
-import { isSettledFile } from '../pipeline/realtime-view.ts';
+import { type RealtimeSnapshot, realtimeDaySnapshot } from '../pipeline/realtime-view.ts';
 import { type BatchCache, processBatchCache, processRealtimeCache } from './batch-cache.ts';
 import { ServingReadError } from './errors.ts';
 import { planHours, type Segment } from './hour-plan.ts';
@@ -147,20 +148,24 @@ function queryShape(spec: BucketSpec, range: { start: Date; end: Date }): string
   ];
 }
 
-/** The cache key of what a query shape reads from a day's realtime compacted files (by name and ETag). */
-function settledCacheKey(store: ObjectStore, files: readonly ObjectInfo[], spec: BucketSpec) {
+/**
+ * The cache key of what a query shape read from one realtime file. Every realtime file (compacted, roll-up,
+ * partial) is written once under its name and replaced only by another name, so name and ETag identify its rows;
+ * which files count is the day's snapshot, listed on every call.
+ */
+function realtimeCacheKey(store: ObjectStore, file: ObjectInfo, spec: BucketSpec) {
   return [
     store.location,
     spec.model.name,
     'realtime',
-    ...files.map((f) => `${f.key}@${f.etag}`).sort(),
+    `${file.key}@${file.etag}`,
     ...queryShape(spec, spec),
   ].join('\0');
 }
 
-/** The newest realtime minute of each cached compacted-file read (its rows: the realtime cache, same key). */
-const settledLatest = new Map<string, string | null>();
-const SETTLED_LATEST_LIMIT = 10_000;
+/** The newest realtime minute of each cached realtime-file read (its rows: the realtime cache, same key). */
+const realtimeLatestOf = new Map<string, string | null>();
+const REALTIME_LATEST_LIMIT = 20_000;
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -219,10 +224,42 @@ function mergeRows(model: ServedModel, parts: readonly (readonly BucketRow[])[])
   );
 }
 
+/** The publish index a dataset had at this process's last read of it: what the next read lists realtime ahead by. */
+const lastIndex = new Map<string, PublishedIndex>();
+const LIST_AHEAD_MAX_DAYS = 3;
+
+/**
+ * Starts the day snapshots the range will most likely need — its realtime days by the index this process saw last —
+ * while the publish index is read, so a request waits for one S3 round trip instead of two. The caller takes only
+ * the days the fresh index leaves to realtime; a snapshot listed a moment before the index is read is as consistent
+ * as one listed after (each hour is still served by the one layer the fresh index names; a file deleted since its
+ * listing makes the read start again).
+ */
+function listAhead(
+  given: BucketSpec,
+  deps: ServingDeps,
+  indexKey: string,
+): Map<string, Promise<RealtimeSnapshot>> {
+  const previous = lastIndex.get(indexKey);
+  if (!previous) return new Map();
+  const plan = planHours(previous, given.start, given.end, previous.timeZone ?? deps.timeZone ?? UTC);
+  if (plan.realtimeHours.size > LIST_AHEAD_MAX_DAYS) return new Map();
+  return new Map(
+    [...plan.realtimeHours.keys()].map((day) => {
+      const snapshot = realtimeDaySnapshot(deps.store, day, given.model.realtime);
+      snapshot.catch(() => undefined); // a day the fresh plan does not need is never awaited
+      return [day, snapshot];
+    }),
+  );
+}
+
 async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<MergedRange> {
   const { store } = deps;
   const cache = deps.cache ?? processBatchCache;
+  const indexKey = `${store.location}\0${given.model.dataset}`;
+  const listed = listAhead(given, deps, indexKey);
   const { index } = await readPublished(store, given.model.dataset);
+  lastIndex.set(indexKey, index);
   // The zone of the lake's days: the index's once batch has published, else the stage's.
   const lakeZone = index.timeZone ?? deps.timeZone ?? UTC;
   const spec: BucketSpec = { ...given, timeZone: given.timeZone ?? deps.timeZone ?? UTC, lakeZone };
@@ -240,15 +277,22 @@ async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<Merg
   }
 
   const { model } = spec;
-  // A day's compacted file changes only at the next fold: what this query shape read from it is cached (by name and
-  // ETag) like a published day; the hours' roll-ups and the partials written since are read every time.
-  const realtimeFiles = await realtimeFilesFor(store, plan.realtimeHours, model.realtime);
-  const settled = realtimeFiles.filter((info) => isSettledFile(info.key));
-  const settledKey = settled.length > 0 ? settledCacheKey(store, settled, spec) : undefined;
+  // Each realtime file's rows for this query shape are cached by name and ETag like a published day: a warm query
+  // reads only the files written since it last ran (new partials, a new roll-up or compacted file).
+  const realtimeFiles = await realtimeFilesFor(store, plan.realtimeHours, model.realtime, listed);
   const realtimeCache = deps.realtimeCache ?? processRealtimeCache;
-  const settledRows = settledKey && settledLatest.has(settledKey) ? realtimeCache.get(settledKey) : undefined;
-  const toRead = realtimeFiles.filter((info) => !settledRows || !isSettledFile(info.key));
-  const [batchMinutes, batchDaily, realtimeMinutes] = await Promise.all([
+  const realtimeParts: BucketRow[][] = [];
+  const latests: (string | null)[] = [];
+  const realtimeMissing: { key: string; info: ObjectInfo }[] = [];
+  for (const info of realtimeFiles) {
+    const key = realtimeCacheKey(store, info, spec);
+    const rows = realtimeLatestOf.has(key) ? realtimeCache.get(key) : undefined;
+    if (rows) {
+      realtimeParts.push(rows);
+      latests.push(realtimeLatestOf.get(key) ?? null);
+    } else realtimeMissing.push({ key, info });
+  }
+  const [batchMinutes, batchDaily, realtimePaths] = await Promise.all([
     Promise.all(
       missing
         .filter((m) => !m.isDaily)
@@ -259,50 +303,34 @@ async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<Merg
         .filter((m) => m.isDaily)
         .map(({ entry }) => batchFilePath(store, publishedFile(entry, model.daily as string))),
     ),
-    Promise.all(
-      toRead.map(async (info) => ({ isSettled: isSettledFile(info.key), path: await store.localPath(info) })),
-    ),
+    Promise.all(realtimeMissing.map(({ info }) => store.localPath(info))),
   ]);
-  const settledPaths = realtimeMinutes.filter((f) => f.isSettled).map((f) => f.path);
-  const openPaths = realtimeMinutes.filter((f) => !f.isSettled).map((f) => f.path);
 
-  let fresh = {
-    batch: [] as BucketRow[],
-    realtime: [] as BucketRow[],
-    realtimeLatest: null as string | null,
-  };
-  const [readFresh, readSettled] = await Promise.all([
-    missing.length > 0 || openPaths.length > 0
-      ? readBuckets(spec, { batchMinutes, batchDaily, realtimeMinutes: openPaths })
-      : undefined,
-    settledKey && !settledRows
-      ? readBuckets(spec, { batchMinutes: [], batchDaily: [], realtimeMinutes: settledPaths })
-      : undefined,
-  ]);
-  if (readFresh) {
-    fresh = readFresh;
+  const fresh =
+    missing.length > 0 || realtimeMissing.length > 0
+      ? await readBuckets(spec, { batchMinutes, batchDaily, realtimeMinutes: realtimePaths })
+      : undefined;
+  if (fresh) {
     const byDay = new Map<string, BucketRow[]>(missing.map(({ day }) => [day, []]));
     for (const row of fresh.batch) if (row.partDay) byDay.get(row.partDay)?.push(row);
     for (const { key, day } of missing) cache.set(key, byDay.get(day) ?? []);
+    const byFile = new Map<string, BucketRow[]>(realtimePaths.map((p) => [p, []]));
+    for (const row of fresh.realtime) if (row.partFile) byFile.get(row.partFile)?.push(row);
+    if (realtimeLatestOf.size + realtimeMissing.length > REALTIME_LATEST_LIMIT) realtimeLatestOf.clear();
+    realtimeMissing.forEach(({ key }, i) => {
+      const local = realtimePaths[i] as string;
+      realtimeCache.set(key, byFile.get(local) ?? []);
+      realtimeLatestOf.set(key, fresh.realtimeLatestByFile.get(local) ?? null);
+    });
+    latests.push(fresh.realtimeLatest);
   }
-  if (settledKey && readSettled) {
-    if (settledLatest.size >= SETTLED_LATEST_LIMIT) settledLatest.clear();
-    realtimeCache.set(settledKey, readSettled.realtime);
-    settledLatest.set(settledKey, readSettled.realtimeLatest);
-  }
-  const latests = [fresh.realtimeLatest, settledKey ? (settledLatest.get(settledKey) ?? null) : null];
   const realtimeLatest = latests.reduce<string | null>(
     (a, b) => (a === null || (b !== null && b > a) ? b : a),
     null,
   );
 
   return {
-    rows: mergeRows(model, [
-      ...cachedParts,
-      settledRows ?? readSettled?.realtime ?? [],
-      fresh.batch,
-      fresh.realtime,
-    ]),
+    rows: mergeRows(model, [...cachedParts, ...realtimeParts, fresh?.batch ?? [], fresh?.realtime ?? []]),
     segments: plan.segments,
     batchBoundary: batchBoundary(index),
     realtimeLatest,

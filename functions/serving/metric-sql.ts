@@ -34,27 +34,29 @@ export function metricRowsSql(model: ServedModel): string {
       : `coalesce(sum(${m.name}) filter (where is_match), 0)::${measureSqlType(m)} as ${m.name}`,
   );
   sql = `
--- grain: one row per source, part (the lake day a batch row came from), bucket (minute | hour: UTC; day: a day of
+-- grain: one row per source, part (the lake day a batch row came from, the file a realtime row came from), bucket (minute | hour: UTC; day: a day of
 -- $tz), the grouped dimensions and every currency dimension. latest_window: the newest minute of the group in range
 -- whatever the filters (realtime freshness), so the files are scanned once; groups no filter matches have
 -- matched_rows = 0. Generated for the model ${model.name} of dataset ${model.dataset}.
 with
 
 batch_minutes as (
-    select 'batch' as source, local_date(window_start, $lake_zone) as part_day, window_start, ${columns},
+    select 'batch' as source, local_date(window_start, $lake_zone) as part_day, null::varchar as part_file,
+        window_start, ${columns},
     from read_parquet($batch_files)
 ),
 
 batch_days as (
     -- a whole published day at granularity=day: the model's daily rollup (same shared SQL, far fewer rows)
-    select 'batch' as source, day as part_day, local_midnight(day, $lake_zone) as window_start,
-        ${columns},
+    select 'batch' as source, day as part_day, null::varchar as part_file,
+        local_midnight(day, $lake_zone) as window_start, ${columns},
     from read_parquet($batch_daily_files)
 ),
 
 realtime_minutes as (
-    select 'realtime' as source, null::date as part_day, window_start, ${columns},
-    from read_parquet($realtime_files)
+    -- part_file: each realtime file's rows apart, so serving can keep what it read from a file by name and ETag
+    select 'realtime' as source, null::date as part_day, part_file, window_start, ${columns},
+    from read_parquet($realtime_files, filename = 'part_file')
 ),
 
 minutes as (
@@ -78,6 +80,7 @@ buckets as (
     select
         source,
         part_day,
+        part_file,
         case
             when $granularity = 'day' then local_day_start(window_start, $tz)
             else date_trunc($granularity, window_start)

@@ -22,6 +22,8 @@ export interface BucketRow {
   sets: Record<string, Set<string>>;
   /** The published lake day a batch row was read from (its cache entry); null for realtime rows. */
   partDay?: string | null;
+  /** The local path of the realtime file a realtime row was read from (its cache entry); null for batch rows. */
+  partFile?: string | null;
 }
 
 export interface BucketSpec {
@@ -54,6 +56,8 @@ export interface BucketResult {
   realtime: BucketRow[];
   /** Newest realtime minute window in the range, whatever the filters (ISO), or null. */
   realtimeLatest: string | null;
+  /** The same per realtime file (local path) that has a minute in the range. */
+  realtimeLatestByFile: Map<string, string>;
 }
 
 /** The dimensions a spec's rows carry: the grouped ones and the filtered ones, in declaration order. */
@@ -120,23 +124,34 @@ export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise
     const reader = await connection.runAndReadAll(metricRowsSql(model), params as never);
     return reader.getRowObjectsJson();
   });
-  const result: BucketResult = { batch: [], realtime: [], realtimeLatest: null };
+  const result: BucketResult = {
+    batch: [],
+    realtime: [],
+    realtimeLatest: null,
+    realtimeLatestByFile: new Map(),
+  };
   // One SQL row per currency; a bucket is one row per (source, part, start, carried dimensions).
   const buckets = new Map<string, BucketRow>();
   for (const row of rows) {
     const bucketStart = row['bucket_start'] as string;
-    const latest = row['latest_window'] as string;
-    if (
-      row['source'] === 'realtime' &&
-      (result.realtimeLatest === null || isoOf(latest) > result.realtimeLatest)
-    ) {
-      result.realtimeLatest = isoOf(latest);
+    const partFile = (row['part_file'] as string | null) ?? null;
+    if (row['source'] === 'realtime' && partFile !== null) {
+      const latest = isoOf(row['latest_window'] as string);
+      if (result.realtimeLatest === null || latest > result.realtimeLatest) result.realtimeLatest = latest;
+      const ofFile = result.realtimeLatestByFile.get(partFile);
+      if (ofFile === undefined || latest > ofFile) result.realtimeLatestByFile.set(partFile, latest);
     }
     if (Number(row['matched_rows']) === 0) continue;
     const source = row['source'] as 'batch' | 'realtime';
     const partDay = (row['part_day'] as string | null) ?? null;
     const keys = Object.fromEntries(carried.map((d) => [d, (row[d] as string | null) ?? null]));
-    const key = [source, partDay ?? '', bucketStart, ...carried.map((d) => keys[d] ?? '')].join('\0');
+    const key = [
+      source,
+      partDay ?? '',
+      partFile ?? '',
+      bucketStart,
+      ...carried.map((d) => keys[d] ?? ''),
+    ].join('\0');
     let bucket = buckets.get(key);
     if (!bucket) {
       bucket = {
@@ -152,6 +167,7 @@ export async function readBuckets(spec: BucketSpec, files: BucketFiles): Promise
           model.measures.filter((m) => m.kind === 'distinct').map((m) => [m.name, new Set()]),
         ),
         partDay,
+        partFile,
       };
       buckets.set(key, bucket);
       (source === 'batch' ? result.batch : result.realtime).push(bucket);

@@ -2,7 +2,12 @@ import pLimit from 'p-limit';
 import { hourWithin } from '../pipeline/dates.ts';
 import { lake, partitionOf } from '../pipeline/lake-layout.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
-import { type RealtimeViewRef, realtimeDaySnapshot, SALES_VIEW } from '../pipeline/realtime-view.ts';
+import {
+  type RealtimeSnapshot,
+  type RealtimeViewRef,
+  realtimeDaySnapshot,
+  SALES_VIEW,
+} from '../pipeline/realtime-view.ts';
 
 /** Beyond this many days, one listing of the realtime root finds the days that have files at all. */
 const LIST_ROOT_ABOVE_DAYS = 31;
@@ -11,12 +16,13 @@ const SNAPSHOT_CONCURRENCY = 8;
 /**
  * The realtime files (compacted + uncovered partials, one consistent snapshot per day) of the given hours.
  * Listed on every call: the speed layer and compaction change them all the time (serving caches only what it read
- * from a compacted file, by name and ETag).
+ * from a file, by name and ETag). `listed` holds snapshots a caller already started for some days.
  */
 export async function realtimeFilesFor(
   store: ObjectStore,
   hoursByDay: ReadonlyMap<string, ReadonlySet<string>>,
   view: RealtimeViewRef = SALES_VIEW,
+  listed: ReadonlyMap<string, Promise<RealtimeSnapshot>> = new Map(),
 ): Promise<ObjectInfo[]> {
   let days = [...hoursByDay.keys()];
   if (days.length > LIST_ROOT_ABOVE_DAYS) {
@@ -32,7 +38,7 @@ export async function realtimeFilesFor(
     days.map((day) =>
       limit(async () => {
         const hours = hoursByDay.get(day);
-        const snapshot = await realtimeDaySnapshot(store, day, view);
+        const snapshot = await (listed.get(day) ?? realtimeDaySnapshot(store, day, view));
         // The compacted file covers the whole day; the query bounds its rows to the range.
         const partials = [...snapshot.partials]
           .filter(([hh]) => hours?.has(hh))

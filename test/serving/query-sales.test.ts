@@ -374,8 +374,8 @@ describe('querySales merges batch and realtime per hour', () => {
   });
 });
 
-describe('querySales caches what it read from settled realtime files', () => {
-  it('reads a compacted file once per query shape, the partials every time, and a new compaction at once', async () => {
+describe('querySales caches what it read from each realtime file', () => {
+  it('reads a realtime file once per query shape and ETag, a new partial or compaction at once', async () => {
     // Prepare: today compacted (hours 9 and 10) plus one partial written since
     const store = new LocalDirectoryStore(tempDir());
     const day = '2026-11-20';
@@ -400,23 +400,89 @@ describe('querySales caches what it read from settled realtime files', () => {
       granularity: 'hour' as const,
     };
 
-    // Act + Assess: the second query takes the compacted file's buckets from the cache, and still reads a new partial
+    // Act + Assess: the second query takes the compacted file's and batch-1's buckets from the cache, and still
+    // reads a new partial
     expect((await querySales(query, d)).totals).toEqual(expectedTotals([...compactedSales, ...first]));
+    expect(realtimeCache.size).toBe(2);
     const hitsBefore = realtimeCache.hits;
     const second = hourlySales(day, [11], 'p2');
     await putRealtimePartial(store, day, '11', 'batch-2', second);
     const again = await querySales(query, d);
-    expect(realtimeCache.hits).toBe(hitsBefore + 1);
+    expect(realtimeCache.hits).toBe(hitsBefore + 2);
+    expect(realtimeCache.size).toBe(3);
     expect(d.cache.size).toBe(0); // nothing of realtime in the batch cache
     expect(again.totals).toEqual(expectedTotals([...compactedSales, ...first, ...second]));
     expect(again.realtime_freshness).toBe(`${day}T11:30:00Z`);
+    // The newest minute comes from the cache too: asked again with nothing new, the answer is the same
+    const cached = await querySales(query, d);
+    expect(realtimeCache.hits).toBe(hitsBefore + 5);
+    expect(cached.totals).toEqual(again.totals);
+    expect(cached.realtime_freshness).toBe(`${day}T11:30:00Z`);
+
+    // Act + Assess: a file written again under its name (a retried micro-batch) has a new ETag: read at once
+    const retried = hourlySales(day, [11], 'p2', { unit_price: '9.99' }, 50);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // a new modification time, the local store's ETag
+    await putRealtimePartial(store, day, '11', 'batch-2', retried);
+    const rewritten = await querySales(query, d);
+    expect(rewritten.totals).toEqual(expectedTotals([...compactedSales, ...first, ...retried]));
+    expect(rewritten.realtime_freshness).toBe(`${day}T11:50:00Z`);
 
     // Act + Assess: a compaction names a new file (covering batch-1): read at once, batch-1 no longer counted twice
     const c2 = lake.realtimeCompacted(day, 'c2');
     await putSalesMinute(store, c2, [...compactedSales, ...first]);
     await putJson(store, lake.realtimeManifest(day), manifest(c2, ['batch-0', 'batch-1']));
     const compacted = await querySales(query, d);
-    expect(compacted.totals).toEqual(expectedTotals([...compactedSales, ...first, ...second]));
+    expect(compacted.totals).toEqual(expectedTotals([...compactedSales, ...first, ...retried]));
+  });
+});
+
+describe('querySales lists the realtime days while it reads the publish index', () => {
+  it('lists a day the last index left to realtime before the index arrives, and serves what the fresh index says', async () => {
+    // Prepare: a store that records when the publish index is read and when a day is listed
+    const events: string[] = [];
+    const indexKey = lake.batchPublished('orders');
+    class RecordingStore extends LocalDirectoryStore {
+      override async get(key: string) {
+        if (key !== indexKey) return super.get(key);
+        events.push('index asked');
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        const found = await super.get(key);
+        events.push('index read');
+        return found;
+      }
+      override async list(prefix: string) {
+        events.push(`listed ${prefix.includes('dt=2026-11-20') ? '2026-11-20' : prefix}`);
+        return super.list(prefix);
+      }
+    }
+    const store = new RecordingStore(tempDir());
+    const d = deps(store);
+    const query = {
+      start: at('2026-11-20T10:00:00Z'),
+      end: at('2026-11-20T12:00:00Z'),
+      granularity: 'hour' as const,
+    };
+    await putRealtimePartial(store, '2026-11-20', '10', 'rt1', hourlySales('2026-11-20', [10], 'r'));
+
+    // Act + Assess: the first read knows no index yet, so it lists after reading it
+    expect((await querySales(query, d)).totals.orders).toBe(1);
+    expect(events.splice(0)).toEqual(['index asked', 'index read', 'listed 2026-11-20']);
+
+    // Act + Assess: the next read lists the day while the index is on its way
+    await putRealtimePartial(store, '2026-11-20', '11', 'rt2', hourlySales('2026-11-20', [11], 'r'));
+    expect((await querySales(query, d)).totals.orders).toBe(2);
+    expect(events.splice(0)).toEqual(['listed 2026-11-20', 'index asked', 'index read']);
+
+    // Act + Assess: batch publishes the day meanwhile: the listing made ahead is not used, batch serves the day
+    await publishBatchDay(
+      store,
+      '2026-11-20',
+      hourlySales('2026-11-20', [10, 11], 'b', { unit_price: '7.00' }),
+      'v1',
+    );
+    const published = await querySales(query, d);
+    expect(published.segments.map((s) => s.source)).toEqual(['batch']);
+    expect(published.totals.revenue).toBe('14.00');
   });
 });
 
