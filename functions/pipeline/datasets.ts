@@ -609,28 +609,58 @@ export function declaredModelSql(ds: Dataset, modelName: string): string {
  * with the earliest event time wins, ties broken by the other declared fields in their order (nulls last), so
  * every layer keeps the same copy whatever the arrival order. Reads `validated_<name>` rows (`is_valid`,
  * `reporting_day` and the fields). Copies on two days count on each day: days stay independent.
+ *
+ * The window that picks the copy sorts the rows it reads, so it reads only the copies of keys that repeat: a key with
+ * one valid copy on its day is that copy, taken as it is (found by one aggregate of the keys and a hash anti-join;
+ * on a 1M-row day without retries this costs two thirds of the window over every row, and less with retries).
  */
 export function factsSql(ds: Dataset): string {
   const fields = Object.keys(ds.fields);
+  const columns = [...fields, 'reporting_day'].join(',\n        ');
+  const scope = [...ds.key, 'reporting_day'];
+  // A missing key is a key too (as the window's partitions treat it): null matches null.
+  const sameScope = scope.map((c) => `valid_rows.${c} is not distinct from repeated_keys.${c}`).join(' and ');
   const tieBreak = fields
     .filter((f) => f !== ds.eventTime && !ds.key.includes(f))
     .map((f) => `${f} nulls last`);
   return `-- grain: one row per ${ds.key.join(', ')} and reporting day (generated from datasets/${ds.name}/dataset.yaml)
 with
 
-valid_rows as (
+valid_rows as not materialized (
+    -- read by each step below rather than copied once for all of them
     select * from validated_${ds.name}
     where is_valid
 ),
 
-deduplicated as (
-    select
-        ${[...fields, 'reporting_day'].join(',\n        ')},
+repeated_keys as (
+    select ${scope.join(', ')}
     from valid_rows
+    group by all
+    having count(*) > 1
+),
+
+only_copies as (
+    select
+        ${columns},
+    from valid_rows
+    anti join repeated_keys on ${sameScope}
+),
+
+earliest_copies as (
+    select
+        ${columns},
+    from valid_rows
+    semi join repeated_keys on ${sameScope}
     qualify row_number() over (
-        partition by ${[...ds.key, 'reporting_day'].join(', ')}
+        partition by ${scope.join(', ')}
         order by ${[ds.eventTime, ...tieBreak].join(', ')}
     ) = 1
+),
+
+deduplicated as (
+    select * from only_copies
+    union all
+    select * from earliest_copies
 )
 
 select * from deduplicated

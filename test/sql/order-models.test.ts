@@ -201,4 +201,83 @@ describe('shared order models', () => {
       ]);
     });
   });
+  it('keeps every order seen once and the earliest copy of each repeated one, as one window over all copies would', async () => {
+    // Prepare: keys seen once, keys repeated (ties on the event time broken by the other fields), a key on two days.
+    const records = [
+      order({ order_id: 'once-1', event_time: '2026-11-20T09:00:00Z' }),
+      order({ order_id: 'twice', event_id: 'later', event_time: '2026-11-20T10:00:01Z' }),
+      order({ order_id: 'once-2', quantity: 3 }),
+      order({ order_id: 'twice', event_id: 'earlier', event_time: '2026-11-20T10:00:00Z' }),
+      order({ order_id: 'tie', event_id: 'b', user_id: 'u1' }),
+      order({ order_id: 'tie', event_id: 'a', user_id: 'u2' }),
+      order({ order_id: 'tie', event_id: 'a', user_id: 'u1' }),
+      order({ order_id: 'by-price', event_id: 'p', unit_price: '3.00' }),
+      order({ order_id: 'by-price', event_id: 'p', unit_price: '2.00' }),
+      order({ order_id: 'two-days', event_time: '2026-11-20T23:59:59Z' }),
+      order({ order_id: 'two-days', event_time: '2026-11-21T00:00:00Z' }),
+      order({ order_id: 'once-3', quantity: 0 }), // invalid: not a copy of anything
+      order({ order_id: 'twice', quantity: 0, event_time: '2026-11-20T09:00:00Z' }), // invalid, earliest: ignored
+    ];
+    await run(records, async (connection) => {
+      // Act
+      const counts = await buildDatasetViews(connection);
+      // Assess
+      expect(counts).toEqual({ received: 13, valid: 11, quarantined: 2, duplicates: 4, orders: 7 });
+      const facts = `select order_id, event_id, user_id, unit_price, reporting_day from %s order by all`;
+      expect(await rows(connection, facts.replace('%s', 'order_facts'))).toEqual([
+        {
+          order_id: 'by-price',
+          event_id: 'p',
+          user_id: 'u1',
+          unit_price: '2.00',
+          reporting_day: '2026-11-20',
+        },
+        {
+          order_id: 'once-1',
+          event_id: 'e-once-1',
+          user_id: 'u1',
+          unit_price: '10.00',
+          reporting_day: '2026-11-20',
+        },
+        {
+          order_id: 'once-2',
+          event_id: 'e-once-2',
+          user_id: 'u1',
+          unit_price: '10.00',
+          reporting_day: '2026-11-20',
+        },
+        { order_id: 'tie', event_id: 'a', user_id: 'u1', unit_price: '10.00', reporting_day: '2026-11-20' },
+        {
+          order_id: 'twice',
+          event_id: 'earlier',
+          user_id: 'u1',
+          unit_price: '10.00',
+          reporting_day: '2026-11-20',
+        },
+        {
+          order_id: 'two-days',
+          event_id: 'e-two-days',
+          user_id: 'u1',
+          unit_price: '10.00',
+          reporting_day: '2026-11-20',
+        },
+        {
+          order_id: 'two-days',
+          event_id: 'e-two-days',
+          user_id: 'u1',
+          unit_price: '10.00',
+          reporting_day: '2026-11-21',
+        },
+      ]);
+      const oneWindow = `(select * from validated_orders where is_valid
+        qualify row_number() over (
+          partition by order_id, reporting_day
+          order by event_time, event_id nulls last, user_id nulls last, product_id nulls last, quantity nulls last,
+                   unit_price nulls last, currency nulls last
+        ) = 1)`;
+      expect(await rows(connection, facts.replace('%s', 'order_facts'))).toEqual(
+        await rows(connection, facts.replace('%s', oneWindow)),
+      );
+    });
+  });
 });
