@@ -28,6 +28,8 @@ export type LakeMode = 's3' | 'dir';
 export interface QueryApi {
   url: string;
   lake: LakeMode;
+  /** The lake the function reads: the local S3 bucket, or the seeded directory in `dir` mode. */
+  store: ObjectStore;
   /** Files copied into the local S3 and how long it took (0 in `dir` mode). */
   upload: { files: number; ms: number };
   /** The last invocation behind a request: the handler's time in its worker, and whether it was a cold start. */
@@ -77,6 +79,7 @@ export async function startQueryApi(options: QueryApiOptions): Promise<QueryApi>
     stack.push(() => s3.close());
 
     const upload = { files: 0, ms: 0 };
+    let store = options.lake;
     if (options.mode === 's3') {
       const started = performance.now();
       const client = new S3Client({
@@ -98,6 +101,7 @@ export async function startQueryApi(options: QueryApiOptions): Promise<QueryApi>
       await Promise.all(keys.map((key) => limit(() => target.putFile(key, path.join(options.lakeDir, key)))));
       upload.files = keys.length;
       upload.ms = performance.now() - started;
+      store = target;
     }
 
     // The function's environment as the runtime builds it; its TMPDIR (S3 download cache, DuckDB home) is ours.
@@ -152,6 +156,7 @@ export async function startQueryApi(options: QueryApiOptions): Promise<QueryApi>
     return {
       url: http.url,
       lake: options.mode,
+      store,
       upload,
       get lastInvocation() {
         return lastInvocation;
