@@ -13,7 +13,7 @@ import {
 } from '../pipeline/dataset-views.ts';
 import { type Dataset, dataset } from '../pipeline/datasets.ts';
 import { parseDay, UTC } from '../pipeline/dates.ts';
-import { sqlPath, sqlPathList, withConnection } from '../pipeline/duckdb-session.ts';
+import { sqlPath, sqlPathList, withConnection, withMemoryLimit } from '../pipeline/duckdb-session.ts';
 import { InvalidInputError } from '../pipeline/errors.ts';
 import { runId as newRunId } from '../pipeline/ids.ts';
 import { lake } from '../pipeline/lake-layout.ts';
@@ -22,6 +22,7 @@ import type { CoreDeps } from '../pipeline/ports.ts';
 import { appendExportFile, createRawTable, type ExportFormat } from '../pipeline/record-sources.ts';
 import { materialize } from '../pipeline/sql-models.ts';
 import { createPolicyTables, type ValidationPolicy } from '../pipeline/validation-policy.ts';
+import { fieldSqlType } from '../pipeline/validation-sql.ts';
 import { dayInputs } from './landing-files.ts';
 import type { GateThresholds } from './quality-gates.ts';
 import {
@@ -42,9 +43,10 @@ import {
  *    buckets, so every copy of a key lands in one bucket.
  * 3. reduce, per bucket: the dedup rule (the facts model) over the bucket's valid rows, then each additive model
  *    (a minute model the speed layer computes per micro-batch: its rows over disjoint facts add up) per bucket.
- * 4. merge: the buckets' facts side by side are the day's facts; the additive models' rows are summed per window and
- *    dimensions; every other model (sessions, distinct counts, day rollups) is computed from the merged facts, where
- *    each key lives once. Then the one-function run's publish step (`runDay`): gates, quarantine, views, index.
+ * 4. merge: the buckets' facts side by side are the day's facts (a view of the parts, streamed, never a table); the
+ *    additive models' rows are summed per window and dimensions; every other model (sessions, distinct counts, day
+ *    rollups) is computed from the merged facts, where each key lives once. Then the one-function run's publish step
+ *    (`runDay`): gates, quarantine, views, index.
  *
  * Parts live under `lake.fanOutRoot(day, version)`: the same inputs are the same version, so a re-run resumes —
  * a map or reduce whose summary exists for its input is not done again.
@@ -345,22 +347,30 @@ export async function reduceBucket(
  * planned file must have its map summary and every bucket its reduce summary (a missing one names the part).
  */
 export async function mergeDay(
-  input: { job: FanOutJob; thresholds?: Partial<GateThresholds>; policy?: ValidationPolicy },
+  input: {
+    job: FanOutJob;
+    thresholds?: Partial<GateThresholds>;
+    policy?: ValidationPolicy;
+    /** DuckDB's memory limit for the merge (default DuckDB's own: 80 % of the function's memory). */
+    memoryLimitMb?: number;
+  },
   deps: CoreDeps,
 ): Promise<BatchRunReport> {
   const { job } = input;
-  return runDay(
-    {
-      day: job.day,
-      dataset: job.dataset,
-      expectedVersion: job.version,
-      runId: job.runId,
-      startedAt: new Date(job.startedAt),
-      ...(input.thresholds ? { thresholds: input.thresholds } : {}),
-      ...(input.policy ? { policy: input.policy } : {}),
-    },
-    deps,
-    (connection, ctx) => mergeParts(connection, ctx, job, deps),
+  return withMemoryLimit(input.memoryLimitMb, () =>
+    runDay(
+      {
+        day: job.day,
+        dataset: job.dataset,
+        expectedVersion: job.version,
+        runId: job.runId,
+        startedAt: new Date(job.startedAt),
+        ...(input.thresholds ? { thresholds: input.thresholds } : {}),
+        ...(input.policy ? { policy: input.policy } : {}),
+      },
+      deps,
+      (connection, ctx) => mergeParts(connection, ctx, job, deps),
+    ),
   );
 }
 
@@ -408,20 +418,16 @@ async function mergeParts(
     );
   const withFacts = reduces.filter((r) => r.facts > 0);
   const factsParts = await localsOf(withFacts.map((r) => at.factsPart(r.bucket)));
-  // The neighbours first (they load through the day's tables), then the day's facts in a table of their columns.
+  // The neighbours first (they load through the day's tables, which are then dropped).
   if (ds.neighbourDays > 0) {
     await loadNeighbours(connection, deps, ds, job.day, ctx.neighbourFiles, ctx.policy);
   } else {
     await createNeighbourFacts(connection, ds);
   }
-  await connection.run(
-    `create or replace temp table ${ds.facts} as select * from ${ds.facts}_neighbours limit 0`,
-  );
-  if (factsParts.length > 0) {
-    await connection.run(
-      `insert into ${ds.facts} by name select * from read_parquet(${sqlPathList(factsParts)}, hive_partitioning = false)`,
-    );
+  for (const table of [ds.facts, `validated_${ds.name}`, `raw_${ds.name}`]) {
+    await connection.run(`drop table if exists ${table}`);
   }
+  await createFactsView(connection, ds, factsParts);
   await createPolicyTables(connection, ctx.policy, ctx.timeZone);
   ctx.durations.load = performance.now() - t0;
   for (const model of ds.models.filter((m) => m.grain === 'minute')) {
@@ -475,6 +481,29 @@ async function mergeParts(
   };
 }
 
+/**
+ * `<facts>` as a view of the buckets' facts parts (disjoint by key: each key's copies were deduplicated in its one
+ * bucket), never a table: every reader (the facts view's file, the models computed from the facts, the cross-day
+ * check) streams the parts, and what it has to hold (a sort, a window's partitions, an aggregate's groups) is DuckDB's
+ * to spill under its memory limit, so the merge's memory does not grow with the day's facts. Columns and types are
+ * the facts' own (those of `<facts>_neighbours`); with no parts the view is empty.
+ */
+async function createFactsView(
+  connection: DuckDBConnection,
+  ds: Dataset,
+  factsParts: string[],
+): Promise<void> {
+  const columns = [
+    ...Object.entries(ds.fields).map(([name, f]) => `${name}::${fieldSqlType(f)} as ${name}`),
+    'reporting_day::date as reporting_day',
+  ];
+  const select =
+    factsParts.length > 0
+      ? `select ${columns.join(', ')} from read_parquet(${sqlPathList(factsParts)}, hive_partitioning = false)`
+      : `select * from ${ds.facts}_neighbours where false`;
+  await connection.run(`create or replace temp view ${ds.facts} as ${select}`);
+}
+
 /** `<model>` as the sum of its buckets' rows per window and dimensions, each measure keeping its column type. */
 async function sumParts(
   connection: DuckDBConnection,
@@ -498,7 +527,12 @@ async function sumParts(
 export async function runFanOutInProcess(
   plan: FanOutPlan,
   deps: CoreDeps,
-  options: { workers?: number; policy?: ValidationPolicy; thresholds?: Partial<GateThresholds> } = {},
+  options: {
+    workers?: number;
+    policy?: ValidationPolicy;
+    thresholds?: Partial<GateThresholds>;
+    memoryLimitMb?: number;
+  } = {},
 ): Promise<BatchRunReport> {
   if (plan.mode !== 'fan-out' || !plan.job || !plan.itemsKey) {
     throw new InvalidInputError(`${plan.dataset} ${plan.day} is not fanned out (${plan.mode})`, 'plan');

@@ -65,6 +65,28 @@ export async function withConnection<T>(fn: (connection: DuckDBConnection) => Pr
   }
 }
 
+/**
+ * Runs `fn` with the process's DuckDB held to `limitMb` of memory (DuckDB's `memory_limit`: past it, sorts, joins,
+ * windows, aggregates and temp tables spill to the temp directory), then back to DuckDB's default (80 % of the
+ * machine's or the function's memory). Instance-wide: for a step that runs alone in its process, as a Lambda
+ * invocation does. Without `limitMb`, DuckDB's default applies.
+ */
+export async function withMemoryLimit<T>(limitMb: number | undefined, fn: () => Promise<T>): Promise<T> {
+  if (limitMb === undefined) return fn();
+  // Below ~128 MB DuckDB cannot hold one Parquet writer's buffers, whatever the size of the data.
+  if (!Number.isInteger(limitMb) || limitMb < 128) {
+    throw new Error(`a DuckDB memory limit is a whole number of MB from 128, not ${limitMb}`);
+  }
+  const connection = await (await duckdb()).connect();
+  try {
+    await connection.run(`set memory_limit = '${limitMb}MB'`);
+    return await fn();
+  } finally {
+    await connection.run('reset memory_limit');
+    connection.closeSync();
+  }
+}
+
 /** Quotes a local file path for a DuckDB table function; paths cannot be bound as parameters. */
 export function sqlPath(localPath: string): string {
   if (/[\0\n\r]/.test(localPath)) throw new Error(`unsafe path for DuckDB: ${JSON.stringify(localPath)}`);
