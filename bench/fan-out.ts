@@ -6,7 +6,9 @@
  * single-function run's row for row (checked with DuckDB `except all` both ways), and the counts must agree.
  *
  *   npx tsx bench/fan-out.ts [--orders 20000000] [--files 40] [--workers 1,2,4] [--buckets 16]
- *                            [--out bench/results/fan-out.json]
+ *                            [--merge-memory-mb N] [--out bench/results/fan-out.json]
+ *
+ * `--merge-memory-mb` holds the merge's DuckDB to N MB (it spills past that), as a smaller function would.
  *
  * Prints one line per run and writes the figures as JSON; the 1B plan in docs/scale-out.md is derived from them.
  */
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     files: { type: 'string', default: '40' },
     workers: { type: 'string', default: '1,2,4' },
     buckets: { type: 'string', default: '16' },
+    'merge-memory-mb': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -41,6 +44,7 @@ const orders = Number(values.orders);
 const files = Number(values.files);
 const workerCounts = String(values.workers).split(',').map(Number);
 const buckets = Number(values.buckets);
+const mergeMemoryMb = values['merge-memory-mb'] === undefined ? undefined : Number(values['merge-memory-mb']);
 
 interface Reply {
   id: number;
@@ -49,6 +53,7 @@ interface Reply {
   error?: string;
   ms?: number;
   peakRssMb?: number;
+  peakTmpMb?: number;
 }
 
 /** A warm worker process: steps in, replies out. */
@@ -57,11 +62,15 @@ class Worker {
   private next = 0;
   private readonly pending = new Map<number, (reply: Reply) => void>();
   peakRssMb = 0;
+  peakTmpMb = 0;
+  private readonly tmp = mkdtempSync(path.join(os.tmpdir(), 'twinflow-bench-worker-'));
 
   constructor() {
+    // A temp directory of its own, as a Lambda's /tmp: the worker reports its peak size (spill files, work files).
     this.child = fork(WORKER, [], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      env: { ...process.env, TMPDIR: this.tmp },
     });
     this.child.on('message', (reply: Reply) => {
       this.pending.get(reply.id)?.(reply);
@@ -77,16 +86,21 @@ class Worker {
     });
     if (!reply.ok) throw new Error(`${step.op}: ${reply.error}`);
     this.peakRssMb = Math.max(this.peakRssMb, reply.peakRssMb ?? 0);
+    this.peakTmpMb = Math.max(this.peakTmpMb, reply.peakTmpMb ?? 0);
     return reply.result;
   }
 
   stop(): void {
     this.child.kill();
+    rmSync(this.tmp, { recursive: true, force: true });
   }
 }
 
 /** Runs steps on `count` warm workers, each taking the next step when it is free. */
-async function onWorkers(count: number, steps: WorkerStep[]): Promise<{ ms: number; peakRssMb: number }> {
+async function onWorkers(
+  count: number,
+  steps: WorkerStep[],
+): Promise<{ ms: number; peakRssMb: number; peakTmpMb: number }> {
   const workers = Array.from({ length: count }, () => new Worker());
   await Promise.all(workers.map((w) => w.run({ op: 'warm' })));
   const t0 = performance.now();
@@ -100,7 +114,11 @@ async function onWorkers(count: number, steps: WorkerStep[]): Promise<{ ms: numb
   } finally {
     for (const w of workers) w.stop();
   }
-  return { ms: performance.now() - t0, peakRssMb: Math.max(...workers.map((w) => w.peakRssMb)) };
+  return {
+    ms: performance.now() - t0,
+    peakRssMb: Math.max(...workers.map((w) => w.peakRssMb)),
+    peakTmpMb: Math.max(...workers.map((w) => w.peakTmpMb)),
+  };
 }
 
 /** Rows of one lake's published view not in the other's, both ways (0 and 0: the same rows). */
@@ -154,7 +172,7 @@ try {
   const single = await onWorkers(1, [{ op: 'single', lake: singleDir, day: DAY }]);
   const singleCounts = (await readPublished(new LocalDirectoryStore(singleDir))).index.days[DAY];
   console.error(
-    `one function: ${(single.ms / 1000).toFixed(1)} s, peak RSS ${single.peakRssMb.toFixed(0)} MB`,
+    `one function: ${(single.ms / 1000).toFixed(1)} s, peak RSS ${single.peakRssMb.toFixed(0)} MB (temp dir ${single.peakTmpMb.toFixed(0)} MB)`,
   );
 
   const runs = [];
@@ -175,7 +193,12 @@ try {
       (plan.reduceItems ?? []).map((item) => ({ op: 'reduce', lake: dir, item })),
     );
     const merge = await onWorkers(1, [
-      { op: 'merge', lake: dir, job: plan.job as NonNullable<FanOutPlan['job']> },
+      {
+        op: 'merge',
+        lake: dir,
+        job: plan.job as NonNullable<FanOutPlan['job']>,
+        ...(mergeMemoryMb !== undefined ? { memoryLimitMb: mergeMemoryMb } : {}),
+      },
     ]);
     // Warm-up of the workers (module load, DuckDB) is outside each phase's clock, as for warm Lambda containers.
     const totalMs = planMs + map.ms + reduce.ms + merge.ms;
@@ -191,6 +214,7 @@ try {
       mergeMs: Math.round(merge.ms),
       workerPeakRssMb: Math.round(Math.max(map.peakRssMb, reduce.peakRssMb)),
       mergePeakRssMb: Math.round(merge.peakRssMb),
+      mergePeakTmpMb: Math.round(merge.peakTmpMb),
       speedupVsOneFunction: Number((single.ms / totalMs).toFixed(2)),
       exact,
       differentRows,
@@ -198,7 +222,7 @@ try {
     };
     runs.push(run);
     console.error(
-      `fan-out, ${workers} worker(s): ${(totalMs / 1000).toFixed(1)} s (map ${(map.ms / 1000).toFixed(1)} + reduce ${(reduce.ms / 1000).toFixed(1)} + merge ${(merge.ms / 1000).toFixed(1)}), worker peak RSS ${run.workerPeakRssMb} MB, merge ${run.mergePeakRssMb} MB, exact ${exact}`,
+      `fan-out, ${workers} worker(s): ${(totalMs / 1000).toFixed(1)} s (map ${(map.ms / 1000).toFixed(1)} + reduce ${(reduce.ms / 1000).toFixed(1)} + merge ${(merge.ms / 1000).toFixed(1)}), worker peak RSS ${run.workerPeakRssMb} MB, merge ${run.mergePeakRssMb} MB (temp dir ${run.mergePeakTmpMb} MB), exact ${exact}`,
     );
     rmSync(dir, { recursive: true, force: true });
   }
@@ -206,10 +230,12 @@ try {
     orders,
     files,
     buckets,
+    mergeMemoryLimitMb: mergeMemoryMb ?? null,
     landingBytes: bytes,
     oneFunction: {
       ms: Math.round(single.ms),
       peakRssMb: Math.round(single.peakRssMb),
+      peakTmpMb: Math.round(single.peakTmpMb),
       orders: singleCounts?.orders,
     },
     runs,

@@ -745,7 +745,7 @@ function fanOutFigures(result: Json, command: string): Figure[] {
     ...((result['runs'] as Json[] | undefined) ?? []).map((r) => ({
       area: 'batch',
       figure: `fan-out: the same day on ${r['workers']} concurrent worker(s) (map by file, reduce by key bucket, merge)`,
-      measured: `${ms(num(r['totalMs']))} (map ${ms(num(r['mapMs']))} + reduce ${ms(num(r['reduceMs']))} + merge ${ms(num(r['mergeMs']))}), worker peak RSS ${r['workerPeakRssMb']} MB, merge ${r['mergePeakRssMb']} MB, ${r['exact'] ? 'exact' : `NOT exact (${r['differentRows']} rows differ)`}`,
+      measured: `${ms(num(r['totalMs']))} (map ${ms(num(r['mapMs']))} + reduce ${ms(num(r['reduceMs']))} + merge ${ms(num(r['mergeMs']))}), worker peak RSS ${r['workerPeakRssMb']} MB, merge ${r['mergePeakRssMb']} MB${r['mergePeakTmpMb'] !== undefined ? ` (temp dir ${r['mergePeakTmpMb']} MB)` : ''}, ${r['exact'] ? 'exact' : `NOT exact (${r['differentRows']} rows differ)`}`,
       userSpec: '—',
       ours: 'exact against one function; per-worker memory bounded by the largest file / bucket',
       command,
