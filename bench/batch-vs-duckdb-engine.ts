@@ -1,8 +1,9 @@
 /**
  * One engine of bench/batch-vs-duckdb.ts, in a process of its own: `twinflow` (runBatchDay on the lake), `duckdb`
  * (the hand-written DuckDB job) or `polars` (the same job in nodejs-polars). The engine's modules (and DuckDB's
- * instance) are loaded before the clock starts, as in a warm container; the job is timed wall clock and the result
- * printed as one JSON line on stdout: `{ ms }`, or `{ unavailable }` when the engine cannot be loaded here.
+ * instance) are loaded before the clock starts, as in a warm container; the job is timed wall clock and in CPU time
+ * (every thread of the process) and the result printed as one JSON line on stdout: `{ ms, cpuMs }`, or
+ * `{ unavailable }` when the engine cannot be loaded here.
  *
  *   npx tsx bench/batch-vs-duckdb-engine.ts <twinflow|duckdb|polars> <lake dir> <csv> <out dir> <day>
  */
@@ -142,8 +143,10 @@ async function main(): Promise<void> {
     throw new Error(`unknown engine ${engine}`);
   }
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const details = await job();
-  console.log(JSON.stringify({ ms: performance.now() - t0, details }));
+  const cpu = process.cpuUsage(cpu0);
+  console.log(JSON.stringify({ ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, details }));
 }
 
 await main();

@@ -5,7 +5,8 @@
  * order_id keeping the earliest event, minute facts `sales_minute` and daily facts `daily_sales`, Parquet out), and
  * through Polars (`nodejs-polars`) and pandas (a Python subprocess, bench/batch-vs-pandas.py) doing that same job.
  * Each engine runs in a process of its own, one after the other, its modules loaded before its clock starts
- * (bench/batch-vs-duckdb-engine.ts); each is timed wall clock and given as a ratio to raw DuckDB. Every engine's
+ * (bench/batch-vs-duckdb-engine.ts); each is timed wall clock and in CPU time (every thread of its process, which
+ * others' work on a shared machine sways less), each given as a ratio to raw DuckDB's. Every engine's
  * minute and daily facts must agree with raw DuckDB's (rows, orders, units, revenue) and its facts count too: the
  * run prints the disagreement and fails otherwise. Twinflow's run report splits its time into load, transform,
  * write and publish.
@@ -61,6 +62,8 @@ interface Totals {
 interface EngineRun {
   /** The job, timed in its own process once its modules are loaded. */
   ms?: number;
+  /** The job's CPU time, every thread of its process: less swayed than wall clock by others' work on the machine. */
+  cpuMs?: number;
   /** The whole process, start-up included. */
   processMs?: number;
   unavailable?: string;
@@ -160,6 +163,8 @@ interface MeasuredEngine {
   ms: number;
   processMs: number;
   ratioToRawDuckdb: number;
+  cpuMs?: number;
+  cpuRatioToRawDuckdb?: number;
   agrees: boolean;
   durationsMs?: Record<string, number>;
 }
@@ -175,7 +180,8 @@ for (const orders of (values.orders ?? '').split(',').map(Number)) {
     const csv = path.join(dir, key);
     const runs: Partial<Record<EngineName, EngineRun>> = {};
     for (const engine of ENGINES) runs[engine] = await runEngine(engine, dir, csv);
-    const raw = runs.duckdb as Required<Pick<EngineRun, 'ms' | 'processMs' | 'totals'>>;
+    const raw = runs.duckdb as Required<Pick<EngineRun, 'ms' | 'processMs' | 'totals'>> &
+      Pick<EngineRun, 'cpuMs'>;
     const engines: Record<string, EngineFigure> = Object.fromEntries(
       ENGINES.map((engine): [string, EngineFigure] => {
         const run = runs[engine] ?? {};
@@ -190,6 +196,12 @@ for (const orders of (values.orders ?? '').split(',').map(Number)) {
             ms: Math.round(run.ms),
             processMs: Math.round(run.processMs ?? 0),
             ratioToRawDuckdb: Number((run.ms / raw.ms).toFixed(2)),
+            ...(run.cpuMs !== undefined && raw.cpuMs !== undefined
+              ? {
+                  cpuMs: Math.round(run.cpuMs),
+                  cpuRatioToRawDuckdb: Number((run.cpuMs / raw.cpuMs).toFixed(2)),
+                }
+              : {}),
             agrees: wrong.length === 0,
             ...(run.details ? { durationsMs: roundAll(run.details) } : {}),
           },
@@ -203,6 +215,7 @@ for (const orders of (values.orders ?? '').split(',').map(Number)) {
       twinflowMs: twinflow.ms,
       rawDuckdbMs: Math.round(raw.ms),
       ratio: twinflow.ratioToRawDuckdb,
+      cpuRatio: twinflow.cpuRatioToRawDuckdb,
       twinflowDurationsMs: twinflow.durationsMs,
       engines,
       rawDuckdbTotals: raw.totals,
@@ -213,7 +226,9 @@ for (const orders of (values.orders ?? '').split(',').map(Number)) {
         'unavailable' in e
           ? `  ${engine.padEnd(8)} ${e.unavailable}`
           : `  ${engine.padEnd(8)} ${String(e.ms).padStart(6)} ms (process ${e.processMs} ms) ` +
-              `${e.ratioToRawDuckdb.toFixed(2)}× raw DuckDB${e.agrees ? '' : ' — DISAGREES with raw DuckDB'}` +
+              `${e.ratioToRawDuckdb.toFixed(2)}× raw DuckDB` +
+              `${e.cpuMs === undefined ? '' : `, CPU ${e.cpuMs} ms ${e.cpuRatioToRawDuckdb?.toFixed(2)}×`}` +
+              `${e.agrees ? '' : ' — DISAGREES with raw DuckDB'}` +
               `${'durationsMs' in e ? ` ${JSON.stringify(e.durationsMs)}` : ''}`,
       );
     }

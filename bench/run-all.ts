@@ -676,7 +676,7 @@ function batchVsDuckdbFigures(result: Json, command: string): Figure[] {
       {
         area: 'batch',
         figure: `${f['orders']} CSV orders: Twinflow batch vs raw DuckDB doing the same job (validate, dedupe, minute + daily facts, Parquet)`,
-        measured: `${ms(num(f['twinflowMs']))} vs ${ms(num(f['rawDuckdbMs']))}: ${f['ratio']}× (Twinflow ${JSON.stringify(f['twinflowDurationsMs'])})`,
+        measured: `${ms(num(f['twinflowMs']))} vs ${ms(num(f['rawDuckdbMs']))}: ${f['ratio']}×${f['cpuRatio'] === undefined ? '' : ` (CPU time ${f['cpuRatio']}×)`} (Twinflow ${JSON.stringify(f['twinflowDurationsMs'])})`,
         userSpec: '—',
         ours: '≤ 1.5× raw DuckDB',
         command,
