@@ -124,6 +124,7 @@ export class ComputeStack extends Stack {
         entry: spec.entry,
         description: spec.description,
         memorySize: spec.memorySize,
+        ...(spec.ephemeralStorageMb ? { ephemeralStorageMb: spec.ephemeralStorageMb } : {}),
         timeout: Duration.seconds(timeoutSecondsOf(spec, config)),
         defaults,
         environment: { ...settingsEnvironment(spec.settings, config), ...spec.environment },

@@ -31,6 +31,8 @@ export interface TwinflowFunctionSpec {
   readonly entry: string;
   readonly description: string;
   readonly memorySize: number;
+  /** Its /tmp in MB, where more than Lambda's default 512 MB is needed (downloads, DuckDB spill, work files). */
+  readonly ephemeralStorageMb?: number;
   /** Seconds, or the stage setting that decides them. */
   readonly timeoutSeconds: number | ((config: StageConfig) => number);
   /** The settings its `env.ts` reads; the stage's values reach it as environment variables. */
@@ -64,6 +66,9 @@ const BATCH_FAN_OUT: TwinflowFunctionSpec = {
   entry: 'functions/batch-fan-out/handler.ts',
   description: 'Batch layer at scale: plans, maps, reduces and merges a day on the fan-out state machine',
   memorySize: 3008,
+  // The merge streams the buckets' facts parts from /tmp and spills its sorts there: ~45 bytes an order (a 20M day
+  // ~0.9 GB, docs/scale-out.md), so the maximum, ~200M orders a day.
+  ephemeralStorageMb: 10_240,
   timeoutSeconds: 15 * 60,
   settings: RUN_BATCH_SETTINGS,
   environment: {},

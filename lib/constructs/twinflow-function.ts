@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type CfnResource, type Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { type CfnResource, type Duration, RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -20,6 +20,8 @@ export interface TwinflowFunctionProps {
   readonly entry: string;
   readonly description: string;
   readonly memorySize: number;
+  /** /tmp in MB (Lambda's default 512 MB when absent). */
+  readonly ephemeralStorageMb?: number;
   readonly timeout: Duration;
   /** Function-specific variables (its settings); the lake variables come from `LakeAccess.connect`. */
   readonly environment?: Record<string, string>;
@@ -58,6 +60,7 @@ export class TwinflowFunction extends Construct {
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.X86_64,
       memorySize: props.memorySize,
+      ...(props.ephemeralStorageMb ? { ephemeralStorageSize: Size.mebibytes(props.ephemeralStorageMb) } : {}),
       timeout: props.timeout,
       logGroup: this.logGroup,
       bundling: twinflowBundling(),

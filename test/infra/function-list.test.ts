@@ -30,6 +30,7 @@ type LambdaResource = {
     Description: string;
     MemorySize: number;
     Timeout: number;
+    EphemeralStorage?: { Size: number };
     Environment: { Variables: Record<string, unknown> };
   };
 };
@@ -82,6 +83,11 @@ describe('the function list drives the CDK app, the local runtime and the CLI', 
     expect(lambdas.get('ingest-clicks')?.Properties.Timeout).toBe(30);
     expect(lambdas.get('ingest-inventory')?.Properties.Timeout).toBe(30);
     expect(lambdas.get('evaluate-alerts')?.Properties).toMatchObject({ MemorySize: 1024, Timeout: 60 });
+    // The fan-out's merge streams facts parts and spills in /tmp (~45 B an order): the maximum; the rest the default.
+    expect(lambdas.get('batch-fan-out')?.Properties.EphemeralStorage).toEqual({ Size: 10_240 });
+    for (const name of FUNCTION_NAMES.filter((n) => n !== 'batch-fan-out')) {
+      expect(lambdas.get(name)?.Properties.EphemeralStorage, name).toBeUndefined();
+    }
   });
 
   it("each function's environment is its settings rendered from the stage config, and reads back as the stage's values", () => {
