@@ -47,7 +47,7 @@ import { type ObjectStore, putJson } from '../functions/pipeline/object-store.ts
 import { silentLog } from '../functions/pipeline/ports.ts';
 import type { RealtimeManifest } from '../functions/pipeline/realtime-view.ts';
 import { appendJsonRecords, createRawTable } from '../functions/pipeline/record-sources.ts';
-import { BatchCache } from '../functions/serving/batch-cache.ts';
+import { BatchCache, RealtimeCache } from '../functions/serving/batch-cache.ts';
 import { servedModel } from '../functions/serving/metric-model.ts';
 import { queryMetric } from '../functions/serving/metric-query.ts';
 import type { SalesQuery } from '../functions/serving/query-limits.ts';
@@ -427,7 +427,7 @@ async function measureInProcess(
   work: string,
 ): Promise<{ coldProcessMs: number; results: (CaseResult & { answer: string })[] }> {
   // Caches of their own: "first" starts with empty batch and realtime caches, "warm" keeps one pair.
-  const fresh = () => ({ cache: new BatchCache(), realtimeCache: new BatchCache() });
+  const fresh = () => ({ cache: new BatchCache(), realtimeCache: new RealtimeCache() });
   const deps = (caches: ReturnType<typeof fresh>): ServingDeps => ({
     store,
     clock: () => NOW,

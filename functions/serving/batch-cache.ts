@@ -7,8 +7,8 @@ import type { BucketRow } from './read-buckets.ts';
  * (`processRealtimeCache`), one entry per file (keyed by name and ETag) and query shape.
  * Least-recently-used entries are evicted beyond `maxEntries` entries or `maxRows` rows in total.
  */
-export class BatchCache {
-  private readonly entries = new Map<string, BucketRow[]>();
+export class BatchCache<T = BucketRow[]> {
+  private readonly entries = new Map<string, T>();
   private rows = 0;
   hits = 0;
   misses = 0;
@@ -16,9 +16,11 @@ export class BatchCache {
   constructor(
     private readonly maxEntries = 10_000,
     private readonly maxRows = 500_000,
+    /** The rows an entry holds, against `maxRows`. */
+    private readonly rowsOf: (value: T) => number = (value) => (value as BucketRow[]).length,
   ) {}
 
-  get(key: string): BucketRow[] | undefined {
+  get(key: string): T | undefined {
     const value = this.entries.get(key);
     if (value === undefined) {
       this.misses += 1;
@@ -30,19 +32,19 @@ export class BatchCache {
     return value;
   }
 
-  set(key: string, value: BucketRow[]): void {
+  set(key: string, value: T): void {
     const previous = this.entries.get(key);
     if (previous) {
-      this.rows -= previous.length;
+      this.rows -= this.rowsOf(previous);
       this.entries.delete(key);
     }
     this.entries.set(key, value);
-    this.rows += value.length;
-    for (const [oldest, rows] of this.entries) {
+    this.rows += this.rowsOf(value);
+    for (const [oldest, entry] of this.entries) {
       if (this.entries.size <= this.maxEntries && this.rows <= this.maxRows) break;
       if (oldest === key) break;
       this.entries.delete(oldest);
-      this.rows -= rows.length;
+      this.rows -= this.rowsOf(entry);
     }
   }
 
@@ -59,8 +61,21 @@ export class BatchCache {
 /** The cache of this process (one per warm Lambda container). */
 export const processBatchCache = new BatchCache();
 
+/** What a query shape read from one realtime file: its buckets, and its newest minute in range whatever the filters. */
+export interface RealtimeRead {
+  rows: BucketRow[];
+  latest: string | null;
+}
+
+/** Realtime file reads, one entry per file (name and ETag) and query shape, bounded by the rows they hold. */
+export class RealtimeCache extends BatchCache<RealtimeRead> {
+  constructor(maxEntries = 5_000, maxRows = 100_000) {
+    super(maxEntries, maxRows, (read) => read.rows.length);
+  }
+}
+
 /**
  * What this process's queries read from realtime files: a cache of its own, so entries that compaction makes
  * obsolete every few minutes (partials folded, roll-ups replaced) never evict published days.
  */
-export const processRealtimeCache = new BatchCache(5_000, 100_000);
+export const processRealtimeCache = new RealtimeCache();

@@ -11,7 +11,12 @@ import { formatMicros, ratioMicros } from '../pipeline/fixed-point.ts';
 import type { ObjectInfo, ObjectStore } from '../pipeline/object-store.ts';
 import type { CoreDeps } from '../pipeline/ports.ts';
 import { type RealtimeSnapshot, realtimeDaySnapshot } from '../pipeline/realtime-view.ts';
-import { type BatchCache, processBatchCache, processRealtimeCache } from './batch-cache.ts';
+import {
+  type BatchCache,
+  processBatchCache,
+  processRealtimeCache,
+  type RealtimeCache,
+} from './batch-cache.ts';
 import { ServingReadError } from './errors.ts';
 import { planHours, type Segment } from './hour-plan.ts';
 import type { ServedModel } from './metric-model.ts';
@@ -27,7 +32,7 @@ import { realtimeFilesFor } from './realtime-files.ts';
 export interface ServingDeps extends CoreDeps {
   cache?: BatchCache;
   /** What queries read from compacted realtime files (default: this process's); apart, so it never evicts batch. */
-  realtimeCache?: BatchCache;
+  realtimeCache?: RealtimeCache;
   /** Code version reported by `health` (Lambda: the function version). */
   version?: string;
 }
@@ -163,10 +168,6 @@ function realtimeCacheKey(store: ObjectStore, file: ObjectInfo, spec: BucketSpec
   ].join('\0');
 }
 
-/** The newest realtime minute of each cached realtime-file read (its rows: the realtime cache, same key). */
-const realtimeLatestOf = new Map<string, string | null>();
-const REALTIME_LATEST_LIMIT = 20_000;
-
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function rowKey(row: BucketRow): string {
@@ -286,10 +287,10 @@ async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<Merg
   const realtimeMissing: { key: string; info: ObjectInfo }[] = [];
   for (const info of realtimeFiles) {
     const key = realtimeCacheKey(store, info, spec);
-    const rows = realtimeLatestOf.has(key) ? realtimeCache.get(key) : undefined;
-    if (rows) {
-      realtimeParts.push(rows);
-      latests.push(realtimeLatestOf.get(key) ?? null);
+    const read = realtimeCache.get(key);
+    if (read) {
+      realtimeParts.push(read.rows);
+      latests.push(read.latest);
     } else realtimeMissing.push({ key, info });
   }
   const [batchMinutes, batchDaily, realtimePaths] = await Promise.all([
@@ -316,11 +317,12 @@ async function readRangeOnce(given: BucketSpec, deps: ServingDeps): Promise<Merg
     for (const { key, day } of missing) cache.set(key, byDay.get(day) ?? []);
     const byFile = new Map<string, BucketRow[]>(realtimePaths.map((p) => [p, []]));
     for (const row of fresh.realtime) if (row.partFile) byFile.get(row.partFile)?.push(row);
-    if (realtimeLatestOf.size + realtimeMissing.length > REALTIME_LATEST_LIMIT) realtimeLatestOf.clear();
     realtimeMissing.forEach(({ key }, i) => {
       const local = realtimePaths[i] as string;
-      realtimeCache.set(key, byFile.get(local) ?? []);
-      realtimeLatestOf.set(key, fresh.realtimeLatestByFile.get(local) ?? null);
+      realtimeCache.set(key, {
+        rows: byFile.get(local) ?? [],
+        latest: fresh.realtimeLatestByFile.get(local) ?? null,
+      });
     });
     latests.push(fresh.realtimeLatest);
   }

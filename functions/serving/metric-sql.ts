@@ -34,8 +34,8 @@ export function metricRowsSql(model: ServedModel): string {
       : `coalesce(sum(${m.name}) filter (where is_match), 0)::${measureSqlType(m)} as ${m.name}`,
   );
   sql = `
--- grain: one row per source, part (the lake day a batch row came from, the file a realtime row came from), bucket (minute | hour: UTC; day: a day of
--- $tz), the grouped dimensions and every currency dimension. latest_window: the newest minute of the group in range
+-- grain: one row per source, part (the lake day a batch row came from, the file a realtime row came from), bucket
+-- (minute | hour: UTC; day: a day of $tz), the grouped dimensions and every currency dimension. latest_window: the newest minute of the group in range
 -- whatever the filters (realtime freshness), so the files are scanned once; groups no filter matches have
 -- matched_rows = 0. Generated for the model ${model.name} of dataset ${model.dataset}.
 with

@@ -5,7 +5,7 @@ import type { ObjectInfo, ObjectStore } from '../../functions/pipeline/object-st
 import { putJson } from '../../functions/pipeline/object-store.ts';
 import { silentLog } from '../../functions/pipeline/ports.ts';
 import type { RealtimeManifest } from '../../functions/pipeline/realtime-view.ts';
-import { BatchCache } from '../../functions/serving/batch-cache.ts';
+import { BatchCache, RealtimeCache } from '../../functions/serving/batch-cache.ts';
 import { RangeTooLargeError } from '../../functions/serving/errors.ts';
 import { health } from '../../functions/serving/health.ts';
 import { querySales, type ServingDeps } from '../../functions/serving/sales.ts';
@@ -392,7 +392,7 @@ describe('querySales caches what it read from each realtime file', () => {
     await putJson(store, lake.realtimeManifest(day), manifest(c1, ['batch-0']));
     const first = hourlySales(day, [10], 'p1', {}, 45);
     await putRealtimePartial(store, day, '10', 'batch-1', first);
-    const realtimeCache = new BatchCache();
+    const realtimeCache = new RealtimeCache();
     const d = { ...deps(store), realtimeCache };
     const query = {
       start: at(`${day}T00:00:00Z`),
