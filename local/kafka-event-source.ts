@@ -7,6 +7,7 @@ import {
   kafkaEventOf,
   kafkaRecordId,
   kafkaRecordOf,
+  recordIdOfItemIdentifier,
 } from '../functions/stream/kafka-records.ts';
 import type { InvocationOutcome } from './function-host.ts';
 import { recordsToRetry } from './sqs-event-source.ts';
@@ -320,7 +321,12 @@ export class KafkaEventSource {
         }),
       );
       const keyed = records.map((r) => ({ ...r, messageId: kafkaRecordId(r) }));
-      const { retry, batchFailure } = recordsToRetry(keyed, outcome, options.reportBatchItemFailures);
+      const { retry, batchFailure } = recordsToRetry(
+        keyed,
+        outcome,
+        options.reportBatchItemFailures,
+        recordIdOfItemIdentifier,
+      );
       // A stream retries each partition from its lowest failed offset on.
       const retried = records.filter((r) =>
         keyed.some(

@@ -97,14 +97,16 @@ export function invokeInProcess<E = SQSEvent>(
 }
 
 /**
- * Which records (by `messageId`; a Kafka record's is `<topic>-<partition>-<offset>`) to keep for redelivery, per
- * Lambda's rules: a failed invocation retries everything; a malformed
- * `batchItemFailures` (unknown or empty id) also retries everything; otherwise exactly the listed records.
+ * Which records (by `messageId`) to keep for redelivery, per Lambda's rules: a failed invocation retries
+ * everything; a malformed `batchItemFailures` (not a list, an identifier `idOf` cannot read, or a record the batch
+ * did not hold) also retries everything; otherwise exactly the listed records. `idOf` reads a failure's
+ * `itemIdentifier` as a message id: SQS's is the id itself; Kafka's is an object (`recordIdOfItemIdentifier`).
  */
 export function recordsToRetry(
   records: readonly { messageId: string }[],
   outcome: InvocationOutcome,
   reportBatchItemFailures: boolean,
+  idOf: (itemIdentifier: unknown) => string | undefined = (id) => (typeof id === 'string' ? id : undefined),
 ): { retry: Set<string>; batchFailure?: string } {
   const all = new Set(records.map((r) => r.messageId));
   if (!outcome.ok) return { retry: all, batchFailure: `${outcome.error?.name}: ${outcome.error?.message}` };
@@ -114,9 +116,12 @@ export function recordsToRetry(
   if (!Array.isArray(failures)) return { retry: all, batchFailure: 'batchItemFailures is not a list' };
   const retry = new Set<string>();
   for (const failure of failures as { itemIdentifier?: unknown }[]) {
-    const id = failure?.itemIdentifier;
-    if (typeof id !== 'string' || !all.has(id)) {
-      return { retry: all, batchFailure: `batchItemFailures names unknown record ${JSON.stringify(id)}` };
+    const id = idOf(failure?.itemIdentifier);
+    if (id === undefined || !all.has(id)) {
+      return {
+        retry: all,
+        batchFailure: `batchItemFailures names unknown record ${JSON.stringify(failure?.itemIdentifier)}`,
+      };
     }
     retry.add(id);
   }

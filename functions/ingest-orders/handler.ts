@@ -17,6 +17,7 @@ import { InvalidInputError } from '../pipeline/errors.ts';
 import {
   isKafkaEvent,
   type KafkaEvent,
+  type KafkaItemIdentifier,
   kafkaBatchResponseOf,
   kafkaMessagesOf,
 } from '../stream/kafka-records.ts';
@@ -37,8 +38,11 @@ class RecordNotStoredError extends Error {
   override readonly name = 'RecordNotStoredError';
 }
 
-/** The partial batch response (ReportBatchItemFailures) of both sources: SQS message ids, Kafka record ids. */
-type BatchResponse = { batchItemFailures: { itemIdentifier: string }[] };
+/**
+ * The partial batch response (ReportBatchItemFailures) of both sources: SQS message ids, Kafka
+ * `{partition: '<topic>-<partition>', offset}` objects.
+ */
+type BatchResponse = { batchItemFailures: { itemIdentifier: string | KafkaItemIdentifier }[] };
 
 /** The one error of every record the core did not store: the same words for each, so a console says them once. */
 function notStored(result: MicroBatchResult): RecordNotStoredError {
@@ -89,7 +93,7 @@ async function consume(messages: StreamMessage[], source: 'sqs' | 'kafka'): Prom
 }
 
 /**
- * Kafka adapter: failures are `<topic>-<partition>-<offset>`, in partition and offset order. Powertools' batch
+ * Kafka adapter: failures are `{partition: '<topic>-<partition>', offset}`, in partition and offset order. Powertools' batch
  * processor has no Kafka event type, so a batch where no record was stored throws FullBatchFailureError itself,
  * as it does for SQS: the function's Errors metric, the mapping's retries and its on-failure destination see it.
  */

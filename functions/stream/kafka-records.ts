@@ -39,8 +39,9 @@ function isRecordShaped(record: unknown): boolean {
 }
 
 /**
- * A record's identity, and its failure identifier in a partial batch response: `<topic>-<partition>-<offset>`.
- * Unique per record and stable across redeliveries, so the micro-batch id of a redelivered batch is the same.
+ * A record's identity (its message id in the core and in quarantine): `<topic>-<partition>-<offset>`. Unique per
+ * record and stable across redeliveries, so the micro-batch id of a redelivered batch is the same. A partial batch
+ * response names the record by the same parts as an object (`KafkaItemIdentifier`).
  */
 export function kafkaRecordId(record: Pick<KafkaRecord, 'topic' | 'partition' | 'offset'>): string {
   return `${record.topic}-${record.partition}-${record.offset}`;
@@ -153,9 +154,42 @@ export function kafkaEventOf(
   return { eventSource: 'SelfManagedKafka', bootstrapServers, records: grouped };
 }
 
+/**
+ * A Kafka partial batch response's item identifier: the `records` key of the record's topic-partition and its offset.
+ * Unlike SQS, Kinesis and DynamoDB (a string), Lambda's Kafka mappings read an object here; a string, a missing
+ * key or a record the event did not hold fails the whole batch.
+ */
+export interface KafkaItemIdentifier {
+  partition: string;
+  offset: number;
+}
+
+/** `twinflow.orders-3-120` (a record's id, `kafkaRecordId`) → `{partition: 'twinflow.orders-3', offset: 120}`. */
+function itemIdentifierOf(recordId: string): KafkaItemIdentifier {
+  const at = recordId.lastIndexOf('-');
+  const offset = Number(recordId.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(offset))
+    throw new Error(`"${recordId}" is not <topic>-<partition>-<offset>`);
+  return { partition: recordId.slice(0, at), offset };
+}
+
+/**
+ * The record id (`<topic>-<partition>-<offset>`) a partial batch response's item identifier names, or undefined
+ * when it is not a Kafka item identifier (`{partition: '<topic>-<partition>', offset}`).
+ */
+export function recordIdOfItemIdentifier(identifier: unknown): string | undefined {
+  if (identifier === null || typeof identifier !== 'object') return undefined;
+  const { partition, offset } = identifier as Record<string, unknown>;
+  if (typeof partition !== 'string' || partition === '') return undefined;
+  const at = Number(offset);
+  if ((typeof offset !== 'number' && typeof offset !== 'string') || !Number.isInteger(at) || at < 0)
+    return undefined;
+  return `${partition}-${at}`;
+}
+
 /** The partial batch response (ReportBatchItemFailures) naming the records Kafka must deliver again. */
-export function kafkaBatchResponseOf(failedMessageIds: readonly string[]): {
-  batchItemFailures: { itemIdentifier: string }[];
+export function kafkaBatchResponseOf(failedRecordIds: readonly string[]): {
+  batchItemFailures: { itemIdentifier: KafkaItemIdentifier }[];
 } {
-  return { batchItemFailures: failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
+  return { batchItemFailures: failedRecordIds.map((id) => ({ itemIdentifier: itemIdentifierOf(id) })) };
 }

@@ -13,7 +13,7 @@ import { fixture, lambdaContext } from '../support/lambda-context.ts';
  * the ingest handler deployed for clicks (TWINFLOW_DATASET=clicks), on a real local lake.
  */
 const lakeDir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-ingest-kafka-clicks-'));
-type Response = { batchItemFailures: { itemIdentifier: string }[] };
+type Response = { batchItemFailures: { itemIdentifier: { partition: string; offset: number } }[] };
 let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<Response>;
 
 beforeAll(async () => {

@@ -16,7 +16,7 @@ vi.mock('../../functions/ingest-orders/env.ts', () => ({
   env: { dataset: { name: 'orders' }, store: lake, allowedLatenessSeconds: 3600 },
 }));
 
-type Response = { batchItemFailures: { itemIdentifier: string }[] };
+type Response = { batchItemFailures: { itemIdentifier: { partition: string; offset: number } }[] };
 let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<Response>;
 
 beforeAll(async () => {
@@ -37,8 +37,15 @@ function recordIds(event: SelfManagedKafkaEvent): string[] {
     .map((r) => `${r.topic}-${r.partition}-${r.offset}`);
 }
 
+/** Every record as the item identifier Lambda's Kafka mapping reads: its `records` key and its offset. */
+function itemIdentifiers(event: SelfManagedKafkaEvent): { partition: string; offset: number }[] {
+  return Object.values(event.records)
+    .flat()
+    .map((r) => ({ partition: `${r.topic}-${r.partition}`, offset: r.offset }));
+}
+
 describe('ingest-orders handler, Kafka event source, when the lake fails', () => {
-  it('reports exactly the valid records as batchItemFailures by topic-partition-offset', async () => {
+  it('reports exactly the valid records as batchItemFailures by topic-partition and offset', async () => {
     // Prepare: only the speed layer's view and archive files fail; the quarantine file is written.
     const event = (await fixture('kafka-orders.json')) as SelfManagedKafkaEvent;
     lake.failWrites = (key) => !key.startsWith('quarantine/');
@@ -48,8 +55,12 @@ describe('ingest-orders handler, Kafka event source, when the lake fails', () =>
 
     // Assess: the poison record stays acknowledged (quarantined); the nine valid ones are retried; none counted.
     lake.failWrites = () => false;
+    // Lambda's Kafka mappings read `{partition: '<topic>-<partition>', offset}`, not SQS's string id.
     expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
-      recordIds(event).filter((id) => id !== POISON),
+      itemIdentifiers(event).filter((id) => `${id.partition}-${id.offset}` !== POISON),
+    );
+    expect(Object.keys(event.records)).toEqual(
+      expect.arrayContaining([...new Set(response.batchItemFailures.map((f) => f.itemIdentifier.partition))]),
     );
     expect(await realtimeOrders(lake, DAY)).toBe(0);
   });

@@ -17,7 +17,7 @@ import { fixture, lambdaContext } from '../support/lambda-context.ts';
  * handler, its real local lake and DuckDB.
  */
 const lakeDir = mkdtempSync(path.join(os.tmpdir(), 'twinflow-ingest-kafka-'));
-type Response = { batchItemFailures: { itemIdentifier: string }[] };
+type Response = { batchItemFailures: { itemIdentifier: { partition: string; offset: number } }[] };
 let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<Response>;
 
 beforeAll(async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { recordIdOfItemIdentifier } from '../../functions/stream/kafka-records.ts';
 import { sqsRecordOf } from '../../functions/stream/sqs-records.ts';
 import type { InvocationOutcome } from '../../local/function-host.ts';
 import { fromLambdaResult, matchRoute, startHttpApi, toApiGatewayEvent } from '../../local/http-api.ts';
@@ -283,6 +284,29 @@ describe('SQS event source rules', () => {
     expect(
       recordsToRetry(records, ok({ batchItemFailures: [{ itemIdentifier: 'zzz' }] }), true).retry.size,
     ).toBe(3);
+  });
+
+  it('reads a Kafka item identifier as its record, and an SQS-style string or a foreign record as a batch failure', () => {
+    const kafka = [{ messageId: 'twinflow.orders-0-7' }, { messageId: 'twinflow.orders-1-12' }];
+    const respond = (itemIdentifier: unknown) => ok({ batchItemFailures: [{ itemIdentifier }] });
+    const retryOf = (itemIdentifier: unknown) =>
+      recordsToRetry(kafka, respond(itemIdentifier), true, recordIdOfItemIdentifier);
+
+    expect([...retryOf({ partition: 'twinflow.orders-1', offset: 12 }).retry]).toEqual([
+      'twinflow.orders-1-12',
+    ]);
+    expect(retryOf({ partition: 'twinflow.orders-1', offset: '12' }).batchFailure).toBeUndefined();
+    for (const malformed of [
+      'twinflow.orders-1-12',
+      { 'topic-partition': 'twinflow.orders-1', offset: 12 },
+      { partition: 'twinflow.orders-1', offset: 13 },
+      { partition: 'twinflow.orders-2', offset: 12 },
+      { partition: 'twinflow.orders-1', offset: -1 },
+      null,
+    ]) {
+      expect(retryOf(malformed)).toMatchObject({ batchFailure: expect.stringMatching(/unknown record/) });
+      expect(retryOf(malformed).retry.size).toBe(2);
+    }
   });
 
   it('ignores batchItemFailures when the mapping does not report them', () => {

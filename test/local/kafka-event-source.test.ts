@@ -121,11 +121,7 @@ describe.skipIf(!hasKcat())('Kafka event source emulation (needs kcat: apt-get i
       async (event) => {
         const messages = await kafkaMessagesOf(event);
         invocations.push(messages.map((m) => m.body));
-        return {
-          batchItemFailures: messages
-            .filter((m) => m.body === 'bad')
-            .map((m) => ({ itemIdentifier: m.messageId })),
-        };
+        return kafkaBatchResponseOf(messages.filter((m) => m.body === 'bad').map((m) => m.messageId));
       },
       { retryAttempts: 2, onFailure: async (record) => void failures.push(record) },
     );
