@@ -15,6 +15,7 @@ import { QueryApi } from './constructs/query-api.ts';
 import { ScheduledJob } from './constructs/scheduled-job.ts';
 import { type FunctionDefaults, TwinflowFunction } from './constructs/twinflow-function.ts';
 import {
+  checkStreamSources,
   ingestSourceOf,
   kafkaConsumerGroupOf,
   kafkaTopicOf,
@@ -186,6 +187,10 @@ export class ComputeStack extends Stack {
       description: 'Daily batch run for yesterday (the last ended day of the reporting time zone)',
     });
 
+    checkStreamSources(
+      config,
+      props.streams.map((stream) => stream.dataset.name),
+    );
     // Append-only: every output is a new key or a conditional overwrite of the watermark, never a delete.
     for (const stream of props.streams) {
       const ingest = functionNamed(ingestFunctionName(stream.dataset.name));

@@ -36,13 +36,31 @@ export type IngestSource = 'sqs' | 'kafka';
  * its bootstrap servers (no authentication, or `authentication` with the credentials in Secrets Manager).
  */
 export type KafkaCluster =
-  | { readonly type: 'msk'; readonly clusterArn: string; readonly secretArn?: string }
+  | {
+      readonly type: 'msk';
+      readonly clusterArn: string;
+      /** SASL/SCRAM: MSK names such secrets `AmazonMSK_…` and needs them encrypted with a customer managed key. */
+      readonly secretArn?: string;
+      /** The KMS key the secret is encrypted with: the function may decrypt with it (through Secrets Manager). */
+      readonly secretKmsKeyArn?: string;
+    }
   | {
       readonly type: 'self-managed';
       readonly bootstrapServers: readonly string[];
-      readonly authentication?: 'SASL_SCRAM_512_AUTH' | 'SASL_SCRAM_256_AUTH' | 'BASIC_AUTH';
+      /** How the credentials in `secretArn` authenticate; both or neither. */
+      readonly authentication?: KafkaAuthentication;
       readonly secretArn?: string;
+      /** Only when the secret is encrypted with a customer managed key. */
+      readonly secretKmsKeyArn?: string;
     };
+
+export const KAFKA_AUTHENTICATIONS = ['SASL_SCRAM_512_AUTH', 'SASL_SCRAM_256_AUTH', 'BASIC_AUTH'] as const;
+export type KafkaAuthentication = (typeof KAFKA_AUTHENTICATIONS)[number];
+
+/** Lambda's limit on a Kafka event source mapping's consumer group id. */
+const MAX_CONSUMER_GROUP_ID = 200;
+/** Kafka's limit on a topic name. */
+const MAX_TOPIC_NAME = 249;
 
 /** `iam`: callers sign requests with SigV4 (HttpIamAuthorizer). `none`: open API, for throwaway stages only. */
 export type ApiAuthMode = 'iam' | 'none';
@@ -340,14 +358,18 @@ function validate(config: StageConfig): void {
     if (source !== 'sqs' && source !== 'kafka') fail(field, `must be "sqs" or "kafka", not "${source}"`);
   }
   const { kafka } = config;
+  if (kafka.startingPosition !== 'TRIM_HORIZON' && kafka.startingPosition !== 'LATEST') {
+    fail('kafka.startingPosition', `must be "TRIM_HORIZON" or "LATEST", not "${kafka.startingPosition}"`);
+  }
   if (!Number.isInteger(kafka.retryAttempts) || kafka.retryAttempts < 0 || kafka.retryAttempts > 10_000) {
     fail('kafka.retryAttempts', 'must be an integer in 0..10000');
   }
   if (
-    kafka.maxRecordAgeSeconds !== -1 &&
-    (kafka.maxRecordAgeSeconds < 60 || kafka.maxRecordAgeSeconds > 604_800)
+    !Number.isInteger(kafka.maxRecordAgeSeconds) ||
+    (kafka.maxRecordAgeSeconds !== -1 &&
+      (kafka.maxRecordAgeSeconds < 60 || kafka.maxRecordAgeSeconds > 604_800))
   ) {
-    fail('kafka.maxRecordAgeSeconds', 'must be -1 or in 60..604800');
+    fail('kafka.maxRecordAgeSeconds', 'must be -1 or an integer in 60..604800');
   }
   if (!Number.isInteger(kafka.minimumPollers) || kafka.minimumPollers < 1 || kafka.minimumPollers > 200) {
     fail('kafka.minimumPollers', 'must be an integer in 1..200 (Lambda provisioned pollers)');
@@ -372,8 +394,31 @@ function validate(config: StageConfig): void {
         fail('kafka.cluster.bootstrapServers', `"${server}" is not host:port`);
       }
     }
+    if (
+      cluster.authentication !== undefined &&
+      !(KAFKA_AUTHENTICATIONS as readonly string[]).includes(cluster.authentication)
+    ) {
+      fail(
+        'kafka.cluster.authentication',
+        `must be one of ${KAFKA_AUTHENTICATIONS.join(', ')}, not "${cluster.authentication}"`,
+      );
+    }
     if (cluster.authentication !== undefined && cluster.secretArn === undefined) {
       fail('kafka.cluster.secretArn', `must name the credentials of ${cluster.authentication}`);
+    }
+    if (cluster.secretArn !== undefined && cluster.authentication === undefined) {
+      fail(
+        'kafka.cluster.authentication',
+        `must say how the secret authenticates (${KAFKA_AUTHENTICATIONS.join(', ')})`,
+      );
+    }
+    // Only the local runtime can reach an unauthenticated cluster (CDK and Lambda need credentials or a VPC).
+    if (config.stage !== 'dev' && cluster.secretArn === undefined && usesKafka(config)) {
+      fail(
+        'kafka.cluster',
+        `is the unauthenticated cluster ${cluster.bootstrapServers.join(',')} (the local runtime's broker): a ` +
+          `deployed stage that reads Kafka needs an MSK clusterArn, or authentication and secretArn`,
+      );
     }
   } else if (cluster.type === 'msk') {
     if (!/^arn:[^:]+:kafka:[^:]+:\d{12}:cluster\/[^/]+\/[^/]+$/.test(cluster.clusterArn)) {
@@ -381,6 +426,20 @@ function validate(config: StageConfig): void {
         'kafka.cluster.clusterArn',
         `"${cluster.clusterArn}" is not an MSK cluster ARN (…:cluster/<name>/<uuid>)`,
       );
+    }
+    if (cluster.secretArn !== undefined) {
+      if (!/:secret:AmazonMSK_[^:]+$/.test(cluster.secretArn)) {
+        fail(
+          'kafka.cluster.secretArn',
+          'must name a secret called AmazonMSK_… (MSK reads only those for SCRAM)',
+        );
+      }
+      if (cluster.secretKmsKeyArn === undefined) {
+        fail(
+          'kafka.cluster.secretKmsKeyArn',
+          "must name the customer managed KMS key of the SCRAM secret (MSK refuses secrets under AWS's default key)",
+        );
+      }
     }
   } else {
     fail('kafka.cluster.type', 'must be "msk" or "self-managed"');
@@ -391,6 +450,13 @@ function validate(config: StageConfig): void {
     !/^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/.test(cluster.secretArn)
   ) {
     fail('kafka.cluster.secretArn', `"${cluster.secretArn}" is not a complete Secrets Manager secret ARN`);
+  }
+  if (cluster.secretKmsKeyArn !== undefined) {
+    if (cluster.secretArn === undefined)
+      fail('kafka.cluster.secretKmsKeyArn', 'needs kafka.cluster.secretArn');
+    if (!/^arn:[^:]+:kms:[^:]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(cluster.secretKmsKeyArn)) {
+      fail('kafka.cluster.secretKmsKeyArn', `"${cluster.secretKmsKeyArn}" is not a KMS key ARN (…:key/<id>)`);
+    }
   }
   if (!/^[A-Za-z0-9/*:_+=.@-]*$/.test(kafka.consumerGroupPrefix)) {
     fail('kafka.consumerGroupPrefix', 'may hold only A-Z a-z 0-9 - / * : _ + = . @');
@@ -452,6 +518,44 @@ export function settingsEnvironment(group: SettingGroup, config: StageConfig): R
 /** Where a streamed dataset's events arrive in this stage: `stream.sources[dataset]`, else `stream.ingest`. */
 export function ingestSourceOf(config: StageConfig, dataset: string): IngestSource {
   return config.stream.sources[dataset] ?? config.stream.ingest;
+}
+
+/** Whether any streamed dataset reads Kafka (`stream.ingest`, or an exception in `stream.sources`). */
+function usesKafka(config: StageConfig): boolean {
+  return config.stream.ingest === 'kafka' || Object.values(config.stream.sources).includes('kafka');
+}
+
+/**
+ * Checks the stage's per-dataset stream settings against the streamed datasets (the app knows them, not the
+ * stage): every `stream.sources` entry names one, and each Kafka dataset's topic and consumer group fit Kafka's
+ * and Lambda's limits.
+ * @throws Error naming the field.
+ */
+export function checkStreamSources(config: StageConfig, streamed: readonly string[]): void {
+  const fail = (field: string, why: string): never => {
+    throw new Error(`Invalid stage config "${config.stage}": ${field} ${why}`);
+  };
+  for (const dataset of Object.keys(config.stream.sources)) {
+    if (!streamed.includes(dataset)) {
+      fail(`stream.sources.${dataset}`, `names no streamed dataset (streamed: ${streamed.join(', ')})`);
+    }
+  }
+  for (const dataset of streamed.filter((d) => ingestSourceOf(config, d) === 'kafka')) {
+    const group = kafkaConsumerGroupOf(config, dataset);
+    if (group.length > MAX_CONSUMER_GROUP_ID) {
+      fail(
+        'kafka.consumerGroupPrefix',
+        `makes ${dataset}'s consumer group ${group.length} characters long (Lambda allows ${MAX_CONSUMER_GROUP_ID})`,
+      );
+    }
+    const topic = kafkaTopicOf(config, dataset);
+    if (topic.length > MAX_TOPIC_NAME) {
+      fail(
+        'kafka.topicPrefix',
+        `makes ${dataset}'s topic ${topic.length} characters long (Kafka allows ${MAX_TOPIC_NAME})`,
+      );
+    }
+  }
 }
 
 /** The Kafka topic a dataset's events arrive on (`kafka.topicPrefix` + dataset). */

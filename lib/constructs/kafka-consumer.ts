@@ -1,4 +1,4 @@
-import { Annotations, Duration, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -56,10 +56,23 @@ export class KafkaConsumer extends Construct {
     super(scope, id);
     const fn = props.function;
     const { cluster } = props;
+    // A secret under a customer managed key (MSK's SCRAM secrets always are): reading it grants decrypt with that
+    // key, through Secrets Manager only.
     const secret =
       cluster.secretArn === undefined
         ? undefined
         : secretsmanager.Secret.fromSecretCompleteArn(this, 'Secret', cluster.secretArn);
+    if (cluster.secretKmsKeyArn !== undefined) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [cluster.secretKmsKeyArn],
+          conditions: {
+            StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+          },
+        }),
+      );
+    }
     const options = {
       topic: props.topic,
       consumerGroupId: props.consumerGroupId,
@@ -99,6 +112,7 @@ export class KafkaConsumer extends Construct {
           ...options,
           bootstrapServers: [...cluster.bootstrapServers],
           secret,
+          // The stage config requires the method with a secret.
           authenticationMethod: sources.AuthenticationMethod[cluster.authentication ?? 'SASL_SCRAM_512_AUTH'],
         }),
       );

@@ -6,6 +6,9 @@ import { buildStage, synthTemplate, type TemplateJson } from '../../lib/synth.ts
 import { datasetConstructId, streamedDatasets } from '../../lib/twinflow-functions.ts';
 
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:twinflow/kafka-AbCdEf';
+/** MSK reads SCRAM credentials only from secrets named AmazonMSK_…, encrypted with a customer managed key. */
+const MSK_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_twinflow-AbCdEf';
+const MSK_SECRET_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const CLUSTER = 'arn:aws:kafka:eu-west-1:123456789012:cluster/events/0a1b2c3d-4e5f-6789-abcd-ef0123456789-2';
 const TOPIC_ARN = (topic: string) =>
   `arn:aws:kafka:eu-west-1:123456789012:topic/events/0a1b2c3d-4e5f-6789-abcd-ef0123456789-2/${topic}`;
@@ -15,7 +18,9 @@ const GROUP_ARN = (group: string) =>
 const ALL_KAFKA: StageConfigOverrides = { stream: { ingest: 'kafka' } };
 const MSK_SCRAM: StageConfigOverrides = {
   stream: { ingest: 'kafka' },
-  kafka: { cluster: { type: 'msk', clusterArn: CLUSTER, secretArn: SECRET } },
+  kafka: {
+    cluster: { type: 'msk', clusterArn: CLUSTER, secretArn: MSK_SECRET, secretKmsKeyArn: MSK_SECRET_KEY },
+  },
 };
 const MSK_IAM: StageConfigOverrides = {
   stream: { ingest: 'kafka' },
@@ -78,8 +83,8 @@ function statementsOf(template: TemplateJson, dataset: string): Statement[] {
 const actionsOf = (statement: Statement) => ([] as string[]).concat(statement.Action);
 const resourcesOfStatement = (statement: Statement) => ([] as unknown[]).concat(statement.Resource);
 
-function findings(overrides: StageConfigOverrides): string[] {
-  const { app } = buildStage('prod', overrides);
+function findings(overrides: StageConfigOverrides, stage = 'prod'): string[] {
+  const { app } = buildStage(stage, overrides);
   app.synth();
   return new AwsSolutionsChecks()
     .validateScope(app)
@@ -231,7 +236,7 @@ describe('Amazon MSK', () => {
       EventSourceArn: CLUSTER,
       Topics: ['twinflow.orders'],
       AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: 'twinflow-orders' },
-      SourceAccessConfigurations: [{ Type: 'SASL_SCRAM_512_AUTH', URI: SECRET }],
+      SourceAccessConfigurations: [{ Type: 'SASL_SCRAM_512_AUTH', URI: MSK_SECRET }],
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       DestinationConfig: {
         OnFailure: { Destination: { 'Fn::GetAtt': [deadLetterQueueId(template, 'orders'), 'Arn'] } },
@@ -247,7 +252,11 @@ describe('Amazon MSK', () => {
     const secretReads = statements.filter((statement) =>
       actionsOf(statement).includes('secretsmanager:GetSecretValue'),
     );
-    expect(secretReads.map(resourcesOfStatement)).toEqual([[SECRET]]);
+    expect(secretReads.map(resourcesOfStatement)).toEqual([[MSK_SECRET]]);
+    // The secret's key decrypts it, and only through Secrets Manager.
+    const decrypts = statements.filter((statement) => actionsOf(statement).includes('kms:Decrypt'));
+    expect(decrypts.map(resourcesOfStatement)).toEqual([[MSK_SECRET_KEY]]);
+    expect(JSON.stringify(decrypts[0])).toMatch(/kms:ViaService.*secretsmanager/);
     const kafka = statements.filter((statement) => actionsOf(statement).some((a) => a.startsWith('kafka:')));
     expect(kafka.flatMap(actionsOf)).toEqual(
       expect.arrayContaining([
@@ -306,23 +315,30 @@ describe('a self-managed cluster with SASL/SCRAM', () => {
 });
 
 describe('cdk-nag AwsSolutions on the Kafka variants', () => {
+  // An unauthenticated cluster is the local broker: only the dev stage may read it (the stage config refuses it
+  // elsewhere).
   it.each([
-    ['self-managed, no authentication', ALL_KAFKA],
-    ['self-managed, SASL/SCRAM', SELF_MANAGED_SCRAM],
-    ['MSK, SASL/SCRAM', MSK_SCRAM],
-    ['MSK, IAM', MSK_IAM],
-    ['one dataset on Kafka', { stream: { sources: { clicks: 'kafka' } } } as StageConfigOverrides],
-  ])('%s has no unacknowledged findings', (_name, overrides) => {
-    expect(findings(overrides)).toEqual([]);
+    ['self-managed, no authentication (dev)', ALL_KAFKA, 'dev'],
+    ['self-managed, SASL/SCRAM', SELF_MANAGED_SCRAM, 'prod'],
+    ['MSK, SASL/SCRAM', MSK_SCRAM, 'prod'],
+    ['MSK, IAM', MSK_IAM, 'prod'],
+    [
+      'one dataset on Kafka (dev)',
+      { stream: { sources: { clicks: 'kafka' } } } as StageConfigOverrides,
+      'dev',
+    ],
+  ])('%s has no unacknowledged findings', (_name, overrides, stage) => {
+    expect(findings(overrides, stage)).toEqual([]);
   });
 
   it.each([
-    ['self-managed', ALL_KAFKA],
-    ['MSK', MSK_SCRAM],
+    ['self-managed', ALL_KAFKA, 'dev'],
+    ['self-managed, SASL/SCRAM', SELF_MANAGED_SCRAM, 'prod'],
+    ['MSK', MSK_SCRAM, 'prod'],
   ])(
     '%s passes the validation plugin and CloudFormation schema validation during synth',
-    (_name, overrides) => {
-      const { app } = buildStage('prod', overrides, { cfnValidation: true });
+    (_name, overrides, stage) => {
+      const { app } = buildStage(stage, overrides, { cfnValidation: true });
       Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 
       expect(() => app.synth()).not.toThrow();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { STAGE_NAMES, stageConfig } from '../../lib/stage-config.ts';
+import { checkStreamSources, STAGE_NAMES, stageConfig } from '../../lib/stage-config.ts';
 
 describe('stage config', () => {
   it('dev has the documented stream, batch and reconcile defaults', () => {
@@ -151,13 +151,107 @@ describe('stage config', () => {
       // A partial secret ARN (no 6-character suffix) would need a wildcard grant.
       expect(() =>
         stageConfig('prod', {
-          kafka: { cluster: { type: 'msk', clusterArn: CLUSTER, secretArn: SECRET.slice(0, -7) } },
+          kafka: {
+            cluster: {
+              type: 'self-managed',
+              bootstrapServers: ['b:9096'],
+              authentication: 'BASIC_AUTH',
+              secretArn: SECRET.slice(0, -7),
+            },
+          },
         }),
       ).toThrow(/kafka\.cluster\.secretArn .*complete/);
       expect(
-        stageConfig('prod', { kafka: { cluster: { type: 'msk', clusterArn: CLUSTER, secretArn: SECRET } } })
-          .kafka.cluster,
-      ).toEqual({ type: 'msk', clusterArn: CLUSTER, secretArn: SECRET });
+        stageConfig('prod', {
+          kafka: {
+            cluster: {
+              type: 'self-managed',
+              bootstrapServers: ['b:9096'],
+              authentication: 'BASIC_AUTH',
+              secretArn: SECRET,
+            },
+          },
+        }).kafka.cluster,
+      ).toMatchObject({ authentication: 'BASIC_AUTH', secretArn: SECRET });
+    });
+
+    it('refuses values CDK would drop or change silently, naming the field', () => {
+      expect(() => stageConfig('dev', { kafka: { startingPosition: 'EARLIEST' as 'LATEST' } })).toThrow(
+        'kafka.startingPosition must be "TRIM_HORIZON" or "LATEST", not "EARLIEST"',
+      );
+      expect(() => stageConfig('dev', { kafka: { maxRecordAgeSeconds: 60.5 } })).toThrow(
+        'kafka.maxRecordAgeSeconds must be -1 or an integer in 60..604800',
+      );
+      const selfManaged = (cluster: object) =>
+        stageConfig('prod', {
+          kafka: { cluster: { type: 'self-managed', bootstrapServers: ['b:9096'], ...cluster } },
+        });
+      expect(() => selfManaged({ authentication: 'PLAIN', secretArn: SECRET })).toThrow(
+        'kafka.cluster.authentication must be one of SASL_SCRAM_512_AUTH, SASL_SCRAM_256_AUTH, BASIC_AUTH, not "PLAIN"',
+      );
+      // A secret without its method would silently become SCRAM-512.
+      expect(() => selfManaged({ secretArn: SECRET })).toThrow(
+        /kafka\.cluster\.authentication must say how the secret authenticates/,
+      );
+      expect(() =>
+        selfManaged({ authentication: 'BASIC_AUTH', secretArn: SECRET, secretKmsKeyArn: 'key-1' }),
+      ).toThrow(/kafka\.cluster\.secretKmsKeyArn "key-1" is not a KMS key ARN/);
+    });
+
+    it('lets only the dev stage read the unauthenticated local broker', () => {
+      expect(stageConfig('dev', { stream: { ingest: 'kafka' } }).stream.ingest).toBe('kafka');
+      expect(stageConfig('prod').kafka.cluster).toMatchObject({ bootstrapServers: ['localhost:9092'] });
+      for (const stream of [{ ingest: 'kafka' as const }, { sources: { clicks: 'kafka' as const } }]) {
+        expect(() => stageConfig('prod', { stream })).toThrow(
+          /"prod": kafka\.cluster is the unauthenticated cluster localhost:9092 .*needs an MSK clusterArn, or authentication and secretArn/,
+        );
+      }
+    });
+
+    it('needs an MSK SCRAM secret named AmazonMSK_… and its customer managed key', () => {
+      const MSK_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_twinflow-AbCdEf';
+      const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+      const msk = (cluster: object) =>
+        stageConfig('prod', { kafka: { cluster: { type: 'msk', clusterArn: CLUSTER, ...cluster } } });
+      expect(() => msk({ secretArn: SECRET, secretKmsKeyArn: KEY })).toThrow(
+        /kafka\.cluster\.secretArn must name a secret called AmazonMSK_/,
+      );
+      expect(() => msk({ secretArn: MSK_SECRET })).toThrow(
+        /kafka\.cluster\.secretKmsKeyArn must name the customer managed KMS key/,
+      );
+      expect(() => msk({ secretKmsKeyArn: KEY })).toThrow(
+        /kafka\.cluster\.secretKmsKeyArn needs kafka\.cluster\.secretArn/,
+      );
+      expect(msk({ secretArn: MSK_SECRET, secretKmsKeyArn: KEY }).kafka.cluster).toEqual({
+        type: 'msk',
+        clusterArn: CLUSTER,
+        secretArn: MSK_SECRET,
+        secretKmsKeyArn: KEY,
+      });
+      expect(msk({}).kafka.cluster).toEqual({ type: 'msk', clusterArn: CLUSTER });
+    });
+
+    it('checks stream.sources and the Kafka names against the streamed datasets', () => {
+      const streamed = ['orders', 'clicks', 'inventory'];
+      expect(() =>
+        checkStreamSources(stageConfig('dev', { stream: { sources: { click: 'kafka' } } }), streamed),
+      ).toThrow(
+        'Invalid stage config "dev": stream.sources.click names no streamed dataset (streamed: orders, clicks, inventory)',
+      );
+      const long = stageConfig('dev', {
+        stream: { ingest: 'kafka' },
+        kafka: { consumerGroupPrefix: 'g'.repeat(195) },
+      });
+      expect(() => checkStreamSources(long, streamed)).toThrow(
+        /kafka\.consumerGroupPrefix makes orders's consumer group 201 characters long \(Lambda allows 200\)/,
+      );
+      // On SQS the names are never used.
+      expect(() =>
+        checkStreamSources(stageConfig('dev', { kafka: { consumerGroupPrefix: 'g'.repeat(195) } }), streamed),
+      ).not.toThrow();
+      expect(() =>
+        checkStreamSources(stageConfig('dev', { stream: { sources: { clicks: 'kafka' } } }), streamed),
+      ).not.toThrow();
     });
   });
 });
