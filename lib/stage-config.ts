@@ -325,10 +325,15 @@ export function stageConfig(stage: string, overrides: StageConfigOverrides = {})
   return config;
 }
 
-function validate(config: StageConfig): void {
-  const fail = (field: string, why: string): never => {
+/** How a stage config refuses a value: one message shape, naming the stage and the field. */
+function failFor(config: StageConfig): (field: string, why: string) => never {
+  return (field, why) => {
     throw new Error(`Invalid stage config "${config.stage}": ${field} ${why}`);
   };
+}
+
+function validate(config: StageConfig): void {
+  const fail = failFor(config);
   const { stream, api } = config;
   if (!Number.isInteger(stream.batchSize) || stream.batchSize < 1 || stream.batchSize > 10_000) {
     fail('stream.batchSize', 'must be an integer in 1..10000');
@@ -532,9 +537,7 @@ function usesKafka(config: StageConfig): boolean {
  * @throws Error naming the field.
  */
 export function checkStreamSources(config: StageConfig, streamed: readonly string[]): void {
-  const fail = (field: string, why: string): never => {
-    throw new Error(`Invalid stage config "${config.stage}": ${field} ${why}`);
-  };
+  const fail = failFor(config);
   for (const dataset of Object.keys(config.stream.sources)) {
     if (!streamed.includes(dataset)) {
       fail(`stream.sources.${dataset}`, `names no streamed dataset (streamed: ${streamed.join(', ')})`);

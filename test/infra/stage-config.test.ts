@@ -82,6 +82,11 @@ describe('stage config', () => {
     const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:twinflow/kafka-AbCdEf';
     const CLUSTER =
       'arn:aws:kafka:eu-west-1:123456789012:cluster/events/0a1b2c3d-4e5f-6789-abcd-ef0123456789-2';
+    /** The prod stage with a self-managed cluster at b:9096 and these fields. */
+    const selfManaged = (cluster: object) =>
+      stageConfig('prod', {
+        kafka: { cluster: { type: 'self-managed', bootstrapServers: ['b:9096'], ...cluster } },
+      });
 
     it('defaults every stage to SQS, with the dev cluster on localhost:9092 read from TRIM_HORIZON', () => {
       for (const stage of STAGE_NAMES)
@@ -136,43 +141,22 @@ describe('stage config', () => {
     });
 
     it('needs a secret for an authentication method, and complete ARNs for the cluster and the secret', () => {
-      expect(() =>
-        stageConfig('prod', {
-          kafka: {
-            cluster: { type: 'self-managed', bootstrapServers: ['b:9096'], authentication: 'BASIC_AUTH' },
-          },
-        }),
-      ).toThrow(/kafka\.cluster\.secretArn must name the credentials of BASIC_AUTH/);
+      expect(() => selfManaged({ authentication: 'BASIC_AUTH' })).toThrow(
+        /kafka\.cluster\.secretArn must name the credentials of BASIC_AUTH/,
+      );
       expect(() =>
         stageConfig('prod', {
           kafka: { cluster: { type: 'msk', clusterArn: 'arn:aws:kafka:eu-west-1:1:cluster' } },
         }),
       ).toThrow(/kafka\.cluster\.clusterArn/);
       // A partial secret ARN (no 6-character suffix) would need a wildcard grant.
-      expect(() =>
-        stageConfig('prod', {
-          kafka: {
-            cluster: {
-              type: 'self-managed',
-              bootstrapServers: ['b:9096'],
-              authentication: 'BASIC_AUTH',
-              secretArn: SECRET.slice(0, -7),
-            },
-          },
-        }),
-      ).toThrow(/kafka\.cluster\.secretArn .*complete/);
-      expect(
-        stageConfig('prod', {
-          kafka: {
-            cluster: {
-              type: 'self-managed',
-              bootstrapServers: ['b:9096'],
-              authentication: 'BASIC_AUTH',
-              secretArn: SECRET,
-            },
-          },
-        }).kafka.cluster,
-      ).toMatchObject({ authentication: 'BASIC_AUTH', secretArn: SECRET });
+      expect(() => selfManaged({ authentication: 'BASIC_AUTH', secretArn: SECRET.slice(0, -7) })).toThrow(
+        /kafka\.cluster\.secretArn .*complete/,
+      );
+      expect(selfManaged({ authentication: 'BASIC_AUTH', secretArn: SECRET }).kafka.cluster).toMatchObject({
+        authentication: 'BASIC_AUTH',
+        secretArn: SECRET,
+      });
     });
 
     it('refuses values CDK would drop or change silently, naming the field', () => {
@@ -182,10 +166,6 @@ describe('stage config', () => {
       expect(() => stageConfig('dev', { kafka: { maxRecordAgeSeconds: 60.5 } })).toThrow(
         'kafka.maxRecordAgeSeconds must be -1 or an integer in 60..604800',
       );
-      const selfManaged = (cluster: object) =>
-        stageConfig('prod', {
-          kafka: { cluster: { type: 'self-managed', bootstrapServers: ['b:9096'], ...cluster } },
-        });
       expect(() => selfManaged({ authentication: 'PLAIN', secretArn: SECRET })).toThrow(
         'kafka.cluster.authentication must be one of SASL_SCRAM_512_AUTH, SASL_SCRAM_256_AUTH, BASIC_AUTH, not "PLAIN"',
       );
