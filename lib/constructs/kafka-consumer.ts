@@ -107,13 +107,16 @@ export class KafkaConsumer extends Construct {
           'CDK attaches AWSLambdaMSKExecutionRole to every MSK mapping: the ENI and cluster-describe actions Lambda needs to poll the cluster.',
       });
     } else if (secret !== undefined) {
+      // The stage config refuses a secret without its method; no default stands in for it here either.
+      if (cluster.authentication === undefined) {
+        throw new Error('kafka.cluster.authentication must say how the secret authenticates');
+      }
       fn.addEventSource(
         new sources.SelfManagedKafkaEventSource({
           ...options,
           bootstrapServers: [...cluster.bootstrapServers],
           secret,
-          // The stage config requires the method with a secret.
-          authenticationMethod: sources.AuthenticationMethod[cluster.authentication ?? 'SASL_SCRAM_512_AUTH'],
+          authenticationMethod: sources.AuthenticationMethod[cluster.authentication],
         }),
       );
     } else {
